@@ -1,0 +1,75 @@
+"""Keeping secrets out of every output: one registry of known secret values plus token patterns.
+
+Anything that prints, logs, stores or sends text passes it through `redact()`; settings register
+the configured tokens at load time so that even an unusual token format is caught.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+REDACTED = "[redacted]"
+
+# Token shapes we know: Replicate (r8_), W&B (40 hex), Hugging Face (hf_), Discord bot tokens,
+# OpenAI-style sk-, GitHub ghp_, and webhook signing secrets.
+_PATTERNS = [
+    re.compile(r"\br8_[A-Za-z0-9]{20,}"),
+    re.compile(r"\bhf_[A-Za-z0-9]{20,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{16,}"),
+    re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,40}\b"),
+    re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{16,}"),
+]
+_WANDB_KEY = re.compile(r"\b[0-9a-f]{40}\b")
+
+# Config keys that must never hold a value in a file users post.
+SECRET_KEY_WORDS = ("token", "api_key", "apikey", "secret", "password", "passwd", "private_key")
+
+_known: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so that `redact` removes it wherever it shows up."""
+    if value and len(value) >= 6:
+        with _lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """Return `text` with every known secret and every token-shaped string replaced."""
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for value in known:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return _WANDB_KEY.sub(REDACTED, text)
+
+
+def redact_obj(obj: Any) -> Any:
+    """`redact` applied to every string inside dicts/lists (for JSON going out or into storage)."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {k: redact_obj(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [redact_obj(v) for v in obj]
+    return obj
+
+
+def looks_like_secret_key(key: str) -> bool:
+    """True for a config key that names a credential (`hf_token`, `wandb_api_key`, ...)."""
+    k = key.lower().replace("-", "_")
+    return any(word in k for word in SECRET_KEY_WORDS)
+
+
+def looks_like_secret_value(value: str) -> bool:
+    """True for a string shaped like a token of a service we know."""
+    return redact(value) != value

@@ -1,0 +1,184 @@
+"""Settings from the environment (and `.env`), named exactly as CONTRACT.md lists them.
+
+One class for both front ends. Secrets are `SecretStr` and registered with the redactor as soon
+as they are read, so no later print or log can show them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.core.errors import InputError
+from bot.core.secrets import register_secret
+
+DEFAULT_TRAINER = (
+    "lucataco/sd3.5-large-fine-tuner:"
+    "64360fd3c38f47e8132564044b67b1ed1d45b450f008b896d354c4d0d65973d0"
+)
+TRAINER_HARD_STEPS = (3, 6000)
+TRAINER_HARD_BATCH = (1, 64)
+
+
+def _env(name: str) -> Any:
+    return Field(validation_alias=AliasChoices(name))
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _parse_range(value: Any, name: str) -> Any:
+    if isinstance(value, str):
+        parts = value.replace("–", "-").split("-")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"{name} must look like 1000-2000 (two whole numbers)")
+        return (int(parts[0]), int(parts[1]))
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything configurable from the environment. Build with `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=False
+    )
+
+    replicate_api_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("REPLICATE_API_TOKEN")
+    )
+    replicate_base_url: str = Field(
+        "https://api.replicate.com", validation_alias=AliasChoices("REPLICATE_BASE_URL")
+    )
+    discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
+    database: Path = Field(Path("./data/sd35l.db"), validation_alias=AliasChoices("SD35L_DATABASE"))
+    guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("SD35L_GUILD_IDS")
+    )
+    poll_interval: float = Field(
+        30.0, gt=0, validation_alias=AliasChoices("SD35L_POLL_INTERVAL")
+    )
+    allowed_roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("SD35L_ALLOWED_ROLES")
+    )
+    manager_roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("SD35L_MANAGER_ROLES")
+    )
+    max_active_per_user: int = Field(
+        2, ge=0, validation_alias=AliasChoices("SD35L_MAX_ACTIVE_PER_USER")
+    )
+    allow_private_urls: bool = Field(
+        False, validation_alias=AliasChoices("SD35L_ALLOW_PRIVATE_URLS")
+    )
+    default_destination: str | None = Field(
+        None, validation_alias=AliasChoices("SD35L_DEFAULT_DESTINATION")
+    )
+    config_dir: Path = Field(
+        Path("~/.config/sd35l-trainer"), validation_alias=AliasChoices("SD35L_CONFIG_DIR")
+    )
+    trainer: str = Field(DEFAULT_TRAINER, validation_alias=AliasChoices("SD35L_TRAINER"))
+    wandb_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("WANDB_API_KEY"))
+    policy_steps: Annotated[tuple[int, int], NoDecode] = Field(
+        (1000, 2000), validation_alias=AliasChoices("SD35L_POLICY_STEPS")
+    )
+    policy_batch_size: Annotated[tuple[int, int], NoDecode] = Field(
+        (1, 4), validation_alias=AliasChoices("SD35L_POLICY_BATCH_SIZE")
+    )
+    gpu_price: float = Field(0.001525, gt=0, validation_alias=AliasChoices("SD35L_GPU_PRICE"))
+    max_dataset_mb: int = Field(1024, gt=0, validation_alias=AliasChoices("SD35L_MAX_DATASET_MB"))
+
+    @field_validator("guild_ids", "allowed_roles", "manager_roles", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("policy_steps", mode="before")
+    @classmethod
+    def _steps_range(cls, value: Any) -> Any:
+        return _parse_range(value, "SD35L_POLICY_STEPS")
+
+    @field_validator("policy_batch_size", mode="before")
+    @classmethod
+    def _batch_range(cls, value: Any) -> Any:
+        return _parse_range(value, "SD35L_POLICY_BATCH_SIZE")
+
+    @field_validator("policy_steps")
+    @classmethod
+    def _steps_within_trainer(cls, value: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = value
+        if not (TRAINER_HARD_STEPS[0] <= lo <= hi <= TRAINER_HARD_STEPS[1]):
+            raise ValueError("SD35L_POLICY_STEPS must be a range within the trainer's 3-6000")
+        return value
+
+    @field_validator("policy_batch_size")
+    @classmethod
+    def _batch_within_trainer(cls, value: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = value
+        if not (TRAINER_HARD_BATCH[0] <= lo <= hi <= TRAINER_HARD_BATCH[1]):
+            raise ValueError("SD35L_POLICY_BATCH_SIZE must be a range within 1-64")
+        return value
+
+    @field_validator("replicate_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value.endswith("/v1"):
+            value = value[: -len("/v1")]
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("REPLICATE_BASE_URL must start with http:// or https://")
+        return value
+
+    @property
+    def trainer_model(self) -> str:
+        """`owner/name` of the trainer."""
+        return self.trainer.split(":", 1)[0]
+
+    @property
+    def trainer_version(self) -> str:
+        """The trainer's version id."""
+        parts = self.trainer.split(":", 1)
+        return parts[1] if len(parts) == 2 else ""
+
+    @property
+    def token(self) -> str | None:
+        """The Replicate token as a plain string, for the one module that sends it."""
+        return self.replicate_api_token.get_secret_value() if self.replicate_api_token else None
+
+    def config_path(self) -> Path:
+        return self.config_dir.expanduser()
+
+
+_ENV_NAMES = {
+    name: (field.validation_alias.choices[0] if isinstance(field.validation_alias, AliasChoices) else name)  # noqa: E501
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; a bad variable becomes an `InputError` naming it and what is allowed."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        env = _ENV_NAMES.get(field, field)
+        msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise InputError(f"Environment variable {env} is invalid: {msg}.", field=env) from None
+    for secret in (settings.replicate_api_token, settings.discord_token, settings.wandb_api_key):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+    if ":" not in settings.trainer:
+        raise InputError(
+            "Environment variable SD35L_TRAINER must be owner/name:version.", field="SD35L_TRAINER"
+        )
+    return settings
+
+
+def env_file_present() -> bool:
+    return os.path.exists(".env")
