@@ -40,9 +40,9 @@ def setup_logging(level: int = logging.INFO) -> None:
     """Root handler for the bot process; every handler gets the redacting filter too."""
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(stream)
     root.setLevel(level)
     for handler in root.handlers:
         if _FILTER not in handler.filters:

@@ -24,10 +24,6 @@ TRAINER_HARD_STEPS = (3, 6000)
 TRAINER_HARD_BATCH = (1, 64)
 
 
-def _env(name: str) -> Any:
-    return Field(validation_alias=AliasChoices(name))
-
-
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -61,9 +57,7 @@ class Settings(BaseSettings):
     guild_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, validation_alias=AliasChoices("SD35L_GUILD_IDS")
     )
-    poll_interval: float = Field(
-        30.0, gt=0, validation_alias=AliasChoices("SD35L_POLL_INTERVAL")
-    )
+    poll_interval: float = Field(30.0, gt=0, validation_alias=AliasChoices("SD35L_POLL_INTERVAL"))
     allowed_roles: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=AliasChoices("SD35L_ALLOWED_ROLES")
     )
@@ -154,10 +148,13 @@ class Settings(BaseSettings):
         return self.config_dir.expanduser()
 
 
-_ENV_NAMES = {
-    name: (field.validation_alias.choices[0] if isinstance(field.validation_alias, AliasChoices) else name)  # noqa: E501
-    for name, field in Settings.model_fields.items()
-}
+def _env_name(name: str) -> str:
+    """The environment variable behind a settings field, for error messages."""
+    field = Settings.model_fields.get(name)
+    alias = field.validation_alias if field else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return name
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -167,7 +164,7 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        env = _ENV_NAMES.get(field, field)
+        env = _env_name(field)
         msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
         raise InputError(f"Environment variable {env} is invalid: {msg}.", field=env) from None
     for secret in (settings.replicate_api_token, settings.discord_token, settings.wandb_api_key):

@@ -1,0 +1,26 @@
+"""Shared test setup: every test starts with no product environment variables set.
+
+A developer's shell (or a `.env`) must never leak a real token or setting into a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+_PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith(_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SD35L_CONFIG_DIR", str(home / ".config" / "sd35l-trainer"))
+    yield
