@@ -1,0 +1,420 @@
+"""The only module that talks to Replicate.
+
+It sends every request through the official `replicate` client's own httpx client (auth,
+user agent, base URL, `REPLICATE_BASE_URL`), but reads raw JSON: the client's `Training` model
+rejects `status: "aborted"` and drops `metrics`, and its `ReplicateError` drops `Retry-After` and
+`invalid_fields`. The client's built-in retry (uncapped `Retry-After` sleeps, no 500/502, no
+connection errors) is switched off in favour of one policy here:
+
+* reads (and the idempotent cancel) retry 429/5xx/timeouts/connection errors with capped
+  exponential backoff and jitter, honouring `Retry-After` up to `max_backoff`;
+* a create is never retried blindly: when its outcome is unknown we look for the training among
+  the newest ones first, create again at most once, and otherwise say the outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from replicate.client import Client, RetryTransport
+
+from bot.core import replicate_errors as rerr
+from bot.core.errors import InputError, ServiceError
+from bot.core.log import get_logger
+from bot.core.replicate_errors import OutcomeUnknownError
+from bot.core.secrets import redact, register_secret
+from bot.core.settings import Settings
+from bot.core.training import Training, parse_time
+
+__all__ = ["OutcomeUnknownError", "ReplicateGateway"]
+
+log = get_logger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Exceptions raised before the request reached Replicate: nothing can have been created.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_CLOCK_SKEW = timedelta(minutes=1)
+_TRUSTED_SUFFIXES = ("replicate.com", "replicate.delivery")
+
+# TrainingInput schemas per (base_url, trainer): versions are immutable, so once per process.
+_SCHEMA_CACHE: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+class ReplicateGateway:
+    """Replicate's API as the product needs it; every failure is an `SD35LError` sentence."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        read_attempts: int = 6,
+        max_backoff: float = 30.0,
+        timeout: float = 30.0,
+        backoff_base: float = 0.5,
+        create_attempts: int = 3,
+        lookup_attempts: int = 3,
+        lookup_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.base_url = settings.replicate_base_url.rstrip("/")
+        self.read_attempts = max(1, read_attempts)
+        self.max_backoff = max(0.0, max_backoff)
+        self.backoff_base = max(0.0, backoff_base)
+        self.create_attempts = max(1, create_attempts)
+        self.lookup_attempts = max(1, lookup_attempts)
+        self.lookup_interval = max(0.0, lookup_interval)
+        self.requests_made = 0
+        self._token = settings.token
+        self._client = Client(
+            api_token=self._token or "",
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            event_hooks={"request": [self._count_request]},
+        )
+        self._http: httpx.AsyncClient = self._client._async_client
+        transport = getattr(self._http, "_transport", None)
+        if isinstance(transport, RetryTransport):
+            transport.max_attempts = 1  # our own policy below replaces it
+
+    async def _count_request(self, request: httpx.Request) -> None:
+        self.requests_made += 1
+
+    async def __aenter__(self) -> ReplicateGateway:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- transport ---------------------------------------------------------------------------
+
+    def _require_token(self) -> None:
+        if not self._token:
+            raise InputError(rerr.MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
+
+    def _delay(self, attempt: int, resp: httpx.Response | None) -> float:
+        asked = rerr.retry_after(resp.headers) if resp is not None else None
+        if asked is not None:
+            return min(asked, self.max_backoff)
+        backoff = min(self.max_backoff, self.backoff_base * float(2 ** (attempt - 1)))
+        return backoff * (0.5 + random.random() / 2)
+
+    async def _send(self, method: str, url: str, json: Any = None) -> httpx.Response:
+        self._require_token()
+        return await self._http.request(method, url, json=json)
+
+    async def _read(self, method: str, url: str, json: Any = None) -> httpx.Response:
+        """An idempotent request under the retry policy; returns the final response."""
+        for attempt in range(1, self.read_attempts + 1):
+            last = attempt == self.read_attempts
+            try:
+                resp = await self._send(method, url, json)
+            except httpx.TransportError as exc:
+                if last:
+                    raise rerr.network_error(self.base_url, exc) from None
+                delay = self._delay(attempt, None)
+                log.info(
+                    "%s %s failed (%s); retry in %.2fs", method, url, type(exc).__name__, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            if resp.status_code in RETRY_STATUSES and not last:
+                delay = self._delay(attempt, resp)
+                log.info("%s %s answered %s; retry in %.2fs", method, url, resp.status_code, delay)
+                await asyncio.sleep(delay)
+                continue
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _json(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        training_id: str | None = None,
+        trainer: str | None = None,
+        json: Any = None,
+    ) -> dict[str, Any]:
+        resp = await self._read(method, url, json)
+        if not resp.is_success:
+            raise rerr.error_for(resp, action=action, training_id=training_id, trainer=trainer)
+        return self._body(resp, action)
+
+    @staticmethod
+    def _body(resp: httpx.Response, action: str) -> dict[str, Any]:
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ServiceError(
+                f"Replicate sent an unreadable answer (HTTP {resp.status_code}, not a JSON "
+                f"object) while trying to {action}; try again later.",
+                status=resp.status_code,
+            )
+        return data
+
+    # --- account and destination -------------------------------------------------------------
+
+    async def check_token(self) -> str:
+        """The account's username; proves the token works (401 -> the token sentence)."""
+        data = await self._json("GET", "/v1/account", action="check the API token")
+        return str(data.get("username") or "")
+
+    async def destination_exists(self, destination: str) -> bool:
+        owner, name = rerr.split_destination(destination)
+        path = f"/v1/models/{quote(owner)}/{quote(name)}"
+        resp = await self._read("GET", path)
+        if resp.status_code == 404:
+            return False
+        if not resp.is_success:
+            raise rerr.error_for(resp, action=f"look up model {destination}")
+        return True
+
+    async def create_destination(self, destination: str) -> None:
+        """Create the model trainings push to: private, on CPU (it only stores versions)."""
+        owner, name = rerr.split_destination(destination)
+        body = {"owner": owner, "name": name, "visibility": "private", "hardware": "cpu"}
+        action = f"create model {destination}"
+        for attempt in range(1, self.create_attempts + 1):
+            try:
+                resp = await self._send("POST", "/v1/models", body)
+            except _NOT_SENT as exc:
+                raise rerr.network_error(self.base_url, exc) from None
+            except httpx.TransportError:
+                if await self.destination_exists(destination):
+                    return
+                raise ServiceError(
+                    f"Creating model {destination} on Replicate got no answer and it does not "
+                    "exist yet; try again.",
+                ) from None
+            if resp.is_success or resp.status_code == 409:
+                log.info("destination %s ready (HTTP %s)", destination, resp.status_code)
+                return
+            if resp.status_code == 429 and attempt < self.create_attempts:
+                await asyncio.sleep(self._delay(attempt, resp))
+                continue
+            if resp.status_code == 403:
+                raise InputError(
+                    redact(
+                        f"Replicate refused to create model {destination} (403: "
+                        f"{rerr.detail_of(resp)}); the owner must be your account or an "
+                        "organization you belong to."
+                    ),
+                    field="destination",
+                )
+            raise rerr.error_for(resp, action=action, subject="model settings")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- trainer schema -----------------------------------------------------------------------
+
+    async def trainer_input_schema(self) -> dict[str, Any]:
+        """The trainer version's `TrainingInput` schema with `$ref`s inlined (cached)."""
+        key = (self.base_url, self.settings.trainer)
+        cached = _SCHEMA_CACHE.get(key)
+        if cached is not None:
+            return cached
+        model, version = self.settings.trainer_model, self.settings.trainer_version
+        data = await self._json(
+            "GET",
+            f"/v1/models/{model}/versions/{quote(version)}",
+            action=f"read the schema of trainer {model}",
+            trainer=self.settings.trainer,
+        )
+        schema = data.get("openapi_schema")
+        components = schema.get("components", {}) if isinstance(schema, dict) else {}
+        schemas = components.get("schemas", {}) if isinstance(components, dict) else {}
+        training_input = schemas.get("TrainingInput") if isinstance(schemas, dict) else None
+        if not isinstance(training_input, dict):
+            raise ServiceError(
+                f"Trainer {self.settings.trainer} has no TrainingInput schema on Replicate; set "
+                "SD35L_TRAINER to a trainer version (not a plain model)."
+            )
+        resolved = rerr.resolve_schema(training_input, schemas)
+        _SCHEMA_CACHE[key] = resolved
+        return dict(resolved)
+
+    async def check_inputs(self, inputs: dict[str, Any]) -> list[str]:
+        """Problems of `inputs` against the live schema: unknown names, types, ranges, enums."""
+        schema = await self.trainer_input_schema()
+        return rerr.input_problems(schema, inputs, self.settings.trainer_model)
+
+    # --- trainings ----------------------------------------------------------------------------
+
+    async def create_training(
+        self,
+        destination: str,
+        inputs: dict[str, Any],
+        secret_inputs: dict[str, str] | None = None,
+    ) -> Training:
+        """Start a training; never creates two when an answer is lost (see module docstring)."""
+        destination = "/".join(rerr.split_destination(destination))
+        self._require_token()
+        for value in (secret_inputs or {}).values():
+            register_secret(value)
+        body = {"destination": destination, "input": {**inputs, **(secret_inputs or {})}}
+        model, version = self.settings.trainer_model, self.settings.trainer_version
+        path = f"/v1/models/{model}/versions/{quote(version)}/trainings"
+        since = datetime.now(UTC) - _CLOCK_SKEW
+        for round_ in (1, 2):
+            try:
+                made = await self._post_create(path, body, destination)
+            except ServiceError:
+                if round_ == 1:
+                    raise
+                raise rerr.unknown_outcome_error() from None
+            if made is not None:
+                return made
+            found, looked = await self._find_created(destination, inputs, since)
+            if found is not None:
+                log.warning("create of %s got no answer but the training exists", found.id)
+                return found
+            if not looked:
+                break  # could not read the list: creating again might make a duplicate
+            log.warning("create got no answer and no matching training appeared; trying once more")
+        raise rerr.unknown_outcome_error()
+
+    async def _post_create(
+        self, path: str, body: dict[str, Any], destination: str
+    ) -> Training | None:
+        """One create (retrying only Replicate's 429 refusal); None when the outcome is unknown."""
+        for attempt in range(1, self.create_attempts + 1):
+            try:
+                resp = await self._send("POST", path, body)
+            except _NOT_SENT as exc:
+                raise rerr.network_error(self.base_url, exc) from None
+            except httpx.TransportError as exc:
+                log.warning("create training: no answer (%s)", type(exc).__name__)
+                return None
+            if resp.is_success:
+                try:
+                    return Training.from_json(self._body(resp, "create the training"))
+                except ServiceError:
+                    return None  # created, but unreadable: find it like a lost answer
+            if resp.status_code == 429 and attempt < self.create_attempts:
+                await asyncio.sleep(self._delay(attempt, resp))
+                continue
+            if resp.status_code >= 500:
+                log.warning("create training: HTTP %s, outcome unknown", resp.status_code)
+                return None
+            if resp.status_code == 404:
+                detail = rerr.detail_of(resp).lower()
+                if "destination" in detail or not await self.destination_exists(destination):
+                    raise rerr.destination_missing_error(destination)
+            raise rerr.error_for(
+                resp,
+                action="create the training",
+                subject="training inputs",
+                trainer=self.settings.trainer,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _find_created(
+        self, destination: str, inputs: dict[str, Any], since: datetime
+    ) -> tuple[Training | None, bool]:
+        """Look for our training among the newest ones; (found, whether any look succeeded)."""
+        looked = False
+        for attempt in range(self.lookup_attempts):
+            if attempt:
+                await asyncio.sleep(self.lookup_interval)
+            try:
+                page = await self._json("GET", "/v1/trainings", action="list trainings")
+            except ServiceError as exc:
+                log.warning("looking for the created training failed: %s", exc)
+                continue
+            looked = True
+            results = page.get("results")
+            for item in results if isinstance(results, list) else []:
+                if isinstance(item, dict) and self._is_ours(item, destination, inputs, since):
+                    return Training.from_json(item), True
+        return None, looked
+
+    def _is_ours(
+        self, item: dict[str, Any], destination: str, inputs: dict[str, Any], since: datetime
+    ) -> bool:
+        inp = item.get("input") if isinstance(item.get("input"), dict) else {}
+        assert isinstance(inp, dict)
+        for key in ("input_images", "trigger_word"):
+            if inp.get(key) != inputs.get(key):
+                return False
+        dest = item.get("destination")
+        if isinstance(dest, str) and dest != destination:
+            return False
+        output = item.get("output")
+        made = output.get("version") if isinstance(output, dict) else None
+        if isinstance(made, str) and not made.startswith(destination + ":"):
+            return False
+        model = item.get("model")
+        if isinstance(model, str) and model != self.settings.trainer_model:
+            return False
+        created = parse_time(item.get("created_at"))
+        return created is not None and created >= since
+
+    async def get_training(self, training_id: str) -> Training:
+        tid = rerr.check_training_id(training_id)
+        data = await self._json(
+            "GET", f"/v1/trainings/{tid}", action=f"read training {tid}", training_id=tid
+        )
+        return Training.from_json(data)
+
+    async def list_trainings(self, limit: int = 100) -> list[Training]:
+        """Newest first, following `next` pages until `limit` trainings are collected."""
+        out: list[Training] = []
+        url: str | None = "/v1/trainings"
+        seen: set[str] = set()
+        while url and len(out) < limit and url not in seen:
+            seen.add(url)
+            page = await self._json("GET", url, action="list trainings")
+            results = page.get("results")
+            for item in results if isinstance(results, list) else []:
+                if isinstance(item, dict) and len(out) < limit:
+                    out.append(Training.from_json(item))
+            nxt = page.get("next")
+            url = self._same_origin(nxt) if isinstance(nxt, str) and nxt else None
+        return out
+
+    def _same_origin(self, url: str) -> str:
+        """`next` as something safe to request: absolute on our origin, else path+query only."""
+        target, base = httpx.URL(url), httpx.URL(self.base_url)
+        if not target.is_absolute_url:
+            return url
+        if (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port):
+            return url
+        return target.raw_path.decode("ascii")  # never send the token to another host
+
+    async def cancel_training(self, training_id: str) -> Training:
+        """Cancel (idempotent on Replicate, so it shares the read retry policy)."""
+        tid = rerr.check_training_id(training_id)
+        data = await self._json(
+            "POST",
+            f"/v1/trainings/{tid}/cancel",
+            action=f"cancel training {tid}",
+            training_id=tid,
+        )
+        return Training.from_json(data)
+
+    # --- downloads ----------------------------------------------------------------------------
+
+    def download_headers(self, url: str) -> dict[str, str]:
+        """The token goes only to Replicate's own hosts (or the configured base URL's host)."""
+        if not self._token:
+            return {}
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            return {}
+        host = (target.host or "").lower()
+        base = httpx.URL(self.base_url)
+        same_base = host == (base.host or "").lower() and target.scheme == base.scheme
+        trusted = target.scheme == "https" and any(
+            host == s or host.endswith("." + s) for s in _TRUSTED_SUFFIXES
+        )
+        return {"Authorization": f"Bearer {self._token}"} if same_base or trusted else {}
