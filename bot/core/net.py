@@ -1,0 +1,382 @@
+"""The one HTTP fetcher for URLs a user typed (dataset links): an SSRF guard with caps.
+
+Why it exists: a URL from Discord or a config file is run from the bot's host, which may sit next
+to a cloud metadata service or a LAN. So every host name is resolved once, every address it
+resolves to is checked, and the connection goes to exactly those checked addresses (a resolver
+that only returns the pins), so a second DNS answer cannot rebind it. Redirects are followed by
+hand, each hop checked the same way. Timeouts and byte caps bound every request.
+`SD35L_ALLOW_PRIVATE_URLS=1` lifts only the private-address rule; link-local addresses (cloud
+metadata at 169.254.169.254) are never fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from bot.core.errors import InputError, ServiceError
+from bot.core.log import get_logger
+from bot.core.settings import Settings
+
+log = get_logger(__name__)
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Name resolution hook: (host, port) -> IP address strings. Tests inject one (no real DNS)."""
+
+FIELD = "dataset_url"
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MIB = 1024 * 1024
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_net = ipaddress.ip_network
+# Never fetched, even with allow_private: link-local holds the cloud metadata services.
+_NEVER = (
+    _net("169.254.0.0/16"),
+    _net("fe80::/10"),
+    _net("fd00:ec2::254/128"),  # AWS metadata over IPv6
+    _net("100.100.100.200/32"),  # Alibaba Cloud metadata
+)
+_CGNAT = _net("100.64.0.0/10")
+_THIS_NETWORK = _net("0.0.0.0/8")
+_NAT64 = _net("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, Teredo, NAT64), if any."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _kind(ip: IPAddress) -> str | None:
+    """A word naming why `ip` is not a public internet address, or None when it is."""
+    checks: list[tuple[bool, str]] = [
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_loopback, "loopback"),
+        (ip.is_multicast, "multicast"),
+        (isinstance(ip, ipaddress.IPv4Address) and ip in _THIS_NETWORK, "'this network'"),
+        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "carrier-grade NAT"),
+        (ip.is_private, "private"),
+        (ip.is_reserved, "reserved"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
+        (not ip.is_global, "non-public"),
+    ]
+    for hit, word in checks:
+        if hit:
+            return word
+    return None
+
+
+def address_problem(address: str, *, allow_private: bool = False) -> str | None:
+    """Why `address` may not be fetched (a phrase like "a loopback address"), or None if fine."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    embedded = _embedded_ipv4(ip)
+    for candidate in (ip, embedded):
+        if candidate is not None and any(candidate in net for net in _NEVER):
+            return "a link-local address (where cloud metadata services live), never fetched"
+    if allow_private:
+        return None
+    if embedded is not None:
+        return "an IPv6 address wrapping an IPv4 address (mapped, 6to4, Teredo or NAT64)"
+    kind = _kind(ip)
+    return f"a {kind} address" if kind else None
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Resolve through the OS once (the default `Resolver`)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class _PinnedResolver(AbstractResolver):
+    """Hands aiohttp only addresses the fetcher has already checked; anything else fails."""
+
+    def __init__(self) -> None:
+        self.pins: dict[str, list[str]] = {}
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = self.pins.get(host)
+        if not addresses:
+            raise OSError(f"{host} was not checked before connecting")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=ip,
+                port=port,
+                family=socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for ip in addresses
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class FetchResult:
+    """One answered request after redirects: status, lower-cased headers and (capped) body."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    truncated: bool = False  # the body had more bytes than the cap allowed us to read
+    redirects: list[str] = field(default_factory=list)
+
+
+class SafeFetcher:
+    """Fetches user-given http(s) URLs safely; refusals raise `InputError(field="dataset_url")`.
+
+    Use as `async with SafeFetcher(settings) as f: await f.fetch(url, ...)`. `bytes_read` and
+    `requests_made` count everything this fetcher received, for reports and benchmarks.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        allow_private: bool | None = None,
+        resolver: Resolver | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        request_timeout: float = 120.0,
+        max_body_bytes: int = 64 * MIB,
+        max_total_bytes: int | None = None,
+        max_redirects: int = MAX_REDIRECTS,
+        max_connections: int = 8,
+    ) -> None:
+        if allow_private is None:
+            allow_private = bool(settings.allow_private_urls) if settings else False
+        self.allow_private = allow_private
+        self.max_body_bytes = max_body_bytes
+        self.max_total_bytes = max_total_bytes
+        self.max_redirects = max_redirects
+        self.request_timeout = request_timeout
+        self.bytes_read = 0
+        self.requests_made = 0
+        self._resolve = resolver or system_resolver
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=connect_timeout,
+            sock_connect=connect_timeout,
+            sock_read=read_timeout,
+        )
+        self._max_connections = max_connections
+        self._pinned = _PinnedResolver()
+        self._checked: dict[tuple[str, int], list[str]] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> SafeFetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                resolver=self._pinned, use_dns_cache=False, limit=self._max_connections
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=False,
+                trust_env=False,
+                headers={
+                    "User-Agent": "sd35l-trainer dataset check",
+                    "Accept-Encoding": "identity",
+                },
+            )
+        return self._session
+
+    async def check_url(self, url: str | URL) -> URL:
+        """Parse and vet one URL: scheme, host, and every address the host resolves to."""
+        try:
+            parsed = url if isinstance(url, URL) else URL(url.strip())
+        except (ValueError, TypeError):
+            raise InputError(
+                f"The URL {url!r} cannot be parsed; give a full https:// link.", field=FIELD
+            ) from None
+        if parsed.scheme not in ("http", "https"):
+            raise InputError(
+                f"The URL {str(parsed)[:200]!r} uses {parsed.scheme or 'no'} scheme; only http:// "
+                "and https:// links can be fetched.",
+                field=FIELD,
+            )
+        host = parsed.raw_host
+        if not host:
+            raise InputError(f"The URL {str(parsed)[:200]!r} has no host name.", field=FIELD)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        await self._pin(host, port)
+        return parsed
+
+    async def _pin(self, host: str, port: int) -> list[str]:
+        key = (host, port)
+        if key in self._checked:
+            return self._checked[key]
+        literal = host.strip("[]")
+        if address_problem(literal) != "not an IP address":
+            addresses = [literal]
+        else:
+            try:
+                addresses = list(await self._resolve(host, port))
+            except (OSError, UnicodeError) as exc:
+                raise InputError(
+                    f"The host {host} in the dataset URL could not be found ({exc}); "
+                    "check the link for typos.",
+                    field=FIELD,
+                ) from None
+            if not addresses:
+                raise InputError(
+                    f"The host {host} in the dataset URL has no address; check the link for typos.",
+                    field=FIELD,
+                )
+        for address in addresses:
+            problem = address_problem(address, allow_private=self.allow_private)
+            if problem:
+                hint = (
+                    ""
+                    if "link-local" in problem or self.allow_private
+                    else (" (set SD35L_ALLOW_PRIVATE_URLS=1 only for a trusted LAN file server)")
+                )
+                raise InputError(
+                    f"Refusing to fetch from {host}: it resolves to {address}, {problem}; use a "
+                    f"public http(s) link{hint}.",
+                    field=FIELD,
+                )
+        self._checked[key] = addresses
+        self._pinned.pins[host] = addresses
+        return addresses
+
+    def _count(self, n: int) -> None:
+        self.bytes_read += n
+        if self.max_total_bytes is not None and self.bytes_read > self.max_total_bytes:
+            raise ServiceError(
+                f"Stopped after reading {self.bytes_read // MIB} MB: more than the "
+                f"{self.max_total_bytes // MIB} MB one check may read."
+            )
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        sink: IO[bytes] | None = None,
+    ) -> FetchResult:
+        """Request `url`, following up to `max_redirects` checked redirects by hand.
+
+        Reads at most `max_bytes` of the body (default: the per-request cap); more sets
+        `truncated` and the rest is not downloaded. With `sink`, the body is written there
+        instead of being kept in memory.
+        """
+        cap = self.max_body_bytes if max_bytes is None else max_bytes
+        current = await self.check_url(url)
+        hops: list[str] = []
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                while True:
+                    result = await self._one(method, current, headers, cap, sink)
+                    location = result.headers.get("location")
+                    if result.status not in REDIRECT_STATUSES or not location:
+                        result.redirects = hops
+                        return result
+                    if len(hops) >= self.max_redirects:
+                        raise InputError(
+                            f"The dataset URL redirects more than {self.max_redirects} times; "
+                            "give the final direct download link.",
+                            field=FIELD,
+                        )
+                    hops.append(str(current))
+                    current = await self.check_url(current.join(URL(location)))
+                    if result.status == 303 and method != "HEAD":
+                        method = "GET"
+        except TimeoutError:
+            raise ServiceError(
+                f"Fetching {current.host} timed out; check that the link works in "
+                "a browser and try again."
+            ) from None
+        except aiohttp.ClientError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise ServiceError(f"Could not fetch {current.host}: {reason}.") from None
+
+    async def _one(
+        self,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str] | None,
+        cap: int,
+        sink: IO[bytes] | None,
+    ) -> FetchResult:
+        self.requests_made += 1
+        session = self._get_session()
+        async with session.request(
+            method, url, headers=dict(headers or {}), allow_redirects=False
+        ) as resp:
+            result = FetchResult(
+                url=str(url),
+                status=resp.status,
+                headers={k.lower(): v for k, v in resp.headers.items()},
+            )
+            if method == "HEAD" or resp.status in REDIRECT_STATUSES:
+                return result
+            chunks: list[bytes] = []
+            got = 0
+            async for chunk in resp.content.iter_chunked(256 * 1024):
+                room = cap - got
+                part = chunk[:room]
+                got += len(part)
+                self._count(len(part))
+                if sink is not None:
+                    sink.write(part)
+                else:
+                    chunks.append(part)
+                if len(chunk) > room or (got >= cap and not resp.content.at_eof()):
+                    result.truncated = True
+                    resp.close()  # do not download the rest
+                    break
+            result.body = b"".join(chunks)
+            return result
+
+
+def describe_status(status: int) -> str:
+    """A short phrase for an HTTP status a dataset host answered."""
+    phrases: dict[int, str] = {
+        401: "needs a login (401)",
+        403: "refused access (403)",
+        404: "was not found (404)",
+        410: "is gone (410)",
+        429: "is rate-limiting requests (429)",
+    }
+    return phrases.get(status, f"answered HTTP {status}")
