@@ -1,0 +1,293 @@
+"""The training lifecycle, in one place for both front ends: submit, refresh, cancel, reconcile.
+
+Every state change goes through the store first (RoboDanny style), so a restart loses nothing:
+- a create is recorded as a *pending submission* before it is sent, and adopted later if the
+  answer was lost;
+- an ending is stored together with its 'ended' notice in one transaction (the outbox), and the
+  outbox's UNIQUE(training_id, kind) makes the notice exist exactly once whoever sees it first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from bot.core.config import secret_inputs, to_trainer_input
+from bot.core.errors import InputError, SD35LError, ServiceError
+from bot.core.estimate import actual_cost
+from bot.core.log import get_logger
+from bot.core.progress import log_tail, parse_progress
+from bot.core.replicate import ReplicateGateway
+from bot.core.settings import Settings
+from bot.core.store import Store, config_dict
+from bot.core.store_rows import PendingSubmission, TrainingRow, to_iso, utcnow
+from bot.core.training import Training
+
+log = get_logger(__name__)
+
+NOTICE_ENDED = "ended"
+LOG_TAIL_LINES = 30
+# A submission whose create got no answer is looked for this long before it is given up.
+PENDING_GIVE_UP = timedelta(minutes=10)
+_CLOCK_SKEW = timedelta(minutes=1)
+_TAIL_SCAN = 64 * 1024
+
+
+class NotAllowedError(InputError):
+    """The user may not do this to that training (not its creator, not a manager)."""
+
+
+def recent_tail(logs: str | None) -> str:
+    """The last lines of the logs; only the end is scanned (logs grow to megabytes)."""
+    if logs and len(logs) > _TAIL_SCAN:
+        logs = logs[-_TAIL_SCAN:].split("\n", 1)[-1]
+    return log_tail(logs, LOG_TAIL_LINES)
+
+
+def ended_payload(
+    row: TrainingRow, training: Training, cost: float | None, tail: str | None = None
+) -> dict[str, Any]:
+    """Everything the 'ended' notice shows, frozen at the moment the ending was seen."""
+    begin = training.started_at or row.started_at or training.created_at or row.created_at
+    end = training.completed_at or utcnow()
+    return {
+        "training_id": training.id,
+        "owner_id": row.owner_id,
+        "status": training.status,
+        "error": training.error,
+        "log_tail": recent_tail(training.logs) if tail is None else tail,
+        "weights_url": training.weights_url,
+        "new_version": training.new_version,
+        "predict_time": training.predict_time,
+        "cost": cost,
+        "trigger_word": row.trigger_word,
+        "destination": row.destination,
+        "duration_s": max(0.0, (end - begin).total_seconds()),
+        "web_url": training.web_url,
+        "completed_at": to_iso(end),
+    }
+
+
+class JobService:
+    """What the bot (and anyone else) does with trainings. Owns no Discord, no loop."""
+
+    def __init__(self, store: Store, gateway: ReplicateGateway, settings: Settings) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.settings = settings
+        self._owner_locks: dict[int, asyncio.Lock] = {}
+        self._inflight: set[int] = set()  # pending submissions this process is sending now
+
+    # -- submit ------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        owner_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        resolved_config: Any,
+    ) -> TrainingRow:
+        """Start a training for `owner_id` from a ResolvedConfig (or TrainingConfig).
+
+        The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
+        both pass it. Secrets go to Replicate only; the stored row holds the scrubbed config.
+        """
+        config = getattr(resolved_config, "config", resolved_config)
+        lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
+        async with lock:
+            limit = self.settings.max_active_per_user
+            active = await self.store.count_active(owner_id)
+            if active >= limit:
+                raise InputError(
+                    f"You already have {active} training(s) running and SD35L_MAX_ACTIVE_PER_USER "
+                    f"allows {limit} at once; wait for one to end or cancel one first.",
+                    field="SD35L_MAX_ACTIVE_PER_USER",
+                )
+            inputs = to_trainer_input(config)
+            secrets = secret_inputs(self.settings)
+            destination = str(config.destination)
+            trigger = getattr(config, "trigger_word", None)
+            stored_config = config_dict(config)
+            pending_id = await self.store.add_pending_submission(
+                owner_id=owner_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                destination=destination,
+                trigger_word=trigger,
+                config=stored_config,
+                inputs=inputs,
+            )
+            self._inflight.add(pending_id)
+            try:
+                training = await self.gateway.create_training(destination, inputs, secrets)
+            except SD35LError as exc:
+                if not _outcome_unknown(exc):
+                    await self.store.drop_pending_submission(pending_id)
+                raise
+            finally:
+                self._inflight.discard(pending_id)
+            row = _new_row(training, owner_id, guild_id, channel_id, destination, trigger)
+            row.config = stored_config
+            await self.store.add_training(row, pending_id=pending_id)
+            log.info("training %s submitted by %s to %s", training.id, owner_id, destination)
+            return await self.apply(row, training)
+
+    # -- refresh -----------------------------------------------------------------------------
+
+    async def refresh(self, training_id: str) -> TrainingRow:
+        """Ask Replicate, store the answer; an ending enqueues its one 'ended' notice."""
+        row = await self._row(training_id)
+        training = await self.gateway.get_training(training_id)
+        return await self.apply(row, training)
+
+    async def apply(self, row: TrainingRow, training: Training) -> TrainingRow:
+        """Store a training object we already have (a refresh, a cancel answer, a webhook)."""
+        progress = parse_progress(training.logs)
+        cost = actual_cost(training.predict_time, self.settings.gpu_price)
+        tail = recent_tail(training.logs)
+        notice = None
+        if training.is_terminal:
+            notice = (NOTICE_ENDED, ended_payload(row, training, cost, tail))
+        updated = await self.store.update_from_training(
+            training, progress, cost, log_tail=tail, notice=notice
+        )
+        if updated is None:  # deleted under our feet: report what we know
+            return row
+        if updated.is_terminal and not row.is_terminal:
+            log.info("training %s ended: %s", training.id, updated.status)
+        return updated
+
+    # -- cancel ------------------------------------------------------------------------------
+
+    async def cancel(self, training_id: str, requester_id: int, is_manager: bool) -> TrainingRow:
+        """Cancel for its creator or a manager; an ended training is reported, not touched."""
+        row = await self._row(training_id)
+        if requester_id != row.owner_id and not is_manager:
+            raise NotAllowedError(
+                f"Only the creator of training {training_id} or a member with a manager role "
+                "(SD35L_MANAGER_ROLES) can cancel it.",
+                field="training",
+            )
+        if row.is_terminal:
+            raise InputError(
+                f"Training {training_id} already ended ({row.status}); there is nothing to cancel.",
+                field="training",
+            )
+        training = await self.gateway.cancel_training(training_id)
+        log.info("training %s cancel requested by %s", training_id, requester_id)
+        return await self.apply(row, training)
+
+    # -- after a restart ---------------------------------------------------------------------
+
+    async def reconcile(self, concurrency: int = 8) -> list[TrainingRow]:
+        """Bring every unfinished training up to date (the bot may have been down).
+
+        One failing training is logged and skipped; the others are still refreshed.
+        """
+        await self.resolve_pending_submissions()
+        rows = await self.store.active_trainings()
+        sem = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(row: TrainingRow) -> TrainingRow:
+            async with sem:
+                try:
+                    return await self.refresh(row.id)
+                except Exception as exc:
+                    log.warning("reconcile: training %s not refreshed: %s", row.id, exc)
+                    return row
+
+        return list(await asyncio.gather(*(one(r) for r in rows)))
+
+    async def resolve_pending_submissions(self) -> int:
+        """Adopt trainings whose create answer was lost; give up on old ones never found.
+
+        Returns how many were adopted. Submissions this process is still sending are skipped.
+        """
+        pending = [p for p in await self.store.pending_submissions() if p.id not in self._inflight]
+        if not pending:
+            return 0
+        try:
+            recent = await self.gateway.list_trainings(limit=100)
+        except SD35LError as exc:
+            log.warning("cannot look for lost submissions now: %s", exc)
+            return 0
+        adopted = 0
+        for item in pending:
+            match = await self._find_match(item, recent)
+            if match is not None:
+                row = _new_row(
+                    match,
+                    item.owner_id,
+                    item.guild_id,
+                    item.channel_id,
+                    item.destination,
+                    item.trigger_word,
+                )
+                row.config = item.config
+                await self.store.add_training(row, pending_id=item.id)
+                await self.apply(row, match)
+                log.warning("adopted training %s whose create answer was lost", match.id)
+                adopted += 1
+            elif utcnow() - item.created_at > PENDING_GIVE_UP:
+                await self.store.drop_pending_submission(item.id)
+                log.warning("submission %d never appeared on Replicate; given up", item.id)
+        return adopted
+
+    async def _find_match(self, item: PendingSubmission, recent: list[Training]) -> Training | None:
+        for training in recent:  # newest first; the oldest untracked match is ours
+            if training.created_at is None or training.created_at < item.created_at - _CLOCK_SKEW:
+                continue
+            if training.destination not in (None, item.destination):
+                continue
+            if not _same_inputs(item.inputs, training.input):
+                continue
+            if await self.store.get(training.id) is None:
+                return training
+        return None
+
+    async def _row(self, training_id: str) -> TrainingRow:
+        row = await self.store.get(training_id)
+        if row is None:
+            raise InputError(
+                f"Training {training_id} is not tracked by this bot; pick one from /jobs or "
+                "the autocomplete list.",
+                field="training",
+            )
+        return row
+
+
+def _outcome_unknown(exc: SD35LError) -> bool:
+    """True when Replicate may have made the training although we got an error."""
+    if isinstance(exc, InputError):
+        return False
+    status = exc.status if isinstance(exc, ServiceError) else None
+    return status is None or status >= 500
+
+
+def _same_inputs(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    return all(theirs.get(key) == ours.get(key) for key in ("input_images", "trigger_word"))
+
+
+def _new_row(
+    training: Training,
+    owner_id: int,
+    guild_id: int | None,
+    channel_id: int | None,
+    destination: str,
+    trigger: str | None,
+) -> TrainingRow:
+    now = utcnow()
+    return TrainingRow(
+        id=training.id,
+        owner_id=owner_id,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        destination=destination,
+        trigger_word=trigger or training.trigger_word,
+        status="starting" if training.is_terminal else training.status,  # apply() ends it
+        created_at=training.created_at or now,
+        updated_at=now,
+        started_at=training.started_at,
+    )

@@ -1,0 +1,385 @@
+"""The bot's memory: SQLite through aiosqlite, WAL, versioned migrations.
+
+Background work is driven from here, not from memory (RoboDanny's timers): after a restart the
+tracker finds every unfinished training and every undelivered notice in this file. Secrets never
+reach it: configs are scrubbed on the way in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+from bot.core.errors import SD35LError
+from bot.core.log import get_logger
+from bot.core.secrets import redact
+from bot.core.store_migrations import LATEST_VERSION, MIGRATIONS
+from bot.core.store_outbox import OutboxMixin
+from bot.core.store_rows import (
+    Notice,
+    PendingSubmission,
+    TrainingRow,
+    config_dict,
+    dump_json,
+    row_from_db,
+    to_iso,
+    utcnow,
+)
+from bot.core.training import TERMINAL_STATUSES, Training
+
+__all__ = [
+    "Notice",
+    "PendingSubmission",
+    "ProgressLike",
+    "Store",
+    "TrainingRow",
+    "config_dict",
+]
+
+log = get_logger(__name__)
+
+_TERMINAL_SQL = "(" + ",".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
+_ROW_COLUMNS = (
+    "id, owner_id, guild_id, channel_id, card_message_id, destination, trigger_word, "
+    "config_json, status, step, total, eta_at, loss, predict_time, cost, weights_url, "
+    "new_version, error, log_tail, created_at, updated_at, started_at, completed_at, "
+    "card_edited_at, card_status, card_gone"
+)
+
+
+class ProgressLike(Protocol):
+    """What the store needs from `bot.core.progress.Progress`."""
+
+    @property
+    def step(self) -> int | None: ...
+    @property
+    def total(self) -> int | None: ...
+    @property
+    def remaining_s(self) -> float | None: ...
+    @property
+    def loss(self) -> float | None: ...
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _prepare(path: str | Path) -> Path:
+    """The database path with its folder created (a fresh install has no ./data yet)."""
+    path = Path(path).expanduser()
+    if str(path) != ":memory:":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SD35LError(
+                f"Cannot create the folder of the database {path} ({exc.strerror}); set "
+                "SD35L_DATABASE to a writable path."
+            ) from None
+    return path
+
+
+class Store(OutboxMixin):
+    """One connection per process; writes are serialised by a lock so transactions never mix."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        """Open (creating the file and its folder) and migrate to the latest schema."""
+        path = _prepare(path)
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise SD35LError(
+                f"Cannot open the database {path}: {exc}; check SD35L_DATABASE and its folder."
+            ) from None
+        conn.row_factory = aiosqlite.Row
+        store = cls(conn, path)
+        try:
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await store._migrate()
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        await self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        async with self._conn.execute("SELECT MAX(version) FROM schema_version") as cur:
+            rec = await cur.fetchone()
+        return int(rec[0]) if rec and rec[0] is not None else 0
+
+    async def _migrate(self) -> None:
+        current = await self.schema_version()
+        if current > LATEST_VERSION:
+            raise SD35LError(
+                f"The database {self.path} was written by a newer sd35l-trainer (schema "
+                f"version {current}, this one knows up to {LATEST_VERSION}); upgrade "
+                "sd35l-trainer or point SD35L_DATABASE at another file."
+            )
+        for version in range(current + 1, LATEST_VERSION + 1):
+            script = MIGRATIONS[version - 1]
+            try:
+                await self._conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\n"
+                    f"INSERT INTO schema_version (version) VALUES ({version});\nCOMMIT;"
+                )
+            except sqlite3.Error:
+                if self._conn.in_transaction:
+                    await self._conn.execute("ROLLBACK")
+                raise
+            log.info("database %s migrated to schema version %d", self.path, version)
+
+    async def journal_mode(self) -> str:
+        async with self._conn.execute("PRAGMA journal_mode") as cur:
+            rec = await cur.fetchone()
+        return str(rec[0]) if rec else ""
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time within this process; other processes wait (busy)."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def _fetch_rows(self, sql: str, params: Iterable[Any] = ()) -> list[TrainingRow]:
+        async with self._conn.execute(sql, tuple(params)) as cur:
+            return [row_from_db(rec) for rec in await cur.fetchall()]
+
+    # -- trainings ---------------------------------------------------------------------------
+
+    async def add_training(self, row: TrainingRow, *, pending_id: int | None = None) -> None:
+        """Insert a training (ignored if already known); drops its pending submission with it."""
+        async with self._tx() as db:
+            await self._insert(db, row)
+            if pending_id is not None:
+                await db.execute("DELETE FROM pending_submissions WHERE id = ?", (pending_id,))
+
+    async def _insert(self, db: aiosqlite.Connection, row: TrainingRow) -> None:
+        await db.execute(
+            f"INSERT OR IGNORE INTO trainings ({_ROW_COLUMNS}) VALUES "  # noqa: S608
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                row.id,
+                row.owner_id,
+                row.guild_id,
+                row.channel_id,
+                row.card_message_id,
+                row.destination,
+                row.trigger_word,
+                dump_json(row.config),
+                row.status,
+                row.step,
+                row.total,
+                to_iso(row.eta_at),
+                row.loss,
+                row.predict_time,
+                row.cost,
+                row.weights_url,
+                row.new_version,
+                redact(row.error) if row.error else None,
+                redact(row.log_tail) if row.log_tail else None,
+                to_iso(row.created_at),
+                to_iso(row.updated_at),
+                to_iso(row.started_at),
+                to_iso(row.completed_at),
+                to_iso(row.card_edited_at),
+                row.card_status,
+                int(row.card_gone),
+            ),
+        )
+
+    async def get(self, training_id: str) -> TrainingRow | None:
+        rows = await self._fetch_rows(
+            f"SELECT {_ROW_COLUMNS} FROM trainings WHERE id = ?",  # noqa: S608
+            (training_id,),
+        )
+        return rows[0] if rows else None
+
+    async def update_from_training(
+        self,
+        training: Training,
+        progress: ProgressLike | None = None,
+        cost: float | None = None,
+        *,
+        log_tail: str | None = None,
+        notice: tuple[str, Mapping[str, Any]] | None = None,
+    ) -> TrainingRow | None:
+        """Store what Replicate said; a terminal row stays terminal whatever arrives later.
+
+        `notice` (kind, payload) is enqueued in the same transaction when the training is
+        terminal, so a crash can never leave an ended training without its notice.
+        Returns the updated row, or None for a training this store does not track.
+        """
+        now = utcnow()
+        is_terminal = training.is_terminal
+        eta = None
+        if progress is not None and progress.remaining_s is not None and not is_terminal:
+            eta = now + timedelta(seconds=max(0.0, progress.remaining_s))
+        step = progress.step if progress is not None else None
+        total = progress.total if progress is not None else None
+        if is_terminal and training.status == "succeeded" and total is not None:
+            step = total
+        params = {
+            "id": training.id,
+            "status": training.status,
+            "step": step,
+            "total": total,
+            "eta_at": to_iso(eta),
+            "loss": progress.loss if progress is not None else None,
+            "predict_time": training.predict_time,
+            "cost": cost,
+            "weights_url": training.weights_url,
+            "new_version": training.new_version,
+            "error": redact(training.error) if training.error else None,
+            "log_tail": redact(log_tail) if log_tail else None,
+            "updated_at": to_iso(now),
+            "started_at": to_iso(training.started_at),
+            "completed_at": to_iso(training.completed_at or (now if is_terminal else None)),
+            "terminal": int(is_terminal),
+        }
+        # Fields of a finished row only fill gaps; a late non-terminal answer changes nothing.
+        sql = f"""
+            UPDATE trainings SET
+              status = CASE WHEN status IN {_TERMINAL_SQL} THEN status ELSE :status END,
+              step = CASE WHEN status IN {_TERMINAL_SQL} THEN step ELSE COALESCE(:step, step) END,
+              total = COALESCE(total, :total),
+              eta_at = CASE WHEN :terminal = 1 THEN NULL
+                            WHEN status IN {_TERMINAL_SQL} THEN eta_at
+                            ELSE COALESCE(:eta_at, eta_at) END,
+              loss = CASE WHEN status IN {_TERMINAL_SQL} THEN loss ELSE COALESCE(:loss, loss) END,
+              predict_time = COALESCE(predict_time, :predict_time),
+              cost = COALESCE(cost, :cost),
+              weights_url = COALESCE(weights_url, :weights_url),
+              new_version = COALESCE(new_version, :new_version),
+              error = COALESCE(error, :error),
+              log_tail = CASE WHEN status IN {_TERMINAL_SQL} AND log_tail IS NOT NULL
+                              THEN log_tail ELSE COALESCE(:log_tail, log_tail) END,
+              updated_at = :updated_at,
+              started_at = COALESCE(started_at, :started_at),
+              completed_at = COALESCE(completed_at, :completed_at)
+            WHERE id = :id
+        """  # noqa: S608
+        async with self._tx() as db:
+            cur = await db.execute(sql, params)
+            if cur.rowcount == 0:
+                return None
+            if notice is not None and is_terminal:
+                await self._enqueue(db, training.id, notice[0], notice[1])
+        return await self.get(training.id)
+
+    async def set_card(self, training_id: str, channel_id: int, message_id: int) -> None:
+        """Remember the public message that shows this training (edited by the tracker)."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE trainings SET channel_id = ?, card_message_id = ?, card_gone = 0 "
+                "WHERE id = ?",
+                (channel_id, message_id, training_id),
+            )
+
+    async def mark_card_edited(
+        self, training_id: str, at: datetime | None = None, status: str | None = None
+    ) -> None:
+        """Record an edit; `status` is what the card now shows (a final edit is never lost)."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE trainings SET card_edited_at = ?, "
+                "card_status = COALESCE(?, card_status) WHERE id = ?",
+                (to_iso(at or utcnow()), status, training_id),
+            )
+
+    async def mark_card_gone(self, training_id: str) -> None:
+        """The card was deleted (Discord 10008): never edit it again."""
+        async with self._tx() as db:
+            await db.execute("UPDATE trainings SET card_gone = 1 WHERE id = ?", (training_id,))
+
+    async def cards_needing_final_edit(self) -> list[TrainingRow]:
+        """Ended trainings whose card does not show the ending yet (e.g. after a restart)."""
+        return await self._fetch_rows(
+            f"SELECT {_ROW_COLUMNS} FROM trainings WHERE status IN {_TERMINAL_SQL} "  # noqa: S608
+            "AND card_message_id IS NOT NULL AND card_gone = 0 "
+            "AND (card_status IS NULL OR card_status != status)"
+        )
+
+    async def list_trainings(
+        self,
+        guild_id: int | None = None,
+        owner_id: int | None = None,
+        status: str | None = None,
+        limit: int = 25,
+        query: str | None = None,
+    ) -> list[TrainingRow]:
+        """Newest first. `status` is a Replicate status, or "active"/"ended"; `query` is a
+        prefix of the id, the destination (or its model name) or the trigger word."""
+        where: list[str] = []
+        params: list[Any] = []
+        if guild_id is not None:
+            where.append("guild_id = ?")
+            params.append(guild_id)
+        if owner_id is not None:
+            where.append("owner_id = ?")
+            params.append(owner_id)
+        if status == "active":
+            where.append(f"status NOT IN {_TERMINAL_SQL}")
+        elif status == "ended":
+            where.append(f"status IN {_TERMINAL_SQL}")
+        elif status:
+            where.append("status = ?")
+            params.append(status)
+        if query:
+            pattern = _like_prefix(query.strip())
+            where.append(
+                "(id LIKE ? ESCAPE '\\' OR destination LIKE ? ESCAPE '\\' "
+                "OR trigger_word LIKE ? ESCAPE '\\' OR destination LIKE '%/' || ? ESCAPE '\\')"
+            )
+            params.extend([pattern] * 4)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        params.append(max(1, min(int(limit), 1000)))
+        return await self._fetch_rows(
+            f"SELECT {_ROW_COLUMNS} FROM trainings {clause} "  # noqa: S608
+            "ORDER BY created_at DESC, id LIMIT ?",
+            params,
+        )
+
+    async def active_trainings(self) -> list[TrainingRow]:
+        """Every training not known to have ended, oldest first."""
+        return await self._fetch_rows(
+            f"SELECT {_ROW_COLUMNS} FROM trainings "  # noqa: S608
+            f"WHERE status NOT IN {_TERMINAL_SQL} ORDER BY created_at"
+        )
+
+    async def count_active(self, owner_id: int) -> int:
+        sql = f"SELECT COUNT(*) FROM trainings WHERE owner_id = ? AND status NOT IN {_TERMINAL_SQL}"  # noqa: S608
+        async with self._conn.execute(sql, (owner_id,)) as cur:
+            rec = await cur.fetchone()
+        return int(rec[0]) if rec else 0

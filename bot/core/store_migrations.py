@@ -1,0 +1,70 @@
+"""The database schema as an ordered list of migrations.
+
+Each entry upgrades the schema by one version and is applied inside one transaction together with
+the new version number, so a crash halfway never leaves a half-migrated file. Never edit a
+released entry: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # v1: trainings, the notification outbox, submissions whose outcome is not known yet.
+    """
+    CREATE TABLE trainings (
+        id TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        channel_id INTEGER,
+        card_message_id INTEGER,
+        destination TEXT NOT NULL,
+        trigger_word TEXT,
+        config_json TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        step INTEGER,
+        total INTEGER,
+        eta_at TEXT,
+        loss REAL,
+        predict_time REAL,
+        cost REAL,
+        weights_url TEXT,
+        new_version TEXT,
+        error TEXT,
+        log_tail TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        started_at TEXT,
+        completed_at TEXT,
+        card_edited_at TEXT,
+        card_status TEXT,
+        card_gone INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX trainings_status ON trainings(status);
+    CREATE INDEX trainings_owner ON trainings(owner_id, status);
+    CREATE INDEX trainings_guild ON trainings(guild_id, created_at);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        training_id TEXT NOT NULL REFERENCES trainings(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        UNIQUE (training_id, kind)
+    );
+    CREATE INDEX outbox_pending ON outbox(delivered_at);
+    CREATE TABLE pending_submissions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        channel_id INTEGER,
+        destination TEXT NOT NULL,
+        trigger_word TEXT,
+        config_json TEXT NOT NULL DEFAULT '{}',
+        inputs_json TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL
+    );
+    """,
+)
+
+LATEST_VERSION = len(MIGRATIONS)

@@ -1,0 +1,123 @@
+"""The store's outbox (notices owed to owners) and submissions whose outcome is unknown.
+
+A mixin of `Store`, kept apart only to keep each file small; it shares the store's connection
+and its write lock (`_tx`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiosqlite
+
+from bot.core.secrets import redact
+from bot.core.store_rows import (
+    Notice,
+    PendingSubmission,
+    dump_json,
+    notice_from_db,
+    pending_from_db,
+    to_iso,
+    utcnow,
+)
+
+
+class OutboxMixin:
+    """Outbox and pending submissions; `Store` supplies `_conn` and `_tx`."""
+
+    _conn: aiosqlite.Connection
+
+    def _tx(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        raise NotImplementedError
+
+    # -- outbox ------------------------------------------------------------------------------
+
+    async def _enqueue(
+        self, db: aiosqlite.Connection, training_id: str, kind: str, payload: Mapping[str, Any]
+    ) -> bool:
+        cur = await db.execute(
+            "INSERT OR IGNORE INTO outbox (training_id, kind, payload_json, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (training_id, kind, dump_json(payload), to_iso(utcnow())),
+        )
+        return cur.rowcount > 0
+
+    async def enqueue_notice(self, training_id: str, kind: str, payload: Mapping[str, Any]) -> bool:
+        """Owe the owner a notice; True when new, False when that notice already exists."""
+        async with self._tx() as db:
+            return await self._enqueue(db, training_id, kind, payload)
+
+    async def pending_notices(self, limit: int = 100) -> list[Notice]:
+        async with self._conn.execute(
+            "SELECT * FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?", (limit,)
+        ) as cur:
+            return [notice_from_db(rec) for rec in await cur.fetchall()]
+
+    async def notices_for(self, training_id: str) -> list[Notice]:
+        async with self._conn.execute(
+            "SELECT * FROM outbox WHERE training_id = ? ORDER BY id", (training_id,)
+        ) as cur:
+            return [notice_from_db(rec) for rec in await cur.fetchall()]
+
+    async def mark_notice_delivered(self, notice_id: int) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
+                (to_iso(utcnow()), notice_id),
+            )
+
+    async def mark_notice_failed(self, notice_id: int, error: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (redact(error)[:500], notice_id),
+            )
+
+    # -- submissions whose outcome is unknown ------------------------------------------------
+
+    async def add_pending_submission(
+        self,
+        *,
+        owner_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        destination: str,
+        trigger_word: str | None,
+        config: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+    ) -> int:
+        """Written before the create is sent, so a crash mid-create can be recovered."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT INTO pending_submissions (owner_id, guild_id, channel_id, destination, "
+                "trigger_word, config_json, inputs_json, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    owner_id,
+                    guild_id,
+                    channel_id,
+                    destination,
+                    trigger_word,
+                    dump_json(config),
+                    dump_json(inputs),
+                    to_iso(utcnow()),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    async def pending_submissions(self) -> list[PendingSubmission]:
+        async with self._conn.execute("SELECT * FROM pending_submissions ORDER BY id") as cur:
+            return [pending_from_db(rec) for rec in await cur.fetchall()]
+
+    async def drop_pending_submission(self, pending_id: int) -> None:
+        async with self._tx() as db:
+            await db.execute("DELETE FROM pending_submissions WHERE id = ?", (pending_id,))
+
+    async def raw_config_json(self, training_id: str) -> str | None:
+        """The stored JSON text (tests prove no secret is in it)."""
+        async with self._conn.execute(
+            "SELECT config_json FROM trainings WHERE id = ?", (training_id,)
+        ) as cur:
+            rec = await cur.fetchone()
+        return str(rec[0]) if rec else None

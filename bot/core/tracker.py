@@ -1,0 +1,302 @@
+"""The background loop: poll active trainings, keep their cards current, deliver notices.
+
+Driven from the database, never from memory, so a restart resumes where it stopped. Nothing
+here may kill the loop: each training, each card and each notice is handled in its own
+try/except (discord.py's `tasks.loop` would die on an HTTPException or a sqlite error).
+The Discord side is a `Notifier` the bot implements; this module never imports discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from bot.core.errors import SD35LError, ServiceError
+from bot.core.jobs import JobService
+from bot.core.log import get_logger
+from bot.core.settings import Settings
+from bot.core.store import Store
+from bot.core.store_rows import Notice, TrainingRow, utcnow
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class CardResult(enum.Enum):
+    """What became of a card edit."""
+
+    OK = "ok"  # edited
+    GONE = "gone"  # the message was deleted (Discord 10008): never edit it again
+    RETRY = "retry"  # failed for now (rate limit, outage): try again later
+
+
+class Notifier(Protocol):
+    """The front end's half: how a card is redrawn and a notice is sent (DMs, fallbacks)."""
+
+    async def update_card(self, row: TrainingRow) -> CardResult: ...
+
+    async def deliver_notice(self, row: TrainingRow, notice: Notice) -> bool:
+        """True only when Discord accepted the message (DM, or the channel fallback)."""
+        ...
+
+
+@dataclass
+class RoundReport:
+    """What one round did (logs, tests, benchmarks)."""
+
+    active: int = 0
+    refreshed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    throttled: bool = False
+    cards_edited: int = 0
+    notices_delivered: int = 0
+    notices_failed: int = 0
+
+
+def _shown(row: TrainingRow) -> tuple[str, int | None, int | None]:
+    return (row.status, row.step, row.total)
+
+
+class Tracker:
+    """Polls every active training each `settings.poll_interval` seconds (doubling on 429)."""
+
+    def __init__(
+        self,
+        job_service: JobService,
+        store: Store,
+        notifier: Notifier,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        card_edit_interval: float = 15.0,
+        card_wait: float = 3.0,
+        notice_batch: int = 1000,
+        concurrency: int = 8,
+        max_interval: float | None = None,
+    ) -> None:
+        self.jobs = job_service
+        self.store = store
+        self.notifier = notifier
+        self.settings = settings
+        self.clock = clock
+        self.card_edit_interval = card_edit_interval
+        self.card_wait = card_wait
+        self.notice_batch = notice_batch
+        self.concurrency = max(1, concurrency)
+        self.base_interval = settings.poll_interval
+        self.max_interval = max_interval or max(self.base_interval, 300.0)
+        self.interval = self.base_interval
+        self.rounds = 0
+        self._last_edit: dict[str, float] = {}
+        self._last_shown: dict[str, tuple[str, int | None, int | None]] = {}
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._card_tasks: dict[str, asyncio.Task[None]] = {}
+        self._round_edits: list[asyncio.Task[None]] = []
+
+    # -- one round ---------------------------------------------------------------------------
+
+    async def run_once(self) -> RoundReport:
+        """Refresh all active trainings, redraw cards, deliver owed notices. Never raises."""
+        report = RoundReport()
+        self.rounds += 1
+        await self._guard("resolving lost submissions", self.jobs.resolve_pending_submissions())
+        await self._guard("finishing cards", self._final_edits(report))
+        rows = await self._guard("listing active trainings", self.store.active_trainings())
+        if rows:
+            report.active = len(rows)
+            await self._refresh_all(rows, report)
+        if report.throttled:
+            self.interval = min(self.interval * 2, self.max_interval)
+            log.warning("Replicate throttles (429): next poll in %.1fs", self.interval)
+        else:
+            self.interval = self.base_interval
+        await self._wait_for_edits()
+        await self._guard("delivering notices", self._deliver_notices(report))
+        return report
+
+    async def _guard(self, what: str, coro: Awaitable[T]) -> T | None:
+        """Run one stage of a round; any failure is logged and the round goes on."""
+        try:
+            return await coro
+        except Exception:
+            log.exception("tracker: error while %s; continuing", what)
+            return None
+
+    async def _refresh_all(self, rows: list[TrainingRow], report: RoundReport) -> None:
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(old: TrainingRow) -> None:
+            async with sem:
+                if report.throttled:
+                    report.skipped += 1
+                    return
+                try:
+                    new = await self.jobs.refresh(old.id)
+                except ServiceError as exc:
+                    if exc.status == 429:
+                        report.throttled = True
+                        report.skipped += 1
+                        return
+                    report.failed += 1
+                    log.warning("training %s not refreshed: %s", old.id, exc)
+                    return
+                except SD35LError as exc:
+                    report.failed += 1
+                    log.warning("training %s not refreshed: %s", old.id, exc)
+                    return
+                except Exception:
+                    report.failed += 1
+                    log.exception("training %s not refreshed (unexpected error)", old.id)
+                    return
+                report.refreshed += 1
+            await self._maybe_edit(old, new, report)
+
+        await asyncio.gather(*(one(row) for row in rows))
+
+    # -- cards -------------------------------------------------------------------------------
+
+    async def _maybe_edit(self, old: TrainingRow, new: TrainingRow, report: RoundReport) -> None:
+        """Edit at most every `card_edit_interval` per card, at once on an ending, never a
+        deleted card, and not at all when nothing visible changed."""
+        if new.card_message_id is None or new.card_gone:
+            return
+        ended_now = new.is_terminal and not old.is_terminal
+        if not ended_now:
+            if new.is_terminal and new.card_status == new.status:
+                return
+            if self._last_shown.get(new.id) == _shown(new):
+                return
+            last = self._last_edit.get(new.id)
+            if last is not None and self.clock() - last < self.card_edit_interval:
+                return
+        self._spawn_edit(new, report)
+
+    def _spawn_edit(self, row: TrainingRow, report: RoundReport) -> None:
+        """Edit in the background: a card stuck behind Discord's per-channel rate limit must
+        not hold back the notices of this round. One edit in flight per card at most."""
+        running = self._card_tasks.get(row.id)
+        if running is not None and not running.done():
+            return
+        task = asyncio.create_task(self._edit(row, report), name=f"sd35l-card-{row.id}")
+        self._card_tasks[row.id] = task
+        self._round_edits.append(task)
+        task.add_done_callback(lambda done: self._forget(row.id, done))
+
+    def _forget(self, training_id: str, task: asyncio.Task[None]) -> None:
+        if self._card_tasks.get(training_id) is task:
+            del self._card_tasks[training_id]
+
+    async def _wait_for_edits(self) -> None:
+        """Give this round's edits up to `card_wait` s (an ending's card before its notice)."""
+        tasks, self._round_edits = self._round_edits, []
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.card_wait)
+
+    async def _edit(self, row: TrainingRow, report: RoundReport) -> None:
+        try:
+            result = await self.notifier.update_card(row)
+        except Exception:
+            log.exception("card of training %s not updated", row.id)
+            result = CardResult.RETRY
+        self._last_edit[row.id] = self.clock()
+        try:
+            if result is CardResult.OK:
+                report.cards_edited += 1
+                self._last_shown[row.id] = _shown(row)
+                await self.store.mark_card_edited(row.id, utcnow(), status=row.status)
+            elif result is CardResult.GONE:
+                log.info("card of training %s was deleted; no more edits", row.id)
+                await self.store.mark_card_gone(row.id)
+        except Exception:
+            log.exception("card state of training %s not stored", row.id)
+        if row.is_terminal and result is not CardResult.RETRY:
+            self._last_edit.pop(row.id, None)
+            self._last_shown.pop(row.id, None)
+
+    async def _final_edits(self, report: RoundReport) -> None:
+        """Ended trainings whose card still shows them running (edit failed, or a restart)."""
+        for row in await self.store.cards_needing_final_edit():
+            self._spawn_edit(row, report)
+
+    # -- notices -----------------------------------------------------------------------------
+
+    async def _deliver_notices(self, report: RoundReport) -> None:
+        """Marked delivered only once the notifier says Discord accepted it; else retried."""
+        for notice in await self.store.pending_notices(limit=self.notice_batch):
+            try:
+                row = await self.store.get(notice.training_id)
+                if row is None:  # pragma: no cover - rows are never deleted (FK cascade)
+                    continue
+                ok = await self.notifier.deliver_notice(row, notice)
+                error = "" if ok else "the notifier did not deliver it"
+            except Exception as exc:
+                log.exception("notice %d for training %s failed", notice.id, notice.training_id)
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            try:
+                if ok:
+                    await self.store.mark_notice_delivered(notice.id)
+                    report.notices_delivered += 1
+                else:
+                    await self.store.mark_notice_failed(notice.id, error)
+                    report.notices_failed += 1
+            except Exception:
+                log.exception("notice %d state not stored", notice.id)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Poll now instead of at the end of the interval (after a submit or a cancel)."""
+        self._wake.set()
+
+    async def run_forever(self, stop_event: asyncio.Event | None = None) -> None:
+        """Round after round until `stop_event` (or `stop()`); survives every exception."""
+        stop = stop_event or self._stop
+        while not (stop.is_set() or self._stop.is_set()):
+            try:
+                await self.run_once()
+            except Exception:  # pragma: no cover - run_once already guards each stage
+                log.exception("tracker round failed; continuing")
+            await self._sleep(stop)
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(event.wait()) for event in {stop, self._stop, self._wake}]
+        try:
+            await asyncio.wait(waiters, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._wake.clear()
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the loop as a task (idempotent); call from a running event loop."""
+        if self._task is None or self._task.done():
+            self._stop.clear()
+            self._task = asyncio.create_task(self.run_forever(), name="sd35l-tracker")
+        return self._task
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Ask the loop to end after its current round; cancel it if that takes too long."""
+        self._stop.set()
+        task, self._task = self._task, None
+        edits = list(self._card_tasks.values())
+        for edit in edits:
+            edit.cancel()
+        await asyncio.gather(*edits, return_exceptions=True)
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass

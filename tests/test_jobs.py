@@ -1,0 +1,364 @@
+"""The training lifecycle against the real gateway and the Replicate simulator on loopback:
+submit, refresh, the one 'ended' notice per training, cancel rights, the per-user limit,
+restarts and lost create answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core import jobs as jobs_module
+from bot.core.config import ResolvedConfig, resolve_config
+from bot.core.errors import InputError, SD35LError, ServiceError
+from bot.core.jobs import JobService, NotAllowedError, _outcome_unknown
+from bot.core.replicate import ReplicateGateway
+from bot.core.settings import Settings, load_settings
+from bot.core.store import Store, TrainingRow
+from bot.core.training import Training
+from bot.sim import ReplicateSimulator
+
+TOKEN = "r8_" + "sim" * 10
+WANDB_KEY = "0123456789abcdef0123456789abcdef01234567"
+DATASET = "https://example.com/data/my-dataset.zip"
+OWNER, OTHER = 111, 222
+LONG = 6000  # steps of a training that runs for the whole test (3 s in the simulator)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[ReplicateSimulator]:
+    simulator = ReplicateSimulator(token=TOKEN, step_seconds=0.0005, start_delay=0.01)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+def make_settings(sim: ReplicateSimulator, tmp_path: Path, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "REPLICATE_API_TOKEN": TOKEN,
+        "REPLICATE_BASE_URL": sim.base_url,
+        "WANDB_API_KEY": WANDB_KEY,
+        "SD35L_DATABASE": str(tmp_path / "db" / "bot.sqlite"),
+        "SD35L_POLL_INTERVAL": 0.01,
+        "SD35L_POLICY_STEPS": "3-6000",
+    }
+    values.update(extra)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(sim: ReplicateSimulator, tmp_path: Path) -> Settings:
+    return make_settings(sim, tmp_path)
+
+
+def make_gateway(settings: Settings) -> ReplicateGateway:
+    return ReplicateGateway(
+        settings, read_attempts=2, max_backoff=0.02, backoff_base=0.001, lookup_interval=0.001
+    )
+
+
+@dataclass
+class Process:
+    """One bot process: its own store connection, gateway and job service."""
+
+    store: Store
+    gateway: ReplicateGateway
+    jobs: JobService
+
+    async def close(self) -> None:
+        await self.gateway.aclose()
+        await self.store.close()
+
+
+async def start_process(settings: Settings) -> Process:
+    store = await Store.open(settings.database)
+    gateway = make_gateway(settings)
+    return Process(store, gateway, JobService(store, gateway, settings))
+
+
+@pytest.fixture
+async def proc(settings: Settings) -> AsyncIterator[Process]:
+    process = await start_process(settings)
+    yield process
+    await process.close()
+
+
+def config(settings: Settings, steps: int = 40, trigger: str = "ZXQTOK") -> ResolvedConfig:
+    return resolve_config(
+        cli={
+            "dataset_url": DATASET,
+            "destination": "alice/lora",
+            "trigger_word": trigger,
+            "steps": steps,
+            "wandb_project": "proj",
+        },
+        settings=settings,
+    )
+
+
+async def until_ended(proc: Process, training_id: str, rounds: int = 500) -> TrainingRow:
+    """Refresh until Replicate (the simulator) says the training ended."""
+    for _ in range(rounds):
+        row = await proc.jobs.refresh(training_id)
+        if row.is_terminal:
+            return row
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"training {training_id} never ended")
+
+
+async def test_submit_progress_success_and_exactly_one_notice(
+    sim: ReplicateSimulator, settings: Settings, proc: Process
+) -> None:
+    row = await proc.jobs.submit(OWNER, 5, 6, config(settings))
+    assert row.owner_id == OWNER and row.guild_id == 5 and row.channel_id == 6
+    assert row.destination == "alice/lora" and row.trigger_word == "ZXQTOK"
+    assert not row.is_terminal and row.config
+    create = next(r for r in sim.requests if r.method == "POST" and "trainings" in r.path)
+    assert create.json["destination"] == "alice/lora"
+    assert create.json["input"]["wandb_api_key"] == WANDB_KEY  # sent to Replicate only
+    assert await proc.store.pending_submissions() == []
+    raw = await proc.store.raw_config_json(row.id)
+    assert raw is not None and WANDB_KEY not in raw and DATASET in raw
+
+    ended = await until_ended(proc, row.id)
+    assert ended.status == "succeeded" and ended.step == ended.total == 40
+    assert ended.weights_url and ended.new_version and ended.predict_time
+    assert ended.cost is not None and ended.cost > 0 and ended.eta_at is None
+    [notice] = await proc.store.pending_notices()
+    payload = notice.payload
+    assert notice.kind == "ended" and notice.training_id == row.id
+    assert payload["status"] == "succeeded" and payload["error"] is None
+    assert payload["weights_url"] == ended.weights_url
+    assert payload["new_version"] == ended.new_version
+    assert payload["cost"] == ended.cost and payload["predict_time"] == ended.predict_time
+    assert payload["trigger_word"] == "ZXQTOK" and payload["destination"] == "alice/lora"
+    assert payload["duration_s"] >= 0 and payload["owner_id"] == OWNER
+    assert payload["web_url"].endswith(row.id)
+    assert isinstance(payload["log_tail"], str) and payload["log_tail"]
+    assert len(payload["log_tail"].splitlines()) <= 30
+    # Further refreshes (and a reconcile) never owe a second notice.
+    await proc.jobs.refresh(row.id)
+    await proc.jobs.reconcile()
+    assert len(await proc.store.notices_for(row.id)) == 1
+
+
+@pytest.mark.parametrize("outcome", ["failed", "canceled", "aborted"])
+async def test_every_ending_gets_its_notice(
+    sim: ReplicateSimulator, settings: Settings, proc: Process, outcome: str
+) -> None:
+    sim.faults.outcome = outcome
+    row = await proc.jobs.submit(OWNER, None, None, config(settings, steps=10))
+    ended = await until_ended(proc, row.id)
+    assert ended.status == outcome
+    [notice] = await proc.store.pending_notices()
+    assert notice.payload["status"] == outcome
+    assert notice.payload["weights_url"] is None
+    if outcome == "failed":
+        assert notice.payload["error"] and ended.error
+    assert await proc.store.count_active(OWNER) == 0
+
+
+async def test_cancel_rights_and_already_ended(
+    sim: ReplicateSimulator, settings: Settings, proc: Process
+) -> None:
+    row = await proc.jobs.submit(OWNER, 1, 2, config(settings, steps=LONG))
+    with pytest.raises(NotAllowedError, match="Only the creator") as info:
+        await proc.jobs.cancel(row.id, OTHER, is_manager=False)
+    assert info.value.exit_code == 2
+    canceled = await proc.jobs.cancel(row.id, OTHER, is_manager=True)
+    assert canceled.status == "canceled"
+    [notice] = await proc.store.pending_notices()
+    assert notice.payload["status"] == "canceled"
+    with pytest.raises(InputError, match="already ended \\(canceled\\)"):
+        await proc.jobs.cancel(row.id, OWNER, is_manager=False)
+    with pytest.raises(InputError, match="not tracked"):
+        await proc.jobs.cancel("unknown1", OWNER, is_manager=True)
+    with pytest.raises(InputError, match="not tracked"):
+        await proc.jobs.refresh("unknown1")
+
+
+async def test_owner_can_cancel_own_training(settings: Settings, proc: Process) -> None:
+    row = await proc.jobs.submit(OWNER, 1, 2, config(settings, steps=LONG))
+    assert (await proc.jobs.cancel(row.id, OWNER, is_manager=False)).status == "canceled"
+
+
+async def test_per_user_active_limit(
+    sim: ReplicateSimulator, tmp_path: Path, settings: Settings
+) -> None:
+    limited = make_settings(sim, tmp_path, SD35L_MAX_ACTIVE_PER_USER=1)
+    proc = await start_process(limited)
+    try:
+        first = await proc.jobs.submit(OWNER, 1, 2, config(limited, steps=LONG))
+        creates = len(sim.trainings)
+        with pytest.raises(InputError, match="SD35L_MAX_ACTIVE_PER_USER allows 1") as info:
+            await proc.jobs.submit(OWNER, 1, 2, config(limited))
+        assert info.value.field == "SD35L_MAX_ACTIVE_PER_USER"
+        assert len(sim.trainings) == creates  # nothing was sent
+        await proc.jobs.submit(OTHER, 1, 2, config(limited))  # others are not limited by it
+        await proc.jobs.cancel(first.id, OWNER, is_manager=False)
+        await proc.jobs.submit(OWNER, 1, 2, config(limited))  # a slot is free again
+    finally:
+        await proc.close()
+
+
+async def test_concurrent_submits_respect_the_limit(
+    sim: ReplicateSimulator, tmp_path: Path
+) -> None:
+    limited = make_settings(sim, tmp_path, SD35L_MAX_ACTIVE_PER_USER=1)
+    proc = await start_process(limited)
+    try:
+        results = await asyncio.gather(
+            *(proc.jobs.submit(OWNER, 1, 2, config(limited, steps=LONG)) for _ in range(3)),
+            return_exceptions=True,
+        )
+        assert sum(isinstance(r, TrainingRow) for r in results) == 1
+        assert sum(isinstance(r, InputError) for r in results) == 2
+    finally:
+        await proc.close()
+
+
+async def test_restart_mid_training_reconcile_gives_one_notice(
+    sim: ReplicateSimulator, settings: Settings
+) -> None:
+    first = await start_process(settings)
+    row = await first.jobs.submit(OWNER, 1, 2, config(settings, steps=LONG))
+    await first.jobs.refresh(row.id)
+    await first.close()  # the bot goes down; the training goes on without it
+    sim.finish(row.id, "succeeded")
+    second = await start_process(settings)
+    try:
+        [reconciled] = await second.jobs.reconcile()
+        assert reconciled.status == "succeeded"
+        await second.jobs.reconcile()
+        notices = await second.store.notices_for(row.id)
+        assert len(notices) == 1 and notices[0].payload["status"] == "succeeded"
+    finally:
+        await second.close()
+
+
+async def test_reconcile_survives_one_broken_training(
+    sim: ReplicateSimulator, settings: Settings, proc: Process
+) -> None:
+    good = await proc.jobs.submit(OWNER, 1, 2, config(settings, steps=LONG))
+    await proc.store.add_training(TrainingRow(id="gone404", owner_id=OWNER, destination="a/b"))
+    sim.finish(good.id, "failed")
+    rows = {r.id: r for r in await proc.jobs.reconcile()}
+    assert rows[good.id].status == "failed"
+    assert rows["gone404"].status == "starting"  # kept, retried next time
+
+
+async def test_submit_refused_by_replicate_leaves_nothing_pending(
+    sim: ReplicateSimulator, settings: Settings, proc: Process
+) -> None:
+    sim.faults.create_status = 422
+    with pytest.raises(SD35LError):
+        await proc.jobs.submit(OWNER, 1, 2, config(settings))
+    assert await proc.store.pending_submissions() == []
+    assert await proc.store.list_trainings() == []
+
+
+async def test_lost_create_answer_is_adopted_on_reconcile(
+    sim: ReplicateSimulator, settings: Settings, proc: Process
+) -> None:
+    cfg = config(settings, steps=LONG)
+    from bot.core.config import to_trainer_input
+
+    inputs = to_trainer_input(cfg.config)
+    # The crash: the pending submission was written and Replicate made the training, but the
+    # answer never reached the store.
+    await proc.store.add_pending_submission(
+        owner_id=OWNER,
+        guild_id=1,
+        channel_id=2,
+        destination="alice/lora",
+        trigger_word="ZXQTOK",
+        config={"destination": "alice/lora"},
+        inputs=inputs,
+    )
+    made = sim.create_training("alice/lora", dict(inputs))
+    # Another, unrelated pending submission that never reached Replicate.
+    await proc.store.add_pending_submission(
+        owner_id=OTHER,
+        guild_id=1,
+        channel_id=2,
+        destination="alice/lora",
+        trigger_word="ZXQOTHER",
+        config={},
+        inputs={**inputs, "trigger_word": "ZXQOTHER"},
+    )
+    [adopted] = await proc.jobs.reconcile()
+    assert adopted.id == made.id and adopted.owner_id == OWNER
+    [left] = await proc.store.pending_submissions()  # too young to give up on
+    assert left.owner_id == OTHER
+    assert await proc.jobs.resolve_pending_submissions() == 0
+    jobs_module_give_up = jobs_module.PENDING_GIVE_UP
+    try:
+        jobs_module.PENDING_GIVE_UP = timedelta(0)
+        assert await proc.jobs.resolve_pending_submissions() == 0
+    finally:
+        jobs_module.PENDING_GIVE_UP = jobs_module_give_up
+    assert await proc.store.pending_submissions() == []
+
+
+async def test_adopting_an_already_ended_training_owes_its_notice(
+    sim: ReplicateSimulator, settings: Settings, proc: Process
+) -> None:
+    from bot.core.config import to_trainer_input
+
+    inputs = to_trainer_input(config(settings, steps=5).config)
+    await proc.store.add_pending_submission(
+        owner_id=OWNER,
+        guild_id=None,
+        channel_id=None,
+        destination="alice/lora",
+        trigger_word="ZXQTOK",
+        config={},
+        inputs=inputs,
+    )
+    made = sim.create_training("alice/lora", dict(inputs))
+    sim.finish(made.id, "succeeded")
+    assert await proc.jobs.resolve_pending_submissions() == 1
+    row = await proc.store.get(made.id)
+    assert row is not None and row.status == "succeeded"
+    assert len(await proc.store.pending_notices()) == 1
+
+
+async def test_pending_lookup_failure_keeps_them(settings: Settings, proc: Process) -> None:
+    await proc.store.add_pending_submission(
+        owner_id=OWNER,
+        guild_id=None,
+        channel_id=None,
+        destination="alice/lora",
+        trigger_word="ZXQTOK",
+        config={},
+        inputs={},
+    )
+    await proc.gateway.aclose()
+    broken = make_gateway(settings.model_copy(update={"replicate_api_token": None}))
+    service = JobService(proc.store, broken, settings)
+    try:
+        assert await service.resolve_pending_submissions() == 0
+    finally:
+        await broken.aclose()
+    assert len(await proc.store.pending_submissions()) == 1
+
+
+def test_which_errors_leave_the_outcome_unknown() -> None:
+    assert _outcome_unknown(ServiceError("timeout"))
+    assert _outcome_unknown(ServiceError("boom", status=502))
+    assert not _outcome_unknown(ServiceError("no credit", status=402))
+    assert not _outcome_unknown(InputError("bad", field="steps"))
+    assert _outcome_unknown(SD35LError("other"))
+
+
+async def test_apply_on_a_deleted_row_returns_what_we_had(
+    settings: Settings, proc: Process
+) -> None:
+    row = TrainingRow(id="ghost", owner_id=OWNER, destination="alice/lora")
+    got = await proc.jobs.apply(row, Training.from_json({"id": "ghost", "status": "failed"}))
+    assert got is row
