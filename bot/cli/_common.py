@@ -1,0 +1,155 @@
+"""Plumbing every command shares: redacted output, settings, the gateway, async runs.
+
+Nothing heavy is imported at module level: `sd35l-trainer --help` must stay fast and must not
+load discord, httpx, replicate or pydantic. Each helper imports what it needs when called.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from bot.core.replicate import ReplicateGateway
+    from bot.core.settings import Settings
+
+T = TypeVar("T")
+
+# Extra keyword arguments for every ReplicateGateway the CLI builds (tests shorten backoffs).
+GATEWAY_KWARGS: dict[str, Any] = {}
+
+# Exit codes (CONTRACT.md): 0 ok, 2 invalid input, 1 anything else; 130 after Ctrl-C.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _redact(text: str) -> str:
+    from bot.core.secrets import redact
+
+    return redact(text)
+
+
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print through the redactor: no token can reach the terminal, whatever the text."""
+    click.echo(_redact(text), err=err, nl=nl)
+
+
+def warn(text: str) -> None:
+    echo(f"Warning: {text}", err=True)
+
+
+def stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def stdin_is_tty() -> bool:
+    """Whether a person can answer a prompt (confirmation only then; CONTRACT.md)."""
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def show(*renderables: Any) -> None:
+    """Render rich objects to text first, then print that text through the redactor."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    tty = stdout_is_tty()
+    console = Console(
+        file=buffer,
+        force_terminal=tty,
+        color_system="auto" if tty else None,
+        width=None if tty else 120,
+        highlight=False,
+        soft_wrap=False,
+    )
+    for item in renderables:
+        console.print(item)
+    click.echo(_redact(buffer.getvalue()), nl=False)
+
+
+def settings() -> Settings:
+    """Settings from the environment (a bad variable is an InputError naming it)."""
+    from bot.core.settings import load_settings
+
+    return load_settings()
+
+
+def gateway(s: Settings) -> ReplicateGateway:
+    from bot.core.replicate import ReplicateGateway
+
+    return ReplicateGateway(s, **GATEWAY_KWARGS)
+
+
+def run(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run one coroutine to completion on a fresh event loop."""
+
+    import asyncio
+
+    async def _main() -> T:
+        return await factory()
+
+    return asyncio.run(_main())
+
+
+def setup_logging(verbose: bool) -> None:
+    """Core modules log through `get_logger`; show warnings (or everything with -v) on stderr."""
+    import logging
+
+    from bot.core.log import RedactingFilter
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_sd35l_cli", False):
+            root.removeHandler(handler)
+
+    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to whatever sys.stderr is at emit time (test runners swap it)."""
+
+        @property  # type: ignore[override]
+        def stream(self) -> Any:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, _value: Any) -> None:
+            pass
+
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    handler._sd35l_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    for noisy in ("httpx", "httpcore", "aiohttp", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """An exception text on one line, redacted and shortened for the unexpected-error report."""
+    flat = " ".join(_redact(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def trainer_log(text: str) -> str:
+    """The trainer's log tail for display, indented and marked as the trainer's own.
+
+    The trainer's Python stack traces are relabelled so that our output never contains the word
+    "Traceback": that word means a crash of this tool, and users and checks look for it.
+    """
+    lines = []
+    for line in text.splitlines():
+        if line.strip().startswith("Traceback (most recent call last)"):
+            line = line.replace("Traceback (most recent call last)", "[trainer stack trace]")
+        lines.append("  | " + line)
+    return "\n".join(lines)

@@ -1,0 +1,249 @@
+"""Rich renderings of core objects: resolved config with origins, dataset report, estimate,
+training status and the trainings table. Pure functions of their inputs (easy to test) that
+return rich renderables; `_common.show` prints them through the redactor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+
+    from bot.core.training import Training
+
+# The dataset counts worth a user's attention, in this order (the report has more).
+DATASET_COUNTS = (
+    "usable_images",
+    "images",
+    "captions",
+    "images_with_captions",
+    "unsupported_images",
+    "ignored_files",
+)
+STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "aborted": "red",
+    "canceled": "yellow",
+    "processing": "cyan",
+    "starting": "cyan",
+}
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"training": {"steps": 1}}` -> `{"training.steps": 1}` (the origins' dotted paths)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _table(title: str | None = None, *columns: str) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=bool(columns))
+    for column in columns:
+        table.add_column(column)
+    if not columns:
+        table.add_column(style="bold")
+        table.add_column()
+    return table
+
+
+def config_table(config_data: Mapping[str, Any], origins: Mapping[str, str]) -> Table:
+    """Every resolved value with where it came from (cli, file, preset, env, default)."""
+    table = _table("Training configuration", "setting", "value", "from")
+    for path, value in flatten(config_data).items():
+        shown = "" if value is None else str(value)
+        table.add_row(path, shown, origins.get(path, "default"))
+    return table
+
+
+def dataset_report(report: Any) -> RenderableType:
+    """The dataset check: counts, then errors, warnings and notes, each with a few paths."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts: list[RenderableType] = []
+    counts = getattr(report, "counts", {}) or {}
+    head = Text("Dataset check: ", style="bold")
+    head.append(
+        "OK" if getattr(report, "ok", False) else "problems found",
+        style="green" if getattr(report, "ok", False) else "red",
+    )
+    shown = [(k.replace("_", " "), counts[k]) for k in DATASET_COUNTS if counts.get(k)]
+    if shown:
+        head.append("  " + ", ".join(f"{k}: {v}" for k, v in shown))
+    parts.append(head)
+    sections = (
+        ("error", "red", "errors"),
+        ("warning", "yellow", "warnings"),
+        ("note", "dim", "notes"),
+    )
+    for label, style, attr in sections:
+        for finding in getattr(report, attr, []) or []:
+            line = Text(f"  {label}: ", style=style)
+            line.append(str(getattr(finding, "message", finding)))
+            paths = list(getattr(finding, "paths", []) or [])
+            if paths:
+                more = f" (+{len(paths) - 5} more)" if len(paths) > 5 else ""
+                line.append(f"  [{', '.join(paths[:5])}{more}]", style="dim")
+            parts.append(line)
+    skipped = getattr(report, "skipped_checks", None)
+    if skipped:
+        parts.append(Text(f"  skipped checks: {', '.join(skipped)}", style="dim"))
+    return Group(*parts)
+
+
+def format_when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def duration_seconds(training: Training) -> float | None:
+    """Billed time when known, else wall time between start and end (or now while running)."""
+    total = training.metrics.get("total_time")
+    if training.predict_time is not None:
+        return training.predict_time
+    if isinstance(total, int | float):
+        return float(total)
+    start = training.started_at or training.created_at
+    if start is None:
+        return None
+    end = training.completed_at or (None if training.is_terminal else datetime.now(UTC))
+    return (end - start).total_seconds() if end else None
+
+
+def _money(value: float | None) -> str:
+    if value is None:
+        return ""
+    from bot.core.estimate import format_money
+
+    return format_money(value)
+
+
+def _duration(value: float | None) -> str:
+    if value is None:
+        return ""
+    from bot.core.estimate import format_duration
+
+    return format_duration(value)
+
+
+def cost_of(training: Training, gpu_price: float) -> float | None:
+    from bot.core.estimate import actual_cost
+
+    return actual_cost(training.predict_time, gpu_price)
+
+
+def destination_of(training: Training) -> str:
+    """The destination model (`owner/name`): the field, else the made version's prefix."""
+    if training.destination:
+        return training.destination
+    made = training.new_version
+    return made.split(":", 1)[0] if made else ""
+
+
+def trainings_table(trainings: Iterable[Training], gpu_price: float) -> Table:
+    from rich.text import Text
+
+    table = _table(None, "id", "status", "destination", "created", "duration", "cost")
+    for t in trainings:
+        table.add_row(
+            t.id,
+            Text(t.status, style=STATUS_STYLE.get(t.status, "")),
+            destination_of(t),
+            format_when(t.created_at),
+            _duration(duration_seconds(t)),
+            _money(cost_of(t, gpu_price)),
+        )
+    return table
+
+
+def progress_text(progress: Any, status: str) -> str:
+    """`step 84/700 (12%), ETA 10m 12s, loss 0.41` from a `Progress`; empty when unknown."""
+    bits: list[str] = []
+    step, total = getattr(progress, "step", None), getattr(progress, "total", None)
+    if step is not None and total:
+        shown = total if status == "succeeded" else step
+        pct = 100.0 * shown / total
+        bits.append(f"step {shown}/{total} ({pct:.0f}%)")
+    remaining = getattr(progress, "remaining_s", None)
+    if remaining is not None and status in ("starting", "processing"):
+        bits.append(f"ETA {_duration(remaining)}")
+    loss = getattr(progress, "loss", None)
+    if loss is not None:
+        bits.append(f"loss {loss:.4g}")
+    stage = getattr(progress, "stage", None)
+    if not bits and stage:
+        bits.append(str(stage))
+    return ", ".join(bits)
+
+
+def status_table(training: Training, progress: Any, gpu_price: float) -> Table:
+    from rich.text import Text
+
+    table = _table(f"Training {training.id}")
+    table.add_row("status", Text(training.status, style=STATUS_STYLE.get(training.status, "")))
+    rows = [
+        ("destination", destination_of(training)),
+        ("trigger word", training.trigger_word or ""),
+        ("progress", progress_text(progress, training.status)),
+        ("created", format_when(training.created_at)),
+        ("started", format_when(training.started_at)),
+        ("completed", format_when(training.completed_at)),
+        ("duration", _duration(duration_seconds(training))),
+        ("cost", _money(cost_of(training, gpu_price))),
+        ("new version", training.new_version or ""),
+        ("weights", training.weights_url or ""),
+        ("error", training.error or ""),
+        ("web", training.web_url),
+    ]
+    for name, value in rows:
+        if value:
+            table.add_row(name, value)
+    return table
+
+
+def training_json(training: Training, gpu_price: float, progress: Any = None) -> dict[str, Any]:
+    """The `--json` object: stable keys first, then the (redacted) input and output."""
+    from dataclasses import asdict, is_dataclass
+
+    from bot.core.secrets import looks_like_secret_key, redact_obj
+
+    inputs = {k: v for k, v in training.input.items() if not looks_like_secret_key(k)}
+    out: dict[str, Any] = {
+        "id": training.id,
+        "status": training.status,
+        "destination": destination_of(training) or None,
+        "model": training.model,
+        "version": training.version,
+        "created_at": training.raw.get("created_at"),
+        "started_at": training.raw.get("started_at"),
+        "completed_at": training.raw.get("completed_at"),
+        "predict_time": training.predict_time,
+        "cost_usd": cost_of(training, gpu_price),
+        "error": training.error,
+        "output": training.output,
+        "weights_url": training.weights_url,
+        "web_url": training.web_url,
+        "input": inputs,
+    }
+    if progress is not None:
+        out["progress"] = (
+            asdict(progress)
+            if is_dataclass(progress) and not isinstance(progress, type)
+            else progress
+        )
+    result = redact_obj(out)
+    assert isinstance(result, dict)
+    return result

@@ -1,0 +1,362 @@
+"""`train`: every check that can save a wasted run, then submit (and optionally follow).
+
+Order: resolve the config (CLI > file > preset > default) -> check the dataset -> check the
+token, the destination model and the trainer's input schema -> show the estimate -> confirm
+(only when someone can answer) -> submit -> with `--wait`, follow, download, report the cost.
+`interactive` reuses `run_train` with its own answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot.cli import _common
+from bot.cli._common import EXIT_INTERRUPTED, echo, show, warn
+
+if TYPE_CHECKING:
+    from bot.core.config import ResolvedConfig
+    from bot.core.replicate import ReplicateGateway
+    from bot.core.settings import Settings
+    from bot.core.training import Training
+
+CLI_KEYS = (
+    "dataset_url", "destination", "trigger_word", "preset", "steps", "batch_size",
+    "optimizer", "learning_rate", "resolution", "lora_rank", "wandb_project",
+)  # fmt: skip
+
+
+@dataclass
+class TrainRequest:
+    """What the user asked for; `ask` None means "prompt only when stdin is a terminal"."""
+
+    cli: dict[str, Any] = field(default_factory=dict)
+    config_path: Path | None = None
+    config_data: dict[str, Any] | None = None
+    dry_run: bool = False
+    wait: bool = False
+    output_dir: Path = Path(".")
+    yes: bool = False
+    create_destination: bool = False
+    skip_dataset_check: bool = False
+    ask: bool | None = None
+    show_config: bool = True
+
+    @property
+    def prompting(self) -> bool:
+        if self.yes:
+            return False
+        return _common.stdin_is_tty() if self.ask is None else self.ask
+
+
+@dataclass
+class _State:
+    """Shared with the Ctrl-C handler: what was submitted before the interrupt."""
+
+    training_id: str | None = None
+    submitting: bool = False
+
+
+def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
+    """dataset_url, destination, trigger_word of a complete config (resolve_config checked them)."""
+    from bot.core.errors import InputError
+
+    config = resolved.config
+    values = (config.dataset_url, config.destination, config.trigger_word)
+    for name, value in zip(("dataset_url", "destination", "trigger_word"), values, strict=True):
+        if not value:
+            raise InputError(
+                f"{name} is required; give it as --{name.replace('_', '-')}.", field=name
+            )
+    return values  # type: ignore[return-value]
+
+
+def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
+    from bot.core.config import load_config_file, resolve_config
+    from bot.core.errors import InputError
+
+    data = req.config_data
+    if data is None and req.config_path is not None:
+        if not req.config_path.is_file():
+            raise InputError(
+                f"Config file {req.config_path} does not exist or is not a file; give the path "
+                "of a .yaml, .yml or .json file.",
+                field="config",
+            )
+        data = load_config_file(req.config_path)
+    return resolve_config(cli=req.cli, file=data, settings=settings, require_all=True)
+
+
+async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: Settings) -> None:
+    from bot.cli import render
+    from bot.core.dataset import inspect_dataset
+    from bot.core.errors import InputError
+
+    url, _destination, trigger = identity(resolved)
+    if req.skip_dataset_check:
+        warn("the dataset check was skipped (--skip-dataset-check); a bad ZIP fails after billing.")
+        return
+    report = await inspect_dataset(url, settings=settings, trigger_word=trigger)
+    show(render.dataset_report(report))
+    if not report.ok:
+        n = len(report.errors)
+        raise InputError(
+            f"The dataset at dataset_url has {n} problem{'s' if n != 1 else ''} that would make "
+            "the training fail or learn nothing (listed above); fix the ZIP and try again.",
+            field="dataset_url",
+        )
+
+
+async def _check_account(
+    req: TrainRequest, resolved: ResolvedConfig, gw: ReplicateGateway, settings: Settings
+) -> None:
+    """Token, destination model, and the trainer's live input schema."""
+    from bot.core.config import to_trainer_input
+    from bot.core.errors import InputError
+
+    config = resolved.config
+    destination = identity(resolved)[1]
+    username = await gw.check_token()
+    echo(f"Replicate token OK (account {username or 'unknown'}).")
+    if not await gw.destination_exists(destination):
+        if req.create_destination and not req.dry_run:
+            await gw.create_destination(destination)
+            echo(f"Created the destination model {destination} (private).")
+        elif req.create_destination:
+            echo(f"Destination model {destination} does not exist; it would be created.")
+        elif (
+            req.prompting
+            and not req.dry_run
+            and click.confirm(
+                f"Destination model {destination} does not exist on Replicate. Create it now "
+                "(private)?",
+                default=True,
+            )
+        ):
+            await gw.create_destination(destination)
+            echo(f"Created the destination model {destination} (private).")
+        else:
+            raise InputError(
+                f"The destination model {destination} does not exist on Replicate; create it at "
+                "https://replicate.com/create or rerun with --create-destination.",
+                field="destination",
+            )
+    else:
+        echo(f"Destination model {destination} exists.")
+    problems = await gw.check_inputs(to_trainer_input(config))
+    if problems:
+        raise InputError(
+            "The trainer would reject these inputs: " + "; ".join(problems) + ".",
+            field="input",
+        )
+
+
+def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
+    from bot.core.estimate import estimate_training, format_estimate
+
+    t = resolved.config.training
+    estimate = estimate_training(
+        steps=t.steps,
+        batch_size=t.batch_size,
+        resolution=t.resolution,
+        gpu_price=settings.gpu_price,
+    )
+    text = format_estimate(estimate)
+    echo(f"Estimate: {text}")
+    return text
+
+
+def _target_free(req: TrainRequest, resolved: ResolvedConfig) -> Path:
+    """With --wait, refuse before paying if the weights file would overwrite another file."""
+    from bot.core.artifacts import weights_filename
+    from bot.core.errors import InputError
+
+    _url, destination, trigger = identity(resolved)
+    target = req.output_dir / weights_filename(destination, trigger)
+    if req.wait and target.exists():
+        raise InputError(
+            f"{target} already exists and --wait would download the weights there; move it "
+            "away or choose another --output-dir.",
+            field="output_dir",
+        )
+    return target
+
+
+async def _submit_and_follow(
+    req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State
+) -> None:
+    from bot.cli import jobs
+    from bot.core.config import secret_inputs, to_trainer_input
+    from bot.core.errors import InputError
+
+    config = resolved.config
+    async with _common.gateway(settings) as gw:
+        if settings.token:
+            await _check_account(req, resolved, gw, settings)
+        elif req.dry_run:
+            warn(
+                "REPLICATE_API_TOKEN is not set, so the token, destination and trainer-schema "
+                "checks were skipped."
+            )
+        estimate = _show_estimate(resolved, settings)
+        if req.dry_run:
+            echo("Dry run: every check ran and nothing was submitted.")
+            return
+        if req.prompting and not click.confirm(
+            f"Start this training on Replicate ({estimate})?", default=False
+        ):
+            echo("Nothing was submitted.")
+            return
+        state.submitting = True
+        training = await gw.create_training(
+            identity(resolved)[1], to_trainer_input(config), secret_inputs(settings)
+        )
+        state.training_id = training.id
+        echo(f"Started training {training.id}")
+        echo(f"Follow it at {training.web_url}")
+        if not req.wait:
+            echo(f"Check it with `sd35l-trainer status {training.id}`.")
+            return
+        from bot.cli._follow import follow
+
+        echo("Following progress; Ctrl-C stops following (the training keeps running).")
+        ended = await follow(gw, training, settings)
+        if ended.status != "succeeded":
+            _report_failure(ended)
+        try:
+            path = await jobs.fetch_weights(gw, ended, req.output_dir, force=False)
+        except InputError as exc:
+            raise InputError(
+                f"{exc} The training succeeded; download later with `sd35l-trainer download "
+                f"{ended.id} --output-dir DIR`.",
+                field="output_dir",
+            ) from None
+        _report_success(ended, path, settings)
+
+
+def _report_failure(training: Training) -> None:
+    from bot.core.errors import SD35LError
+    from bot.core.progress import log_tail
+
+    tail = log_tail(training.logs, 20)
+    if tail:
+        echo("Last log lines:")
+        echo(_common.trainer_log(tail))
+    reason = f": {training.error}" if training.error else ""
+    raise SD35LError(f"Training {training.id} ended {training.status}{reason}.")
+
+
+def _report_success(training: Training, path: Path, settings: Settings) -> None:
+    from bot.core.estimate import actual_cost, format_duration, format_money
+
+    echo(f"Training {training.id} succeeded.")
+    echo(f"Saved {path}")
+    cost = actual_cost(training.predict_time, settings.gpu_price)
+    if cost is not None and training.predict_time is not None:
+        echo(f"Cost: {format_money(cost)} ({format_duration(training.predict_time)} of GPU time)")
+
+
+def run_train(req: TrainRequest) -> None:
+    """The whole `train` path; raises `SD35LError` subclasses for the group to report."""
+    from bot.cli import render
+    from bot.core.errors import InputError
+    from bot.core.replicate_errors import MSG_NO_TOKEN
+
+    settings = _common.settings()
+    resolved = resolve(req, settings)
+    for message in resolved.warnings:
+        warn(message)
+    if req.show_config:
+        show(render.config_table(resolved.config.model_dump(mode="json"), resolved.origins))
+    if not req.dry_run and not settings.token:
+        raise InputError(MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
+    _target_free(req, resolved)
+    state = _State()
+
+    async def checks_then_submit() -> None:
+        await _check_dataset(req, resolved, settings)
+        await _submit_and_follow(req, resolved, settings, state)
+
+    try:
+        _common.run(checks_then_submit)
+    except KeyboardInterrupt:
+        _interrupted(state)
+
+
+def _interrupted(state: _State) -> None:
+    if state.training_id:
+        tid = state.training_id
+        echo(
+            f"\nStopped following; training {tid} keeps running on Replicate. Follow it with "
+            f"`sd35l-trainer status {tid}` and get the weights with `sd35l-trainer download "
+            f"{tid}` once it has succeeded."
+        )
+    elif state.submitting:
+        echo(
+            "\nInterrupted while submitting; the training may have been created. Check with "
+            "`sd35l-trainer list` before trying again."
+        )
+    else:
+        echo("\nInterrupted; nothing was submitted.")
+    raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+@click.command()
+@click.option("--dataset-url", help="Direct download URL of the dataset ZIP (images + captions).")
+@click.option("--destination", help="Replicate model OWNER/NAME that receives the LoRA.")
+@click.option("--trigger-word", help="Word that calls up the trained concept in prompts.")
+@click.option("--preset", help="Preset: beginner, experienced or fast.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (.yaml/.yml/.json) in the handoff layout.",
+)
+@click.option("--steps", type=int, help="Training steps.")
+@click.option("--batch-size", type=int, help="Images per step.")
+@click.option("--optimizer", help="prodigy or adamw8bit.")
+@click.option("--learning-rate", type=float, help="Learning rate (prodigy wants 1.0).")
+@click.option("--resolution", help='Comma-separated bucket sizes, e.g. "768,1024".')
+@click.option("--lora-rank", type=int, help="LoRA rank (1-128).")
+@click.option("--wandb-project", help="Weights & Biases project (needs WANDB_API_KEY).")
+@click.option("--dry-run", is_flag=True, help="Run every check and submit nothing.")
+@click.option("--wait", is_flag=True, help="Follow the training until it ends, then download.")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where --wait saves the .safetensors file.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--create-destination",
+    is_flag=True,
+    help="Create the destination model (private) if it does not exist.",
+)
+@click.option("--skip-dataset-check", is_flag=True, help="Do not inspect the dataset ZIP first.")
+def train(
+    config_path: Path | None,
+    dry_run: bool,
+    wait: bool,
+    output_dir: Path,
+    yes: bool,
+    create_destination: bool,
+    skip_dataset_check: bool,
+    **values: Any,
+) -> None:
+    """Check everything, show the estimate, and start a LoRA training on Replicate."""
+    req = TrainRequest(
+        cli={key: values.get(key) for key in CLI_KEYS},
+        config_path=config_path,
+        dry_run=dry_run,
+        wait=wait,
+        output_dir=output_dir,
+        yes=yes,
+        create_destination=create_destination,
+        skip_dataset_check=skip_dataset_check,
+    )
+    run_train(req)

@@ -1,0 +1,154 @@
+"""Shared fixtures for the CLI tests: a Replicate simulator, a dataset ZIP server, the env.
+
+Import with `from tests.cli_fixtures import *` so pytest sees the fixtures. Everything runs on
+loopback; the token is fake and registered so the tests can assert it never shows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import struct
+import threading
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner, Result
+
+from bot.cli import _common, cli
+from bot.sim import ReplicateSimulator, SimulatorThread
+
+TOKEN = "r8_" + "sim" * 10
+TRIGGER = "ZXQTOK"
+
+__all__ = [
+    "TOKEN",
+    "TRIGGER",
+    "DatasetServer",
+    "cli_env",
+    "dataset_server",
+    "dataset_url",
+    "invoke",
+    "png_bytes",
+    "sim",
+]
+
+
+def png_bytes(
+    width: int = 512, height: int = 512, rgb: tuple[int, int, int] = (90, 120, 200)
+) -> bytes:
+    """A real (solid-colour) RGB PNG; the dataset check reads its IHDR."""
+    row = b"\x00" + bytes(rgb) * width
+    raw = zlib.compress(row * height, 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def dataset_zip(count: int = 12, trigger: str = TRIGGER) -> bytes:
+    image = png_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(count):
+            zf.writestr(f"img{i:02d}.png", image)
+            zf.writestr(f"img{i:02d}.txt", f"a photo of {trigger} number {i}")
+    return buffer.getvalue()
+
+
+class DatasetServer:
+    """Serves files from a directory with HTTP Range support (aiohttp FileResponse)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.base_url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    async def _start(self) -> str:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            path = self.root / request.match_info["name"]
+            if not path.is_file():
+                raise web.HTTPNotFound()
+            if path.suffix == ".html":
+                return web.Response(text=path.read_text(), content_type="text/html")
+            return web.FileResponse(path)
+
+        app = web.Application()
+        app.router.add_route("*", "/{name}", handler)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    def __enter__(self) -> DatasetServer:
+        self._thread.start()
+        self.base_url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+
+@pytest.fixture(scope="module")
+def dataset_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatasetServer]:
+    root = tmp_path_factory.mktemp("datasets")
+    (root / "good.zip").write_bytes(dataset_zip())
+    (root / "share.html").write_text("<!doctype html><html><body>Sign in</body></html>")
+    (root / "notes.zip").write_bytes(b"this is not a zip file at all" * 10)
+    with DatasetServer(root) as server:
+        yield server
+
+
+@pytest.fixture
+def dataset_url(dataset_server: DatasetServer) -> str:
+    return f"{dataset_server.base_url}/good.zip"
+
+
+@pytest.fixture
+def sim() -> Iterator[ReplicateSimulator]:
+    with SimulatorThread(step_seconds=0.0005, start_delay=0.02, weights_size=8 * 1024) as s:
+        yield s
+
+
+@pytest.fixture
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, sim: ReplicateSimulator, tmp_path: Path
+) -> ReplicateSimulator:
+    """The environment of a user pointed at the simulator, with a fake token."""
+    monkeypatch.setenv("REPLICATE_BASE_URL", sim.base_url)
+    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("SD35L_ALLOW_PRIVATE_URLS", "1")
+    monkeypatch.setenv("SD35L_POLL_INTERVAL", "0.05")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        _common,
+        "GATEWAY_KWARGS",
+        {"backoff_base": 0.01, "max_backoff": 0.05, "lookup_interval": 0.05, "timeout": 5.0},
+    )
+    return sim
+
+
+def invoke(args: list[str], input: str | None = None, **kwargs: Any) -> Result:
+    """Run the CLI in-process; asserts the universal promises (no traceback, no token)."""
+    result = CliRunner().invoke(cli, args, input=input, catch_exceptions=True, **kwargs)
+    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "Traceback" not in output, output
+    assert TOKEN not in output, output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"uncaught {result.exception!r}\n{output}")
+    return result
