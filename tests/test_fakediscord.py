@@ -1,0 +1,437 @@
+"""Proves the fake Discord harness end to end with the real discord.py client.
+
+The bot here is a tiny demo defined in this file (not the product's bot): a deferring slash
+command with a DynamicItem button, autocomplete, an attachment option, a message context
+menu, a DM with the DMs-closed fallback, and a guild sync after copy_global_to.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import aiohttp
+import discord
+import discord.gateway
+import discord.http
+import pytest
+from discord import app_commands
+from discord.ext import commands
+
+from tests.fakediscord import FakeDiscord, check_discord_limits, validate_commands
+from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (fixture)
+
+
+class CancelButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"demo:cancel:(?P<id>\d+)"
+):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel job",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"demo:cancel:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: Any
+    ) -> CancelButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.edit_message(content=f"cancelled {self.job_id}", view=None)
+
+
+def make_bot(guild_id: int) -> commands.Bot:
+    bot = commands.Bot(
+        command_prefix="!",
+        intents=discord.Intents.default(),
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
+
+    @bot.tree.command(name="work", description="Defer, then follow up twice")
+    async def work(interaction: discord.Interaction, job: str, count: int = 1) -> None:
+        await interaction.response.defer(thinking=True)
+        view = discord.ui.View(timeout=None)
+        view.add_item(CancelButton(42))
+        await interaction.followup.send(f"started {job} x{count}", view=view)
+        await interaction.followup.send("second")
+
+    @bot.tree.command(name="pick", description="Pick an item")
+    async def pick(interaction: discord.Interaction, name: str) -> None:
+        await interaction.response.send_message(f"picked {name}", ephemeral=True)
+
+    @pick.autocomplete("name")
+    async def pick_ac(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        items = [f"item-{i}" for i in range(40) if current in f"item-{i}"]
+        return [app_commands.Choice(name=i, value=i) for i in items][:25]
+
+    @bot.tree.command(name="upload", description="Read an attached config")
+    async def upload(interaction: discord.Interaction, config: discord.Attachment) -> None:
+        data = await config.read()
+        await interaction.response.send_message(
+            f"{config.filename}: {len(data)} bytes, {data.decode()!r}",
+            file=discord.File(io.BytesIO(b"echo"), "echo.txt"),
+        )
+
+    @bot.tree.command(name="notify", description="DM someone, or mention them if DMs are closed")
+    async def notify(interaction: discord.Interaction, who: discord.User) -> None:
+        await interaction.response.defer(ephemeral=True)
+        try:
+            await who.send("hello from the bot")
+            await interaction.edit_original_response(content="sent a DM")
+        except discord.Forbidden as exc:
+            assert exc.code == 50007
+            assert interaction.channel is not None
+            await interaction.channel.send(  # type: ignore[union-attr]
+                f"{who.mention} your DMs are closed",
+                allowed_mentions=discord.AllowedMentions(users=[who]),
+            )
+            await interaction.edit_original_response(content="fell back to the channel")
+
+    @app_commands.context_menu(name="Read attachments")
+    async def read_atts(interaction: discord.Interaction, message: discord.Message) -> None:
+        texts = [(await a.read()).decode() for a in message.attachments]
+        await interaction.response.send_message(f"read {texts}")
+
+    bot.tree.add_command(read_atts)
+
+    @bot.tree.command(name="tour", description="Touch every webhook route")
+    async def tour(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True)
+        await interaction.edit_original_response(content="working")
+        extra = await interaction.followup.send("extra", wait=True)
+        await extra.edit(content="extra edited")
+        await extra.delete()
+        original = await interaction.original_response()
+        await interaction.edit_original_response(
+            content=f"was {original.content}",
+            attachments=[discord.File(io.BytesIO(b"log"), "log.txt")],
+        )
+
+    async def setup_hook() -> None:
+        bot.add_dynamic_items(CancelButton)
+        guild = discord.Object(guild_id)
+        bot.tree.copy_global_to(guild=guild)
+        await bot.tree.sync(guild=guild)
+
+    bot.setup_hook = setup_hook  # type: ignore[method-assign]
+    return bot
+
+
+async def test_connects_syncs_and_serves_exact_json(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    guild = fd.first_guild()
+    assert discord.http.Route.BASE == fd.api_base
+    async with fd.running(make_bot(guild.id)) as bot:
+        assert bot.user is not None and bot.user.id == fd.app_id
+        assert bot.get_guild(guild.id) is not None
+        assert fd.gateway.identifies == 1
+        names = {c["name"] for c in fd.synced_commands(guild)}
+        assert names == {"work", "pick", "upload", "notify", "tour", "Read attachments"}
+        assert fd.sync_count(guild) == 1 and fd.sync_count() == 0
+        sync = next(r for r in fd.requests if r.method == "PUT")
+        assert validate_commands(sync.json) == []
+        auth = {"Authorization": f"Bot {fd.token}"}
+        async with aiohttp.ClientSession(headers=auth) as s:
+            async with s.get(f"{fd.api_base}/gateway/bot") as r:
+                assert r.headers["Content-Type"] == "application/json"
+                assert (await r.json())["url"] == fd.gateway_url
+            async with s.get(f"{fd.api_base}/nope") as r:
+                assert r.status == 404 and (await r.json())["code"] == 0
+    assert [r.path for r in fd.unknown_requests] == ["/nope"]
+    fd.unknown_requests.clear()
+    assert all(r.authorized for r in fd.requests if r.path.startswith("/applications"))
+    assert "Authorization" not in fd.requests[0].headers
+
+
+async def test_seams_restored_after_exit() -> None:
+    before = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    async with FakeDiscord() as fd:
+        assert discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY.port == fd.port
+    assert (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == before
+
+
+async def test_defer_followups_and_dynamic_button(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    alice = fd.add_member(fd.first_guild(), name="alice")
+    async with fd.running(make_bot(fd.first_guild().id)):
+        res = await fd.slash("work", {"job": "lora", "count": 3}, user=alice)
+        assert (await res.wait_response())["type"] == 5
+        first, second = await res.wait_followups(2)
+        assert first.id == res.original_id  # first followup fills the "thinking" message
+        assert first.content == "started lora x3" and second.content == "second"
+        assert [b["label"] for b in first.buttons()] == ["Cancel job"]
+        click = await fd.click(first, label="Cancel", user=alice)
+        assert (await click.wait_response())["type"] == 7
+        msg = await click.wait_original(lambda m: m.content == "cancelled 42")
+        assert msg.components == [] and msg.edits == 2
+        assert msg.history[0]["flags"] & 128  # loading, then filled, then edited
+        assert [m.content for m in fd.messages(fd.default_channel())] == ["cancelled 42", "second"]
+        assert fd.limit_problems() == []
+
+
+async def test_autocomplete_and_ephemeral(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    async with fd.running(make_bot(fd.first_guild().id)):
+        choices = await fd.autocomplete("pick", "name", "item")
+        assert len(choices) == 25 and choices[0] == {"name": "item-0", "value": "item-0"}
+        assert await fd.autocomplete("pick", "name", "item-3") == [
+            {"name": n, "value": n}
+            for n in [
+                "item-3",
+                "item-30",
+                "item-31",
+                "item-32",
+                "item-33",
+                "item-34",
+                "item-35",
+                "item-36",
+                "item-37",
+                "item-38",
+                "item-39",
+            ]
+        ]
+        res = await fd.slash("pick", {"name": "item-7"})
+        msg = await res.wait_text("picked item-7")
+        assert res.ephemeral and msg.ephemeral
+        assert fd.messages(fd.default_channel()) == []
+        assert fd.messages(fd.default_channel(), include_ephemeral=True) == [msg]
+
+
+async def test_attachment_option_and_context_menu(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    channel = fd.default_channel()
+    async with fd.running(make_bot(fd.first_guild().id)):
+        res = await fd.slash("upload", attachments=[("cfg.yaml", b"steps: 10\n")])
+        msg = await res.wait_original()
+        assert msg.content == "cfg.yaml: 10 bytes, 'steps: 10\\n'"
+        assert [a["filename"] for a in msg.attachments] == ["echo.txt"]
+        assert res.response is not None and res.response["files"] == ["echo.txt"]
+        post = await fd.user_message(channel, content="cfg", attachments=[("a.json", b"{}")])
+        menu = await fd.context_menu("Read attachments", post)
+        assert (await menu.wait_original()).content == "read ['{}']"
+
+
+async def test_dm_and_closed_dm_fallback(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    guild = fd.first_guild()
+    alice = fd.add_member(guild, name="alice")
+    bob = fd.add_member(guild, name="bob", dms_closed=True)
+    async with fd.running(make_bot(guild.id)):
+        res = await fd.slash("notify", {"who": alice})
+        await res.wait_original(lambda m: m.content == "sent a DM")
+        assert [m.content for m in fd.dms(alice)] == ["hello from the bot"]
+        res = await fd.slash("notify", {"who": bob})
+        await res.wait_original(lambda m: m.content == "fell back to the channel")
+        assert fd.dms(bob) == []
+        (public,) = fd.messages(fd.default_channel())
+        assert public.content == f"<@{bob.id}> your DMs are closed"
+        assert [u["id"] for u in public.data["mentions"]] == [str(bob.id)]
+        assert any(r.status == 403 for r in fd.requests if r.path.endswith("/messages"))
+
+
+async def test_bot_token_edit_then_deleted_message(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    channel = fd.default_channel()
+    async with fd.running(make_bot(fd.first_guild().id)) as bot:
+        sent = await bot.get_partial_messageable(channel.id).send("job 1: queued")
+        partial = bot.get_partial_messageable(channel.id).get_partial_message(sent.id)
+        await partial.edit(content="job 1: 50%")
+        stored = fd.message(sent.id)
+        assert [h["content"] for h in stored.history] == ["job 1: queued"]
+        assert stored.content == "job 1: 50%"
+        fd.delete_message(channel, sent.id)
+        with pytest.raises(discord.NotFound) as info:
+            await partial.edit(content="job 1: 60%")
+        assert info.value.code == 10008
+
+
+async def test_webhook_and_rest_tour(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    guild, channel = fd.first_guild(), fd.default_channel()
+    role = fd.add_role(guild, "trainer", permissions=0x8)
+    alice = fd.add_member(guild, name="alice", roles=[role])
+    async with fd.running(make_bot(guild.id)) as bot:
+        res = await fd.slash("tour", user=alice)
+        msg = await res.wait_original(lambda m: m.content == "was working")
+        assert res.ephemeral and res.response_type == 5 and msg.edits == 2
+        assert [a["filename"] for a in msg.attachments] == ["log.txt"]
+        (extra,) = res.followups()
+        assert extra.deleted and extra.history[-1]["content"] == "extra"
+        assert res.payload["member"]["permissions"] == str((1 << 51) - 1)  # admin role
+        g = await bot.fetch_guild(guild.id)
+        assert g.name == guild.name
+        assert [r.name for r in await g.fetch_roles()] == ["@everyone", "trainer"]
+        assert [c.name for c in await g.fetch_channels()] == ["general"]
+        member = await g.fetch_member(alice.id)
+        assert [r.id for r in member.roles if r.name == "trainer"] == [role.id]
+        ch = await bot.fetch_channel(channel.id)
+        assert isinstance(ch, discord.TextChannel)
+        sent = await ch.send("hello")
+        assert (await ch.fetch_message(sent.id)).content == "hello"
+        assert [m.content async for m in ch.history(limit=5)] == ["hello"]
+        with pytest.raises(discord.NotFound):
+            await ch.fetch_message(msg.id)  # ephemeral: invisible to the bot token
+        with pytest.raises(discord.NotFound):
+            await bot.fetch_user(12345)
+        assert (await bot.fetch_user(alice.id)).name == "alice"
+        assert fd.limit_problems() == []
+
+
+async def test_reconnect_resumes_and_replays(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    async with fd.running(make_bot(fd.first_guild().id)):
+        await fd.disconnect()
+        await fd.wait_until(lambda: fd.gateway.resumes == 1)
+        res = await fd.slash("pick", {"name": "x"})
+        await res.wait_text("picked x")
+        await fd.request_reconnect()
+        await fd.wait_until(lambda: fd.gateway.resumes == 2)
+        assert fd.gateway.identifies == 1
+        await fd.wait_ready()
+        res = await fd.slash("pick", {"name": "z"})
+        await res.wait_text("picked z")
+        # (fd.invalidate_session() works too, but discord.py sleeps 5 s before a re-IDENTIFY.)
+
+
+async def test_dm_interaction_and_click_by_custom_id(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    alice = fd.add_member(fd.first_guild(), name="alice")
+    async with fd.running(make_bot(fd.first_guild().id)):
+        fd.state.global_commands = [
+            fd.register_command(
+                {
+                    "name": "pick",
+                    "description": "d",
+                    "options": [{"name": "name", "description": "n", "type": 3, "required": True}],
+                },
+                None,
+            )
+        ]
+        res = await fd.slash("pick", {"name": "dm"}, user=alice, guild="dm")
+        assert "user" in res.payload and "member" not in res.payload
+        await res.wait_text("picked dm")
+        res = await fd.slash("work", {"job": "hidden"}, user=alice)
+        first, _ = await res.wait_followups(2)
+        click = await fd.click(first, "demo:cancel:42", user=alice)
+        await click.wait_text("cancelled 42")
+
+
+async def test_late_double_and_expired_answers(fake_discord: FakeDiscord) -> None:  # noqa: F811
+    fd = fake_discord
+    async with fd.running(make_bot(fd.first_guild().id)):
+        fd.interaction_deadline = 0.0
+        res = await fd.slash("pick", {"name": "x"})
+        await fd.wait_until(lambda: bool(res.rejected))
+        assert res.rejected[0]["reason"] == "too late" and res.response is None
+        fd.interaction_deadline = 3.0
+        res = await fd.slash("pick", {"name": "y"})
+        await res.wait_text("picked y")
+        url = f"{fd.api_base}/webhooks/{fd.app_id}/{res.token}/messages/@original"
+        async with aiohttp.ClientSession() as s:
+            async with s.patch(url, json={"content": "again"}) as r:
+                assert r.status == 200 and (await r.json())["content"] == "again"
+            cb = f"{fd.api_base}/interactions/{res.id}/{res.token}/callback"
+            async with s.post(cb, json={"type": 4, "data": {"content": "twice"}}) as r:
+                assert r.status == 400 and (await r.json())["code"] == 40060
+            res.expire()
+            async with s.patch(url, json={"content": "late"}) as r:
+                assert r.status == 401 and (await r.json())["code"] == 50027
+        assert res.original() is not None and res.original().content == "again"
+
+
+async def test_driver_refuses_what_discord_would() -> None:
+    async with FakeDiscord() as fd:
+        fd.add_guild()
+        fd.state.guild_commands[fd.first_guild().id] = [
+            fd.register_command(
+                {
+                    "name": "pick",
+                    "description": "d",
+                    "options": [
+                        {
+                            "name": "name",
+                            "description": "n",
+                            "type": 3,
+                            "required": True,
+                            "choices": [{"name": "a", "value": "a"}],
+                        }
+                    ],
+                },
+                fd.first_guild().id,
+            )
+        ]
+        with pytest.raises(LookupError):
+            await fd.slash("nope")
+        with pytest.raises(ValueError, match="required"):
+            await fd.slash("pick", {})
+        with pytest.raises(ValueError, match="choices"):
+            await fd.slash("pick", {"name": "b"})
+        with pytest.raises(ValueError, match="does not exist"):
+            await fd.slash("pick", {"other": "b"})
+        res = await fd.slash("pick", {"name": "a"})  # no bot connected: queued for RESUME
+        assert res.payload["data"]["options"] == [{"name": "name", "type": 3, "value": "a"}]
+
+
+def test_limit_checkers() -> None:
+    assert check_discord_limits({"content": "x" * 2000}) == []
+    bad = {
+        "content": "x" * 2001,
+        "embeds": [
+            {
+                "title": "t" * 257,
+                "description": "d" * 4096,
+                "fields": [{"name": "n", "value": "v" * 1025}] * 2,
+            }
+        ]
+        * 11,
+        "components": [
+            {
+                "type": 1,
+                "components": [{"type": 2, "style": 1, "label": "l" * 81, "custom_id": "c" * 101}],
+            }
+        ],
+    }
+    problems = check_discord_limits(bad)
+    for needle in (
+        "content is 2001",
+        "11 embeds",
+        "title is 257",
+        "value is 1025",
+        "embeds total",
+        "label is 81",
+        "custom_id is 101",
+    ):
+        assert any(needle in p for p in problems), (needle, problems)
+    choices = {"type": 8, "data": {"choices": [{"name": "n", "value": "v" * 101}] * 26}}
+    assert len(check_discord_limits(choices)) == 27
+    assert check_discord_limits({"type": 4, "data": {"content": "x" * 2001}}) != []
+    cmds = [
+        {"name": "Train", "description": "d" * 101, "type": 1},
+        {
+            "name": "ok",
+            "description": "fine",
+            "options": [
+                {"name": "a", "description": "", "type": 3},
+                {"name": "b", "description": "b", "type": 3, "required": True},
+            ],
+        },
+        {"name": "Menu", "description": "", "type": 3},
+        {"name": "bad-type", "description": "x", "type": "chat"},
+    ]
+    problems = validate_commands(cmds)
+    for needle in (
+        "/Train: name",
+        "/Train: description is 101",
+        "description is 0",
+        "required option after",
+        "schema:",
+    ):
+        assert any(needle in p for p in problems), (needle, problems)
+    assert not any("Menu" in p for p in problems)
