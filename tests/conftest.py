@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (shared fixture)
+
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
 
 
