@@ -1,0 +1,379 @@
+"""The training config: its layout, its checks, its layering, and the trainer's real inputs.
+
+Everything a run needs is decided here once for both front ends, before any money is spent:
+values are layered (CLI > file > preset > env > default) and each remembers where it came from,
+every field is checked with a sentence that names it and what is allowed, and the result maps
+onto exactly the inputs the SD3.5 trainer knows (TRAINER.md) — never Flux-only ones, never secrets.
+Field rules (trigger word, destination, URL, resolution) live in `config_fields`; file parsing
+in `config_parse`; the template and YAML export in `config_template`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from bot.core import config_fields as rules
+from bot.core.config_parse import flatten_nested, load_config_file, parse_config_text
+from bot.core.config_template import config_to_yaml, render_template
+from bot.core.errors import InputError
+from bot.core.presets import (
+    DEFAULTS,
+    FLAT_TO_PATH,
+    OPTIMIZER_DEFAULT_LR,
+    OPTIMIZERS,
+    PATHS,
+    REQUIRED,
+    Preset,
+    describe_parameters,
+    get_preset,
+    load_presets,
+)
+from bot.core.secrets import looks_like_secret_value
+from bot.core.settings import TRAINER_HARD_BATCH, TRAINER_HARD_STEPS, Settings
+
+__all__ = [
+    "LAYERS",
+    "OPTIMIZERS",
+    "AdvancedSection",
+    "Preset",
+    "ResolvedConfig",
+    "TrainingConfig",
+    "TrainingSection",
+    "WandbSection",
+    "config_to_yaml",
+    "describe_parameters",
+    "flat_values",
+    "load_config_file",
+    "load_presets",
+    "parse_config_text",
+    "render_template",
+    "resolve_config",
+    "secret_inputs",
+    "to_trainer_input",
+]
+
+# Highest priority first; `origins` values are these names.
+LAYERS: tuple[str, ...] = ("cli", "file", "preset", "env", "default")
+TRAINER_HARD_RANK = (1, 128)
+
+
+def _settings(info: ValidationInfo) -> Settings | None:
+    context = info.context
+    return context.get("settings") if isinstance(context, dict) else None
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TrainingSection(_Section):
+    """What the optimizer does; the ranges combine the trainer's limits and the team's policy."""
+
+    steps: int = DEFAULTS["training.steps"]
+    batch_size: int = DEFAULTS["training.batch_size"]
+    optimizer: str = DEFAULTS["training.optimizer"]
+    learning_rate: float = DEFAULTS["training.learning_rate"]
+    resolution: str = DEFAULTS["training.resolution"]
+    lora_rank: int = DEFAULTS["training.lora_rank"]
+
+    _ints = field_validator("steps", "batch_size", "lora_rank", mode="before")(rules.whole_number)
+    _float = field_validator("learning_rate", mode="before")(rules.number)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: int, info: ValidationInfo) -> int:
+        settings = _settings(info)
+        policy = settings.policy_steps if settings else None
+        return rules.in_range(value, TRAINER_HARD_STEPS, policy, "SD35L_POLICY_STEPS")
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch(cls, value: int, info: ValidationInfo) -> int:
+        settings = _settings(info)
+        policy = settings.policy_batch_size if settings else None
+        return rules.in_range(value, TRAINER_HARD_BATCH, policy, "SD35L_POLICY_BATCH_SIZE")
+
+    @field_validator("lora_rank")
+    @classmethod
+    def _rank(cls, value: int) -> int:
+        return rules.in_range(value, TRAINER_HARD_RANK, None, "")
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer(cls, value: Any) -> Any:
+        name = value.strip().lower() if isinstance(value, str) else value
+        if isinstance(name, str) and name not in OPTIMIZERS:
+            raise ValueError(
+                f"{rules.show(value)} is not offered; choose {' or '.join(OPTIMIZERS)}"
+            )
+        return name
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _lr(cls, value: float) -> float:
+        if not 0 < value <= 10:
+            raise ValueError(f"{value:g} is not allowed; use a number above 0 and at most 10")
+        return value
+
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _resolution(cls, value: Any) -> Any:
+        return rules.resolution(value)
+
+
+class WandbSection(_Section):
+    """Weights & Biases settings; they matter only when WANDB_API_KEY is in the environment."""
+
+    project: str = DEFAULTS["wandb.project"]
+    save_interval: int = DEFAULTS["wandb.save_interval"]
+    sample_interval: int = DEFAULTS["wandb.sample_interval"]
+
+    _ints = field_validator("save_interval", "sample_interval", mode="before")(rules.whole_number)
+
+    @field_validator("save_interval", "sample_interval")
+    @classmethod
+    def _interval(cls, value: int) -> int:
+        return rules.in_range(value, (1, 100_000), None, "")
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        return rules.wandb_project(value)
+
+
+class AdvancedSection(_Section):
+    """Rarely changed trainer knobs."""
+
+    caption_dropout_rate: float = DEFAULTS["advanced.caption_dropout_rate"]
+    cache_latents_to_disk: bool = DEFAULTS["advanced.cache_latents_to_disk"]
+
+    _float = field_validator("caption_dropout_rate", mode="before")(rules.number)
+
+    @field_validator("caption_dropout_rate")
+    @classmethod
+    def _dropout(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(f"{value:g} is not allowed; use a share from 0 to 1 (0.05 is typical)")
+        return value
+
+
+class TrainingConfig(_Section):
+    """The handoff's config layout; the three identity fields may be unset only in drafts."""
+
+    dataset_url: str | None = None
+    destination: str | None = None
+    trigger_word: str | None = None
+    preset: str | None = None
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    wandb: WandbSection = Field(default_factory=WandbSection)
+    advanced: AdvancedSection = Field(default_factory=AdvancedSection)
+
+    _url = field_validator("dataset_url")(rules.dataset_url)
+    _dest = field_validator("destination")(rules.destination)
+    _trigger = field_validator("trigger_word")(rules.trigger_word)
+
+    @field_validator("preset", mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        return get_preset(value).name if isinstance(value, str) else value
+
+
+@dataclass
+class ResolvedConfig:
+    """A checked config plus, per dotted path, the layer it came from, and non-fatal advice."""
+
+    config: TrainingConfig
+    origins: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def flat_values(config: TrainingConfig) -> dict[str, Any]:
+    """The config as flat keys (`steps`, `wandb_project`, ...) for tables and forms."""
+    data = config.model_dump()
+    out: dict[str, Any] = {}
+    for flat, path in FLAT_TO_PATH.items():
+        section, _, key = path.partition(".")
+        out[flat] = data[section][key] if key else data[section]
+    return out
+
+
+def _flatten_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
+    """CLI/slash-command values by dotted path; `None` means the option was not given."""
+    out: dict[str, Any] = {}
+    for key, value in cli.items():
+        path = FLAT_TO_PATH.get(key, key)
+        if path not in PATHS:
+            hint = rules.suggest(str(key), list(FLAT_TO_PATH))
+            raise InputError(
+                f"Unknown option {key}{hint}; the options are {', '.join(FLAT_TO_PATH)}.",
+                field=str(key),
+            )
+        if value is None:
+            continue
+        if isinstance(value, str) and looks_like_secret_value(value):
+            raise InputError(rules.secret_message(path), field=path)
+        out[path] = value
+    return out
+
+
+def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for path, value in values.items():
+        section, _, key = path.partition(".")
+        if key:
+            nested.setdefault(section, {})[key] = value
+        else:
+            nested[section] = value
+    return nested
+
+
+def _input_error(
+    exc: ValidationError, origins: Mapping[str, str], preset: str | None
+) -> InputError:
+    """Pydantic's list of problems -> one sentence about the first, naming its dotted path."""
+    first = exc.errors(include_url=False)[0]
+    path = ".".join(str(part) for part in first["loc"]) or "config"
+    origin = origins.get(path)
+    if origin == "env":
+        where = " (from SD35L_DEFAULT_DESTINATION)"
+    elif origin == "preset":
+        where = f" (from preset {preset})"
+    else:
+        where = ""
+    return InputError(f"{path}: {rules.describe_error(first)}{where}.", field=path)
+
+
+def _pick_layers(
+    layers: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in PATHS:
+        for layer in LAYERS:
+            if path in layers[layer]:
+                values[path] = layers[layer][path]
+                origins[path] = layer
+                break
+        else:
+            origins[path] = "default"
+    return values, origins
+
+
+def _adjust(values: dict[str, Any], origins: dict[str, str], settings: Settings) -> list[str]:
+    """Fix values nobody chose so they fit the chosen optimizer and the team's policy."""
+    notes: list[str] = []
+    optimizer = values.get("training.optimizer")
+    opt_name = optimizer.strip().lower() if isinstance(optimizer, str) else optimizer
+    lr_origin, opt_origin = origins["training.learning_rate"], origins["training.optimizer"]
+    if (
+        opt_name in OPTIMIZER_DEFAULT_LR
+        and lr_origin in ("preset", "default")
+        and LAYERS.index(opt_origin) < LAYERS.index(lr_origin)
+    ):
+        # The preset's/default learning rate was meant for another optimizer than the one asked for.
+        values["training.learning_rate"] = OPTIMIZER_DEFAULT_LR[opt_name]
+        origins["training.learning_rate"] = "default"
+    for path, policy, env in (
+        ("training.steps", settings.policy_steps, "SD35L_POLICY_STEPS"),
+        ("training.batch_size", settings.policy_batch_size, "SD35L_POLICY_BATCH_SIZE"),
+    ):
+        value = values.get(path)
+        if origins[path] in ("preset", "default") and isinstance(value, int):
+            clamped = min(max(value, policy[0]), policy[1])
+            if clamped != value:
+                values[path] = clamped
+                notes.append(
+                    f"{path}: the {origins[path]} value {value} is outside this team's "
+                    f"{policy[0]}–{policy[1]} ({env}), so {clamped} is used."
+                )
+    return notes
+
+
+def resolve_config(
+    *,
+    cli: Mapping[str, Any] | None = None,
+    file: Mapping[str, Any] | None = None,
+    settings: Settings,
+    require_all: bool = True,
+) -> ResolvedConfig:
+    """Layer the values, check them all, and say where each came from.
+
+    Priority: `cli` (flat keys or dotted paths; `None` = not given) > `file` (the handoff's
+    nested layout) > the chosen preset > SD35L_DEFAULT_DESTINATION (destination only) > built-in
+    defaults. Raises one `InputError` naming the first bad field.
+    """
+    cli_values = _flatten_cli(cli or {})
+    file_values = flatten_nested(file or {}, source="config file")
+    preset_name = cli_values.get("preset", file_values.get("preset"))
+    preset_values: dict[str, Any] = {}
+    preset: Preset | None = None
+    if preset_name is not None:
+        if not isinstance(preset_name, str):
+            raise InputError(
+                f"preset: {rules.show(preset_name)} is not a preset name; choose one of "
+                f"{', '.join(load_presets())}.",
+                field="preset",
+            )
+        preset = get_preset(preset_name)
+        preset_values = {FLAT_TO_PATH[k]: v for k, v in preset.values.items()}
+    env_values: dict[str, Any] = {}
+    if settings.default_destination and settings.default_destination.strip():
+        env_values["destination"] = settings.default_destination.strip()
+    layers = {
+        "cli": cli_values,
+        "file": file_values,
+        "preset": preset_values,
+        "env": env_values,
+        "default": DEFAULTS,
+    }
+    values, origins = _pick_layers(layers)
+    warnings = _adjust(values, origins, settings)
+    if require_all:
+        for path in REQUIRED:
+            if values.get(path) in (None, ""):
+                raise InputError(rules.missing_message(path), field=path)
+    try:
+        config = TrainingConfig.model_validate(_nest(values), context={"settings": settings})
+    except ValidationError as exc:
+        raise _input_error(exc, origins, preset.name if preset else None) from None
+    warnings.extend(rules.advice(config))
+    return ResolvedConfig(config=config, origins=origins, warnings=warnings)
+
+
+def to_trainer_input(config: TrainingConfig) -> dict[str, Any]:
+    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys."""
+    for path in REQUIRED:
+        if not getattr(config, path):
+            raise InputError(rules.missing_message(path), field=path)
+    t, w, a = config.training, config.wandb, config.advanced
+    return {
+        "input_images": config.dataset_url,
+        "trigger_word": config.trigger_word,
+        "steps": t.steps,
+        "learning_rate": t.learning_rate,
+        "batch_size": t.batch_size,
+        "resolution": t.resolution,
+        "lora_rank": t.lora_rank,
+        "caption_dropout_rate": a.caption_dropout_rate,
+        "optimizer": t.optimizer,
+        "cache_latents_to_disk": a.cache_latents_to_disk,
+        "wandb_project": w.project,
+        "wandb_save_interval": w.save_interval,
+        "wandb_sample_interval": w.sample_interval,
+    }
+
+
+def secret_inputs(settings: Settings) -> dict[str, str]:
+    """The trainer's secret inputs from the environment (only W&B); sent, never stored."""
+    key = settings.wandb_api_key.get_secret_value() if settings.wandb_api_key else ""
+    return {"wandb_api_key": key} if key.strip() else {}
+
+
+def load_config(path: Path, *, settings: Settings, require_all: bool = True) -> ResolvedConfig:
+    """Convenience: read a config file and resolve it with no CLI overrides."""
+    return resolve_config(file=load_config_file(path), settings=settings, require_all=require_all)
