@@ -469,3 +469,16 @@ def test_weights_filename_is_always_plain() -> None:
     for dest, trig in [("x" * 500 + "/" + "y" * 500, "z" * 500), ("..", ".."), ("a/b", "\x00")]:
         name = weights_filename(dest, trig)
         assert Path(name).name == name and len(name) < 260 and name.endswith(".safetensors")
+
+
+def test_downloaded_file_is_an_ordinary_readable_file(tmp_path: Path) -> None:
+    from bot.core.artifacts import _finish
+
+    temp = tmp_path / ".x.part"
+    temp.write_bytes(b"lora")
+    os.chmod(temp, 0o600)
+    target = tmp_path / "a_b_C.safetensors"
+    _finish(temp, target, force=False)
+    assert target.read_bytes() == b"lora"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o644)
+    assert not temp.exists()

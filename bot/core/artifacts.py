@@ -271,8 +271,14 @@ class _Extractor:
         return member.size > best_size
 
 
+# mkstemp makes 0600 files; a downloaded LoRA is an ordinary file others may read.
+_FILE_MODE = 0o644
+
+
 def _finish(temp: Path, target: Path, force: bool) -> None:
     """Move our temp file to `target`: atomic, and with no replacement unless `force`."""
+    with suppress(OSError):
+        os.chmod(temp, _FILE_MODE)
     if force:
         os.replace(temp, target)
         return

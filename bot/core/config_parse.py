@@ -104,7 +104,7 @@ def _unknown(path: str, choices: list[str], prefix: str) -> InputError:
         section, _, key = target.partition(".")
         hint = f" (it belongs under {section}: as {key})"
     hint = hint or suggest(leaf, choices)
-    where = f"under {prefix}:" if prefix else "at the top level"
+    where = f"under {prefix}" if prefix else "at the top level"
     allowed = ", ".join(choices)
     return InputError(
         f"Unknown setting {path} in the config{hint}; allowed {where}: {allowed}.", field=path
