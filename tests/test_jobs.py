@@ -17,7 +17,7 @@ from bot.core import jobs as jobs_module
 from bot.core.config import ResolvedConfig, resolve_config
 from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.jobs import JobService, NotAllowedError, _outcome_unknown
-from bot.core.replicate import ReplicateGateway
+from bot.core.replicate import OutcomeUnknownError, ReplicateGateway
 from bot.core.settings import Settings, load_settings
 from bot.core.store import Store, TrainingRow
 from bot.core.training import Training
@@ -349,11 +349,13 @@ async def test_pending_lookup_failure_keeps_them(settings: Settings, proc: Proce
 
 
 def test_which_errors_leave_the_outcome_unknown() -> None:
-    assert _outcome_unknown(ServiceError("timeout"))
-    assert _outcome_unknown(ServiceError("boom", status=502))
+    assert _outcome_unknown(OutcomeUnknownError("lost create"))
+    # The gateway already looked for these: nothing was created.
+    assert not _outcome_unknown(ServiceError("Could not reach Replicate"))
+    assert not _outcome_unknown(ServiceError("boom", status=502))
     assert not _outcome_unknown(ServiceError("no credit", status=402))
     assert not _outcome_unknown(InputError("bad", field="steps"))
-    assert _outcome_unknown(SD35LError("other"))
+    assert not _outcome_unknown(SD35LError("other"))
 
 
 async def test_apply_on_a_deleted_row_returns_what_we_had(

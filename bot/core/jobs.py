@@ -15,11 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 from bot.core.config import secret_inputs, to_trainer_input
-from bot.core.errors import InputError, SD35LError, ServiceError
+from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
 from bot.core.log import get_logger
 from bot.core.progress import log_tail, parse_progress
-from bot.core.replicate import ReplicateGateway
+from bot.core.replicate import OutcomeUnknownError, ReplicateGateway
 from bot.core.settings import Settings
 from bot.core.store import Store, config_dict
 from bot.core.store_rows import PendingSubmission, TrainingRow, to_iso, utcnow
@@ -259,11 +259,12 @@ class JobService:
 
 
 def _outcome_unknown(exc: SD35LError) -> bool:
-    """True when Replicate may have made the training although we got an error."""
-    if isinstance(exc, InputError):
-        return False
-    status = exc.status if isinstance(exc, ServiceError) else None
-    return status is None or status >= 500
+    """True when Replicate may have made the training although we got an error.
+
+    The gateway already looked for a lost create among the newest trainings; it says so with
+    `OutcomeUnknownError`. Every other error means nothing was created.
+    """
+    return isinstance(exc, OutcomeUnknownError)
 
 
 def _same_inputs(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
