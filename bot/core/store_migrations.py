@@ -65,6 +65,20 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
+    # v2: Discord /train previews, so a Start button still works after a restart (no secrets).
+    """
+    CREATE TABLE previews (
+        key TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        channel_id INTEGER,
+        config_json TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX previews_expiry ON previews(expires_at);
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

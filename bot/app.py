@@ -1,0 +1,197 @@
+"""The Discord bot: `create_bot()` builds it from the environment without touching the network.
+
+Startup order (discord.py): `setup_hook` runs after login and before the gateway connects. It
+opens the database, loads one extension per feature, registers the DynamicItem buttons (so Start
+and Cancel keep working on messages sent before a restart) and syncs the slash commands only when
+their payload changed. The tracker starts in a task that waits for READY (never inside
+setup_hook), reconciles what happened while the bot was down, then polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.core.errors import SD35LError
+from bot.core.jobs import JobService
+from bot.core.log import get_logger, setup_logging
+from bot.core.previews import PreviewStore
+from bot.core.replicate import ReplicateGateway
+from bot.core.settings import Settings, load_settings
+from bot.core.store import Store
+from bot.core.tracker import RoundReport, Tracker
+from bot.health import touch_heartbeat
+from bot.notifier import DiscordNotifier
+from bot.tree import SD35LTree
+
+log = get_logger(__name__)
+
+EXTENSIONS = ("cogs.train", "cogs.status", "cogs.cancel", "cogs.presets")
+MSG_MISSING_BOT_LOGIN = (
+    "DISCORD_TOKEN is not set; create a bot at https://discord.com/developers/applications and "
+    "set DISCORD_TOKEN in the environment or in .env."
+)
+
+
+class HeartbeatTracker(Tracker):
+    """The core tracker plus the heartbeat file the container healthcheck reads."""
+
+    async def run_once(self) -> RoundReport:
+        report = await super().run_once()
+        try:
+            touch_heartbeat(self.settings)
+        except OSError as exc:
+            log.warning("heartbeat not written: %s", exc)
+        return report
+
+
+class TrainerBot(commands.Bot):
+    """The sd35l-trainer bot; services exist after `setup_hook` (i.e. after `start()`)."""
+
+    store: Store
+    gateway: ReplicateGateway
+    jobs: JobService
+    previews: PreviewStore
+    tracker: Tracker
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sync_commands: bool = True,
+        tracker_options: dict[str, Any] | None = None,
+        gateway_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        options.setdefault("intents", discord.Intents.default())
+        super().__init__(command_prefix=commands.when_mentioned, tree_cls=SD35LTree, **options)
+        self.settings = settings
+        self.sync_commands = sync_commands
+        self.tracker_options = dict(tracker_options or {})
+        self.gateway_options = dict(gateway_options or {})
+        self.notifier = DiscordNotifier(self)
+        self.synced_scopes: list[str] = []
+        self._tracker_task: asyncio.Task[None] | None = None
+        self._services_open = False
+
+    # -- startup -----------------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        self.store = await Store.open(self.settings.database)
+        self.gateway = ReplicateGateway(self.settings, **self.gateway_options)
+        self.jobs = JobService(self.store, self.gateway, self.settings)
+        self.previews = PreviewStore(self.store)
+        self.tracker = HeartbeatTracker(
+            self.jobs, self.store, self.notifier, self.settings, **self.tracker_options
+        )
+        self._services_open = True
+        for name in EXTENSIONS:
+            await self.load_extension(name)
+        if self.sync_commands:
+            await self.sync_if_changed()
+        self._tracker_task = asyncio.create_task(self._run_tracker(), name="sd35l-tracker-start")
+
+    async def _run_tracker(self) -> None:
+        await self.wait_until_ready()
+        try:
+            rows = await self.jobs.reconcile()
+            log.info("reconciled %d unfinished training(s) after start", len(rows))
+        except Exception:
+            log.exception("reconcile after start failed; the tracker will catch up")
+        self.tracker.start()
+
+    # -- command sync ------------------------------------------------------------------------
+
+    def _hash_path(self) -> Path:
+        db = self.settings.database.expanduser()
+        return db.with_name(db.name + ".commands.json")
+
+    def _load_hashes(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._hash_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def command_payload(self, guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
+        """Exactly what `tree.sync(guild=...)` would send."""
+        return [c.to_dict(self.tree) for c in self.tree._get_all_commands(guild=guild)]
+
+    async def sync_if_changed(self) -> list[str]:
+        """Sync to SD35L_GUILD_IDS (globals copied there first) or globally, when changed."""
+        hashes = self._load_hashes()
+        guilds: list[discord.Object | None]
+        guilds = [discord.Object(id=g) for g in self.settings.guild_ids] or [None]
+        synced: list[str] = []
+        for guild in guilds:
+            if guild is not None:
+                self.tree.copy_global_to(guild=guild)
+            payload = self.command_payload(guild)
+            digest = hashlib.sha256(
+                json.dumps(payload, sort_keys=True, default=str).encode()
+            ).hexdigest()
+            scope = f"{self.application_id}:{guild.id if guild else 'global'}"
+            if hashes.get(scope) == digest:
+                continue
+            try:
+                await self.tree.sync(guild=guild)
+            except discord.HTTPException as exc:
+                log.error("syncing slash commands to %s failed: %s", scope, exc)
+                continue
+            hashes[scope] = digest
+            synced.append(scope)
+        try:
+            self._hash_path().parent.mkdir(parents=True, exist_ok=True)
+            self._hash_path().write_text(json.dumps(hashes, indent=1), encoding="utf-8")
+        except OSError as exc:
+            log.warning("command hashes not saved (%s); the next start syncs again", exc)
+        self.synced_scopes = synced
+        return synced
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._tracker_task is not None:
+            self._tracker_task.cancel()
+            await asyncio.gather(self._tracker_task, return_exceptions=True)
+        if self._services_open:
+            self._services_open = False
+            await self.tracker.stop(grace=5.0)
+            await self.gateway.aclose()
+            await self.store.close()
+        await super().close()
+
+
+def create_bot(settings: Settings | None = None, **kwargs: Any) -> TrainerBot:
+    """The configured bot; reads the environment (and .env) when `settings` is not given."""
+    return TrainerBot(settings if settings is not None else load_settings(), **kwargs)
+
+
+def run_bot() -> None:
+    """`sd35l-trainer bot` / `python -m bot`: run until stopped; exit 2 on bad configuration."""
+    setup_logging()
+    try:
+        settings = load_settings()
+    except SD35LError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
+        print(f"Error: {MSG_MISSING_BOT_LOGIN}", file=sys.stderr)
+        raise SystemExit(2)
+    bot = create_bot(settings)
+    try:
+        bot.run(settings.discord_token.get_secret_value(), log_handler=None)
+    except discord.LoginFailure:
+        print("Error: Discord refused DISCORD_TOKEN; copy the bot token again.", file=sys.stderr)
+        raise SystemExit(2) from None
+    except SD35LError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None

@@ -1,0 +1,50 @@
+"""End to end: /train -> preview -> Start -> public card -> edited to the end -> one DM."""
+
+from __future__ import annotations
+
+from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
+from tests.bot_fixtures import world as world
+from tests.fakediscord import validate_commands
+
+
+async def test_train_preview_start_card_and_dm(world: World) -> None:
+    fd = world.fd
+    bot = make_bot(world)
+    async with fd.running(bot):
+        sync = [r for r in fd.requests if r.method == "PUT" and "/commands" in r.path]
+        assert len(sync) == 1 and validate_commands(sync[0].json) == []
+        names = {c["name"] for c in fd.synced_commands(fd.first_guild())}
+        assert names == {
+            "train", "status", "cancel", "presets", "jobs", "config-template",
+            "Train with this config",
+        }  # fmt: skip
+
+        res = await fd.slash("train", train_options(world), user=world.alice)
+        assert (await res.wait_response())["type"] == 5 and res.ephemeral
+        preview = await res.wait_original(has_button("Start"), timeout=10)
+        text = preview.text()
+        assert "Preview: LoRA for alice/lora" in text and "option" in text
+        assert "looks usable" in text and "exists" in text and "$" in text
+
+        stranger = await fd.click(preview, label="Start", user=world.bob)
+        await stranger.wait_text("Only the person who ran /train")
+        assert world.cards() == []
+
+        click = await fd.click(preview, label="Start", user=world.alice)
+        await click.wait_original(lambda m: "Started training" in m.content, timeout=10)
+        (card,) = world.cards()
+        assert has_button("Cancel")(card)
+        training_id = card.embeds[0]["title"].split()[-1]
+
+        await fd.wait_until(lambda: bool(fd.dms(world.alice)), timeout=15)
+        (dm,) = fd.dms(world.alice)
+        dm_text = dm.text()
+        assert "succeeded" in dm_text and f"sd35l-trainer download {training_id}" in dm_text
+        assert TRIGGER in dm_text and "Weights" in dm_text and "Cost" in dm_text
+        await fd.wait_until(lambda: "succeeded" in fd.message(card.id).text(), timeout=5)
+        final = fd.message(card.id)
+        assert final.buttons() == [] and "step 40/40" in final.text()
+        assert bot.settings.database.with_name("bot.sqlite.heartbeat").exists()
+
+        assert fd.message(preview.id).buttons() == []  # no second Start
+    world.assert_clean()

@@ -1,0 +1,102 @@
+"""Cancel rights and confirmation, restarts (buttons on old messages, one notice), closed DMs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.bot_fixtures import LONG_STEPS, World, has_button, make_bot, train_options
+from tests.bot_fixtures import world as world
+from tests.fakediscord import StoredMessage
+
+
+async def _preview(world: World, **options: Any) -> StoredMessage:
+    res = await world.fd.slash("train", train_options(world, **options), user=world.alice)
+    return await res.wait_original(has_button("Start"), timeout=10)
+
+
+async def _start(world: World, preview: StoredMessage) -> tuple[StoredMessage, str]:
+    click = await world.fd.click(preview, label="Start", user=world.alice)
+    await click.wait_original(lambda m: "Started training" in m.content, timeout=10)
+    card = world.cards()[-1]
+    return card, card.embeds[0]["title"].split()[-1]
+
+
+async def test_cancel_rights_confirmation_and_notice(world: World) -> None:
+    fd = world.fd
+    async with fd.running(make_bot(world)) as bot:
+        card, tid = await _start(world, await _preview(world, steps=LONG_STEPS))
+        refused = await fd.click(card, label="Cancel", user=world.bob)
+        await refused.wait_text("Only the creator")
+        res = await fd.slash("cancel", {"training": tid}, user=world.bob)
+        await res.wait_text("Only the creator")
+
+        ask = await fd.click(card, label="Cancel", user=world.alice)
+        confirm = await ask.wait_text("cannot resume")
+        assert has_button("Cancel")(confirm) and confirm.ephemeral
+        done = await fd.click(confirm, label="Cancel", user=world.alice)
+        await done.wait_original(lambda m: "canceled" in m.content, timeout=10)
+        await fd.wait_until(lambda: "canceled" in fd.message(card.id).text(), timeout=10)
+        assert fd.message(card.id).buttons() == []
+        await fd.wait_until(lambda: bool(fd.dms(world.alice)), timeout=10)
+        assert "canceled" in fd.dms(world.alice)[0].text()
+
+        assert fd.message(confirm.id).buttons() == []
+        late = await fd.slash("cancel", {"training": tid}, user=world.alice)
+        await late.wait_text("already ended")
+        row = await bot.store.get(tid)
+        assert row is not None and row.status == "canceled"
+
+        _card2, tid2 = await _start(world, await _preview(world, steps=LONG_STEPS))
+        res = await fd.slash("cancel", {"training": tid2}, user=world.mia)  # a manager
+        confirm2 = await res.wait_text("cannot resume")
+        done = await fd.click(confirm2, label="Cancel", user=world.mia)
+        await done.wait_original(lambda m: "canceled" in m.content, timeout=10)
+    world.assert_clean()
+
+
+async def test_restart_keeps_buttons_and_notifies_once(world: World) -> None:
+    fd = world.fd
+    first = make_bot(world)
+    async with fd.running(first):
+        preview = await _preview(world, steps=LONG_STEPS)
+    assert fd.sync_count(fd.first_guild()) == 1
+
+    async with fd.running(make_bot(world)):  # a restart: same database, new process
+        assert fd.sync_count(fd.first_guild()) == 1  # payload unchanged: no second sync
+        card, tid = await _start(world, preview)
+        processing = lambda: "processing" in fd.message(card.id).text()  # noqa: E731
+        await fd.wait_until(processing, timeout=10)
+
+    async with fd.running(make_bot(world)):  # restart while it runs; a stranger still refused
+        refused = await fd.click(card, label="Cancel", user=world.bob)
+        await refused.wait_text("Only the creator")
+        world.sim.finish(tid, "failed")
+        await fd.wait_until(lambda: bool(fd.dms(world.alice)), timeout=10)
+        await fd.wait_until(lambda: "failed" in fd.message(card.id).text(), timeout=10)
+
+    async with fd.running(make_bot(world)) as last:  # one more restart: nothing is re-sent
+        await last.tracker.run_once()
+        notices = await last.store.notices_for(tid)
+    (dm,) = fd.dms(world.alice)
+    assert len(notices) == 1 and notices[0].delivered_at is not None
+    assert "failed" in dm.text()
+    assert any(a["filename"].endswith("log-tail.txt") for a in dm.attachments)
+    world.assert_clean()
+
+
+async def test_closed_dms_mention_owner_in_channel(world: World) -> None:
+    fd = world.fd
+    fd.add_member(fd.first_guild(), world.alice.id, dms_closed=True)
+    async with fd.running(make_bot(world)):
+        _card, tid = await _start(world, await _preview(world))
+
+        def fallback() -> list[StoredMessage]:
+            return [m for m in fd.messages(world.channel()) if m.content.startswith("<@")]
+
+        await fd.wait_until(lambda: bool(fallback()), timeout=15)
+        (msg,) = fallback()
+        assert msg.content.startswith(f"<@{world.alice.id}>")
+        assert [u["id"] for u in msg.data["mentions"]] == [str(world.alice.id)]
+        assert tid in msg.text() and "succeeded" in msg.text()
+        assert fd.dms(world.alice) == []
+    world.assert_clean()
