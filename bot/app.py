@@ -40,6 +40,13 @@ MSG_MISSING_BOT_LOGIN = (
 )
 
 
+def _digest(payload: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+EMPTY_DIGEST = _digest([])
+
+
 class HeartbeatTracker(Tracker):
     """The core tracker plus the heartbeat file the container healthcheck reads."""
 
@@ -134,11 +141,8 @@ class TrainerBot(commands.Bot):
         for guild in guilds:
             if guild is not None:
                 self.tree.copy_global_to(guild=guild)
-            payload = self.command_payload(guild)
-            digest = hashlib.sha256(
-                json.dumps(payload, sort_keys=True, default=str).encode()
-            ).hexdigest()
-            scope = f"{self.application_id}:{guild.id if guild else 'global'}"
+            digest = _digest(self.command_payload(guild))
+            scope = self._scope(guild.id if guild else None)
             if hashes.get(scope) == digest:
                 continue
             try:
@@ -148,6 +152,7 @@ class TrainerBot(commands.Bot):
                 continue
             hashes[scope] = digest
             synced.append(scope)
+        synced += await self._clear_stale_scopes(hashes, guilds)
         try:
             self._hash_path().parent.mkdir(parents=True, exist_ok=True)
             self._hash_path().write_text(json.dumps(hashes, indent=1), encoding="utf-8")
@@ -155,6 +160,37 @@ class TrainerBot(commands.Bot):
             log.warning("command hashes not saved (%s); the next start syncs again", exc)
         self.synced_scopes = synced
         return synced
+
+    def _scope(self, guild_id: int | None) -> str:
+        return f"{self.application_id}:{guild_id if guild_id is not None else 'global'}"
+
+    async def _clear_stale_scopes(
+        self, hashes: dict[str, str], current: list[discord.Object | None]
+    ) -> list[str]:
+        """Empty the scopes this bot synced before but no longer uses, so a server never
+        shows every command twice (global + guild) after SD35L_GUILD_IDS changed."""
+        assert self.application_id is not None
+        wanted = {self._scope(g.id if g else None) for g in current}
+        if current != [None]:
+            hashes.setdefault(self._scope(None), "unknown")  # globals from an earlier setup
+        cleared: list[str] = []
+        for scope, digest in list(hashes.items()):
+            app, _, where = scope.partition(":")
+            if app != str(self.application_id) or scope in wanted or digest == EMPTY_DIGEST:
+                continue
+            try:
+                if where == "global":
+                    await self.http.bulk_upsert_global_commands(self.application_id, payload=[])
+                else:
+                    await self.http.bulk_upsert_guild_commands(
+                        self.application_id, int(where), payload=[]
+                    )
+            except (discord.HTTPException, ValueError) as exc:
+                log.warning("stale slash commands in %s not removed: %s", scope, exc)
+                continue
+            hashes[scope] = EMPTY_DIGEST
+            cleared.append(scope)
+        return cleared
 
     # -- shutdown ----------------------------------------------------------------------------
 

@@ -8,12 +8,13 @@ returns True only when Discord accepted a message, so the outbox retries everyth
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import discord
 
 from bot.core.log import get_logger
-from bot.core.store_rows import Notice, TrainingRow
+from bot.core.store_rows import Notice, TrainingRow, utcnow
 from bot.core.tracker import CardResult
 from bot.ui.buttons import view_of
 from bot.ui.card import card_embed, log_file, notice_embed
@@ -22,7 +23,8 @@ from bot.ui.format import mention
 log = get_logger(__name__)
 
 CANNOT_DM = 50007
-GONE_CODES = frozenset({10003, 10008})  # unknown channel, unknown message
+# /train posts a card right after the submit; only a card still missing after this is ours to post.
+CARD_GRACE = timedelta(seconds=60)
 
 
 def card_view(row: TrainingRow) -> discord.ui.View | None:
@@ -47,9 +49,11 @@ class DiscordNotifier:
         self.client = client
 
     async def update_card(self, row: TrainingRow) -> CardResult:
-        if row.channel_id is None or row.card_message_id is None:
+        if row.channel_id is None or row.card_gone:
             return CardResult.GONE
         channel = self.client.get_partial_messageable(row.channel_id)
+        if row.card_message_id is None:
+            return await self._post_missing_card(row, channel)
         message = channel.get_partial_message(row.card_message_id)
         try:
             await message.edit(**card_message(row))
@@ -58,6 +62,26 @@ class DiscordNotifier:
         except discord.HTTPException as exc:
             log.warning("card of %s not edited (HTTP %s %s)", row.id, exc.status, exc.code)
             return CardResult.RETRY
+        return CardResult.OK
+
+    async def _post_missing_card(
+        self, row: TrainingRow, channel: discord.PartialMessageable
+    ) -> CardResult:
+        """A training with no card: either /train is posting it right now (wait), or it was
+        adopted after a create whose answer was lost, and the channel deserves its card."""
+        if utcnow() - row.created_at < CARD_GRACE:
+            return CardResult.RETRY
+        store = getattr(self.client, "store", None)
+        try:
+            message = await channel.send(**card_message(row))
+        except (discord.Forbidden, discord.NotFound):
+            return CardResult.GONE
+        except discord.HTTPException as exc:
+            log.warning("card of %s not posted (HTTP %s %s)", row.id, exc.status, exc.code)
+            return CardResult.RETRY
+        if store is not None:
+            await store.set_card(row.id, row.channel_id or message.channel.id, message.id)
+        log.info("posted the missing card of training %s", row.id)
         return CardResult.OK
 
     async def deliver_notice(self, row: TrainingRow, notice: Notice) -> bool:

@@ -164,7 +164,9 @@ class StartButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=START
                 preview.owner_id, preview.guild_id, preview.channel_id, resolved
             )
         except OutcomeUnknownError:
-            raise  # the training may exist: never offer the same preview twice
+            # The training may exist: never offer the same preview twice.
+            await interaction.edit_original_response(view=None)
+            raise
         except SD35LError:
             await bot.previews.release(self.key)
             raise

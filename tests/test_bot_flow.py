@@ -11,8 +11,11 @@ async def test_train_preview_start_card_and_dm(world: World) -> None:
     fd = world.fd
     bot = make_bot(world)
     async with fd.running(bot):
-        sync = [r for r in fd.requests if r.method == "PUT" and "/commands" in r.path]
+        sync = [r for r in fd.requests if r.method == "PUT" and "/guilds/" in r.path]
         assert len(sync) == 1 and validate_commands(sync[0].json) == []
+        puts = [r for r in fd.requests if r.method == "PUT" and r.path.endswith("/commands")]
+        (clear,) = [r for r in puts if "/guilds/" not in r.path]
+        assert clear.json == []  # globals from an earlier setup emptied: no duplicates
         names = {c["name"] for c in fd.synced_commands(fd.first_guild())}
         assert names == {
             "train", "status", "cancel", "presets", "jobs", "config-template",

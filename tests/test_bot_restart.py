@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from bot import notifier
 from tests.bot_fixtures import LONG_STEPS, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
 from tests.fakediscord import StoredMessage
@@ -99,4 +103,31 @@ async def test_closed_dms_mention_owner_in_channel(world: World) -> None:
         assert [u["id"] for u in msg.data["mentions"]] == [str(world.alice.id)]
         assert tid in msg.text() and "succeeded" in msg.text()
         assert fd.dms(world.alice) == []
+    world.assert_clean()
+
+
+async def test_lost_create_is_adopted_and_gets_its_card(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start's create times out and the training can't be found yet: the user is told, nothing
+    is offered twice, and once Replicate answers again the tracker adopts the training, posts
+    its card in the channel and notifies the owner once."""
+    monkeypatch.setattr(notifier, "CARD_GRACE", timedelta(0))
+    fd, sim = world.fd, world.sim
+    async with fd.running(make_bot(world)):
+        preview = await _preview(world)
+        sim.faults.create_timeouts = 1
+        sim.faults.create_timeout_mode = "close"
+        sim.faults.read_failure_rate = 1.0  # the lookup for the lost create finds nothing
+        click = await fd.click(preview, label="Start", user=world.alice)
+        await click.wait_text("sd35l-trainer list")
+        assert world.cards() == []
+        assert len(sim.trainings) == 1  # made once, never retried blindly
+        sim.faults.read_failure_rate = 0.0
+        await fd.wait_until(lambda: len(world.cards()) == 1, timeout=15)
+        await fd.wait_until(lambda: bool(fd.dms(world.alice)), timeout=15)
+        (dm,) = fd.dms(world.alice)
+        assert "succeeded" in dm.text()
+        assert len(sim.trainings) == 1
+        assert fd.message(preview.id).buttons() == []  # the preview can't start it again
     world.assert_clean()

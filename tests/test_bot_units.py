@@ -196,9 +196,10 @@ class _Channel:
 
         return Msg()
 
-    async def send(self, *a: Any, **kw: Any) -> None:
+    async def send(self, *a: Any, **kw: Any) -> Any:
         if self.error:
             raise self.error
+        return SimpleNamespace(id=99, channel=SimpleNamespace(id=7))
 
 
 class _Client:
@@ -222,9 +223,17 @@ async def test_notifier_answers_to_discord_errors() -> None:
     assert await notifier().update_card(_row()) is CardResult.OK
     gone = notifier(http_error(discord.NotFound, 10008, 404))
     assert await gone.update_card(_row()) is CardResult.GONE
-    assert await notifier().update_card(_row(card_message_id=None)) is CardResult.GONE
+    # /train is still posting the card of a fresh training: wait for it, don't give up on it.
+    assert await notifier().update_card(_row(card_message_id=None)) is CardResult.RETRY
     busy = notifier(http_error(discord.HTTPException, 0, 500))
     assert await busy.update_card(_row()) is CardResult.RETRY
+    # A training adopted after a lost create has no card yet: it gets one (or stops trying).
+    adopted = _row(card_message_id=None, created_at=utcnow() - timedelta(minutes=5))
+    assert await notifier().update_card(adopted) is CardResult.OK
+    assert await busy.update_card(adopted) is CardResult.RETRY
+    shut = notifier(http_error(discord.Forbidden, 50013, 403))
+    assert await shut.update_card(adopted) is CardResult.GONE
+    assert await notifier().update_card(_row(channel_id=None)) is CardResult.GONE
 
     notice = Notice(1, "abc123", "ended", {"status": "succeeded"}, utcnow())
     assert await notifier().deliver_notice(_row(), notice)

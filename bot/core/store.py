@@ -324,10 +324,11 @@ class Store(OutboxMixin):
             await db.execute("UPDATE trainings SET card_gone = 1 WHERE id = ?", (training_id,))
 
     async def cards_needing_final_edit(self) -> list[TrainingRow]:
-        """Ended trainings whose card does not show the ending yet (e.g. after a restart)."""
+        """Ended trainings whose card does not show the ending yet (e.g. after a restart), or
+        that have no card yet (adopted after a lost create): the notifier posts or edits it."""
         return await self._fetch_rows(
             f"SELECT {_ROW_COLUMNS} FROM trainings WHERE status IN {_TERMINAL_SQL} "  # noqa: S608
-            "AND card_message_id IS NOT NULL AND card_gone = 0 "
+            "AND channel_id IS NOT NULL AND card_gone = 0 "
             "AND (card_status IS NULL OR card_status != status)"
         )
 

@@ -166,8 +166,8 @@ class Tracker:
     async def _maybe_edit(self, old: TrainingRow, new: TrainingRow, report: RoundReport) -> None:
         """Edit at most every `card_edit_interval` per card, at once on an ending, never a
         deleted card, and not at all when nothing visible changed."""
-        if new.card_message_id is None or new.card_gone:
-            return
+        if new.channel_id is None or new.card_gone:
+            return  # no channel to show it in (a card still to be posted is the notifier's)
         ended_now = new.is_terminal and not old.is_terminal
         if not ended_now:
             if new.is_terminal and new.card_status == new.status:
