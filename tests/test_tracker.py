@@ -441,3 +441,35 @@ async def test_many_active_trainings_one_request_each(
         assert proc.gateway.requests_made - before == N_MANY
     finally:
         await proc.close()
+
+
+async def test_an_ending_is_told_without_waiting_for_the_rest_of_the_round(
+    sim: ReplicateSimulator, settings: Settings, proc: Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With hundreds of trainings a round takes seconds: the owner of one that ended is told
+    as soon as it is seen, while other refreshes of the same round are still waiting."""
+    notifier = FakeNotifier()
+    tracker = make_tracker(proc, notifier, settings)
+    ended = await submit_with_card(proc, settings, steps=LONG)
+    slow = await submit_with_card(proc, settings, steps=LONG)
+    sim.finish(ended.id, "succeeded")
+    release = asyncio.Event()
+    refresh = proc.jobs.refresh
+
+    async def held_refresh(training_id: str) -> TrainingRow:
+        if training_id == slow.id:
+            await release.wait()
+        return await refresh(training_id)
+
+    monkeypatch.setattr(proc.jobs, "refresh", held_refresh)
+    round_task = asyncio.create_task(tracker.run_once())
+    for _ in range(500):
+        if notifier.delivered:
+            break
+        await asyncio.sleep(0.01)
+    assert notifier.delivered == [(ended.id, "succeeded")]
+    assert not round_task.done()  # the slow training's refresh is still in flight
+    release.set()
+    report = await round_task
+    assert report.notices_delivered == 1 and report.refreshed == 2
+    assert notifier.delivered == [(ended.id, "succeeded")]  # not delivered a second time

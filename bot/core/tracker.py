@@ -77,7 +77,7 @@ class Tracker:
         card_edit_interval: float = 15.0,
         card_wait: float = 3.0,
         notice_batch: int = 1000,
-        concurrency: int = 8,
+        concurrency: int = 16,
         max_interval: float | None = None,
     ) -> None:
         self.jobs = job_service
@@ -100,6 +100,7 @@ class Tracker:
         self._task: asyncio.Task[None] | None = None
         self._card_tasks: dict[str, asyncio.Task[None]] = {}
         self._round_edits: list[asyncio.Task[None]] = []
+        self._tried: set[int] = set()
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -107,6 +108,7 @@ class Tracker:
         """Refresh all active trainings, redraw cards, deliver owed notices. Never raises."""
         report = RoundReport()
         self.rounds += 1
+        self._tried.clear()
         await self._guard("resolving lost submissions", self.jobs.resolve_pending_submissions())
         await self._guard("finishing cards", self._final_edits(report))
         rows = await self._guard("listing active trainings", self.store.active_trainings())
@@ -158,6 +160,8 @@ class Tracker:
                     return
                 report.refreshed += 1
             await self._maybe_edit(old, new, report)
+            if new.is_terminal and not old.is_terminal:
+                await self._deliver_now(new, report)
 
         await asyncio.gather(*(one(row) for row in rows))
 
@@ -228,27 +232,47 @@ class Tracker:
 
     # -- notices -----------------------------------------------------------------------------
 
+    async def _deliver_now(self, row: TrainingRow, report: RoundReport) -> None:
+        """An ending seen in this round is told at once (after its card shows it), not after
+        every other training of a long round: the delay stays within one poll interval."""
+        edit = self._card_tasks.get(row.id)
+        if edit is not None:
+            await asyncio.wait([edit], timeout=self.card_wait)
+        try:
+            notices = [n for n in await self.store.notices_for(row.id) if n.delivered_at is None]
+        except Exception:
+            log.exception("notices of training %s not read; the round's end retries", row.id)
+            return
+        for notice in notices:
+            await self._deliver(notice, report)
+
     async def _deliver_notices(self, report: RoundReport) -> None:
         """Marked delivered only once the notifier says Discord accepted it; else retried."""
         for notice in await self.store.pending_notices(limit=self.notice_batch):
-            try:
-                row = await self.store.get(notice.training_id)
-                if row is None:  # pragma: no cover - rows are never deleted (FK cascade)
-                    continue
-                ok = await self.notifier.deliver_notice(row, notice)
-                error = "" if ok else "the notifier did not deliver it"
-            except Exception as exc:
-                log.exception("notice %d for training %s failed", notice.id, notice.training_id)
-                ok, error = False, f"{type(exc).__name__}: {exc}"
-            try:
-                if ok:
-                    await self.store.mark_notice_delivered(notice.id)
-                    report.notices_delivered += 1
-                else:
-                    await self.store.mark_notice_failed(notice.id, error)
-                    report.notices_failed += 1
-            except Exception:
-                log.exception("notice %d state not stored", notice.id)
+            if notice.id not in self._tried:  # one attempt per notice and round
+                await self._deliver(notice, report)
+
+    async def _deliver(self, notice: Notice, report: RoundReport) -> None:
+        """One notice: marked delivered only once Discord accepted it; else retried."""
+        self._tried.add(notice.id)
+        try:
+            row = await self.store.get(notice.training_id)
+            if row is None:  # pragma: no cover - rows are never deleted (FK cascade)
+                return
+            ok = await self.notifier.deliver_notice(row, notice)
+            error = "" if ok else "the notifier did not deliver it"
+        except Exception as exc:
+            log.exception("notice %d for training %s failed", notice.id, notice.training_id)
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        try:
+            if ok:
+                await self.store.mark_notice_delivered(notice.id)
+                report.notices_delivered += 1
+            else:
+                await self.store.mark_notice_failed(notice.id, error)
+                report.notices_failed += 1
+        except Exception:
+            log.exception("notice %d state not stored", notice.id)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -260,16 +284,18 @@ class Tracker:
         """Round after round until `stop_event` (or `stop()`); survives every exception."""
         stop = stop_event or self._stop
         while not (stop.is_set() or self._stop.is_set()):
+            began = time.monotonic()
             try:
                 await self.run_once()
             except Exception:  # pragma: no cover - run_once already guards each stage
                 log.exception("tracker round failed; continuing")
-            await self._sleep(stop)
+            # Rounds start every `interval` seconds: a long round does not stretch the period.
+            await self._sleep(stop, max(0.0, self.interval - (time.monotonic() - began)))
 
-    async def _sleep(self, stop: asyncio.Event) -> None:
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         waiters = [asyncio.ensure_future(event.wait()) for event in {stop, self._stop, self._wake}]
         try:
-            await asyncio.wait(waiters, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
