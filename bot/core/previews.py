@@ -75,7 +75,7 @@ class PreviewStore:
             created_at=now,
             expires_at=now + self.ttl,
         )
-        async with self.store._tx() as db:
+        async with self.store.transaction() as db:
             await db.execute("DELETE FROM previews WHERE expires_at < ?", (to_iso(now),))
             await db.execute(
                 "INSERT INTO previews (key, owner_id, guild_id, channel_id, config_json, "
@@ -93,13 +93,14 @@ class PreviewStore:
         return preview
 
     async def get(self, key: str) -> Preview | None:
-        async with self.store._conn.execute("SELECT * FROM previews WHERE key = ?", (key,)) as cur:
+        sql = "SELECT * FROM previews WHERE key = ?"
+        async with self.store.connection.execute(sql, (key,)) as cur:
             rec = await cur.fetchone()
         return _from_db(rec) if rec is not None else None
 
     async def claim(self, key: str) -> bool:
         """Mark unused and unexpired preview used; False when someone (a double click) was first."""
-        async with self.store._tx() as db:
+        async with self.store.transaction() as db:
             cur = await db.execute(
                 "UPDATE previews SET used = 1 WHERE key = ? AND used = 0 AND expires_at > ?",
                 (key, to_iso(utcnow())),
@@ -108,9 +109,9 @@ class PreviewStore:
 
     async def release(self, key: str) -> None:
         """Make a claimed preview usable again (the submit failed before anything started)."""
-        async with self.store._tx() as db:
+        async with self.store.transaction() as db:
             await db.execute("UPDATE previews SET used = 0 WHERE key = ?", (key,))
 
     async def discard(self, key: str) -> None:
-        async with self.store._tx() as db:
+        async with self.store.transaction() as db:
             await db.execute("DELETE FROM previews WHERE key = ?", (key,))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -159,6 +159,15 @@ class Store(OutboxMixin):
         async with self._conn.execute("PRAGMA journal_mode") as cur:
             rec = await cur.fetchone()
         return str(rec[0]) if rec else ""
+
+    def transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """A write transaction for tables kept beside the store's own (e.g. previews)."""
+        return self._tx()
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """The shared connection, for reads of those tables."""
+        return self._conn
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
