@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bot.core.links import share_page_problem
 from bot.core.secrets import redact
 
 if TYPE_CHECKING:
@@ -162,6 +163,9 @@ def dataset_url(value: str | None) -> str | None:
         )
     if len(value) > 2048:
         raise ValueError("is longer than 2048 characters; use a shorter direct link")
+    problem = share_page_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

@@ -18,8 +18,6 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from yarl import URL
-
 from bot.core.dataset_rules import (
     Entry,
     Finding,
@@ -28,6 +26,7 @@ from bot.core.dataset_rules import (
     check_dataset,
 )
 from bot.core.imageinfo import ImageHeader, sniff_image
+from bot.core.links import share_page_fix
 from bot.core.log import get_logger
 from bot.core.net import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.settings import Settings
@@ -75,26 +74,6 @@ class DatasetReport:
         self.counts.update(rules.counts)
         self.skipped_checks += rules.skipped_checks
         self.recommended_steps = rules.recommended_steps
-
-
-def share_page_fix(url: str) -> str:
-    """How to turn a share link into a direct download link (Drive, Dropbox, others)."""
-    parsed = URL(url)
-    host = (parsed.host or "").lower()
-    if host.endswith(("drive.google.com", "docs.google.com")):
-        match = re.search(r"/d/([\w-]+)", parsed.path)
-        file_id = match.group(1) if match else parsed.query.get("id", "<ID>")
-        return (
-            "for Google Drive share the file with 'Anyone with the link' and use "
-            f"https://drive.google.com/uc?export=download&id={file_id}"
-        )
-    if host.endswith(("dropbox.com", "dropboxusercontent.com")):
-        return f"for Dropbox use the link with ?dl=1 instead of ?dl=0: {parsed.update_query(dl=1)}"
-    return (
-        "use a direct download link, one that downloads the .zip itself when opened in a "
-        "browser (Google Drive: https://drive.google.com/uc?export=download&id=<ID>, "
-        "Dropbox: end the link with ?dl=1)"
-    )
 
 
 def _looks_like_html(result: FetchResult) -> bool:
