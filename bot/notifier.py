@@ -28,9 +28,14 @@ CARD_GRACE = timedelta(seconds=60)
 
 
 def card_view(row: TrainingRow) -> discord.ui.View | None:
-    """The card's Cancel button while the training runs; none once it ended."""
-    if row.is_terminal:
+    """The card's Cancel button while the training runs; Train again once it ended without
+    success (failed, canceled, aborted); none after a success."""
+    if row.status == "succeeded":
         return None
+    if row.is_terminal:
+        from cogs.again import AgainButton
+
+        return view_of(AgainButton(row.id))
     from cogs.cancel import CardCancelButton
 
     return view_of(CardCancelButton(row.id))

@@ -90,11 +90,25 @@ async def show_preview(
     bot = services(interaction)
     require_start(interaction.user, bot.settings.allowed_roles)
     file_data = await read_config(attachment) if attachment is not None else None
+    source = attachment.filename if attachment is not None else None
+    await preview_config(interaction, cli, file_data, dry_run=dry_run, source=source)
+
+
+async def preview_config(
+    interaction: discord.Interaction[Any],
+    cli: dict[str, Any],
+    file_data: dict[str, Any] | None,
+    *,
+    dry_run: bool,
+    source: str | None,
+) -> None:
+    """Resolve, check and answer with the preview (and its Start button when all is well).
+    Shared by /train, the message menu and a card's Train again; the caller deferred and
+    checked the right to start."""
+    bot = services(interaction)
     resolved = resolve_config(cli=cli, file=file_data, settings=bot.settings)
     checks = await run_checks(bot, resolved, dry_run)
-    embeds = preview_embeds(
-        resolved, checks, dry_run=dry_run, source=attachment.filename if attachment else None
-    )
+    embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source)
     if checks.ok and not dry_run:
         preview = await bot.previews.save(
             interaction.user.id,

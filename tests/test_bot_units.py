@@ -21,7 +21,7 @@ from bot.core.previews import PreviewStore
 from bot.core.store import Store
 from bot.core.store_rows import Notice, TrainingRow, utcnow
 from bot.core.tracker import CardResult
-from bot.notifier import DiscordNotifier
+from bot.notifier import DiscordNotifier, card_message, card_view
 from bot.tree import GENERIC, error_message, send_ephemeral
 from bot.ui import card, format, lists, preview
 from cogs import _common
@@ -113,6 +113,20 @@ def _row(**kw: Any) -> TrainingRow:
     }
     base.update(kw)
     return TrainingRow(**base)
+
+
+def test_card_buttons_follow_the_status() -> None:
+    """Cancel while running, Train again after failed/canceled/aborted, nothing after success."""
+
+    def ids(status: str) -> list[str]:
+        view = card_view(_row(status=status))
+        return [] if view is None else [str(getattr(i, "custom_id", "")) for i in view.children]
+
+    assert ids("processing") == ["sd35l:cancel:abc123"]
+    for ended in ("failed", "canceled", "aborted"):
+        assert ids(ended) == ["sd35l:again:abc123"]
+    assert ids("succeeded") == []
+    assert card_message(_row(status="succeeded"))["view"].children == []
 
 
 def test_card_and_notice_stay_within_limits_with_huge_text() -> None:

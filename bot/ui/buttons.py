@@ -15,6 +15,7 @@ START_TEMPLATE = rf"sd35l:start:(?P<key>{ID_CHARS})"
 DISCARD_TEMPLATE = rf"sd35l:discard:(?P<key>{ID_CHARS})"
 CANCEL_TEMPLATE = rf"sd35l:cancel:(?P<id>{ID_CHARS})"
 CONFIRM_TEMPLATE = rf"sd35l:confirm-cancel:(?P<id>{ID_CHARS})"
+AGAIN_TEMPLATE = rf"sd35l:again:(?P<id>{ID_CHARS})"
 
 
 def start_button(key: str) -> discord.ui.Button[Any]:
@@ -42,6 +43,14 @@ def confirm_button(training_id: str) -> discord.ui.Button[Any]:
         label="Yes, Cancel it for good",
         style=discord.ButtonStyle.danger,
         custom_id=f"sd35l:confirm-cancel:{training_id}",
+    )
+
+
+def again_button(training_id: str) -> discord.ui.Button[Any]:
+    return discord.ui.Button(
+        label="Train again",
+        style=discord.ButtonStyle.primary,
+        custom_id=f"sd35l:again:{training_id}",
     )
 
 
