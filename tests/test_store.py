@@ -3,6 +3,7 @@ no secret ever written to the database file."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -276,3 +277,16 @@ async def test_a_failed_transaction_rolls_back(store: Store) -> None:
     assert await store.pending_notices() == []
     # The connection is still usable afterwards.
     assert await store.enqueue_notice("t1", "ended", {})
+
+
+async def test_a_write_cancelled_mid_transaction_leaves_the_store_usable(tmp_path: Path) -> None:
+    """The bot's shutdown cancels tasks at any await: no transaction may be left open."""
+    async with await Store.open(tmp_path / "db.sqlite") as s:
+        for _ in range(20):  # cancel at different points of BEGIN / body / COMMIT
+            task = asyncio.create_task(s.add_training(row(config={"destination": "alice/lora"})))
+            await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert not s.connection.in_transaction
+        await s.add_training(row("t2", config={}))
+        assert await s.get("t2") is not None

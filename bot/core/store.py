@@ -173,13 +173,24 @@ class Store(OutboxMixin):
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction at a time within this process; other processes wait (busy)."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._to_the_end("BEGIN IMMEDIATE")
                 yield self._conn
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    await self._to_the_end("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
+            await self._to_the_end("COMMIT")
+
+    async def _to_the_end(self, sql: str) -> None:
+        """Run a transaction statement to completion even when the caller is cancelled: the
+        worker thread runs it anyway, and a BEGIN nobody ends would block every later write."""
+        statement = asyncio.ensure_future(self._conn.execute(sql))
+        try:
+            await asyncio.shield(statement)
+        except asyncio.CancelledError:
+            await statement
+            raise
 
     async def _fetch_rows(self, sql: str, params: Iterable[Any] = ()) -> list[TrainingRow]:
         async with self._conn.execute(sql, tuple(params)) as cur:
