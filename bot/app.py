@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -24,6 +25,7 @@ from bot.core.jobs import JobService
 from bot.core.log import get_logger, setup_logging
 from bot.core.previews import PreviewStore
 from bot.core.replicate import ReplicateGateway
+from bot.core.secrets import redact
 from bot.core.settings import Settings, load_settings
 from bot.core.store import Store
 from bot.core.tracker import RoundReport, Tracker
@@ -77,6 +79,9 @@ class TrainerBot(commands.Bot):
         gateway_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
+        # The bot never joins voice: no start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         options.setdefault("intents", discord.Intents.default())
         super().__init__(command_prefix=commands.when_mentioned, tree_cls=SD35LTree, **options)
@@ -231,3 +236,10 @@ def run_bot() -> None:
     except SD35LError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        print(
+            f"Error: could not reach Discord ({redact(str(exc))}); check the network and try "
+            "again (the bot reconnects by itself once it has started).",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None

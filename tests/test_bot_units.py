@@ -354,3 +354,21 @@ async def test_autocomplete_never_raises() -> None:
         client=SimpleNamespace(store=Broken()), guild_id=1, user=SimpleNamespace(id=2)
     )
     assert await _common.training_choices(interaction, "x", active_only=True) == []  # type: ignore[arg-type]
+
+
+def test_run_bot_without_a_reachable_discord_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISCORD_TOKEN", "fake.bot.token")
+    with pytest.raises(SystemExit) as info:
+        app_module.run_bot()
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "could not reach Discord" in err
+    assert "Traceback" not in err and "fake.bot.token" not in err
