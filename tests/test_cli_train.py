@@ -73,6 +73,18 @@ def test_dry_run_shows_everything_and_submits_nothing(
     assert _creates(cli_env) == [] and len(cli_env.trainings) == 0
 
 
+def test_user_defaults_fill_what_was_not_given(
+    cli_env: ReplicateSimulator, dataset_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SD35L_CONFIG_DIR/defaults.yaml saves retyping the destination; the table says so."""
+    monkeypatch.setenv("SD35L_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "defaults.yaml").write_text("destination: alice/lora\n", encoding="utf-8")
+    args = ["train", "--dataset-url", dataset_url, "--trigger-word", TRIGGER, "--dry-run"]
+    result = invoke(args)
+    assert result.exit_code == 0, result.output
+    assert "defaults.yaml" in result.output and "alice/lora" in result.output
+
+
 def test_dry_run_without_token_skips_account_checks(
     cli_env: ReplicateSimulator, dataset_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -632,3 +632,36 @@ def test_token_shaped_key_with_secret_value_is_not_echoed() -> None:
     with pytest.raises(InputError) as info:
         parse_config_text(f"training:\n  {token}: {token}\n")
     assert "abc" * 10 not in str(info.value)
+
+
+def test_user_defaults_file_sits_below_everything_given(tmp_path: Path) -> None:
+    """`$SD35L_CONFIG_DIR/defaults.yaml` replaces built-in defaults, never what the user gave."""
+    from bot.core.config import load_user_defaults
+
+    settings = load_settings(SD35L_CONFIG_DIR=str(tmp_path))
+    assert load_user_defaults(settings) == {}
+    (tmp_path / "defaults.yaml").write_text(
+        "destination: alice/lora\ntraining: {lora_rank: 32, steps: 1200}\n", encoding="utf-8"
+    )
+    user = load_user_defaults(settings)
+    cli = {"dataset_url": "https://files.example.org/d.zip", "trigger_word": "ZXQTOK"}
+    resolved = resolve_config(cli=cli, settings=settings, user=user)
+    assert resolved.config.destination == "alice/lora"
+    assert resolved.origins["destination"] == "user"
+    assert resolved.config.training.lora_rank == 32
+    assert resolved.origins["training.lora_rank"] == "user"
+    # A preset and the command line still win over the user's defaults.
+    resolved = resolve_config(
+        cli={**cli, "preset": "fast", "lora_rank": 8}, settings=settings, user=user
+    )
+    assert resolved.config.training.steps == 1000 and resolved.origins["training.steps"] == "preset"
+    assert resolved.config.training.lora_rank == 8
+    (tmp_path / "defaults.yaml").write_text("training: {lora_rank: 500}\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        resolve_config(
+            cli={**cli, "destination": "a/b"}, settings=settings, user=load_user_defaults(settings)
+        )
+    assert "training.lora_rank" in str(info.value) and "defaults.yaml" in str(info.value)
+    (tmp_path / "defaults.yaml").write_text("hf_token: abcdef\n", encoding="utf-8")
+    with pytest.raises(InputError, match="secret"):
+        load_user_defaults(settings)

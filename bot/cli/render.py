@@ -59,11 +59,12 @@ def _table(title: str | None = None, *columns: str) -> Table:
 
 
 def config_table(config_data: Mapping[str, Any], origins: Mapping[str, str]) -> Table:
-    """Every resolved value with where it came from (cli, file, preset, env, default)."""
+    """Every resolved value with where it came from (cli, file, preset, env, user, default)."""
     table = _table("Training configuration", "setting", "value", "from")
     for path, value in flatten(config_data).items():
         shown = "" if value is None else str(value)
-        table.add_row(path, shown, origins.get(path, "default"))
+        origin = origins.get(path, "default")
+        table.add_row(path, shown, "defaults.yaml" if origin == "user" else origin)
     return table
 
 

@@ -68,9 +68,10 @@ def init_config(preset: str | None, output: Path | None) -> None:
 
 
 def _resolve(values: dict[str, Any], settings: Settings, *, complete: bool) -> ResolvedConfig:
-    from bot.core.config import resolve_config
+    from bot.core.config import load_user_defaults, resolve_config
 
-    return resolve_config(cli=values, settings=settings, require_all=complete)
+    user = load_user_defaults(settings)
+    return resolve_config(cli=values, settings=settings, require_all=complete, user=user)
 
 
 def _ask_valid(

@@ -75,7 +75,7 @@ def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
 
 
 def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
-    from bot.core.config import load_config_file, resolve_config
+    from bot.core.config import load_config_file, load_user_defaults, resolve_config
     from bot.core.errors import InputError
 
     data = req.config_data
@@ -87,7 +87,8 @@ def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
                 field="config",
             )
         data = load_config_file(req.config_path)
-    return resolve_config(cli=req.cli, file=data, settings=settings, require_all=True)
+    user = load_user_defaults(settings)
+    return resolve_config(cli=req.cli, file=data, settings=settings, require_all=True, user=user)
 
 
 async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: Settings) -> None:

@@ -39,6 +39,7 @@ from bot.core.settings import TRAINER_HARD_BATCH, TRAINER_HARD_STEPS, Settings
 __all__ = [
     "LAYERS",
     "OPTIMIZERS",
+    "USER_DEFAULTS_FILE",
     "AdvancedSection",
     "Preset",
     "ResolvedConfig",
@@ -50,6 +51,7 @@ __all__ = [
     "flat_values",
     "load_config_file",
     "load_presets",
+    "load_user_defaults",
     "parse_config_text",
     "render_template",
     "resolve_config",
@@ -58,7 +60,9 @@ __all__ = [
 ]
 
 # Highest priority first; `origins` values are these names.
-LAYERS: tuple[str, ...] = ("cli", "file", "preset", "env", "default")
+LAYERS: tuple[str, ...] = ("cli", "file", "preset", "env", "user", "default")
+# The CLI user's own defaults (same layout as a config file), below everything they give.
+USER_DEFAULTS_FILE = "defaults.yaml"
 TRAINER_HARD_RANK = (1, 128)
 
 
@@ -241,6 +245,8 @@ def _input_error(
     origin = origins.get(path)
     if origin == "env":
         where = " (from SD35L_DEFAULT_DESTINATION)"
+    elif origin == "user":
+        where = f" (from your {USER_DEFAULTS_FILE} in SD35L_CONFIG_DIR)"
     elif origin == "preset":
         where = f" (from preset {preset})"
     else:
@@ -300,16 +306,19 @@ def resolve_config(
     file: Mapping[str, Any] | None = None,
     settings: Settings,
     require_all: bool = True,
+    user: Mapping[str, Any] | None = None,
 ) -> ResolvedConfig:
     """Layer the values, check them all, and say where each came from.
 
     Priority: `cli` (flat keys or dotted paths; `None` = not given) > `file` (the handoff's
-    nested layout) > the chosen preset > SD35L_DEFAULT_DESTINATION (destination only) > built-in
-    defaults. Raises one `InputError` naming the first bad field.
+    nested layout) > the chosen preset > SD35L_DEFAULT_DESTINATION (destination only) > `user`
+    (the CLI user's defaults.yaml, see `load_user_defaults`) > built-in defaults. Raises one
+    `InputError` naming the first bad field.
     """
     cli_values = _flatten_cli(cli or {})
     file_values = flatten_nested(file or {}, source="config file")
-    preset_name = cli_values.get("preset", file_values.get("preset"))
+    user_values = flatten_nested(user or {}, source=USER_DEFAULTS_FILE)
+    preset_name = cli_values.get("preset", file_values.get("preset", user_values.get("preset")))
     preset_values: dict[str, Any] = {}
     preset: Preset | None = None
     if preset_name is not None:
@@ -329,6 +338,7 @@ def resolve_config(
         "file": file_values,
         "preset": preset_values,
         "env": env_values,
+        "user": user_values,
         "default": DEFAULTS,
     }
     values, origins = _pick_layers(layers)
@@ -343,6 +353,15 @@ def resolve_config(
         raise _input_error(exc, origins, preset.name if preset else None) from None
     warnings.extend(rules.advice(config))
     return ResolvedConfig(config=config, origins=origins, warnings=warnings)
+
+
+def load_user_defaults(settings: Settings) -> dict[str, Any]:
+    """The CLI user's saved defaults: `$SD35L_CONFIG_DIR/defaults.yaml`, checked like any
+    config file (unknown keys and secrets refused); none when the file does not exist."""
+    path = settings.config_path() / USER_DEFAULTS_FILE
+    if not path.exists():
+        return {}
+    return load_config_file(path)
 
 
 def to_trainer_input(config: TrainingConfig) -> dict[str, Any]:
