@@ -49,18 +49,6 @@ PRODUCTION_INTERVAL = 30.0
 TYPICAL_HOURS = 1.0  # a 1000-2000 step SD3.5-Large run takes about an hour (TRAINER.md)
 
 
-def endpoint(method: str, path: str) -> str:
-    """Ids folded away so requests group by endpoint."""
-    parts = path.split("/")
-    if len(parts) >= 4 and parts[1] == "v1" and parts[2] == "trainings":
-        parts[3] = "{id}"
-    if len(parts) >= 4 and parts[1] == "_sim" and parts[2] == "weights":
-        parts[3] = "{id}.tar"
-    if len(parts) >= 7 and parts[1] == "v1" and parts[2] == "models" and parts[5] == "versions":
-        parts[6] = "{version}"
-    return f"{method} {'/'.join(parts)}"
-
-
 def is_api(name: str) -> bool:
     return " /v1/" in name
 
@@ -84,7 +72,7 @@ class Phases:
 
     def end(self, name: str) -> None:
         first, made = self._mark
-        seen = Counter(endpoint(r.method, r.path) for r in self.sim.requests[first:])
+        seen = Counter(r.endpoint for r in self.sim.requests[first:])
         counted = None if self.gateway is None else self.gateway.requests_made - made
         self.rows.append((name, seen, counted))
         self.start()

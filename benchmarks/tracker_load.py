@@ -57,18 +57,6 @@ ENDINGS = (("succeeded", 0.7), ("failed", 0.2), ("canceled", 0.1))
 # -- the simulator, in a child process --------------------------------------------------------
 
 
-def endpoint(method: str, path: str) -> str:
-    """`GET /v1/trainings/{id}`: ids folded so requests group by endpoint."""
-    parts = path.split("/")
-    if len(parts) >= 4 and parts[1] == "v1" and parts[2] == "trainings":
-        parts[3] = "{id}"
-    if len(parts) >= 4 and parts[1] == "_sim" and parts[2] == "weights":
-        parts[3] = "{id}.tar"
-    if len(parts) >= 7 and parts[1] == "v1" and parts[2] == "models" and parts[5] == "versions":
-        parts[6] = "{version}"
-    return f"{method} {'/'.join(parts)}"
-
-
 def sim_child(conn: Connection, sim_kwargs: dict[str, Any]) -> None:
     """Serve the simulator and answer commands from the parent over `conn` until "stop"."""
     from bot.sim import Faults, SimulatorThread
@@ -98,7 +86,7 @@ def sim_child(conn: Connection, sim_kwargs: dict[str, Any]) -> None:
                 sim.finish(training_id, status)
                 conn.send(sim.trainings[training_id]["completed_at"])
             elif cmd == "requests":
-                counts = Counter(endpoint(r.method, r.path) for r in list(sim.requests))
+                counts = Counter(r.endpoint for r in list(sim.requests))
                 conn.send(dict(counts))
             elif cmd == "statuses":
                 conn.send(Counter(sim.trainings[t]["status"] for t in args[0]))

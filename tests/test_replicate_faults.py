@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,16 +13,7 @@ from bot.core.replicate import ReplicateGateway
 from bot.core.replicate_errors import OutcomeUnknownError
 from bot.sim import ReplicateSimulator
 from tests.test_replicate import DATASET, TOKEN, creates, make_settings, wait_terminal
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[ReplicateSimulator]:
-    simulator = ReplicateSimulator(token=TOKEN, step_seconds=0.001, start_delay=0.02)
-    await simulator.start()
-    try:
-        yield simulator
-    finally:
-        await simulator.stop()
+from tests.test_replicate import sim as sim  # the shared simulator fixture
 
 
 def gateway(sim: ReplicateSimulator, **kwargs: Any) -> ReplicateGateway:

@@ -569,3 +569,17 @@ def test_simulator_thread_reports_a_start_failure() -> None:
     with SimulatorThread() as running, pytest.raises(OSError):
         with SimulatorThread(port=int(running.base_url.rsplit(":", 1)[1])):
             pass
+
+
+def test_recorded_requests_group_by_endpoint() -> None:
+    from bot.sim import RecordedRequest
+
+    assert RecordedRequest("GET", "/v1/trainings/abc", {}).endpoint == "GET /v1/trainings/{id}"
+    assert RecordedRequest("GET", "/_sim/weights/abc.tar", {}).endpoint == (
+        "GET /_sim/weights/{id}.tar"
+    )
+    path = "/v1/models/o/n/versions/123/trainings"
+    assert RecordedRequest("POST", path, {}).endpoint == (
+        "POST /v1/models/o/n/versions/{version}/trainings"
+    )
+    assert RecordedRequest("GET", "/v1/account", {}).endpoint == "GET /v1/account"

@@ -41,6 +41,18 @@ class RecordedRequest:
     query: dict[str, str]
     json: Any = None
 
+    @property
+    def endpoint(self) -> str:
+        """`GET /v1/trainings/{id}`: ids folded away so requests group by endpoint."""
+        parts = self.path.split("/")
+        if len(parts) >= 4 and parts[1] == "v1" and parts[2] == "trainings":
+            parts[3] = "{id}"
+        if len(parts) >= 4 and parts[1] == "_sim" and parts[2] == "weights":
+            parts[3] = "{id}.tar"
+        if len(parts) >= 7 and parts[1] == "v1" and parts[2] == "models" and parts[5] == "versions":
+            parts[6] = "{version}"
+        return f"{self.method} {'/'.join(parts)}"
+
 
 def random_id(rng: random.Random, length: int = 26) -> str:
     """An id shaped like Replicate's: lowercase base32 letters and digits."""
