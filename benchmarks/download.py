@@ -8,7 +8,7 @@ Builds a tar shaped like the trainer's output (`output/sd3.5_train_replicate/lor
 `os.wait4`:
   (a) a plain streaming read of the URL (httpx, bytes thrown away) - the baseline;
   (b) the same read written to a file with fsync (what `curl -o` costs: the disk's share);
-  (c) `bot.core.artifacts.download_weights` into a temp dir (stream, parse, write, fsync, rename).
+  (c) `bot.core.artifacts.download_weights` into a temp dir (stream, parse, write, rename).
 Runs are interleaved and `os.sync()` is called before each, so one run's writeback does not slow
 the next. `--output-dir /dev/shm` takes the disk out of the measurement.
 Targets: peak RSS of (c) < 100 MB and throughput (c)/(a) >= 0.8. The output is checked by sha256.
