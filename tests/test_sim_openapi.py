@@ -25,6 +25,7 @@ from replicate.exceptions import ReplicateError
 
 from bot.core.settings import DEFAULT_TRAINER
 from bot.sim import ReplicateSimulator
+from tests.test_sim import sim as sim  # the shared simulator fixture
 
 SPEC_PATH = Path(__file__).parent / "data" / "replicate-openapi.json"
 SPEC_URI = "urn:replicate-openapi"
@@ -83,14 +84,6 @@ def check(instance: Any, path: str, method: str = "get", status: str = "200") ->
 
 def _escape(path: str) -> str:
     return path.replace("~", "~0").replace("/", "~1").replace("{", "%7B").replace("}", "%7D")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[ReplicateSimulator]:
-    simulator = ReplicateSimulator(step_seconds=0.0005, start_delay=0.01)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
 
 
 @pytest.fixture
