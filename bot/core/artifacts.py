@@ -331,7 +331,6 @@ def _download_in(
                     extractor._temps.clear()
                     return target, stream.offset, stream.total
                 except Restart as restart:
-                    extractor.cleanup()
                     log.info("Weights server ignored the resume request; starting over")
                     stream.restart(restart.response)
                 finally:

@@ -12,7 +12,7 @@ few earlier ones if the last is truncated). Logs are untrusted text: nothing her
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.core.secrets import redact
 
@@ -171,7 +171,7 @@ def parse_progress(logs: str | None) -> Progress:
             break
         parsed = _parse_bar(_line_at(logs, pos + len(JOB_PREFIX)))
         if parsed is not None:
-            return Progress(**{**parsed.__dict__, "stage": stage})
+            return replace(parsed, stage=stage)
         end = pos
     return Progress(stage=stage)
 

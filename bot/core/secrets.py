@@ -29,23 +29,26 @@ _WANDB_KEY = re.compile(r"\b[0-9a-f]{40}\b")
 SECRET_KEY_WORDS = ("token", "api_key", "apikey", "secret", "password", "passwd", "private_key")
 
 _known: set[str] = set()
+# `_known`, longest first (so a secret containing another is replaced whole), kept sorted on
+# registration rather than on every `redact` call.
+_known_by_length: tuple[str, ...] = ()
 _lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value so that `redact` removes it wherever it shows up."""
+    global _known_by_length
     if value and len(value) >= 6:
         with _lock:
             _known.add(value)
+            _known_by_length = tuple(sorted(_known, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
     """Return `text` with every known secret and every token-shaped string replaced."""
     if not text:
         return text
-    with _lock:
-        known = sorted(_known, key=len, reverse=True)
-    for value in known:
+    for value in _known_by_length:
         if value in text:
             text = text.replace(value, REDACTED)
     for pattern in _PATTERNS:

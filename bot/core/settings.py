@@ -6,7 +6,6 @@ as they are read, so no later print or log can show them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,7 +174,3 @@ def load_settings(**overrides: Any) -> Settings:
             "Environment variable SD35L_TRAINER must be owner/name:version.", field="SD35L_TRAINER"
         )
     return settings
-
-
-def env_file_present() -> bool:
-    return os.path.exists(".env")
