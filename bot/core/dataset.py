@@ -262,7 +262,8 @@ async def _inspect_archive(source: Source, report: DatasetReport, trigger: str |
             beyond[:10],
         )
     check_archive(entries, rules)
-    members = await read_members(source, [e for e in entries if e.name not in beyond])
+    cut = set(beyond)
+    members = await read_members(source, [e for e in entries if e.name not in cut])
     if members.corrupt:
         _fatal(
             report,

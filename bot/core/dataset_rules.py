@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bot.core.imageinfo import ImageHeader, check_images
+from bot.core.imageinfo import EXT_FORMAT, ImageHeader, check_images
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 UNSUPPORTED_IMAGE_EXTS = frozenset(
@@ -40,7 +40,6 @@ VIDEO_EXTS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".wmv",
 ZIP_METHODS_THE_TRAINER_READS = frozenset({0, 8, 12, 14})  # stored, deflate, bzip2, lzma
 MAX_PATHS = 10
 BOMB_RATIO, BOMB_MIN_SIZE, MAX_TOTAL_UNCOMPRESSED = 100, 50 * 1024 * 1024, 20 * 1024**3
-_EXT_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
 
 
 @dataclass
@@ -210,7 +209,7 @@ def check_dataset(
     )
     for fmt in ("jpeg", "png", "webp"):
         result.counts[f"images_{fmt}"] = sum(
-            1 for n in images if _EXT_FORMAT[posixpath.splitext(n)[1].lower()] == fmt
+            1 for n in images if EXT_FORMAT[posixpath.splitext(n)[1].lower()] == fmt
         )
     if usable == 0:
         result.add(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 MIN_SIDE_ERROR, MIN_SIDE_WARN, MAX_SIDE_WARN = 64, 256, 2048
 OPENABLE = frozenset({"jpeg", "png", "webp", "gif", "bmp", "tiff"})  # Pillow opens by content
-_EXT_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+EXT_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
 RawFinding = tuple[str, str, str, list[str]]  # severity, code, message, paths
 _MESSAGES: dict[str, tuple[str, str]] = {
     "unreadable_images": (
@@ -159,7 +159,7 @@ def check_images(
         if head.format not in OPENABLE:
             hits["unreadable_images"].append(name)
             continue
-        if head.format != _EXT_FORMAT.get(posixpath.splitext(name)[1].lower()):
+        if head.format != EXT_FORMAT.get(posixpath.splitext(name)[1].lower()):
             hits["extension_mismatch"].append(f"{name} ({head.format})")
         if head.format == "webp":
             hits["webp_images"].append(name)

@@ -84,11 +84,18 @@ def _kind(ip: IPAddress) -> str | None:
     return None
 
 
+def _parse_ip(address: str) -> IPAddress | None:
+    """`address` as an IP (a `%zone` suffix ignored), or None when it is not an IP literal."""
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
 def address_problem(address: str, *, allow_private: bool = False) -> str | None:
     """Why `address` may not be fetched (a phrase like "a loopback address"), or None if fine."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    ip = _parse_ip(address)
+    if ip is None:
         return "not an IP address"
     embedded = _embedded_ipv4(ip)
     for candidate in (ip, embedded):
@@ -245,7 +252,7 @@ class SafeFetcher:
         if key in self._checked:
             return self._checked[key]
         literal = host.strip("[]")
-        if address_problem(literal) != "not an IP address":
+        if _parse_ip(literal) is not None:
             addresses = [literal]
         else:
             try:

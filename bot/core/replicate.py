@@ -221,7 +221,7 @@ class ReplicateGateway:
         key = (self.base_url, self.settings.trainer)
         cached = _SCHEMA_CACHE.get(key)
         if cached is not None:
-            return cached
+            return dict(cached)
         model, version = self.settings.trainer_model, self.settings.trainer_version
         data = await self._json(
             "GET",
@@ -340,8 +340,9 @@ class ReplicateGateway:
     def _is_ours(
         self, item: dict[str, Any], destination: str, inputs: dict[str, Any], since: datetime
     ) -> bool:
-        inp = item.get("input") if isinstance(item.get("input"), dict) else {}
-        assert isinstance(inp, dict)
+        inp = item.get("input")
+        if not isinstance(inp, dict):
+            inp = {}
         for key in ("input_images", "trigger_word"):
             if inp.get(key) != inputs.get(key):
                 return False

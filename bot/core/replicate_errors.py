@@ -157,11 +157,16 @@ def error_for(
             ),
             field="SD35L_TRAINER",
         )
-    if status == 422 and trainer is not None and not problem(resp).get("invalid_fields"):
-        if "version" in (str(problem(resp).get("title")) + detail_of(resp)).lower():
+    if status == 422 and trainer is not None:
+        body = problem(resp)
+        detail = detail_of(resp)
+        if (
+            not body.get("invalid_fields")
+            and "version" in (str(body.get("title")) + detail).lower()
+        ):
             return InputError(
                 redact(
-                    f"Replicate refused trainer {trainer} (422: {detail_of(resp)}); set "
+                    f"Replicate refused trainer {trainer} (422: {detail}); set "
                     "SD35L_TRAINER to an owner/name:version your token may use."
                 ),
                 field="SD35L_TRAINER",
