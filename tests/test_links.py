@@ -46,6 +46,10 @@ def test_direct_links_pass(url: str) -> None:
     assert share_page_problem(url) is None
 
 
+def test_malformed_urls_are_not_called_share_pages() -> None:
+    assert share_page_problem("http://[broken") is None
+
+
 def test_generic_fix_explains_direct_links() -> None:
     assert "direct download link" in share_page_fix("https://files.example.org/page")
     assert share_page_fix("https://www.dropbox.com/s/a/b.zip?dl=0").endswith("dl=1")

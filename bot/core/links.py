@@ -56,7 +56,10 @@ def share_page_fix(url: str) -> str:
 def share_page_problem(url: str) -> str | None:
     """A sentence when `url` is certainly a share page (it serves HTML, never the ZIP)."""
     host = _host(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None  # not a URL at all: the URL check says so
     query = dict(parse_qsl(parts.query))
     if host.endswith(_DRIVE_HOSTS):
         if re.search(r"/(file|document)/d/|/drive/folders/|/open$|/view$", parts.path):
