@@ -18,12 +18,10 @@ import pytest
 from bot.app import TrainerBot, create_bot
 from bot.core.settings import Settings, load_settings
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import dataset_zip
+from tests.cli_fixtures import TOKEN, TRIGGER, dataset_zip
 from tests.dataset_corpus import CorpusServer
 from tests.fakediscord import FakeDiscord, FakeUser, StoredMessage
 
-TOKEN = "r8_" + "sim" * 10
-TRIGGER = "ZXQTOK"
 LONG_STEPS = 6000  # a training that runs for the whole test unless the simulator ends it
 
 

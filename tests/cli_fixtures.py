@@ -7,11 +7,7 @@ loopback; the token is fake and registered so the tests can assert it never show
 from __future__ import annotations
 
 import asyncio
-import io
-import struct
 import threading
-import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from bot.cli import _common, cli
 from bot.sim import ReplicateSimulator, SimulatorThread
+from tests.dataset_corpus import make_zip, png_bytes
 
 TOKEN = "r8_" + "sim" * 10
 TRIGGER = "ZXQTOK"
@@ -39,29 +36,16 @@ __all__ = [
 ]
 
 
-def png_bytes(
-    width: int = 512, height: int = 512, rgb: tuple[int, int, int] = (90, 120, 200)
-) -> bytes:
-    """A real (solid-colour) RGB PNG; the dataset check reads its IHDR."""
-    row = b"\x00" + bytes(rgb) * width
-    raw = zlib.compress(row * height, 9)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
-
-
 def dataset_zip(count: int = 12, trigger: str = TRIGGER) -> bytes:
     image = png_bytes()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for i in range(count):
-            zf.writestr(f"img{i:02d}.png", image)
-            zf.writestr(f"img{i:02d}.txt", f"a photo of {trigger} number {i}")
-    return buffer.getvalue()
+    return make_zip(
+        member
+        for i in range(count)
+        for member in (
+            (f"img{i:02d}.png", image),
+            (f"img{i:02d}.txt", f"a photo of {trigger} number {i}".encode()),
+        )
+    )
 
 
 class DatasetServer:

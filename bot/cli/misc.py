@@ -44,7 +44,7 @@ def simulate(port: int) -> None:
 def bot() -> None:
     """Run the Discord bot (needs DISCORD_TOKEN and REPLICATE_API_TOKEN)."""
     try:
-        from bot.app import run_bot  # type: ignore[import-not-found,attr-defined,unused-ignore]
+        from bot.app import run_bot
     except ImportError as exc:
         from bot.core.errors import SD35LError
 
