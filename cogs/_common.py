@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.core.config import parse_config_text
+from bot.core.config import load_presets, parse_config_text
 from bot.core.config_parse import MAX_CONFIG_BYTES
 from bot.core.errors import InputError, ServiceError
 from bot.core.jobs import NotAllowedError
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.app import TrainerBot
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+PRESET_CHOICES = [app_commands.Choice(name=n, value=n) for n in load_presets()]
 
 
 def services(interaction: discord.Interaction[Any]) -> TrainerBot:

@@ -18,7 +18,7 @@ from bot.core.errors import InputError
 from bot.core.store_rows import TrainingRow
 from bot.tree import reply_error, send_ephemeral
 from bot.ui.buttons import CANCEL_TEMPLATE, CONFIRM_TEMPLATE, cancel_button, confirm_button, view_of
-from cogs._common import require_cancel, services, training_choices
+from cogs._common import is_manager, require_cancel, services, training_choices
 
 CONFIRM_TEXT = (
     "Cancel training `{id}` ({destination})? A canceled training cannot resume: the GPU time "
@@ -119,8 +119,6 @@ class CancelCog(commands.Cog):
     async def cancel_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        from cogs._common import is_manager
-
         manager = is_manager(interaction.user, services(interaction).settings.manager_roles)
         return await training_choices(interaction, current, active_only=True, own_only=not manager)
 

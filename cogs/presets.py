@@ -11,8 +11,7 @@ from discord.ext import commands
 
 from bot.core.config import describe_parameters, load_presets, render_template
 from bot.ui.lists import preset_embed, presets_embed
-
-PRESET_CHOICES = [app_commands.Choice(name=n, value=n) for n in load_presets()]
+from cogs._common import PRESET_CHOICES
 
 
 class PresetsCog(commands.Cog):

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.config import OPTIMIZERS, ResolvedConfig, load_presets, resolve_config
+from bot.core.config import OPTIMIZERS, ResolvedConfig, resolve_config, to_trainer_input
 from bot.core.dataset import inspect_dataset
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import estimate_training, format_estimate
@@ -32,6 +32,7 @@ from bot.ui.buttons import (
 )
 from bot.ui.preview import PreviewChecks, preview_embeds
 from cogs._common import (
+    PRESET_CHOICES,
     config_attachment_of,
     read_config,
     require_start,
@@ -40,15 +41,12 @@ from cogs._common import (
 
 log = get_logger(__name__)
 
-PRESET_CHOICES = [app_commands.Choice(name=n, value=n) for n in load_presets()]
 OPTIMIZER_CHOICES = [app_commands.Choice(name=o, value=o) for o in OPTIMIZERS]
 EXPIRED = "This preview expired or was already used; run /train again."
 
 
 async def run_checks(bot: Any, resolved: ResolvedConfig, dry_run: bool) -> PreviewChecks:
     """Dataset, token, destination, trainer inputs and the estimate (the network part)."""
-    from bot.core.config import to_trainer_input
-
     settings = bot.settings
     config = resolved.config
     checks = PreviewChecks()

@@ -66,12 +66,13 @@ class PreviewStore:
     ) -> Preview:
         """Store a new preview (and drop expired ones) and return it with its fresh key."""
         now = utcnow()
+        config_json = dump_json(config)
         preview = Preview(
             key=secrets.token_urlsafe(12),
             owner_id=owner_id,
             guild_id=guild_id,
             channel_id=channel_id,
-            config=json.loads(dump_json(config)),
+            config=json.loads(config_json),
             created_at=now,
             expires_at=now + self.ttl,
         )
@@ -85,7 +86,7 @@ class PreviewStore:
                     owner_id,
                     guild_id,
                     channel_id,
-                    dump_json(config),
+                    config_json,
                     to_iso(now),
                     to_iso(preview.expires_at),
                 ),

@@ -12,8 +12,6 @@ from bot.core.secrets import redact
 
 FIELD_VALUE = 1024
 DESCRIPTION = 4096
-TITLE = 256
-CONTENT = 2000
 BAR_WIDTH = 20
 
 GREEN = 0x2ECC71
