@@ -35,7 +35,7 @@ IMAGES = 200
 
 CHILD = """
 import asyncio, json, sys
-from bot.core.dataset import inspect_dataset
+from bot.core.dataset.check import inspect_dataset
 from bot.core.settings import load_settings
 report = asyncio.run(inspect_dataset(sys.argv[1], settings=load_settings(), trigger_word="TOK"))
 print(json.dumps({"bytes_read": report.bytes_read, "seconds": report.seconds, "ok": report.ok,

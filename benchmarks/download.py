@@ -66,7 +66,7 @@ DOWNLOAD_CHILD = """
 import asyncio, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from bot.core.artifacts import download_weights
+from bot.core.artifacts.weights import download_weights
 start = time.perf_counter()
 path = asyncio.run(download_weights(sys.argv[1], Path(sys.argv[2]), "bench.safetensors"))
 print(path.stat().st_size, time.perf_counter() - start)

@@ -137,7 +137,7 @@ def plan(n: int, rng: random.Random) -> list[str]:
 
 async def seed_trainings(settings: Any, sim: Any, owners: list[int], guild_id: int) -> list[str]:
     """Active trainings the bot already tracks (as after some /train + Start)."""
-    from bot.core.store import Store, TrainingRow
+    from bot.core.store.db import Store, TrainingRow
 
     store = await Store.open(settings.database)
     ids = []

@@ -94,7 +94,7 @@ class QuietNotifier:
         self.notices = 0
 
     async def update_card(self, row: Any) -> Any:
-        from bot.core.tracker import CardResult
+        from bot.core.jobs.tracker import CardResult
 
         return CardResult.OK
 
@@ -105,12 +105,12 @@ class QuietNotifier:
 
 async def bot_path(polls: int) -> tuple[list[tuple[str, Counter[str], int | None]], int]:
     from bot.cli.jobs import fetch_weights
-    from bot.core.config import resolve_config, to_trainer_input
-    from bot.core.jobs import JobService
-    from bot.core.replicate import ReplicateGateway
+    from bot.core.config.model import resolve_config, to_trainer_input
+    from bot.core.jobs.service import JobService
+    from bot.core.jobs.tracker import Tracker
+    from bot.core.replicate.gateway import ReplicateGateway
     from bot.core.settings import load_settings
-    from bot.core.store import Store
-    from bot.core.tracker import Tracker
+    from bot.core.store.db import Store
 
     sim = ReplicateSimulator(
         token=TOKEN, step_seconds=0.05, start_delay=0.01, models=(DESTINATION,)

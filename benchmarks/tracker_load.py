@@ -143,7 +143,7 @@ class RecordingNotifier:
     _channel: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def update_card(self, row: Any) -> Any:
-        from bot.core.tracker import CardResult
+        from bot.core.jobs.tracker import CardResult
 
         if self.edits_per_second > 0:  # all cards in one channel: edits queue like discord.py's
             async with self._channel:
@@ -187,7 +187,7 @@ def parse_iso(text: str) -> float:
 
 
 async def add_rows(store: Any, ids: list[str], first_owner: int) -> None:
-    from bot.core.store import TrainingRow
+    from bot.core.store.db import TrainingRow
 
     for i, training_id in enumerate(ids):
         await store.add_training(
@@ -204,11 +204,11 @@ async def add_rows(store: Any, ids: list[str], first_owner: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from bot.core.jobs import JobService
-    from bot.core.replicate import ReplicateGateway
+    from bot.core.jobs.service import JobService
+    from bot.core.jobs.tracker import Tracker
+    from bot.core.replicate.gateway import ReplicateGateway
     from bot.core.settings import load_settings
-    from bot.core.store import Store
-    from bot.core.tracker import Tracker
+    from bot.core.store.db import Store
 
     inputs = {
         "input_images": "https://example.com/data/set.zip",

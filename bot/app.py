@@ -21,14 +21,14 @@ import discord
 from discord.ext import commands
 
 from bot.core.errors import SD35LError
-from bot.core.jobs import JobService
+from bot.core.jobs.service import JobService
+from bot.core.jobs.tracker import RoundReport, Tracker
 from bot.core.log import get_logger, setup_logging
-from bot.core.previews import PreviewStore
-from bot.core.replicate import ReplicateGateway
+from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.secrets import redact
 from bot.core.settings import Settings, load_settings
-from bot.core.store import Store
-from bot.core.tracker import RoundReport, Tracker
+from bot.core.store.db import Store
+from bot.core.store.previews import PreviewStore
 from bot.health import touch_heartbeat
 from bot.notifier import DiscordNotifier
 from bot.tree import SD35LTree

@@ -13,9 +13,9 @@ from typing import Any
 
 import discord
 
+from bot.core.jobs.tracker import CardResult
 from bot.core.log import get_logger
-from bot.core.store_rows import Notice, TrainingRow, utcnow
-from bot.core.tracker import CardResult
+from bot.core.store.rows import Notice, TrainingRow, utcnow
 from bot.ui.buttons import view_of
 from bot.ui.card import card_embed, log_file, notice_embed
 from bot.ui.format import mention

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.core.config import load_presets, parse_config_text
-from bot.core.config_parse import MAX_CONFIG_BYTES
+from bot.core.config.model import load_presets, parse_config_text
+from bot.core.config.parse import MAX_CONFIG_BYTES
 from bot.core.errors import InputError, ServiceError
-from bot.core.jobs import NotAllowedError
-from bot.core.store_rows import TrainingRow
+from bot.core.jobs.service import NotAllowedError
+from bot.core.store.rows import TrainingRow
 from bot.ui.format import clip
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import discord
 from discord.ext import commands
 
 from bot.core.errors import InputError
-from bot.core.store_rows import TrainingRow
+from bot.core.store.rows import TrainingRow
 from bot.tree import reply_error
 from bot.ui.buttons import AGAIN_TEMPLATE, again_button
 from cogs._common import require_start, services

@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import InputError
-from bot.core.store_rows import TrainingRow
+from bot.core.store.rows import TrainingRow
 from bot.tree import reply_error, send_ephemeral
 from bot.ui.buttons import CANCEL_TEMPLATE, CONFIRM_TEMPLATE, cancel_button, confirm_button, view_of
 from cogs._common import is_manager, require_cancel, services, training_choices

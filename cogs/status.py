@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.core.errors import InputError, SD35LError
 from bot.core.log import get_logger
-from bot.core.training import KNOWN_STATUSES
+from bot.core.replicate.training import KNOWN_STATUSES
 from bot.ui.card import card_embed
 from bot.ui.lists import jobs_embed
 from cogs._common import services, training_choices

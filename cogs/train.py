@@ -14,13 +14,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.config import OPTIMIZERS, ResolvedConfig, resolve_config, to_trainer_input
-from bot.core.dataset import inspect_dataset
+from bot.core.config.model import OPTIMIZERS, ResolvedConfig, resolve_config, to_trainer_input
+from bot.core.dataset.check import inspect_dataset
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import estimate_training, format_estimate
 from bot.core.log import get_logger
-from bot.core.replicate import OutcomeUnknownError
-from bot.core.store_rows import TrainingRow, config_dict
+from bot.core.replicate.gateway import OutcomeUnknownError
+from bot.core.store.rows import TrainingRow, config_dict
 from bot.notifier import card_message
 from bot.tree import reply_error, send_ephemeral
 from bot.ui.buttons import (

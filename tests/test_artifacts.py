@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.core import artifacts, artifacts_http
-from bot.core.artifacts import download_weights, weights_filename
+from bot.core.artifacts import stream as artifacts_http
+from bot.core.artifacts import weights as artifacts
+from bot.core.artifacts.weights import download_weights, weights_filename
 from bot.core.errors import InputError, SD35LError, ServiceError
 
 TOKEN = "r8_" + "sim" * 10
@@ -472,7 +473,7 @@ def test_weights_filename_is_always_plain() -> None:
 
 
 def test_downloaded_file_is_an_ordinary_readable_file(tmp_path: Path) -> None:
-    from bot.core.artifacts import _finish
+    from bot.core.artifacts.weights import _finish
 
     temp = tmp_path / ".x.part"
     temp.write_bytes(b"lora")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.core.errors import InputError
-from bot.core.store_rows import TrainingRow
+from bot.core.store.rows import TrainingRow
 from cogs.again import _ended_row
 from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world

@@ -103,7 +103,7 @@ async def test_presets_template_status_jobs(world: World) -> None:
         await res.wait_text("is not tracked by this bot")
 
         resolved = bot.jobs.settings  # submit two trainings straight through the core
-        from bot.core.config import resolve_config
+        from bot.core.config.model import resolve_config
 
         cfg = resolve_config(cli=train_options(world, steps=LONG_STEPS), settings=resolved)
         rows = [

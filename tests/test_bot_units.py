@@ -13,14 +13,14 @@ import pytest
 from discord import app_commands
 
 from bot import app as app_module
-from bot.core.config import resolve_config
-from bot.core.dataset import DatasetReport
-from bot.core.dataset_rules import Finding
+from bot.core.config.model import resolve_config
+from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.rules import Finding
 from bot.core.errors import InputError
-from bot.core.previews import PreviewStore
-from bot.core.store import Store
-from bot.core.store_rows import Notice, TrainingRow, utcnow
-from bot.core.tracker import CardResult
+from bot.core.jobs.tracker import CardResult
+from bot.core.store.db import Store
+from bot.core.store.previews import PreviewStore
+from bot.core.store.rows import Notice, TrainingRow, utcnow
 from bot.notifier import DiscordNotifier, card_message, card_view
 from bot.tree import GENERIC, error_message, send_ephemeral
 from bot.ui import card, format, lists, preview
@@ -154,7 +154,7 @@ def test_card_and_notice_stay_within_limits_with_huge_text() -> None:
 def test_lists_and_presets_embeds() -> None:
     rows = [_row(id=f"t{i}", status="succeeded", total=10, step=10, cost=0.5) for i in range(40)]
     check([lists.jobs_embed(rows, "T" * 300, "none")])
-    from bot.core.config import describe_parameters, load_presets
+    from bot.core.config.model import describe_parameters, load_presets
 
     presets = load_presets()
     check([lists.presets_embed(presets)])

@@ -286,7 +286,7 @@ def test_wait_tolerates_a_few_failed_polls(
     cli_env: ReplicateSimulator, dataset_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bot.core.errors import ServiceError
-    from bot.core.replicate import ReplicateGateway
+    from bot.core.replicate.gateway import ReplicateGateway
 
     real = ReplicateGateway.get_training
     calls = {"n": 0}

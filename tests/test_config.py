@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.core import presets as presets_mod
-from bot.core.config import (
+from bot.core.config import presets as presets_mod
+from bot.core.config.model import (
     OPTIMIZERS,
     TrainingConfig,
     config_to_yaml,
@@ -25,9 +25,9 @@ from bot.core.config import (
     secret_inputs,
     to_trainer_input,
 )
-from bot.core.config_template import TEMPLATE_VALUES
+from bot.core.config.presets import FLAT_TO_PATH, get_preset, presets_dir
+from bot.core.config.template import TEMPLATE_VALUES
 from bot.core.errors import InputError, SD35LError
-from bot.core.presets import FLAT_TO_PATH, get_preset, presets_dir
 from bot.core.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -592,10 +592,10 @@ def test_no_presets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_packaged_presets_dir_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_core = tmp_path / "bot" / "core"
-    fake_core.mkdir(parents=True)
+    fake_config = tmp_path / "bot" / "core" / "config"
+    fake_config.mkdir(parents=True)
     (tmp_path / "bot" / "_data" / "presets").mkdir(parents=True)
-    monkeypatch.setattr(presets_mod, "__file__", str(fake_core / "presets.py"))
+    monkeypatch.setattr(presets_mod, "__file__", str(fake_config / "presets.py"))
     assert presets_dir() == tmp_path / "bot" / "_data" / "presets"
 
 
@@ -609,7 +609,7 @@ def test_bad_value_from_a_preset_names_the_preset(
 
 
 def test_model_direct_use_and_error_words() -> None:
-    from bot.core.config_fields import describe_error
+    from bot.core.config.fields import describe_error
 
     config = TrainingConfig(dataset_url=None, destination=None, trigger_word=None)
     assert config.training.steps == 1500
@@ -636,7 +636,7 @@ def test_token_shaped_key_with_secret_value_is_not_echoed() -> None:
 
 def test_user_defaults_file_sits_below_everything_given(tmp_path: Path) -> None:
     """`$SD35L_CONFIG_DIR/defaults.yaml` replaces built-in defaults, never what the user gave."""
-    from bot.core.config import load_user_defaults
+    from bot.core.config.model import load_user_defaults
 
     settings = load_settings(SD35L_CONFIG_DIR=str(tmp_path))
     assert load_user_defaults(settings) == {}

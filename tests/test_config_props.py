@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.core.config import (
+from bot.core.config.model import (
     LAYERS,
     OPTIMIZERS,
     config_to_yaml,
@@ -17,8 +17,8 @@ from bot.core.config import (
     resolve_config,
     to_trainer_input,
 )
+from bot.core.config.presets import FLAT_TO_PATH, PATHS, SECTIONS, load_presets
 from bot.core.errors import InputError
-from bot.core.presets import FLAT_TO_PATH, PATHS, SECTIONS, load_presets
 from bot.core.settings import load_settings
 
 PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from bot.core.dataset import DatasetReport, inspect_dataset
-from bot.core.dataset_rules import Entry, RuleResult, check_dataset, classify, recommended_steps
+from bot.core.dataset.check import DatasetReport, inspect_dataset
+from bot.core.dataset.imageinfo import sniff_image
+from bot.core.dataset.links import share_page_fix
+from bot.core.dataset.rules import Entry, RuleResult, check_dataset, classify, recommended_steps
+from bot.core.dataset.zipremote import FileSource, RangeSource, list_entries, read_members
 from bot.core.errors import InputError
-from bot.core.imageinfo import sniff_image
-from bot.core.links import share_page_fix
 from bot.core.net import SafeFetcher
 from bot.core.settings import Settings, load_settings
-from bot.core.zipremote import FileSource, RangeSource, list_entries, read_members
 from tests.dataset_corpus import (
     CorpusServer,
     bmp_bytes,

@@ -8,6 +8,7 @@ import pytest
 
 from bot.core.errors import InputError, ServiceError
 from bot.core.log import get_logger, setup_logging
+from bot.core.replicate.training import Training, parse_time
 from bot.core.secrets import (
     REDACTED,
     looks_like_secret_key,
@@ -17,7 +18,6 @@ from bot.core.secrets import (
     register_secret,
 )
 from bot.core.settings import DEFAULT_TRAINER, load_settings
-from bot.core.training import Training, parse_time
 
 FAKE_TOKEN = "r8_" + "Fake" * 8
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from bot.core import jobs as jobs_module
-from bot.core.config import ResolvedConfig, resolve_config
+from bot.core.config.model import ResolvedConfig, resolve_config
 from bot.core.errors import InputError, SD35LError, ServiceError
-from bot.core.jobs import JobService, NotAllowedError, _outcome_unknown
-from bot.core.replicate import OutcomeUnknownError, ReplicateGateway
+from bot.core.jobs import service as jobs_module
+from bot.core.jobs.service import JobService, NotAllowedError, _outcome_unknown
+from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
+from bot.core.replicate.training import Training
 from bot.core.settings import Settings, load_settings
-from bot.core.store import Store, TrainingRow
-from bot.core.training import Training
+from bot.core.store.db import Store, TrainingRow
 from bot.sim import ReplicateSimulator
 
 TOKEN = "r8_" + "sim" * 10
@@ -266,7 +266,7 @@ async def test_lost_create_answer_is_adopted_on_reconcile(
     sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     cfg = config(settings, steps=LONG)
-    from bot.core.config import to_trainer_input
+    from bot.core.config.model import to_trainer_input
 
     inputs = to_trainer_input(cfg.config)
     # The crash: the pending submission was written and Replicate made the training, but the
@@ -308,7 +308,7 @@ async def test_lost_create_answer_is_adopted_on_reconcile(
 async def test_adopting_an_already_ended_training_owes_its_notice(
     sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
-    from bot.core.config import to_trainer_input
+    from bot.core.config.model import to_trainer_input
 
     inputs = to_trainer_input(config(settings, steps=5).config)
     await proc.store.add_pending_submission(

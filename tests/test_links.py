@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.config import resolve_config
+from bot.core.config.model import resolve_config
+from bot.core.dataset.links import share_page_fix, share_page_problem
 from bot.core.errors import InputError
-from bot.core.links import share_page_fix, share_page_problem
 from bot.core.settings import load_settings
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.core import replicate as gateway_module
-from bot.core import replicate_errors as rerr
 from bot.core.errors import InputError, SD35LError, ServiceError
-from bot.core.replicate import ReplicateGateway
+from bot.core.replicate import errors as rerr
+from bot.core.replicate import gateway as gateway_module
+from bot.core.replicate.gateway import ReplicateGateway
+from bot.core.replicate.training import Training
 from bot.core.settings import Settings, load_settings
-from bot.core.training import Training
 from bot.sim import ReplicateSimulator
 
 TOKEN = "r8_" + "sim" * 10

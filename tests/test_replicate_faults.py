@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.core.errors import ServiceError
-from bot.core.replicate import ReplicateGateway
-from bot.core.replicate_errors import OutcomeUnknownError
+from bot.core.replicate.errors import OutcomeUnknownError
+from bot.core.replicate.gateway import ReplicateGateway
 from bot.sim import ReplicateSimulator
 from tests.test_replicate import DATASET, TOKEN, creates, make_settings, wait_terminal
 from tests.test_replicate import sim as sim  # the shared simulator fixture

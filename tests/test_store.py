@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bot.core.errors import SD35LError
-from bot.core.store import Store, TrainingRow, config_dict
-from bot.core.store_migrations import LATEST_VERSION
-from bot.core.training import Training
+from bot.core.replicate.training import Training
+from bot.core.store.db import Store, TrainingRow, config_dict
+from bot.core.store.migrations import LATEST_VERSION
 
 WANDB_KEY = "0123456789abcdef0123456789abcdef01234567"
 FAKE_TOKEN = "r8_" + "sim" * 10

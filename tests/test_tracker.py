@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.core.errors import ServiceError
-from bot.core.jobs import JobService
+from bot.core.jobs.service import JobService
+from bot.core.jobs.tracker import CardResult, Tracker
 from bot.core.settings import Settings
-from bot.core.store import Notice, TrainingRow
-from bot.core.tracker import CardResult, Tracker
+from bot.core.store.db import Notice, TrainingRow
 from bot.sim import ReplicateSimulator
 from tests.test_jobs import (  # `settings` and `sim` are fixtures
     LONG,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from bot.core.replicate import ReplicateGateway
+    from bot.core.replicate.gateway import ReplicateGateway
     from bot.core.settings import Settings
 
 T = TypeVar("T")
@@ -87,7 +87,7 @@ def settings() -> Settings:
 
 
 def gateway(s: Settings) -> ReplicateGateway:
-    from bot.core.replicate import ReplicateGateway
+    from bot.core.replicate.gateway import ReplicateGateway
 
     return ReplicateGateway(s, **GATEWAY_KWARGS)
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from bot.cli._common import echo, stdout_is_tty
 
 if TYPE_CHECKING:
-    from bot.core.replicate import ReplicateGateway
+    from bot.core.replicate.gateway import ReplicateGateway
+    from bot.core.replicate.training import Training
     from bot.core.settings import Settings
-    from bot.core.training import Training
 
 MAX_WAIT_POLL = 5.0  # follow closely while someone is watching
 PLAIN_EVERY = 2.0  # seconds between plain progress lines (non-terminal output)

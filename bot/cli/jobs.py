@@ -12,16 +12,16 @@ from bot.cli import _common
 from bot.cli._common import echo, show
 
 if TYPE_CHECKING:
-    from bot.core.replicate import ReplicateGateway
+    from bot.core.replicate.gateway import ReplicateGateway
+    from bot.core.replicate.training import Training
     from bot.core.settings import Settings
-    from bot.core.training import Training
 
 STATUSES = ("starting", "processing", "succeeded", "failed", "canceled", "aborted")
 
 
 def _token_or_fail(settings: Settings) -> None:
     from bot.core.errors import InputError
-    from bot.core.replicate_errors import MSG_NO_TOKEN
+    from bot.core.replicate.errors import MSG_NO_TOKEN
 
     if not settings.token:
         raise InputError(MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
@@ -152,7 +152,7 @@ def _print_cancel(training: Training, asked: bool) -> None:
 def weights_target(training: Training, output_dir: Path) -> Path:
     """Where `download` writes: `{owner}_{model}_{trigger}.safetensors` in `output_dir`."""
     from bot.cli.render import destination_of
-    from bot.core.artifacts import weights_filename
+    from bot.core.artifacts.weights import weights_filename
     from bot.core.errors import SD35LError
 
     destination = destination_of(training)
@@ -168,7 +168,7 @@ async def fetch_weights(
     gw: ReplicateGateway, training: Training, output_dir: Path, *, force: bool
 ) -> Path:
     """Download a succeeded training's LoRA; refuses to overwrite without `force` (exit 2)."""
-    from bot.core.artifacts import download_weights
+    from bot.core.artifacts.weights import download_weights
     from bot.core.errors import InputError, SD35LError
 
     if training.status != "succeeded":

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
-    from bot.core.training import Training
+    from bot.core.replicate.training import Training
 
 # The dataset counts worth a user's attention, in this order (the report has more).
 DATASET_COUNTS = (

@@ -16,7 +16,7 @@ from bot.cli import _common
 from bot.cli._common import echo, show
 
 if TYPE_CHECKING:
-    from bot.core.config import ResolvedConfig
+    from bot.core.config.model import ResolvedConfig
     from bot.core.settings import Settings
 
 REQUIRED = ("dataset_url", "destination", "trigger_word")
@@ -55,7 +55,7 @@ def _refuse_existing(path: Path, option: str) -> None:
 )
 def init_config(preset: str | None, output: Path | None) -> None:
     """Print (or write) a commented config template to fill in."""
-    from bot.core.config import render_template
+    from bot.core.config.model import render_template
 
     text = render_template(preset)
     if output is None:
@@ -68,7 +68,7 @@ def init_config(preset: str | None, output: Path | None) -> None:
 
 
 def _resolve(values: dict[str, Any], settings: Settings, *, complete: bool) -> ResolvedConfig:
-    from bot.core.config import load_user_defaults, resolve_config
+    from bot.core.config.model import load_user_defaults, resolve_config
 
     user = load_user_defaults(settings)
     return resolve_config(cli=values, settings=settings, require_all=complete, user=user)
@@ -99,7 +99,7 @@ def _ask_valid(
 
 
 def _choose_preset() -> str | None:
-    from bot.core.config import load_presets
+    from bot.core.config.model import load_presets
 
     presets = load_presets()
     if not presets:
@@ -120,7 +120,7 @@ def _path_of(resolved: ResolvedConfig, dotted: str) -> Any:
 
 
 def _save(resolved: ResolvedConfig) -> Path:
-    from bot.core.config import config_to_yaml
+    from bot.core.config.model import config_to_yaml
 
     while True:
         path = Path(click.prompt("Save the config as", default=DEFAULT_FILE)).expanduser()
@@ -140,7 +140,7 @@ def interactive() -> None:
     """Guided setup: answer a few questions, get a checked config file, optionally train."""
     from bot.cli import render
     from bot.cli.train import TrainRequest, run_train
-    from bot.core.config import describe_parameters
+    from bot.core.config.model import describe_parameters
 
     settings = _common.settings()
     explain = describe_parameters()

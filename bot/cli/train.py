@@ -18,10 +18,10 @@ from bot.cli import _common
 from bot.cli._common import EXIT_INTERRUPTED, echo, show, warn
 
 if TYPE_CHECKING:
-    from bot.core.config import ResolvedConfig
-    from bot.core.replicate import ReplicateGateway
+    from bot.core.config.model import ResolvedConfig
+    from bot.core.replicate.gateway import ReplicateGateway
+    from bot.core.replicate.training import Training
     from bot.core.settings import Settings
-    from bot.core.training import Training
 
 CLI_KEYS = (
     "dataset_url", "destination", "trigger_word", "preset", "steps", "batch_size",
@@ -75,7 +75,7 @@ def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
 
 
 def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
-    from bot.core.config import load_config_file, load_user_defaults, resolve_config
+    from bot.core.config.model import load_config_file, load_user_defaults, resolve_config
     from bot.core.errors import InputError
 
     data = req.config_data
@@ -93,7 +93,7 @@ def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
 
 async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: Settings) -> None:
     from bot.cli import render
-    from bot.core.dataset import inspect_dataset
+    from bot.core.dataset.check import inspect_dataset
     from bot.core.errors import InputError
 
     url, _destination, trigger = identity(resolved)
@@ -115,7 +115,7 @@ async def _check_account(
     req: TrainRequest, resolved: ResolvedConfig, gw: ReplicateGateway, settings: Settings
 ) -> None:
     """Token, destination model, and the trainer's live input schema."""
-    from bot.core.config import to_trainer_input
+    from bot.core.config.model import to_trainer_input
     from bot.core.errors import InputError
 
     config = resolved.config
@@ -172,7 +172,7 @@ def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
 
 def _target_free(req: TrainRequest, resolved: ResolvedConfig) -> Path:
     """With --wait, refuse before paying if the weights file would overwrite another file."""
-    from bot.core.artifacts import weights_filename
+    from bot.core.artifacts.weights import weights_filename
     from bot.core.errors import InputError
 
     _url, destination, trigger = identity(resolved)
@@ -190,7 +190,7 @@ async def _submit_and_follow(
     req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State
 ) -> None:
     from bot.cli import jobs
-    from bot.core.config import secret_inputs, to_trainer_input
+    from bot.core.config.model import secret_inputs, to_trainer_input
     from bot.core.errors import InputError
 
     config = resolved.config
@@ -264,7 +264,7 @@ def run_train(req: TrainRequest) -> None:
     """The whole `train` path; raises `SD35LError` subclasses for the group to report."""
     from bot.cli import render
     from bot.core.errors import InputError
-    from bot.core.replicate_errors import MSG_NO_TOKEN
+    from bot.core.replicate.errors import MSG_NO_TOKEN
 
     settings = _common.settings()
     resolved = resolve(req, settings)

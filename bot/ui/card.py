@@ -14,7 +14,7 @@ from typing import Any
 import discord
 
 from bot.core.estimate import format_duration, format_money
-from bot.core.store_rows import TrainingRow, utcnow
+from bot.core.store.rows import TrainingRow, utcnow
 from bot.ui.format import (
     DESCRIPTION,
     FIELD_VALUE,

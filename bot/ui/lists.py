@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 
 import discord
 
+from bot.core.config.presets import FLAT_TO_PATH, Preset
 from bot.core.estimate import format_money
-from bot.core.presets import FLAT_TO_PATH, Preset
-from bot.core.store_rows import TrainingRow
+from bot.core.store.rows import TrainingRow
 from bot.ui.format import BLUE, FIELD_VALUE, clip, mention, relative, status_line
 
 MAX_ROWS = 25

@@ -10,10 +10,10 @@ from typing import Any
 
 import discord
 
-from bot.core.config import ResolvedConfig, flat_values
-from bot.core.dataset import DatasetReport
-from bot.core.dataset_rules import Finding
-from bot.core.presets import FLAT_TO_PATH
+from bot.core.config.model import ResolvedConfig, flat_values
+from bot.core.config.presets import FLAT_TO_PATH
+from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.rules import Finding
 from bot.ui.format import BLUE, FIELD_VALUE, GREEN, ORANGE, RED, clip
 
 # Counts worth showing, in this order (the report has more).

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import httpx
 
-from bot.core.artifacts_http import CHUNK, Cancelled, Restart, ResumingStream, again
+from bot.core.artifacts.stream import CHUNK, Cancelled, Restart, ResumingStream, again
 from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 

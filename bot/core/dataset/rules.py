@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bot.core.imageinfo import EXT_FORMAT, ImageHeader, check_images
+from bot.core.dataset.imageinfo import EXT_FORMAT, ImageHeader, check_images
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 UNSUPPORTED_IMAGE_EXTS = frozenset(

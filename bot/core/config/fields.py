@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bot.core.links import share_page_problem
+from bot.core.dataset.links import share_page_problem
 from bot.core.secrets import redact
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
-    from bot.core.config import TrainingConfig
+    from bot.core.config.model import TrainingConfig
 
 PLACEHOLDER = "CHANGE_ME"
 # Values people forget to replace: the trainer's own default and template-style names.

@@ -1,9 +1,9 @@
 """The HTTP side of the weights download: one continuous byte stream that survives cuts.
 
-`ResumingStream` is what `tarfile` reads in `bot.core.artifacts`: behind it, each interruption
-(connection reset, a body shorter than announced, a 5xx) is followed by a `Range` request from the
-byte where the stream stopped, accepted only when the server proves it resumed there. Headers are
-never logged (they may hold the Replicate token).
+`ResumingStream` is what `tarfile` reads in `bot.core.artifacts.weights`: behind it, each
+interruption (connection reset, a body shorter than announced, a 5xx) is followed by a `Range`
+request from the byte where the stream stopped, accepted only when the server proves it resumed
+there. Headers are never logged (they may hold the Replicate token).
 """
 
 from __future__ import annotations

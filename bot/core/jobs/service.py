@@ -14,16 +14,16 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from bot.core.config import secret_inputs, to_trainer_input
+from bot.core.config.model import secret_inputs, to_trainer_input
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
 from bot.core.log import get_logger
 from bot.core.progress import log_tail, parse_progress
-from bot.core.replicate import OutcomeUnknownError, ReplicateGateway
+from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
+from bot.core.replicate.training import Training
 from bot.core.settings import Settings
-from bot.core.store import Store, config_dict
-from bot.core.store_rows import PendingSubmission, TrainingRow, to_iso, utcnow
-from bot.core.training import Training
+from bot.core.store.db import Store, config_dict
+from bot.core.store.rows import PendingSubmission, TrainingRow, to_iso, utcnow
 
 log = get_logger(__name__)
 

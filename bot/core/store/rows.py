@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.replicate.training import TERMINAL_STATUSES
 from bot.core.secrets import looks_like_secret_key, redact_obj
-from bot.core.training import TERMINAL_STATUSES
 
 
 def utcnow() -> datetime:

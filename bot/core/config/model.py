@@ -17,11 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from bot.core import config_fields as rules
-from bot.core.config_parse import flatten_nested, load_config_file, parse_config_text
-from bot.core.config_template import config_to_yaml, render_template
-from bot.core.errors import InputError
-from bot.core.presets import (
+from bot.core.config import fields as rules
+from bot.core.config.parse import flatten_nested, load_config_file, parse_config_text
+from bot.core.config.presets import (
     DEFAULTS,
     FLAT_TO_PATH,
     OPTIMIZER_DEFAULT_LR,
@@ -33,6 +31,8 @@ from bot.core.presets import (
     get_preset,
     load_presets,
 )
+from bot.core.config.template import config_to_yaml, render_template
+from bot.core.errors import InputError
 from bot.core.secrets import looks_like_secret_value
 from bot.core.settings import TRAINER_HARD_BATCH, TRAINER_HARD_STEPS, Settings
 

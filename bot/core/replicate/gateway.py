@@ -23,13 +23,13 @@ from urllib.parse import quote
 import httpx
 from replicate.client import Client, RetryTransport
 
-from bot.core import replicate_errors as rerr
 from bot.core.errors import InputError, ServiceError
 from bot.core.log import get_logger
-from bot.core.replicate_errors import OutcomeUnknownError
+from bot.core.replicate import errors as rerr
+from bot.core.replicate.errors import OutcomeUnknownError
+from bot.core.replicate.training import Training, parse_time
 from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
-from bot.core.training import Training, parse_time
 
 __all__ = ["OutcomeUnknownError", "ReplicateGateway"]
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from bot.core.errors import SD35LError, ServiceError
-from bot.core.jobs import JobService
+from bot.core.jobs.service import JobService
 from bot.core.log import get_logger
 from bot.core.settings import Settings
-from bot.core.store import Store
-from bot.core.store_rows import Notice, TrainingRow, utcnow
+from bot.core.store.db import Store
+from bot.core.store.rows import Notice, TrainingRow, utcnow
 
 log = get_logger(__name__)
 

@@ -18,19 +18,26 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from bot.core.dataset_rules import (
+from bot.core.dataset.imageinfo import ImageHeader, sniff_image
+from bot.core.dataset.links import share_page_fix
+from bot.core.dataset.rules import (
     Entry,
     Finding,
     RuleResult,
     check_archive,
     check_dataset,
 )
-from bot.core.imageinfo import ImageHeader, sniff_image
-from bot.core.links import share_page_fix
+from bot.core.dataset.zipremote import (
+    BLOCK,
+    FileSource,
+    RangeSource,
+    Source,
+    list_entries,
+    read_members,
+)
 from bot.core.log import get_logger
 from bot.core.net import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.settings import Settings
-from bot.core.zipremote import BLOCK, FileSource, RangeSource, Source, list_entries, read_members
 
 __all__ = ["DatasetReport", "Finding", "inspect_dataset", "share_page_fix"]
 

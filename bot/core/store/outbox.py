@@ -13,7 +13,7 @@ from typing import Any
 import aiosqlite
 
 from bot.core.secrets import redact
-from bot.core.store_rows import (
+from bot.core.store.rows import (
     Notice,
     PendingSubmission,
     dump_json,

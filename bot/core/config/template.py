@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bot.core.presets import DEFAULTS, FLAT_TO_PATH, PATH_TO_FLAT, SECTIONS, describe_parameters
-from bot.core.presets import get_preset as _get_preset
+from bot.core.config.presets import (
+    DEFAULTS,
+    FLAT_TO_PATH,
+    PATH_TO_FLAT,
+    SECTIONS,
+    describe_parameters,
+)
+from bot.core.config.presets import get_preset as _get_preset
 
 if TYPE_CHECKING:
-    from bot.core.config import TrainingConfig
+    from bot.core.config.model import TrainingConfig
 
 TEMPLATE_VALUES: dict[str, str] = {
     "dataset_url": "https://example.com/CHANGE_ME.zip",

@@ -19,10 +19,11 @@ import aiosqlite
 
 from bot.core.errors import SD35LError
 from bot.core.log import get_logger
+from bot.core.replicate.training import TERMINAL_STATUSES, Training
 from bot.core.secrets import redact
-from bot.core.store_migrations import LATEST_VERSION, MIGRATIONS
-from bot.core.store_outbox import OutboxMixin
-from bot.core.store_rows import (
+from bot.core.store.migrations import LATEST_VERSION, MIGRATIONS
+from bot.core.store.outbox import OutboxMixin
+from bot.core.store.rows import (
     Notice,
     PendingSubmission,
     TrainingRow,
@@ -32,7 +33,6 @@ from bot.core.store_rows import (
     to_iso,
     utcnow,
 )
-from bot.core.training import TERMINAL_STATUSES, Training
 
 __all__ = [
     "Notice",

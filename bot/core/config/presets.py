@@ -108,10 +108,10 @@ class Preset:
 
 def presets_dir() -> Path:
     """Where the shipped presets are: the wheel's package data, else the repo's `config/presets`."""
-    packaged = Path(__file__).resolve().parents[1] / "_data" / "presets"
+    packaged = Path(__file__).resolve().parents[2] / "_data" / "presets"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "config" / "presets"
+    return Path(__file__).resolve().parents[3] / "config" / "presets"
 
 
 def _preset_values(name: str, data: Any) -> Preset:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.store import Store
-from bot.core.store_rows import dump_json, from_iso, to_iso, utcnow
+from bot.core.store.db import Store
+from bot.core.store.rows import dump_json, from_iso, to_iso, utcnow
 
 PREVIEW_TTL = timedelta(minutes=15)  # the interaction token that shows it lives 15 min too
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from bot.core.config_fields import secret_message, show, suggest
+from bot.core.config.fields import secret_message, show, suggest
+from bot.core.config.presets import FLAT_TO_PATH, PATHS, SECTIONS
 from bot.core.errors import InputError
-from bot.core.presets import FLAT_TO_PATH, PATHS, SECTIONS
 from bot.core.secrets import looks_like_secret_key, looks_like_secret_value
 
 MAX_CONFIG_BYTES = 64 * 1024

@@ -20,9 +20,9 @@ import zlib
 from collections.abc import Sequence
 from typing import IO, Protocol
 
-from bot.core.dataset_rules import Entry, classify
+from bot.core.dataset.imageinfo import sniff_image
+from bot.core.dataset.rules import Entry, classify
 from bot.core.errors import ServiceError
-from bot.core.imageinfo import sniff_image
 from bot.core.net import SafeFetcher
 
 BLOCK = 4 * 1024
