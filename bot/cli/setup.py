@@ -62,7 +62,16 @@ def init_config(preset: str | None, output: Path | None) -> None:
         echo(text, nl=not text.endswith("\n"))
         return
     _refuse_existing(output, "--output")
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from bot.core.errors import InputError
+
+        raise InputError(
+            f"Cannot write {output} ({exc.strerror or exc}); choose another --output.",
+            field="output",
+        ) from None
     echo(f"Wrote {output}. Fill it in, then check it with:")
     echo(f"  sd35l-trainer train --config {output} --dry-run")
 

@@ -37,27 +37,12 @@ from bot.core.secrets import looks_like_secret_value
 from bot.core.settings import TRAINER_HARD_BATCH, TRAINER_HARD_STEPS, Settings
 
 __all__ = [
-    "LAYERS",
-    "OPTIMIZERS",
-    "USER_DEFAULTS_FILE",
-    "AdvancedSection",
-    "Preset",
-    "ResolvedConfig",
-    "TrainingConfig",
-    "TrainingSection",
-    "WandbSection",
-    "config_to_yaml",
-    "describe_parameters",
-    "flat_values",
-    "load_config_file",
-    "load_presets",
-    "load_user_defaults",
-    "parse_config_text",
-    "render_template",
-    "resolve_config",
-    "secret_inputs",
-    "to_trainer_input",
-]
+    "LAYERS", "OPTIMIZERS", "USER_DEFAULTS_FILE", "AdvancedSection", "Preset", "ResolvedConfig",
+    "TrainingConfig", "TrainingSection", "WandbSection", "config_to_yaml",
+    "describe_parameters", "flat_values", "load_config_file", "load_presets",
+    "load_user_defaults", "parse_config_text", "render_template", "resolve_config",
+    "secret_inputs", "to_trainer_input",
+]  # fmt: skip
 
 # Highest priority first; `origins` values are these names.
 LAYERS: tuple[str, ...] = ("cli", "file", "preset", "env", "user", "default")
@@ -237,21 +222,27 @@ def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _input_error(
-    exc: ValidationError, origins: Mapping[str, str], preset: str | None
+    exc: ValidationError | None,
+    origins: Mapping[str, str],
+    preset: str | None,
+    missing: tuple[str, ...] = (),
 ) -> InputError:
-    """Pydantic's list of problems -> one sentence about the first, naming its dotted path."""
-    first = exc.errors(include_url=False)[0]
-    path = ".".join(str(part) for part in first["loc"]) or "config"
-    origin = origins.get(path)
-    if origin == "env":
-        where = " (from SD35L_DEFAULT_DESTINATION)"
-    elif origin == "user":
-        where = f" (from your {USER_DEFAULTS_FILE} in SD35L_CONFIG_DIR)"
-    elif origin == "preset":
-        where = f" (from preset {preset})"
-    else:
-        where = ""
-    return InputError(f"{path}: {rules.describe_error(first)}{where}.", field=path)
+    """Every problem at once (missing values, then pydantic's list), each naming its path, so
+    a config with three mistakes takes one run to fix, not three; `field` is the first."""
+    problems = [(path, rules.missing_message(path).rstrip(".")) for path in missing]
+    wheres = {
+        "env": " (from SD35L_DEFAULT_DESTINATION)",
+        "user": f" (from your {USER_DEFAULTS_FILE} in SD35L_CONFIG_DIR)",
+        "preset": f" (from preset {preset})",
+    }
+    for error in exc.errors(include_url=False) if exc is not None else []:
+        path = ".".join(str(part) for part in error["loc"]) or "config"
+        where = wheres.get(origins.get(path, ""), "")
+        problems.append((path, f"{path}: {rules.describe_error(error)}{where}"))
+    if len(problems) == 1:
+        return InputError(f"{problems[0][1]}.", field=problems[0][0])
+    listed = "".join(f"\n  - {text}." for _path, text in problems)
+    return InputError(f"The config has {len(problems)} problems:{listed}", field=problems[0][0])
 
 
 def _pick_layers(
@@ -313,7 +304,7 @@ def resolve_config(
     Priority: `cli` (flat keys or dotted paths; `None` = not given) > `file` (the handoff's
     nested layout) > the chosen preset > SD35L_DEFAULT_DESTINATION (destination only) > `user`
     (the CLI user's defaults.yaml, see `load_user_defaults`) > built-in defaults. Raises one
-    `InputError` naming the first bad field.
+    `InputError` listing every bad field (its `field` is the first).
     """
     cli_values = _flatten_cli(cli or {})
     file_values = flatten_nested(file or {}, source="config file")
@@ -343,14 +334,14 @@ def resolve_config(
     }
     values, origins = _pick_layers(layers)
     warnings = _adjust(values, origins, settings)
-    if require_all:
-        for path in REQUIRED:
-            if values.get(path) in (None, ""):
-                raise InputError(rules.missing_message(path), field=path)
+    missing = tuple(p for p in REQUIRED if require_all and values.get(p) in (None, ""))
+    preset_shown = preset.name if preset else None
     try:
         config = TrainingConfig.model_validate(_nest(values), context={"settings": settings})
     except ValidationError as exc:
-        raise _input_error(exc, origins, preset.name if preset else None) from None
+        raise _input_error(exc, origins, preset_shown, missing) from None
+    if missing:
+        raise _input_error(None, origins, preset_shown, missing)
     warnings.extend(rules.advice(config))
     return ResolvedConfig(config=config, origins=origins, warnings=warnings)
 

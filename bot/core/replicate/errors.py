@@ -139,8 +139,8 @@ def error_for(
     """Map a non-2xx answer to the error the user sees. `action` says what we were doing;
     `subject` names what a 422 rejected ("training inputs", "model settings")."""
     status = resp.status_code
-    if status == 401:
-        return ServiceError(MSG_401, status=401)
+    if status == 401:  # configuration, not an outage: the user fixes it (exit 2)
+        return InputError(MSG_401, field="REPLICATE_API_TOKEN")
     if status == 402:
         return ServiceError(MSG_402, status=402)
     if status == 404 and training_id is not None:
