@@ -48,7 +48,7 @@ class Terminal:
         pid, fd = pty.fork()
         if pid == 0:  # pragma: no cover - the child process
             os.chdir(cwd)
-            os.execve(sys.executable, [sys.executable, "-c", ENTRY, *args], env)
+            os.execve(sys.executable, [sys.executable, "-c", ENTRY, *args], env)  # noqa: S606
         self.pid, self.fd, self.seen = pid, fd, ""
 
     def _read(self, deadline: float) -> bool:
