@@ -14,6 +14,7 @@ from bot.core.config.model import ResolvedConfig, flat_values
 from bot.core.config.presets import FLAT_TO_PATH
 from bot.core.dataset.check import DatasetReport
 from bot.core.dataset.rules import Finding
+from bot.core.jobs.preflight import Preflight
 from bot.ui.format import BLUE, FIELD_VALUE, GREEN, ORANGE, RED, clip
 
 # Counts worth showing, in this order (the report has more).
@@ -50,6 +51,26 @@ class PreviewChecks:
     def ok(self) -> bool:
         dataset_ok = self.dataset is None or self.dataset.ok
         return dataset_ok and not self.problems
+
+
+def preview_checks(found: Preflight, *, destination: str) -> PreviewChecks:
+    """The core's findings, worded for Discord (the remedy is to run /train again)."""
+    checks = PreviewChecks(dataset=found.dataset, estimate=found.estimate)
+    if found.account is not None:
+        checks.account = found.account.account
+        checks.destination_ok = found.account.destination_exists
+        if not checks.destination_ok:
+            checks.problems.append(
+                f"The destination model {destination} does not exist on Replicate; "
+                "create it at https://replicate.com/create (private is fine) and run /train again."
+            )
+        checks.problems += found.account.input_problems
+    if found.token_missing:
+        checks.problems.append(
+            "REPLICATE_API_TOKEN is not set on the bot, so nothing can be submitted; ask the "
+            "bot's admin to set it."
+        )
+    return checks
 
 
 def origin_label(origin: str, preset: str | None) -> str:
