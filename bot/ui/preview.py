@@ -17,15 +17,6 @@ from bot.core.dataset.rules import Finding
 from bot.core.jobs.preflight import Preflight
 from bot.ui.format import BLUE, FIELD_VALUE, GREEN, ORANGE, RED, clip
 
-# Counts worth showing, in this order (the report has more).
-DATASET_COUNTS = (
-    "usable_images",
-    "images",
-    "captions",
-    "images_with_captions",
-    "unsupported_images",
-    "ignored_files",
-)
 EMBEDS_BUDGET = 5800  # Discord allows 6000 characters over all embeds of a message
 _ORIGIN = {
     "cli": "option",
@@ -118,9 +109,7 @@ def dataset_embed(report: DatasetReport | None, skipped: str | None = None) -> d
     colour = GREEN if report.ok and not report.warnings else (RED if not report.ok else ORANGE)
     verdict = "✅ looks usable" if report.ok else "❌ the trainer would fail or learn nothing"
     embed = discord.Embed(title="Dataset", colour=colour, description=verdict)
-    counts = [
-        f"{k.replace('_', ' ')}: {report.counts[k]}" for k in DATASET_COUNTS if k in report.counts
-    ]
+    counts = [f"{label}: {n}" for label, n in report.shown_counts()]
     if counts:
         embed.add_field(name="Counts", value=clip(", ".join(counts), FIELD_VALUE), inline=False)
     for name, items in (("Errors", report.errors), ("Warnings", report.warnings)):
