@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 FIELD = "dataset_path"
 URL_OPTION = "--dataset-url"
-# A stand-in of the upload URL's shape, so the trainer-schema check can run before the upload.
-PLACEHOLDER_URL = "https://api.replicate.com/v1/files/not-uploaded-yet"
 
 dataset_option = click.option(
     "--dataset",

@@ -25,6 +25,8 @@ READ_CAP = 2 * UPLOAD_LIMIT
 ARCHIVE_SUFFIXES = (".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".gif", ".bmp", ".tif")
 _READ_KINDS = frozenset({"image", "caption"})
+# The upload's URL shape, for checks (the trainer's input schema) that run before the upload.
+UPLOAD_STAND_IN = "https://api.replicate.com/v1/files/not-uploaded-yet"
 
 
 @dataclass(frozen=True)
