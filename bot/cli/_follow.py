@@ -34,8 +34,10 @@ class StatusLine:
     """What the display shows, computed from the latest training; `text()` is the plain line."""
 
     def __init__(self, training: Training) -> None:
+        from bot.core.progress import Progress
+
         self.training = training
-        self.progress: Any = None
+        self.progress = Progress()
         self._started = time.monotonic()
 
     def update(self, training: Training) -> None:
@@ -52,36 +54,33 @@ class StatusLine:
         return time.monotonic() - self._started
 
     def step(self) -> tuple[int | None, int | None]:
-        return getattr(self.progress, "step", None), getattr(self.progress, "total", None)
+        return self.progress.step, self.progress.total
 
     def eta(self) -> str:
-        from bot.core.estimate import format_duration
+        from bot.core.progress import eta_text
 
-        remaining = getattr(self.progress, "remaining_s", None)
-        if remaining is None or self.training.is_terminal:
-            return ""
-        return f"ETA {format_duration(remaining)}"
+        return eta_text(self.progress, self.training.status) or ""
 
     def loss(self) -> str:
-        loss = getattr(self.progress, "loss", None)
+        loss = self.progress.loss
         return "" if loss is None else f"loss {loss:.4g}"
 
     def stage(self) -> str:
-        return str(getattr(self.progress, "stage", None) or "")
+        return self.progress.stage or ""
 
     def text(self) -> str:
         from bot.core.estimate import format_duration
+        from bot.core.progress import step_text
 
-        parts = [f"{self.training.id}: {self.training.status}"]
-        step, total = self.step()
-        if step is not None and total:
-            parts.append(f"step {step}/{total}")
-        parts += [bit for bit in (self.eta(), self.loss()) if bit]
+        status = self.training.status
+        parts = [f"{self.training.id}: {status}"]
+        found = (step_text(self.progress, status), self.eta(), self.loss())
+        parts += [bit for bit in found if bit]
         parts.append(f"elapsed {format_duration(self.elapsed())}")
         return " | ".join(parts)
 
     def key(self) -> tuple[str, Any]:
-        return self.training.status, self.step()[0]
+        return self.training.status, self.progress.step
 
 
 class Display:

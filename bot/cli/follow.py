@@ -7,6 +7,7 @@ are saved, 1 when the training ended failed/canceled/aborted or Replicate could 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,8 +51,10 @@ async def follow_to_end(
     output_dir: Path,
     *,
     force: bool,
+    on_end: Callable[[Training], Awaitable[None]] | None = None,
 ) -> None:
-    """Live progress until the end, then the download (or the failure with the log tail)."""
+    """Live progress until the end, then the download (or the failure with the log tail);
+    `on_end` runs once the training has ended, whatever the outcome (cleanup of an upload)."""
     from bot.cli import jobs
     from bot.cli._follow import follow
     from bot.core.errors import SD35LError, ServiceError
@@ -61,6 +64,8 @@ async def follow_to_end(
         ended = await follow(gw, training, settings, seen=last)
     except ServiceError as exc:
         raise _lost_contact(last[0], exc) from None
+    if on_end is not None:
+        await on_end(ended)
     if ended.status != "succeeded":
         report_failure(ended)
     plain = jobs.weights_target(ended, output_dir)

@@ -13,17 +13,10 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
+    from bot.core.dataset.check import DatasetReport
+    from bot.core.progress import Progress
     from bot.core.replicate.training import Training
 
-# The dataset counts worth a user's attention, in this order (the report has more).
-DATASET_COUNTS = (
-    "usable_images",
-    "images",
-    "captions",
-    "images_with_captions",
-    "unsupported_images",
-    "ignored_files",
-)
 STATUS_STYLE = {
     "succeeded": "green",
     "failed": "red",
@@ -68,19 +61,19 @@ def config_table(config_data: Mapping[str, Any], origins: Mapping[str, str]) -> 
     return table
 
 
-def dataset_report(report: Any) -> RenderableType:
-    """The dataset check: counts, then errors, warnings and notes, each with a few paths."""
+def dataset_report(report: DatasetReport) -> RenderableType:
+    """The dataset check: counts (those above zero), then errors, warnings and notes, each with
+    a few paths."""
     from rich.console import Group
     from rich.text import Text
 
     parts: list[RenderableType] = []
-    counts = getattr(report, "counts", {}) or {}
     head = Text("Dataset check: ", style="bold")
     head.append(
         "OK" if getattr(report, "ok", False) else "problems found",
         style="green" if getattr(report, "ok", False) else "red",
     )
-    shown = [(k.replace("_", " "), counts[k]) for k in DATASET_COUNTS if counts.get(k)]
+    shown = [(label, n) for label, n in report.shown_counts() if n]
     if shown:
         head.append("  " + ", ".join(f"{k}: {v}" for k, v in shown))
     parts.append(head)
@@ -178,27 +171,22 @@ def trainings_table(trainings: Iterable[Training], gpu_price: float) -> Table:
     return table
 
 
-def shown_progress(progress: Any, status: str) -> Any:
-    """The one progress every view shows: a succeeded training is at its last step (100%)
-    even when the trainer's last logged bar line stopped one step short."""
+def shown_progress(progress: Progress, status: str) -> Progress:
+    """The one progress every view shows (table, --json, the bar): a succeeded training is at
+    its last step (100%) even when the trainer's last logged bar line stopped one short."""
     from dataclasses import replace
 
-    total = getattr(progress, "total", None)
-    if status != "succeeded" or not total:
+    if status != "succeeded" or not progress.total:
         return progress
-    return replace(progress, step=total, percent=100.0, remaining_s=0.0)
+    return replace(progress, step=progress.total, percent=100.0, remaining_s=0.0)
 
 
-def progress_text(progress: Any, status: str) -> str:
+def progress_text(progress: Progress, status: str) -> str:
     """`step 84/700 (12%), ETA 10m 12s, loss 0.41` from a `Progress`; empty when unknown."""
-    bits: list[str] = []
-    progress = shown_progress(progress, status)
-    step, total = getattr(progress, "step", None), getattr(progress, "total", None)
-    if step is not None and total:
-        bits.append(f"step {step}/{total} ({100.0 * step / total:.0f}%)")
-    remaining = getattr(progress, "remaining_s", None)
-    if remaining is not None and status in ("starting", "processing"):
-        bits.append(f"ETA {_duration(remaining)}")
+    from bot.core.progress import eta_text, step_text
+
+    found = (step_text(progress, status, percent=True), eta_text(progress, status))
+    bits = [bit for bit in found if bit]
     loss = getattr(progress, "loss", None)
     if loss is not None:
         bits.append(f"loss {loss:.4g}")

@@ -1,11 +1,9 @@
 """The training config: its layout, its checks, its layering, and the trainer's real inputs.
 
-Everything a run needs is decided here once for both front ends, before any money is spent:
-values are layered (CLI > file > preset > env > default) and each remembers where it came from,
-every field is checked with a sentence that names it and what is allowed, and the result maps
-onto exactly the inputs the SD3.5 trainer knows (TRAINER.md) — never Flux-only ones, never secrets.
-Field rules (trigger word, destination, URL, resolution) live in `config_fields`; file parsing
-in `config_parse`; the template and YAML export in `config_template`.
+Decided once for both front ends, before any money is spent: values are layered (CLI > file >
+preset > env > default) and remember where they came from; every problem is reported at once,
+naming its field; the result maps onto exactly the trainer's inputs (docs/configuration.md).
+Field rules live in `fields`, file parsing in `parse`, the template and YAML in `template`.
 """
 
 from __future__ import annotations
@@ -33,8 +31,9 @@ from bot.core.config.presets import (
 )
 from bot.core.config.template import config_to_yaml, render_template
 from bot.core.errors import InputError
+from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS
 from bot.core.secrets import looks_like_secret_value
-from bot.core.settings import TRAINER_HARD_BATCH, TRAINER_HARD_STEPS, Settings
+from bot.core.settings import Settings
 
 __all__ = [
     "LAYERS", "OPTIMIZERS", "USER_DEFAULTS_FILE", "AdvancedSection", "Preset", "ResolvedConfig",
@@ -48,7 +47,6 @@ __all__ = [
 LAYERS: tuple[str, ...] = ("cli", "file", "preset", "env", "user", "default")
 # The CLI user's own defaults (same layout as a config file), below everything they give.
 USER_DEFAULTS_FILE = "defaults.yaml"
-TRAINER_HARD_RANK = (1, 128)
 
 
 def _settings(info: ValidationInfo) -> Settings | None:
@@ -78,19 +76,19 @@ class TrainingSection(_Section):
     def _steps(cls, value: int, info: ValidationInfo) -> int:
         settings = _settings(info)
         policy = settings.policy_steps if settings else None
-        return rules.in_range(value, TRAINER_HARD_STEPS, policy, "SD35L_POLICY_STEPS")
+        return rules.in_range(value, STEPS, policy, "SD35L_POLICY_STEPS")
 
     @field_validator("batch_size")
     @classmethod
     def _batch(cls, value: int, info: ValidationInfo) -> int:
         settings = _settings(info)
         policy = settings.policy_batch_size if settings else None
-        return rules.in_range(value, TRAINER_HARD_BATCH, policy, "SD35L_POLICY_BATCH_SIZE")
+        return rules.in_range(value, BATCH_SIZE, policy, "SD35L_POLICY_BATCH_SIZE")
 
     @field_validator("lora_rank")
     @classmethod
     def _rank(cls, value: int) -> int:
-        return rules.in_range(value, TRAINER_HARD_RANK, None, "")
+        return rules.in_range(value, LORA_RANK, None, "")
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -105,8 +103,10 @@ class TrainingSection(_Section):
     @field_validator("learning_rate")
     @classmethod
     def _lr(cls, value: float) -> float:
-        if not 0 < value <= 10:
-            raise ValueError(f"{value:g} is not allowed; use a number above 0 and at most 10")
+        if not 0 < value <= LEARNING_RATE_MAX:
+            raise ValueError(
+                f"{value:g} is not allowed; use a number above 0 and at most {LEARNING_RATE_MAX:g}"
+            )
         return value
 
     @field_validator("resolution", mode="before")
@@ -155,6 +155,7 @@ class TrainingConfig(_Section):
     """The handoff's config layout; the three identity fields may be unset only in drafts."""
 
     dataset_url: str | None = None
+    dataset_path: str | None = None
     destination: str | None = None
     trigger_word: str | None = None
     preset: str | None = None
@@ -163,6 +164,7 @@ class TrainingConfig(_Section):
     advanced: AdvancedSection = Field(default_factory=AdvancedSection)
 
     _url = field_validator("dataset_url")(rules.dataset_url)
+    _path = field_validator("dataset_path")(rules.dataset_path)
     _dest = field_validator("destination")(rules.destination)
     _trigger = field_validator("trigger_word")(rules.trigger_word)
 
@@ -334,7 +336,11 @@ def resolve_config(
     }
     values, origins = _pick_layers(layers)
     warnings = _adjust(values, origins, settings)
-    missing = tuple(p for p in REQUIRED if require_all and values.get(p) in (None, ""))
+    rules.one_dataset(values, origins)
+    given = {p for p in REQUIRED if values.get(p) not in (None, "")}
+    if values.get("dataset_path") not in (None, ""):
+        given.add("dataset_url")  # a local dataset stands in for the URL
+    missing = tuple(p for p in REQUIRED if require_all and p not in given)
     preset_shown = preset.name if preset else None
     try:
         config = TrainingConfig.model_validate(_nest(values), context={"settings": settings})
@@ -355,14 +361,19 @@ def load_user_defaults(settings: Settings) -> dict[str, Any]:
     return load_config_file(path)
 
 
-def to_trainer_input(config: TrainingConfig) -> dict[str, Any]:
-    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys."""
+def to_trainer_input(config: TrainingConfig, input_images: str | None = None) -> dict[str, Any]:
+    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys.
+
+    `input_images` is the uploaded file's URL when the dataset is local (`dataset_path`); the
+    upload happens only at Start, so a check before it passes a placeholder of the same shape.
+    """
+    images = input_images or config.dataset_url
     for path in REQUIRED:
-        if not getattr(config, path):
+        if not (images if path == "dataset_url" else getattr(config, path)):
             raise InputError(rules.missing_message(path), field=path)
     t, w, a = config.training, config.wandb, config.advanced
     return {
-        "input_images": config.dataset_url,
+        "input_images": images,
         "trigger_word": config.trigger_word,
         "steps": t.steps,
         "learning_rate": t.learning_rate,
