@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from bot.core.estimate import format_duration
+from bot.core.replicate.training import ACTIVE_STATUSES
 from bot.core.secrets import redact
 
 JOB_PREFIX = "sd3.5_train_replicate:"
@@ -188,6 +190,23 @@ def _rfind_back(logs: str, sub: str, end: int) -> int:
         if pos != -1 or lo == 0:
             return pos
         window *= _WIDEN
+
+
+def step_text(progress: Progress, status: str, *, percent: bool = False) -> str | None:
+    """`step 84/700` (with `percent`: `step 84/700 (12%)`); a success shows the full count,
+    since the last log line usually reads `(steps-1)/steps`. None before the first step."""
+    if progress.step is None or not progress.total:
+        return None
+    shown = progress.total if status == "succeeded" else progress.step
+    text = f"step {shown}/{progress.total}"
+    return f"{text} ({100.0 * shown / progress.total:.0f}%)" if percent else text
+
+
+def eta_text(progress: Progress, status: str) -> str | None:
+    """`ETA 10 min` while the training runs and the log says how long is left, else None."""
+    if progress.remaining_s is None or status not in ACTIVE_STATUSES:
+        return None
+    return f"ETA {format_duration(progress.remaining_s)}"
 
 
 def parse_progress(logs: str | None) -> Progress:
