@@ -104,7 +104,30 @@ def _ask_valid(
         except InputError as exc:
             echo(f"  {exc}")
             continue
+        if key == "dataset_url" and not _dataset_usable(answer, settings):
+            continue
         return answer
+
+
+def _dataset_usable(url: str, settings: Settings) -> bool:
+    """Check the link at its prompt, so a 404 or a share page is found now rather than after
+    every other question; the full report is shown when something is wrong."""
+    from bot.cli import render
+    from bot.core.dataset.check import inspect_dataset
+    from bot.core.errors import SD35LError
+
+    echo("  Checking the dataset...")
+    try:
+        report = _common.run(lambda: inspect_dataset(url, settings=settings))
+    except SD35LError as exc:
+        echo(f"  {exc}")
+        return False
+    if report.ok:
+        echo("  Dataset check: OK.")
+        return True
+    show(render.dataset_report(report))
+    echo("  Fix the link or the ZIP, then give the link again.")
+    return False
 
 
 def _choose_preset() -> str | None:
