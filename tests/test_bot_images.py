@@ -124,6 +124,9 @@ async def test_bad_inputs_are_one_sentence_and_leave_nothing(
             "train", both, user=world.alice, attachments=[("d.zip", zip_of(dataset_files(2)))]
         )
         await clash.wait_text("not both", timeout=10)
+        local = b'dataset_path: "/etc"\ndestination: "alice/lora"\ntrigger_word: "ZXQTOK"\n'
+        path = await fd.slash("train", {"config": ("c.yaml", local)}, user=world.alice)
+        await path.wait_text("command-line setting", timeout=10)
     assert _uploads(world) == [] and world.sim.trainings == {}
     assert list((world.tmp / "data" / "datasets").glob("*.zip")) == []
     world.assert_clean()
