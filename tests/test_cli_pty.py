@@ -158,6 +158,8 @@ def test_piped_output_is_plain_lines(
     assert f"{tid}: succeeded | step 1000/1000" in done.stdout
     following = done.stdout.split("Following training", 1)[1]
     assert "━" not in following and "\x1b[" not in done.stdout
+    note = "note: 12 of 12 captions mention the trigger word 'ZXQTOK'; the trainer prepends it"
+    assert any(note in line for line in done.stdout.splitlines()), done.stdout  # not wrapped
 
 
 def test_piped_without_yes_submits_nothing(

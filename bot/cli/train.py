@@ -199,11 +199,13 @@ def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
 
 def _target_note(req: TrainRequest, resolved: ResolvedConfig) -> None:
     """With --wait, say before paying that a taken file name will not be overwritten."""
+    if not req.wait:
+        return
     from bot.core.artifacts.weights import weights_filename
 
     _url, destination, trigger = identity(resolved)
     target = req.output_dir / weights_filename(destination, trigger)
-    if req.wait and target.exists():
+    if target.exists():
         echo(
             f"Note: {target} already exists; it is kept, and the new weights will be saved "
             "with the training id in the file name."
@@ -230,17 +232,18 @@ async def _submit_and_follow(
     from bot.cli.follow import follow_to_end
     from bot.core.config.model import secret_inputs, to_trainer_input
     from bot.core.errors import SD35LError
-    from bot.core.replicate.errors import OutcomeUnknownError
 
     config = resolved.config
+    if not settings.token:  # a dry run without a token: no Replicate client is even loaded
+        warn(
+            "REPLICATE_API_TOKEN is not set, so the token, destination and trainer-schema "
+            "checks were skipped."
+        )
+        _show_estimate(resolved, settings)
+        echo("Dry run: every check ran and nothing was submitted.")
+        return
     async with _common.gateway(settings) as gw:
-        if settings.token:
-            await _check_account(req, resolved, gw, settings)
-        elif req.dry_run:
-            warn(
-                "REPLICATE_API_TOKEN is not set, so the token, destination and trainer-schema "
-                "checks were skipped."
-            )
+        await _check_account(req, resolved, gw, settings)
         estimate = _show_estimate(resolved, settings)
         if req.dry_run:
             echo("Dry run: every check ran and nothing was submitted.")
@@ -259,6 +262,8 @@ async def _submit_and_follow(
                 secret_inputs(settings),
             )
         except SD35LError as exc:
+            from bot.core.replicate.errors import OutcomeUnknownError
+
             if made is not None and made[1] and not isinstance(exc, OutcomeUnknownError):
                 await dataset.forget(gw, made[0], "no training was started")
             raise
@@ -287,7 +292,6 @@ def run_train(req: TrainRequest) -> None:
     from bot.cli import render
     from bot.core.errors import InputError
     from bot.core.jobs.preflight import token_missing
-    from bot.core.replicate.errors import MSG_NO_TOKEN
 
     settings = _common.settings()
     resolved = resolve(req, settings)
@@ -296,6 +300,8 @@ def run_train(req: TrainRequest) -> None:
     if req.show_config:
         show(render.config_table(resolved.config.model_dump(mode="json"), resolved.origins))
     if token_missing(settings, dry_run=req.dry_run):
+        from bot.core.replicate.errors import MSG_NO_TOKEN
+
         raise InputError(MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
     _require_yes(req)
     _target_note(req, resolved)

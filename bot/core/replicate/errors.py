@@ -9,13 +9,14 @@ Replicate sometimes echoes input values, and an input may be a secret.
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.retry import retry_after as parse_retry_after
 from bot.core.secrets import redact
+
+if TYPE_CHECKING:  # httpx is imported only where a response is handled (CLI start-up time)
+    import httpx
 
 TOKEN_URL = "https://replicate.com/account/api-tokens"  # noqa: S105
 BILLING_URL = "https://replicate.com/account/billing"
@@ -80,6 +81,8 @@ def retry_after(headers: httpx.Headers) -> float | None:
 def network_error(base_url: str, exc: BaseException) -> ServiceError:
     """A request that got no answer at all (refused, DNS, timeout, reset)."""
     reason = str(exc).strip() or type(exc).__name__
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         reason = f"timed out ({type(exc).__name__})"
     return ServiceError(
