@@ -116,6 +116,7 @@ def test_config_dataset_path_is_relative_to_the_config_file(
     result = invoke(["train", "--config", str(config), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "usable images: 2" in result.output
+    assert "add --contact-sheet" in result.output and not list(project.glob("*.png"))
 
 
 def test_a_refused_create_deletes_the_new_upload(
