@@ -63,6 +63,7 @@ def test_zip_without_wait_uploads_exactly_the_usable_files(
     assert packed["0002_img01.txt"] == files["photos/img01.txt"]
     (training,) = cli_env.trainings.values()
     assert training["input"]["input_images"] == stored_url(cli_env, stored.id)
+    assert f"file {stored.id} expires 24 h after its upload" in result.output
 
 
 def stored_url(sim: ReplicateSimulator, file_id: str) -> str:
