@@ -4,12 +4,14 @@ or is refused with a sentence naming the field; never an exception's own text.""
 from __future__ import annotations
 
 import string
+import unicodedata
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core.config.fields import script_of
 from bot.core.config.model import config_to_yaml, parse_config_text, resolve_config
 from bot.core.errors import InputError
 from bot.core.settings import load_settings
@@ -63,7 +65,9 @@ def test_trigger_word_passes_and_round_trips_or_is_refused_by_name(word: str) ->
         _refused_cleanly(err, "trigger_word")
         return
     accepted = resolved.config.trigger_word
-    assert accepted == word.strip() and accepted.isascii()
+    assert accepted == word.strip()
+    assert unicodedata.normalize("NFKC", accepted) == accepted  # no full-width/styled forms
+    assert len({script_of(ch) for ch in accepted if ch.isalpha()}) <= 1  # one script
     again = resolve_config(file=parse_config_text(config_to_yaml(resolved.config)), settings=WIDE)
     assert again.config.trigger_word == accepted
 
@@ -85,13 +89,30 @@ def test_resolution_passes_and_round_trips_or_is_refused_by_name(text: str) -> N
 
 
 @pytest.mark.parametrize(
-    ("word", "plain"), [("FZ\u0422OK", "FZTOK"), ("\uff3a\uff38\uff31\uff34\uff2f\uff2b", "ZXQTOK")]
+    ("word", "plain"),
+    [
+        ("FZ\u0422OK", "FZTOK"),
+        ("\uff3a\uff38\uff31\uff34\uff2f\uff2b", "ZXQTOK"),
+        ("\u0422\u041e\u041a\u0425", "TOKX"),  # all Cyrillic, every letter a Latin look-alike
+    ],
 )
 def test_lookalike_trigger_words_are_refused_with_the_ascii_form(word: str, plain: str) -> None:
     with pytest.raises(InputError) as caught:
         resolve_config(cli={**BASE, "trigger_word": word}, settings=WIDE)
     _refused_cleanly(caught.value, "trigger_word")
     assert repr(plain) in str(caught.value) and "U+" in str(caught.value)
+
+
+@pytest.mark.parametrize("word", ["\u00dcn\u00efc\u00f8d\u00e9", "\u0436\u0443\u043a\u0438"])
+def test_plain_words_of_one_script_pass(word: str) -> None:
+    assert resolve_config(cli={**BASE, "trigger_word": word}, settings=WIDE).config.trigger_word
+
+
+def test_mixed_scripts_without_an_ascii_form_are_refused() -> None:
+    with pytest.raises(InputError) as caught:
+        resolve_config(cli={**BASE, "trigger_word": "Z\u0436OK"}, settings=WIDE)
+    _refused_cleanly(caught.value, "trigger_word")
+    assert "cyrillic, latin" in str(caught.value)
 
 
 def test_resolution_count_and_duplicates_are_bounded() -> None:

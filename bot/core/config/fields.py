@@ -238,7 +238,7 @@ def trigger_word(value: str | None) -> str | None:
     if any(ch.isspace() for ch in value):
         raise ValueError(f"{show(value)} has spaces; use one word without spaces, such as ZXQTOK")
     if not value.isascii():
-        raise ValueError(_not_ascii(value))
+        _no_lookalikes(value)
     if not 2 <= len(value) <= 40:
         raise ValueError(f"{show(value)} is not allowed; use 2–40 characters")
     if not _TRIGGER_CHARS.match(value) or not any(ch.isalpha() for ch in value):
@@ -259,21 +259,35 @@ def trigger_word(value: str | None) -> str | None:
     return value
 
 
-def _not_ascii(value: str) -> str:
-    """Name the first odd character and, when one exists, the plain form to type instead."""
-    odd = next(ch for ch in value if not ch.isascii())
+def script_of(ch: str) -> str:
+    """The script a letter belongs to ('LATIN', 'CYRILLIC', ...), from its Unicode name."""
     try:
-        name = unicodedata.name(odd)
+        return unicodedata.name(ch).split()[0]
     except ValueError:
-        name = "a non-ASCII character"
+        return "UNKNOWN"
+
+
+def _no_lookalikes(value: str) -> None:
+    """Refuse what looks like one word but is another to the tokenizer: full-width or styled
+    forms, letters of several scripts, or a word spelled entirely in look-alikes of Latin
+    letters. Plain words of one script (Ünïcødé, жук) pass."""
     plain = unicodedata.normalize("NFKC", value).translate(_LOOKALIKES)
-    where = f"{show(value)} contains {odd!r} (U+{ord(odd):04X} {name})"
+    scripts = {script_of(ch) for ch in value if ch.isalpha()}
+    odd = next((ch for ch in value if not ch.isascii()), "")
+    if unicodedata.normalize("NFKC", value) != value:
+        odd = next(ch for ch in value if unicodedata.normalize("NFKC", ch) != ch)
+    elif len(scripts) <= 1 and not (plain.isascii() and _TRIGGER_CHARS.match(plain)):
+        return
+    where = f"{show(value)} contains {odd!r} (U+{ord(odd):04X} {script_of(odd)})"
     if plain.isascii() and _TRIGGER_CHARS.match(plain):
-        return (
+        raise ValueError(
             f"{where}, which only looks like a plain letter: it tokenizes differently and the "
             f"LoRA would not answer to what you type; use the plain ASCII form {plain!r}"
         )
-    return f"{where}; use plain ASCII letters and digits (and - _ .), such as ZXQTOK"
+    raise ValueError(
+        f"{where} and mixes writing systems ({', '.join(sorted(scripts)).lower()}); use "
+        "letters of one script, e.g. plain ASCII such as ZXQTOK"
+    )
 
 
 _TYPE_WORDS = {
