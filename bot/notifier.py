@@ -31,6 +31,7 @@ from bot.ui.buttons import view_of
 from bot.ui.card import card_embed, log_file, notice_embed
 from bot.ui.format import mention
 from bot.ui.starts import start_outcome_embed
+from bot.ui.training import DiscardButton, StartButton, card_message
 
 log = get_logger(__name__)
 
@@ -47,26 +48,6 @@ def nonce(*parts: object) -> str:
     """A stable id (24 chars; Discord allows 25) for one message the bot owes."""
     text = ":".join(str(p) for p in parts)
     return "s" + hashlib.sha256(text.encode()).hexdigest()[:23]
-
-
-def card_view(row: TrainingRow) -> discord.ui.View | None:
-    """The card's Cancel button while the training runs; Train again once it ended without
-    success (failed, canceled, aborted); none after a success."""
-    if row.status == "succeeded":
-        return None
-    if row.is_terminal:
-        from cogs.again import AgainButton
-
-        return view_of(AgainButton(row.id))
-    from cogs.cancel import CardCancelButton
-
-    return view_of(CardCancelButton(row.id))
-
-
-def card_message(row: TrainingRow) -> dict[str, Any]:
-    """Keyword arguments for sending or editing a card."""
-    view = card_view(row)
-    return {"embed": card_embed(row), "view": view if view is not None else discord.ui.View()}
 
 
 def _looked_long_ago(attempted: datetime | None) -> bool:
@@ -275,7 +256,6 @@ class DiscordNotifier:
         if store is None:
             return None
         from bot.core.store.previews import PreviewStore
-        from cogs.train import DiscardButton, StartButton
 
         previews = PreviewStore(store, ttl=RESTART_PREVIEW_TTL)
         preview = await previews.save(

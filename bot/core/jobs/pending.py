@@ -16,17 +16,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot.core.errors import SD35LError
 from bot.core.log import get_logger
-from bot.core.replicate.gateway import MARKER_INPUT
+from bot.core.replicate.gateway import MARKER_INPUT, ReplicateGateway
 from bot.core.replicate.training import Training
-from bot.core.store.db import OwnerConflictError
-from bot.core.store.rows import PendingSubmission, utcnow
+from bot.core.store.db import OwnerConflictError, Store
+from bot.core.store.rows import PendingSubmission, TrainingRow, utcnow
 
-if TYPE_CHECKING:
-    from bot.core.jobs.service import JobService
+
+class Jobs(Protocol):
+    """What settling needs of `JobService` (which calls in here; no import back)."""
+
+    store: Store
+    gateway: ReplicateGateway
+
+    async def apply(self, row: TrainingRow, training: Training) -> TrainingRow: ...
+
 
 log = get_logger(__name__)
 
@@ -41,7 +48,7 @@ _CLOCK_SKEW = timedelta(minutes=1)
 _LIST_LIMIT = 100
 
 
-async def resolve_pending(jobs: JobService, inflight: set[int]) -> int:
+async def resolve_pending(jobs: Jobs, inflight: set[int]) -> int:
     """Settle every open submission not being sent by this process; returns how many trainings
     were adopted."""
     store = jobs.store
@@ -124,10 +131,8 @@ def _absence_proved(item: PendingSubmission, oldest: Any) -> bool:
     return oldest is None or oldest < item.sent_at - _CLOCK_SKEW
 
 
-async def _adopt(jobs: JobService, item: PendingSubmission, found: list[Training]) -> int:
+async def _adopt(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> int:
     """Store each training of this submission for its owner; the record goes with the first."""
-    from bot.core.jobs.service import new_row
-
     adopted = 0
     for training in found:
         try:
@@ -141,3 +146,21 @@ async def _adopt(jobs: JobService, item: PendingSubmission, found: list[Training
         adopted += 1
     await jobs.store.drop_pending_submission(item.id)
     return adopted
+
+
+def new_row(training: Training, pending: PendingSubmission) -> TrainingRow:
+    """The row of a training made for `pending`: its owner, channel and config."""
+    now = utcnow()
+    return TrainingRow(
+        id=training.id,
+        owner_id=pending.owner_id,
+        guild_id=pending.guild_id,
+        channel_id=pending.channel_id,
+        destination=pending.destination,
+        trigger_word=pending.trigger_word or training.trigger_word,
+        config=dict(pending.config),
+        status="starting" if training.is_terminal else training.status,  # apply() ends it
+        created_at=training.created_at or now,
+        updated_at=now,
+        started_at=training.started_at,
+    )

@@ -17,23 +17,21 @@ from bot.core.config.model import secret_inputs, to_trainer_input
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
 from bot.core.jobs.crash import crash_point
+from bot.core.jobs.pending import new_row, resolve_pending
+from bot.core.jobs.rights import not_tracked, require_cancel
 from bot.core.log import get_logger
 from bot.core.progress import log_tail, parse_progress
 from bot.core.replicate.gateway import MARKER_INPUT, OutcomeUnknownError, ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.db import Store
-from bot.core.store.rows import PendingSubmission, TrainingRow, config_dict, to_iso, utcnow
+from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
 
 log = get_logger(__name__)
 
 NOTICE_ENDED = "ended"
 LOG_TAIL_LINES = 30
 _TAIL_SCAN = 64 * 1024
-
-
-class NotAllowedError(InputError):
-    """The user may not do this to that training (not its creator, not a manager)."""
 
 
 def recent_tail(logs: str | None) -> str:
@@ -209,17 +207,7 @@ class JobService:
     async def cancel(self, training_id: str, requester_id: int, is_manager: bool) -> TrainingRow:
         """Cancel for its creator or a manager; an ended training is reported, not touched."""
         row = await self._row(training_id)
-        if requester_id != row.owner_id and not is_manager:
-            raise NotAllowedError(
-                f"Only the creator of training {training_id} or a member with a manager role "
-                "(SD35L_MANAGER_ROLES) can cancel it.",
-                field="training",
-            )
-        if row.is_terminal:
-            raise InputError(
-                f"Training {training_id} already ended ({row.status}); there is nothing to cancel.",
-                field="training",
-            )
+        require_cancel(row, requester_id, is_manager)
         training = await self.gateway.cancel_training(training_id)
         log.info("training %s cancel requested by %s", training_id, requester_id)
         return await self.apply(row, training)
@@ -247,18 +235,12 @@ class JobService:
 
     async def resolve_pending_submissions(self) -> int:
         """Settle submissions whose create answer never arrived (see `jobs.pending`)."""
-        from bot.core.jobs.pending import resolve_pending
-
         return await resolve_pending(self, self._inflight)
 
     async def _row(self, training_id: str) -> TrainingRow:
         row = await self.store.get(training_id)
         if row is None:
-            raise InputError(
-                f"Training {training_id} is not tracked by this bot; pick one from /jobs or "
-                "the autocomplete list.",
-                field="training",
-            )
+            raise not_tracked(training_id)
         return row
 
 
@@ -269,21 +251,3 @@ def _outcome_unknown(exc: SD35LError) -> bool:
     `OutcomeUnknownError`. Every other error means nothing was created.
     """
     return isinstance(exc, OutcomeUnknownError)
-
-
-def new_row(training: Training, pending: PendingSubmission) -> TrainingRow:
-    """The row of a training made for `pending`: its owner, channel and config."""
-    now = utcnow()
-    return TrainingRow(
-        id=training.id,
-        owner_id=pending.owner_id,
-        guild_id=pending.guild_id,
-        channel_id=pending.channel_id,
-        destination=pending.destination,
-        trigger_word=pending.trigger_word or training.trigger_word,
-        config=dict(pending.config),
-        status="starting" if training.is_terminal else training.status,  # apply() ends it
-        created_at=training.created_at or now,
-        updated_at=now,
-        started_at=training.started_at,
-    )
