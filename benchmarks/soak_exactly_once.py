@@ -172,15 +172,16 @@ async def run(args: argparse.Namespace) -> None:
                 return db.execute(sql).fetchall()
 
         def settled() -> bool:
-            open_ = db_rows("SELECT COUNT(*) FROM pending_submissions WHERE outcome IS NULL")
-            untold = db_rows(
-                "SELECT COUNT(*) FROM pending_submissions WHERE outcome IS NOT NULL AND told_at IS NULL"
+            """No open Start, nobody untold, nothing running, no notice owed."""
+            checks = (
+                "SELECT COUNT(*) FROM pending_submissions WHERE outcome IS NULL",
+                "SELECT COUNT(*) FROM pending_submissions WHERE outcome IS NOT NULL "
+                "AND told_at IS NULL",
+                "SELECT COUNT(*) FROM trainings "
+                "WHERE status NOT IN ('succeeded','failed','canceled','aborted')",
+                "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL",
             )
-            active = db_rows(
-                "SELECT COUNT(*) FROM trainings WHERE status NOT IN ('succeeded','failed','canceled','aborted')"
-            )
-            owed = db_rows("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
-            return open_[0][0] + untold[0][0] + active[0][0] + owed[0][0] == 0
+            return sum(db_rows(sql)[0][0] for sql in checks) == 0
 
         await poll(settled, 180, "everything settled")
         await asyncio.sleep(2 * 0.2 + 1)
@@ -211,23 +212,26 @@ async def run(args: argparse.Namespace) -> None:
         return ", ".join(f"{n} for {k}" for k, n in sorted(shape.items()))
 
     ended = list(rows)
+    creates = sum(1 for r in sim.requests if r.method == "POST" and r.path.endswith("/trainings"))
+    by_point = ", ".join(f"{k} {v}" for k, v in sorted(kills.items()))
+    told_once = sum(1 for t in interrupted if told.get(t) == 1)
+    told_twice = sum(1 for t in interrupted if told.get(t, 0) > 1)
+    untold = len(interrupted) - told_once - told_twice
     print(
-        f"soak: {args.trainings} Starts by {args.users} members, {args.faults:.0%} read faults, seed {args.seed}, {elapsed:.0f} s"
+        f"soak: {args.trainings} Starts by {args.users} members, {args.faults:.0%} read faults, "
+        f"seed {args.seed}, {elapsed:.0f} s"
     )
-    print(
-        f"bot processes: {run_no + 1}; kills: {sum(kills.values())} ({', '.join(f'{k} {v}' for k, v in sorted(kills.items()))})"
-    )
-    print(
-        f"Replicate requests: {len(sim.requests)}; creates: {sum(1 for r in sim.requests if r.method == 'POST' and r.path.endswith('/trainings'))}"
-    )
-    print(f"trainings made on Replicate: {len(made)}; tracked: {len(rows)}")
+    print(f"bot processes: {run_no + 1}; SIGKILLs: {sum(kills.values())} ({by_point})")
+    print(f"Replicate requests: {len(sim.requests)}; creates sent: {creates}")
+    print(f"trainings made on Replicate: {len(made)}; tracked by the bot: {len(rows)}")
     print(f"lost (made, not tracked): {len(lost)}")
     print(f"duplicated (more than one training for one Start): {len(duplicated)}")
     print(f"wrong owner: {len(wrong)}")
     print(f"cards per training: {dist(cards, ended)} (target: 1 for all)")
     print(f"notices per ended training: {dist(notices, ended)} (target: 1 for all)")
     print(
-        f"Starts interrupted before a training existed: {len(interrupted)}; told: {sum(1 for t in interrupted if told.get(t))}; told twice: {sum(1 for t in interrupted if told.get(t, 0) > 1)}"
+        f"Starts interrupted before a training existed: {len(interrupted)}; told once: "
+        f"{told_once}; told twice: {told_twice}; not told: {untold}"
     )
     print(f"Discord nonce repeats answered with the earlier message: {fd.nonce_hits}")
     print(f"logs: {tmp}")

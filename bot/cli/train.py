@@ -3,7 +3,8 @@
 Order: resolve the config (CLI > file > preset > default) -> check the dataset -> check the
 token, the destination model and the trainer's input schema -> show the estimate -> confirm
 (only when someone can answer) -> submit -> with `--wait`, follow, download, report the cost.
-`interactive` reuses `run_train` with its own answers.
+`interactive` reuses `run_train` with its own answers. The checks themselves are
+`bot.core.jobs.preflight`'s, the same the bot's preview runs; this module renders them and asks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import EXIT_INTERRUPTED, echo, show, warn
+from bot.core.limits import LORA_RANK
 
 if TYPE_CHECKING:
     from bot.core.config.model import ResolvedConfig
@@ -93,14 +95,14 @@ def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
 
 async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: Settings) -> None:
     from bot.cli import render
-    from bot.core.dataset.check import inspect_dataset
     from bot.core.errors import InputError
+    from bot.core.jobs.preflight import check_dataset
 
-    url, _destination, trigger = identity(resolved)
+    identity(resolved)  # the dataset URL is there (resolve_config required it)
     if req.skip_dataset_check:
         warn("the dataset check was skipped (--skip-dataset-check); a bad ZIP fails after billing.")
         return
-    report = await inspect_dataset(url, settings=settings, trigger_word=trigger)
+    report = await check_dataset(resolved.config, settings)
     show(render.dataset_report(report))
     if not report.ok:
         n = len(report.errors)
@@ -114,15 +116,15 @@ async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: 
 async def _check_account(
     req: TrainRequest, resolved: ResolvedConfig, gw: ReplicateGateway, settings: Settings
 ) -> None:
-    """Token, destination model, and the trainer's live input schema."""
-    from bot.core.config.model import to_trainer_input
+    """Token, destination model, and the trainer's live input schema; a missing destination
+    can be created here (with --create-destination, or when the user says yes)."""
     from bot.core.errors import InputError
+    from bot.core.jobs.preflight import check_account
 
-    config = resolved.config
     destination = identity(resolved)[1]
-    username = await gw.check_token()
-    echo(f"Replicate token OK (account {username or 'unknown'}).")
-    if not await gw.destination_exists(destination):
+    found = await check_account(resolved.config, gw)
+    echo(f"Replicate token OK (account {found.account or 'unknown'}).")
+    if not found.destination_exists:
         if req.create_destination and not req.dry_run:
             await gw.create_destination(destination)
             echo(f"Created the destination model {destination} (private).")
@@ -147,25 +149,17 @@ async def _check_account(
             )
     else:
         echo(f"Destination model {destination} exists.")
-    problems = await gw.check_inputs(to_trainer_input(config))
-    if problems:
+    if found.input_problems:
         raise InputError(
-            "The trainer would reject these inputs: " + "; ".join(problems) + ".",
+            "The trainer would reject these inputs: " + "; ".join(found.input_problems) + ".",
             field="input",
         )
 
 
 def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
-    from bot.core.estimate import estimate_training, format_estimate
+    from bot.core.jobs.preflight import estimate_text
 
-    t = resolved.config.training
-    estimate = estimate_training(
-        steps=t.steps,
-        batch_size=t.batch_size,
-        resolution=t.resolution,
-        gpu_price=settings.gpu_price,
-    )
-    text = format_estimate(estimate)
+    text = estimate_text(resolved.config, settings)
     echo(f"Estimate: {text}")
     return text
 
@@ -264,6 +258,7 @@ def run_train(req: TrainRequest) -> None:
     """The whole `train` path; raises `SD35LError` subclasses for the group to report."""
     from bot.cli import render
     from bot.core.errors import InputError
+    from bot.core.jobs.preflight import token_missing
     from bot.core.replicate.errors import MSG_NO_TOKEN
 
     settings = _common.settings()
@@ -272,7 +267,7 @@ def run_train(req: TrainRequest) -> None:
         warn(message)
     if req.show_config:
         show(render.config_table(resolved.config.model_dump(mode="json"), resolved.origins))
-    if not req.dry_run and not settings.token:
+    if token_missing(settings, dry_run=req.dry_run):
         raise InputError(MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
     _target_free(req, resolved)
     state = _State()
@@ -321,7 +316,7 @@ def _interrupted(state: _State) -> None:
 @click.option("--optimizer", help="prodigy or adamw8bit.")
 @click.option("--learning-rate", type=float, help="Learning rate (prodigy wants 1.0).")
 @click.option("--resolution", help='Comma-separated bucket sizes, e.g. "768,1024".')
-@click.option("--lora-rank", type=int, help="LoRA rank (1-128).")
+@click.option("--lora-rank", type=int, help=f"LoRA rank ({LORA_RANK}).")
 @click.option("--wandb-project", help="Weights & Biases project (needs WANDB_API_KEY).")
 @click.option("--dry-run", is_flag=True, help="Run every check and submit nothing.")
 @click.option("--wait", is_flag=True, help="Follow the training until it ends, then download.")

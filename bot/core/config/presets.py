@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bot.core.errors import InputError, SD35LError
+from bot.core.limits import LORA_RANK
 
 OPTIMIZERS: tuple[str, ...] = ("prodigy", "adamw8bit")
 # The learning rate each optimizer wants when nobody chose one (prodigy adapts its own step size).
@@ -78,8 +79,8 @@ _HELP: dict[str, str] = {
     "(chosen for you when you change only the optimizer).",
     "resolution": "Comma-separated training sizes (aspect buckets), each 256–2048 and a "
     'multiple of 64, e.g. "768,1024".',
-    "lora_rank": "LoRA size (1–128); 16 is a good balance, higher learns more detail but "
-    "makes a bigger file.",
+    "lora_rank": f"LoRA size ({LORA_RANK.low}–{LORA_RANK.high}); 16 is a good balance, higher "
+    "learns more detail but makes a bigger file.",
     "wandb_project": "Weights & Biases project for charts and samples (used only when "
     "WANDB_API_KEY is set in the environment).",
     "wandb_save_interval": "Save a checkpoint to W&B every N steps (only with WANDB_API_KEY).",

@@ -1,4 +1,7 @@
-"""The training lifecycle, in one place for both front ends: submit, refresh, cancel, reconcile.
+"""The bot's training lifecycle: submit, refresh, cancel, reconcile, against its database.
+
+The CLI keeps no database and talks to `ReplicateGateway` directly; what both front ends share
+before a submit is `bot.core.jobs.preflight`, and who may cancel is `bot.core.jobs.rights`.
 
 Every state change goes through the store first (RoboDanny style), so a restart loses nothing:
 - a create is recorded as a *pending submission* before it is sent, and adopted later if the
@@ -13,7 +16,7 @@ import asyncio
 import secrets
 from typing import Any
 
-from bot.core.config.model import secret_inputs, to_trainer_input
+from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
 from bot.core.jobs.crash import crash_point
@@ -66,7 +69,7 @@ def ended_payload(
 
 
 class JobService:
-    """What the bot (and anyone else) does with trainings. Owns no Discord, no loop."""
+    """What the bot does with trainings, through its store. Owns no Discord, no loop."""
 
     def __init__(self, store: Store, gateway: ReplicateGateway, settings: Settings) -> None:
         self.store = store
@@ -78,7 +81,7 @@ class JobService:
     # -- submit ------------------------------------------------------------------------------
 
     async def claim_start(
-        self, preview: Any, resolved_config: Any, *, owner_id: int | None = None
+        self, preview: Any, resolved_config: ResolvedConfig, *, owner_id: int | None = None
     ) -> int | None:
         """Claim a saved preview and record its submission in one transaction.
 
@@ -86,14 +89,14 @@ class JobService:
         at any later point leaves a record that `resolve_pending_submissions` settles: the
         training is found and adopted, or the owner is told nothing was submitted.
         """
-        config = getattr(resolved_config, "config", resolved_config)
+        config = resolved_config.config
         inputs = await self._inputs_with_marker(config)
         pending_id = await self.store.add_pending_submission(
             owner_id=preview.owner_id if owner_id is None else owner_id,
             guild_id=preview.guild_id,
             channel_id=preview.channel_id,
             destination=str(config.destination),
-            trigger_word=getattr(config, "trigger_word", None),
+            trigger_word=config.trigger_word,
             config=config_dict(config),
             inputs=inputs,
             marker=inputs.get(MARKER_INPUT),
@@ -116,17 +119,17 @@ class JobService:
         owner_id: int,
         guild_id: int | None,
         channel_id: int | None,
-        resolved_config: Any,
+        resolved_config: ResolvedConfig,
         *,
         pending_id: int | None = None,
     ) -> TrainingRow:
-        """Start a training for `owner_id` from a ResolvedConfig (or TrainingConfig).
+        """Start a training for `owner_id` from a checked config.
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
         both pass it. Secrets go to Replicate only; the stored row holds the scrubbed config.
         `pending_id` is the record `claim_start` made; without one, it is made here.
         """
-        config = getattr(resolved_config, "config", resolved_config)
+        config = resolved_config.config
         lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
         async with lock:
             if pending_id is None:
@@ -136,7 +139,7 @@ class JobService:
                     guild_id=guild_id,
                     channel_id=channel_id,
                     destination=str(config.destination),
-                    trigger_word=getattr(config, "trigger_word", None),
+                    trigger_word=config.trigger_word,
                     config=config_dict(config),
                     inputs=inputs,
                     marker=inputs.get(MARKER_INPUT),
