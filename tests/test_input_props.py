@@ -22,7 +22,7 @@ from tests.bot_fixtures import world as world
 from tests.cli_fixtures import *  # noqa: F403
 from tests.cli_fixtures import invoke
 
-PROFILE = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WIDE = load_settings(SD35L_POLICY_STEPS="3-6000", SD35L_POLICY_BATCH_SIZE="1-64")
 BASE = {
     "dataset_url": "https://data.test/set.zip",

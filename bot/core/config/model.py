@@ -172,6 +172,7 @@ class TrainingConfig(_Section):
     """The handoff's config layout; the three identity fields may be unset only in drafts."""
 
     dataset_url: str | None = None
+    dataset_path: str | None = None
     destination: str | None = None
     trigger_word: str | None = None
     preset: str | None = None
@@ -180,6 +181,7 @@ class TrainingConfig(_Section):
     advanced: AdvancedSection = Field(default_factory=AdvancedSection)
 
     _url = field_validator("dataset_url")(rules.dataset_url)
+    _path = field_validator("dataset_path")(rules.dataset_path)
     _dest = field_validator("destination")(rules.destination)
     _trigger = field_validator("trigger_word")(rules.trigger_word)
 
@@ -345,8 +347,11 @@ def resolve_config(
     }
     values, origins = _pick_layers(layers)
     warnings = _adjust(values, origins, settings)
+    rules.one_dataset(values, origins)
     if require_all:
         for path in REQUIRED:
+            if path == "dataset_url" and values.get("dataset_path") not in (None, ""):
+                continue
             if values.get(path) in (None, ""):
                 raise InputError(rules.missing_message(path), field=path)
     try:
@@ -366,14 +371,19 @@ def load_user_defaults(settings: Settings) -> dict[str, Any]:
     return load_config_file(path)
 
 
-def to_trainer_input(config: TrainingConfig) -> dict[str, Any]:
-    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys."""
+def to_trainer_input(config: TrainingConfig, input_images: str | None = None) -> dict[str, Any]:
+    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys.
+
+    `input_images` is the uploaded file's URL when the dataset is local (`dataset_path`); the
+    upload happens only at Start, so a check before it passes a placeholder of the same shape.
+    """
+    images = input_images or config.dataset_url
     for path in REQUIRED:
-        if not getattr(config, path):
+        if not (images if path == "dataset_url" else getattr(config, path)):
             raise InputError(rules.missing_message(path), field=path)
     t, w, a = config.training, config.wandb, config.advanced
     return {
-        "input_images": config.dataset_url,
+        "input_images": images,
         "trigger_word": config.trigger_word,
         "steps": t.steps,
         "learning_rate": t.learning_rate,
