@@ -3,6 +3,7 @@ rule without one, ambiguity told to owners and managers, and inserts that are ne
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -163,3 +164,20 @@ async def _resolved(bot: Any, preview: Any) -> Any:
     from bot.core.config.model import resolve_config
 
     return resolve_config(file=preview.config, settings=bot.settings)
+
+
+async def test_one_member_twice_at_once_gets_two_trainings_even_when_answers_are_lost(
+    sim: ReplicateSimulator, settings: Any, proc: Process
+) -> None:
+    """The same config twice at the same moment, both create answers lost: each Start finds
+    its own training by its own marker, never the other's."""
+    sim.faults.create_timeouts = 2
+    sim.faults.create_timeout_mode = "close"
+    first, second = await asyncio.gather(
+        proc.jobs.submit(OWNER, 1, 2, config(settings)),
+        proc.jobs.submit(OWNER, 1, 2, config(settings)),
+    )
+    assert first.id != second.id and set(sim.trainings) == {first.id, second.id}
+    markers = {sim.trainings[t]["input"]["wandb_run"] for t in (first.id, second.id)}
+    assert len(markers) == 2
+    assert await proc.store.pending_submissions() == []
