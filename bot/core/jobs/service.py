@@ -17,11 +17,13 @@ import secrets
 from typing import Any
 
 from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
+from bot.core.dataset.collect import UPLOAD_STAND_IN
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
 from bot.core.jobs.crash import crash_point
 from bot.core.jobs.pending import new_row, resolve_pending
 from bot.core.jobs.rights import not_tracked, require_cancel
+from bot.core.jobs.uploads import LocalDatasets
 from bot.core.log import get_logger
 from bot.core.progress import log_tail, parse_progress
 from bot.core.replicate.gateway import MARKER_INPUT, OutcomeUnknownError, ReplicateGateway
@@ -75,6 +77,7 @@ class JobService:
         self.store = store
         self.gateway = gateway
         self.settings = settings
+        self.datasets = LocalDatasets(settings, gateway)
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
 
@@ -108,8 +111,11 @@ class JobService:
         return pending_id
 
     async def _inputs_with_marker(self, config: Any) -> dict[str, Any]:
-        """The trainer inputs plus this submission's marker when the trainer takes one."""
-        inputs = to_trainer_input(config)
+        """The trainer inputs plus this submission's marker when the trainer takes one; a local
+        dataset's URL is known only after its upload, in `_send`."""
+        inputs = to_trainer_input(
+            config, input_images=UPLOAD_STAND_IN if config.dataset_path else None
+        )
         if await self.gateway.accepts_input(MARKER_INPUT):
             inputs[MARKER_INPUT] = "sd35l-" + secrets.token_hex(8)
         return inputs
@@ -120,6 +126,7 @@ class JobService:
         guild_id: int | None,
         channel_id: int | None,
         resolved_config: ResolvedConfig,
+        start_key: str | None = None,
         *,
         pending_id: int | None = None,
     ) -> TrainingRow:
@@ -127,7 +134,9 @@ class JobService:
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
         both pass it. Secrets go to Replicate only; the stored row holds the scrubbed config.
-        `pending_id` is the record `claim_start` made; without one, it is made here.
+        A local dataset (`dataset_path`, a pack the bot kept) is uploaded here, inside the
+        claimed Start, and a retry of the same `start_key` reuses that upload. `pending_id` is
+        the record `claim_start` made; without one, it is made here.
         """
         config = resolved_config.config
         lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
@@ -147,11 +156,13 @@ class JobService:
                 assert pending_id is not None
             self._inflight.add(pending_id)
             try:
-                return await self._send(owner_id, pending_id)
+                return await self._send(owner_id, pending_id, config, start_key)
             finally:
                 self._inflight.discard(pending_id)
 
-    async def _send(self, owner_id: int, pending_id: int) -> TrainingRow:
+    async def _send(
+        self, owner_id: int, pending_id: int, config: Any, start_key: str | None
+    ) -> TrainingRow:
         pending = await self.store.pending_submission(pending_id)
         if pending is None:
             raise InputError("This start was already handled; see /jobs.", field="training")
@@ -164,19 +175,29 @@ class JobService:
                 f"allows {limit} at once; wait for one to end or cancel one first.",
                 field="SD35L_MAX_ACTIVE_PER_USER",
             )
+        local = config.dataset_path
+        upload = await self.datasets.upload(local, start_key) if local else None
+        inputs = dict(pending.inputs)
+        if upload is not None:
+            inputs["input_images"] = upload[0].url
+            await self.store.set_pending_inputs(pending_id, inputs)
         await self.store.mark_pending_sent(pending_id)
         crash_point("create-sending")
         try:
             training = await self.gateway.create_training(
-                pending.destination, pending.inputs, secret_inputs(self.settings)
+                pending.destination, inputs, secret_inputs(self.settings)
             )
         except SD35LError as exc:
             if not _outcome_unknown(exc):
                 await self.store.drop_pending_submission(pending_id)
+                if upload is not None and upload[1]:
+                    await self.datasets.discard_upload(upload[0])
             raise
         crash_point("create-answered")
         row = new_row(training, pending)
         row = await self.store.add_training(row, pending_id=pending_id)
+        if local:
+            self.datasets.started(local)
         log.info("training %s submitted by %s to %s", training.id, owner_id, pending.destination)
         return await self.apply(row, training)
 

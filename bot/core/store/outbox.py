@@ -130,6 +130,14 @@ class OutboxMixin:
             )
             return int(cur.lastrowid or 0)
 
+    async def set_pending_inputs(self, pending_id: int, inputs: Mapping[str, Any]) -> None:
+        """The inputs as sent (a local dataset's upload URL is known only at Start)."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE pending_submissions SET inputs_json = ? WHERE id = ?",
+                (dump_json(inputs), pending_id),
+            )
+
     async def mark_pending_sent(self, pending_id: int) -> None:
         """The create is about to leave: from now on a training may exist."""
         async with self._tx() as db:
