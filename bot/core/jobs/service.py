@@ -224,6 +224,7 @@ class JobService:
             return row
         if updated.is_terminal and not row.is_terminal:
             log.info("training %s ended: %s", training.id, updated.status)
+            await self.datasets.forget(training)
         return updated
 
     # -- cancel ------------------------------------------------------------------------------
