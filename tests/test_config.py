@@ -707,3 +707,11 @@ def test_user_defaults_file_sits_below_everything_given(tmp_path: Path) -> None:
     (tmp_path / "defaults.yaml").write_text("hf_token: abcdef\n", encoding="utf-8")
     with pytest.raises(InputError, match="secret"):
         load_user_defaults(settings)
+
+
+def test_yaml_export_round_trips_characters_beyond_the_basic_plane(settings: Settings) -> None:
+    """JSON would write U+10E60 as a surrogate pair that YAML reads back as two characters."""
+    word = "A\U00010e60"
+    resolved = resolve_config(cli={**BASE, "trigger_word": word}, settings=settings)
+    text = config_to_yaml(resolved.config)
+    assert parse_config_text(text)["trigger_word"] == word
