@@ -27,7 +27,7 @@ from bot.core.errors import InputError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors as rerr
 from bot.core.replicate.errors import OutcomeUnknownError
-from bot.core.replicate.training import Training, parse_time
+from bot.core.replicate.training import Training, is_lost_create
 from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
 
@@ -229,16 +229,7 @@ class ReplicateGateway:
             action=f"read the schema of trainer {model}",
             trainer=self.settings.trainer,
         )
-        schema = data.get("openapi_schema")
-        components = schema.get("components", {}) if isinstance(schema, dict) else {}
-        schemas = components.get("schemas", {}) if isinstance(components, dict) else {}
-        training_input = schemas.get("TrainingInput") if isinstance(schemas, dict) else None
-        if not isinstance(training_input, dict):
-            raise ServiceError(
-                f"Trainer {self.settings.trainer} has no TrainingInput schema on Replicate; set "
-                "SD35L_TRAINER to a trainer version (not a plain model)."
-            )
-        resolved = rerr.resolve_schema(training_input, schemas)
+        resolved = rerr.training_input_schema(data, self.settings.trainer)
         _SCHEMA_CACHE[key] = resolved
         return dict(resolved)
 
@@ -333,31 +324,10 @@ class ReplicateGateway:
             looked = True
             results = page.get("results")
             for item in results if isinstance(results, list) else []:
-                if isinstance(item, dict) and self._is_ours(item, destination, inputs, since):
+                trainer = self.settings.trainer_model
+                if is_lost_create(item, destination, inputs, since, trainer):
                     return Training.from_json(item), True
         return None, looked
-
-    def _is_ours(
-        self, item: dict[str, Any], destination: str, inputs: dict[str, Any], since: datetime
-    ) -> bool:
-        inp = item.get("input")
-        if not isinstance(inp, dict):
-            inp = {}
-        for key in ("input_images", "trigger_word"):
-            if inp.get(key) != inputs.get(key):
-                return False
-        dest = item.get("destination")
-        if isinstance(dest, str) and dest != destination:
-            return False
-        output = item.get("output")
-        made = output.get("version") if isinstance(output, dict) else None
-        if isinstance(made, str) and not made.startswith(destination + ":"):
-            return False
-        model = item.get("model")
-        if isinstance(model, str) and model != self.settings.trainer_model:
-            return False
-        created = parse_time(item.get("created_at"))
-        return created is not None and created >= since
 
     async def get_training(self, training_id: str) -> Training:
         tid = rerr.check_training_id(training_id)

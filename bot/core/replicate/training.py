@@ -106,3 +106,32 @@ class Training:
     def trigger_word(self) -> str | None:
         value = self.input.get("trigger_word")
         return value if isinstance(value, str) else None
+
+
+def is_lost_create(
+    item: dict[str, Any],
+    destination: str,
+    inputs: dict[str, Any],
+    since: datetime,
+    trainer_model: str,
+) -> bool:
+    """Whether a listed training (raw JSON) is the one our unanswered create made: same dataset
+    and trigger word, same destination and trainer when it says, created after `since`."""
+    inp = item.get("input")
+    if not isinstance(inp, dict):
+        inp = {}
+    for key in ("input_images", "trigger_word"):
+        if inp.get(key) != inputs.get(key):
+            return False
+    dest = item.get("destination")
+    if isinstance(dest, str) and dest != destination:
+        return False
+    output = item.get("output")
+    made = output.get("version") if isinstance(output, dict) else None
+    if isinstance(made, str) and not made.startswith(destination + ":"):
+        return False
+    model = item.get("model")
+    if isinstance(model, str) and model != trainer_model:
+        return False
+    created = parse_time(item.get("created_at"))
+    return created is not None and created >= since

@@ -11,9 +11,9 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 
@@ -26,11 +26,13 @@ from bot.core.store.outbox import OutboxMixin
 from bot.core.store.rows import (
     Notice,
     PendingSubmission,
+    ProgressLike,
     TrainingRow,
     config_dict,
     dump_json,
     row_from_db,
     to_iso,
+    training_update,
     utcnow,
 )
 
@@ -52,19 +54,6 @@ _ROW_COLUMNS = (
     "new_version, error, log_tail, created_at, updated_at, started_at, completed_at, "
     "card_edited_at, card_status, card_gone"
 )
-
-
-class ProgressLike(Protocol):
-    """What the store needs from `bot.core.progress.Progress`."""
-
-    @property
-    def step(self) -> int | None: ...
-    @property
-    def total(self) -> int | None: ...
-    @property
-    def remaining_s(self) -> float | None: ...
-    @property
-    def loss(self) -> float | None: ...
 
 
 def _like_prefix(text: str) -> str:
@@ -261,33 +250,7 @@ class Store(OutboxMixin):
         terminal, so a crash can never leave an ended training without its notice.
         Returns the updated row, or None for a training this store does not track.
         """
-        now = utcnow()
-        is_terminal = training.is_terminal
-        eta = None
-        if progress is not None and progress.remaining_s is not None and not is_terminal:
-            eta = now + timedelta(seconds=max(0.0, progress.remaining_s))
-        step = progress.step if progress is not None else None
-        total = progress.total if progress is not None else None
-        if is_terminal and training.status == "succeeded" and total is not None:
-            step = total
-        params = {
-            "id": training.id,
-            "status": training.status,
-            "step": step,
-            "total": total,
-            "eta_at": to_iso(eta),
-            "loss": progress.loss if progress is not None else None,
-            "predict_time": training.predict_time,
-            "cost": cost,
-            "weights_url": training.weights_url,
-            "new_version": training.new_version,
-            "error": redact(training.error) if training.error else None,
-            "log_tail": redact(log_tail) if log_tail else None,
-            "updated_at": to_iso(now),
-            "started_at": to_iso(training.started_at),
-            "completed_at": to_iso(training.completed_at or (now if is_terminal else None)),
-            "terminal": int(is_terminal),
-        }
+        params = training_update(training, progress, cost, log_tail)
         # Fields of a finished row only fill gaps; a late non-terminal answer changes nothing.
         sql = f"""
             UPDATE trainings SET
@@ -314,7 +277,7 @@ class Store(OutboxMixin):
             cur = await db.execute(sql, params)
             if cur.rowcount == 0:
                 return None
-            if notice is not None and is_terminal:
+            if notice is not None and training.is_terminal:
                 await self._enqueue(db, training.id, notice[0], notice[1])
         return await self.get(training.id)
 
