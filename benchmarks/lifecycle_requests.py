@@ -46,7 +46,7 @@ TOKEN = "r8_" + "sim" * 10
 DESTINATION = "alice/lora"
 DATASET = "https://example.com/data/my-dataset.zip"
 PRODUCTION_INTERVAL = 30.0
-TYPICAL_HOURS = 1.0  # a 1000-2000 step SD3.5-Large run takes about an hour (TRAINER.md)
+TYPICAL_HOURS = 1.0  # a 1000-2000 step SD3.5-Large run takes about an hour (docs/trainer.md)
 
 
 def is_api(name: str) -> bool:

@@ -28,7 +28,7 @@ CARD_GRACE = timedelta(seconds=60)
 
 
 class DiscordNotifier:
-    """Implements `bot.core.tracker.Notifier` for a connected `discord.Client`."""
+    """Implements `bot.core.jobs.tracker.Notifier` for a connected `discord.Client`."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client

@@ -1,4 +1,4 @@
-"""The Replicate simulator answers like the real API (REPLICATE.md), including its faults."""
+"""The Replicate simulator answers like the real API (docs/replicate.md), including its faults."""
 
 from __future__ import annotations
 

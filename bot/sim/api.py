@@ -1,4 +1,4 @@
-"""The simulator's /v1 routes and the weights download, mirroring REPLICATE.md.
+"""The simulator's /v1 routes and the weights download, mirroring docs/replicate.md.
 
 Handlers are plain named functions of the ReplicateSimulator and the request, listed in
 `ROUTES`, so server.py stays about lifecycle and the request pipeline; each answers exactly what

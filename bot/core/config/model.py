@@ -1,11 +1,11 @@
 """The training config: its layout, its checks, its layering, and the trainer's real inputs.
 
 Everything a run needs is decided here once for both front ends, before any money is spent:
-values are layered (CLI > file > preset > env > default) and each remembers where it came from,
-every field is checked with a sentence that names it and what is allowed, and the result maps
-onto exactly the inputs the SD3.5 trainer knows (TRAINER.md) — never Flux-only ones, never secrets.
-Field rules (trigger word, destination, URL, resolution) live in `config_fields`; file parsing
-in `config_parse`; the template and YAML export in `config_template`.
+values are layered (`LAYERS`: options > file > preset > env > user defaults > default) and each
+remembers where it came from, every field is checked with a sentence that names it and what is
+allowed, and the result maps onto exactly the trainer's inputs (docs/trainer.md): never
+Flux-only ones, never secrets. Field rules (trigger word, destination, URL, resolution) live in
+`fields`; file parsing in `parse`; the template and YAML export in `template`.
 """
 
 from __future__ import annotations
@@ -367,7 +367,7 @@ def load_user_defaults(settings: Settings) -> dict[str, Any]:
 
 
 def to_trainer_input(config: TrainingConfig) -> dict[str, Any]:
-    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys."""
+    """Exactly the trainer's input names (docs/trainer.md); no destination, secrets, Flux keys."""
     for path in REQUIRED:
         if not getattr(config, path):
             raise InputError(rules.missing_message(path), field=path)
