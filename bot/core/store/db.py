@@ -87,9 +87,13 @@ class Store(OutboxMixin):
     async def open(cls, path: str | Path) -> Store:
         """Open (creating the file and its folder) and migrate to the latest schema."""
         path = _prepare(path)
+        pending = aiosqlite.connect(str(path), isolation_level=None)
         try:
-            conn = await aiosqlite.connect(str(path), isolation_level=None)
+            conn = await pending
         except sqlite3.Error as exc:
+            # aiosqlite stops its worker thread after a failed connect but does not wait for it;
+            # wait here, or the thread may answer an event loop that has closed meanwhile.
+            await asyncio.to_thread(pending._thread.join, 5.0)
             raise SD35LError(
                 f"Cannot open the database {path}: {exc}; check SD35L_DATABASE and its folder."
             ) from None
