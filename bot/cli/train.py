@@ -17,16 +17,18 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import EXIT_INTERRUPTED, echo, show, warn
+from bot.cli.dataset import config_relative, contact_sheet_option, dataset_option
 from bot.core.limits import LORA_RANK
 
 if TYPE_CHECKING:
     from bot.core.config.model import ResolvedConfig
+    from bot.core.dataset.local import LocalDataset
     from bot.core.replicate.gateway import ReplicateGateway
     from bot.core.replicate.training import Training
     from bot.core.settings import Settings
 
 CLI_KEYS = (
-    "dataset_url", "destination", "trigger_word", "preset", "steps", "batch_size",
+    "dataset_url", "dataset_path", "destination", "trigger_word", "preset", "steps", "batch_size",
     "optimizer", "learning_rate", "resolution", "lora_rank", "wandb_project",
 )  # fmt: skip
 
@@ -46,6 +48,7 @@ class TrainRequest:
     skip_dataset_check: bool = False
     ask: bool | None = None
     show_config: bool = True
+    contact_sheet: Path | None = None
 
     @property
     def prompting(self) -> bool:
@@ -63,11 +66,11 @@ class _State:
 
 
 def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
-    """dataset_url, destination, trigger_word of a complete config (resolve_config checked them)."""
+    """The dataset (URL or local path), destination and trigger word of a complete config."""
     from bot.core.errors import InputError
 
     config = resolved.config
-    values = (config.dataset_url, config.destination, config.trigger_word)
+    values = (config.dataset_url or config.dataset_path, config.destination, config.trigger_word)
     for name, value in zip(("dataset_url", "destination", "trigger_word"), values, strict=True):
         if not value:
             raise InputError(
@@ -88,20 +91,33 @@ def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
                 "of a .yaml, .yml or .json file.",
                 field="config",
             )
-        data = load_config_file(req.config_path)
+        data = config_relative(load_config_file(req.config_path), req.config_path)
     user = load_user_defaults(settings)
     return resolve_config(cli=req.cli, file=data, settings=settings, require_all=True, user=user)
 
 
-async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: Settings) -> None:
+async def _check_dataset(
+    req: TrainRequest, resolved: ResolvedConfig, settings: Settings
+) -> LocalDataset | None:
     from bot.cli import render
+    from bot.cli.dataset import check_local
     from bot.core.errors import InputError
     from bot.core.jobs.preflight import check_dataset
 
-    identity(resolved)  # the dataset URL is there (resolve_config required it)
+    dataset, _destination, trigger = identity(resolved)
+    if resolved.config.dataset_path:
+        return await check_local(
+            dataset,
+            trigger,
+            contact_sheet=req.contact_sheet,
+            dry_run=req.dry_run,
+            skip_check=req.skip_dataset_check,
+        )
+    if req.contact_sheet is not None:
+        warn("--contact-sheet is drawn only for a local --dataset.")
     if req.skip_dataset_check:
         warn("the dataset check was skipped (--skip-dataset-check); a bad ZIP fails after billing.")
-        return
+        return None
     report = await check_dataset(resolved.config, settings)
     show(render.dataset_report(report))
     if not report.ok:
@@ -111,6 +127,7 @@ async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: 
             "the training fail or learn nothing (listed above); fix the ZIP and try again.",
             field="dataset_url",
         )
+    return None
 
 
 async def _check_account(
@@ -181,11 +198,13 @@ def _target_free(req: TrainRequest, resolved: ResolvedConfig) -> Path:
 
 
 async def _submit_and_follow(
-    req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State
-) -> None:
-    from bot.cli import jobs
+    req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State,
+    local: LocalDataset | None = None,
+) -> None:  # fmt: skip
+    from bot.cli import dataset, jobs
     from bot.core.config.model import secret_inputs, to_trainer_input
-    from bot.core.errors import InputError
+    from bot.core.errors import InputError, SD35LError
+    from bot.core.replicate.errors import OutcomeUnknownError
 
     config = resolved.config
     async with _common.gateway(settings) as gw:
@@ -205,10 +224,18 @@ async def _submit_and_follow(
         ):
             echo("Nothing was submitted.")
             return
+        made = await dataset.upload(gw, local) if local is not None else None
         state.submitting = True
-        training = await gw.create_training(
-            identity(resolved)[1], to_trainer_input(config), secret_inputs(settings)
-        )
+        try:
+            training = await gw.create_training(
+                identity(resolved)[1],
+                to_trainer_input(config, input_images=made[0].url if made else None),
+                secret_inputs(settings),
+            )
+        except SD35LError as exc:
+            if made is not None and made[1] and not isinstance(exc, OutcomeUnknownError):
+                await dataset.forget(gw, made[0], "no training was started")
+            raise
         state.training_id = training.id
         echo(f"Started training {training.id}")
         echo(f"Follow it at {training.web_url}")
@@ -219,6 +246,8 @@ async def _submit_and_follow(
 
         echo("Following progress; Ctrl-C stops following (the training keeps running).")
         ended = await follow(gw, training, settings)
+        if made is not None:
+            await dataset.forget(gw, made[0], f"the training {ended.status}")
         if ended.status != "succeeded":
             _report_failure(ended)
         try:
@@ -273,8 +302,8 @@ def run_train(req: TrainRequest) -> None:
     state = _State()
 
     async def checks_then_submit() -> None:
-        await _check_dataset(req, resolved, settings)
-        await _submit_and_follow(req, resolved, settings, state)
+        local = await _check_dataset(req, resolved, settings)
+        await _submit_and_follow(req, resolved, settings, state, local)
 
     try:
         _common.run(checks_then_submit)
@@ -301,6 +330,7 @@ def _interrupted(state: _State) -> None:
 
 
 @click.command()
+@dataset_option
 @click.option("--dataset-url", help="Direct download URL of the dataset ZIP (images + captions).")
 @click.option("--destination", help="Replicate model OWNER/NAME that receives the LoRA.")
 @click.option("--trigger-word", help="Word that calls up the trained concept in prompts.")
@@ -334,8 +364,10 @@ def _interrupted(state: _State) -> None:
     help="Create the destination model (private) if it does not exist.",
 )
 @click.option("--skip-dataset-check", is_flag=True, help="Do not inspect the dataset ZIP first.")
+@contact_sheet_option
 def train(
     config_path: Path | None,
+    contact_sheet: Path | None,
     dry_run: bool,
     wait: bool,
     output_dir: Path,
@@ -354,5 +386,6 @@ def train(
         yes=yes,
         create_destination=create_destination,
         skip_dataset_check=skip_dataset_check,
+        contact_sheet=contact_sheet,
     )
     run_train(req)

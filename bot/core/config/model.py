@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from bot.core.config import fields as rules
+from bot.core.config.inputs import secret_inputs, to_trainer_input
 from bot.core.config.parse import flatten_nested, load_config_file, parse_config_text
 from bot.core.config.presets import (
     DEFAULTS,
@@ -172,6 +173,7 @@ class TrainingConfig(_Section):
     """The handoff's config layout; the three identity fields may be unset only in drafts."""
 
     dataset_url: str | None = None
+    dataset_path: str | None = None
     destination: str | None = None
     trigger_word: str | None = None
     preset: str | None = None
@@ -180,6 +182,7 @@ class TrainingConfig(_Section):
     advanced: AdvancedSection = Field(default_factory=AdvancedSection)
 
     _url = field_validator("dataset_url")(rules.dataset_url)
+    _path = field_validator("dataset_path")(rules.dataset_path)
     _dest = field_validator("destination")(rules.destination)
     _trigger = field_validator("trigger_word")(rules.trigger_word)
 
@@ -345,8 +348,11 @@ def resolve_config(
     }
     values, origins = _pick_layers(layers)
     warnings = _adjust(values, origins, settings)
+    rules.one_dataset(values, origins)
     if require_all:
         for path in REQUIRED:
+            if path == "dataset_url" and values.get("dataset_path") not in (None, ""):
+                continue
             if values.get(path) in (None, ""):
                 raise InputError(rules.missing_message(path), field=path)
     try:
@@ -364,35 +370,6 @@ def load_user_defaults(settings: Settings) -> dict[str, Any]:
     if not path.exists():
         return {}
     return load_config_file(path)
-
-
-def to_trainer_input(config: TrainingConfig) -> dict[str, Any]:
-    """Exactly the trainer's input names (docs/trainer.md); no destination, secrets, Flux keys."""
-    for path in REQUIRED:
-        if not getattr(config, path):
-            raise InputError(rules.missing_message(path), field=path)
-    t, w, a = config.training, config.wandb, config.advanced
-    return {
-        "input_images": config.dataset_url,
-        "trigger_word": config.trigger_word,
-        "steps": t.steps,
-        "learning_rate": t.learning_rate,
-        "batch_size": t.batch_size,
-        "resolution": t.resolution,
-        "lora_rank": t.lora_rank,
-        "caption_dropout_rate": a.caption_dropout_rate,
-        "optimizer": t.optimizer,
-        "cache_latents_to_disk": a.cache_latents_to_disk,
-        "wandb_project": w.project,
-        "wandb_save_interval": w.save_interval,
-        "wandb_sample_interval": w.sample_interval,
-    }
-
-
-def secret_inputs(settings: Settings) -> dict[str, str]:
-    """The trainer's secret inputs from the environment (only W&B); sent, never stored."""
-    key = settings.wandb_api_key.get_secret_value() if settings.wandb_api_key else ""
-    return {"wandb_api_key": key} if key.strip() else {}
 
 
 def load_config(path: Path, *, settings: Settings, require_all: bool = True) -> ResolvedConfig:

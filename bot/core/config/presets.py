@@ -25,6 +25,7 @@ OPTIMIZER_DEFAULT_LR: dict[str, float] = {"prodigy": 1.0, "adamw8bit": 0.0004}
 # Flat key (CLI option / slash-command option) -> dotted path in the handoff's config layout.
 FLAT_TO_PATH: dict[str, str] = {
     "dataset_url": "dataset_url",
+    "dataset_path": "dataset_path",
     "destination": "destination",
     "trigger_word": "trigger_word",
     "preset": "preset",
@@ -63,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
 _HELP: dict[str, str] = {
     "dataset_url": "Direct https link to a .zip of your images (+ optional same-name .txt "
     "captions); share pages such as Google Drive or Dropbox ?dl=0 do not work.",
+    "dataset_path": "Local folder of images (+ same-name .txt captions) or a local .zip; "
+    "checked, packed and uploaded for you at Start (CLI only; relative to the config file).",
     "destination": "Replicate model that receives the trained LoRA, as owner/name "
     "(model names are lowercase: letters, digits, - _ .).",
     "trigger_word": "One made-up word (no spaces, not a common English word, e.g. ZXQTOK) "

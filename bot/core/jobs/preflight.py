@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 from bot.core.config.model import TrainingConfig, to_trainer_input
 from bot.core.dataset.check import DatasetReport, inspect_dataset
+from bot.core.dataset.collect import UPLOAD_STAND_IN
 from bot.core.estimate import estimate_training, format_estimate
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.core.dataset.local import LocalDataset
     from bot.core.replicate.gateway import ReplicateGateway
 
 
@@ -53,7 +55,12 @@ def token_missing(settings: Settings, *, dry_run: bool) -> bool:
     return not dry_run and not settings.token
 
 
-async def check_dataset(config: TrainingConfig, settings: Settings) -> DatasetReport:
+async def check_dataset(
+    config: TrainingConfig, settings: Settings, local: LocalDataset | None = None
+) -> DatasetReport:
+    """The URL's ZIP inspected remotely, or the report of a local dataset judged in full."""
+    if local is not None:
+        return local.report
     return await inspect_dataset(
         str(config.dataset_url), settings=settings, trigger_word=config.trigger_word
     )
@@ -63,7 +70,8 @@ async def check_account(config: TrainingConfig, gateway: ReplicateGateway) -> Ac
     """The token (a bad one raises the token sentence), the destination, the input schema."""
     account = await gateway.check_token() or None
     exists = await gateway.destination_exists(str(config.destination))
-    problems = await gateway.check_inputs(to_trainer_input(config))
+    stand_in = UPLOAD_STAND_IN if config.dataset_path else None  # uploaded only at Start
+    problems = await gateway.check_inputs(to_trainer_input(config, input_images=stand_in))
     return AccountCheck(account=account, destination_exists=exists, input_problems=problems)
 
 
@@ -80,10 +88,15 @@ def estimate_text(config: TrainingConfig, settings: Settings) -> str:
 
 
 async def preflight(
-    config: TrainingConfig, settings: Settings, gateway: ReplicateGateway, *, dry_run: bool
+    config: TrainingConfig,
+    settings: Settings,
+    gateway: ReplicateGateway,
+    *,
+    dry_run: bool,
+    local: LocalDataset | None = None,
 ) -> Preflight:
     """Every check in order, for a front end that shows all findings at once."""
-    dataset = await check_dataset(config, settings)
+    dataset = await check_dataset(config, settings, local)
     account = await check_account(config, gateway) if settings.token else None
     return Preflight(
         dataset=dataset,
