@@ -23,15 +23,15 @@ from urllib.parse import quote
 import httpx
 from replicate.client import Client, RetryTransport
 
-from bot.core.errors import InputError, ServiceError
+from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors as rerr
 from bot.core.replicate.errors import OutcomeUnknownError
-from bot.core.replicate.training import Training, is_lost_create
+from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
 from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
 
-__all__ = ["OutcomeUnknownError", "ReplicateGateway"]
+__all__ = ["MARKER_INPUT", "OutcomeUnknownError", "ReplicateGateway"]
 
 log = get_logger(__name__)
 
@@ -232,6 +232,16 @@ class ReplicateGateway:
         resolved = rerr.training_input_schema(data, self.settings.trainer)
         _SCHEMA_CACHE[key] = resolved
         return dict(resolved)
+
+    async def accepts_input(self, name: str) -> bool:
+        """Whether the trainer version has input `name`; False when its schema can't be read."""
+        try:
+            schema = await self.trainer_input_schema()
+        except SD35LError as exc:
+            log.warning("trainer schema not readable (%s); assuming no %s input", exc, name)
+            return False
+        properties = schema.get("properties")
+        return isinstance(properties, dict) and name in properties
 
     async def check_inputs(self, inputs: dict[str, Any]) -> list[str]:
         """Problems of `inputs` against the live schema: unknown names, types, ranges, enums."""

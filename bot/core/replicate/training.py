@@ -14,6 +14,9 @@ from typing import Any
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 ACTIVE_STATUSES = frozenset({"starting", "processing"})
 KNOWN_STATUSES = TERMINAL_STATUSES | ACTIVE_STATUSES
+# The trainer input that carries a submission's marker: W&B's run name, used by the trainer only
+# when a W&B key is given, echoed back by Replicate in the training's `input`.
+MARKER_INPUT = "wandb_run"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -115,12 +118,16 @@ def is_lost_create(
     since: datetime,
     trainer_model: str,
 ) -> bool:
-    """Whether a listed training (raw JSON) is the one our unanswered create made: same dataset
-    and trigger word, same destination and trainer when it says, created after `since`."""
+    """Whether a listed training (raw JSON) is the one our unanswered create made: the same
+    marker (or, without one, dataset and trigger word), the same destination and trainer when
+    it says, created after `since`."""
     inp = item.get("input")
     if not isinstance(inp, dict):
         inp = {}
-    for key in ("input_images", "trigger_word"):
+    # A per-submission marker (the bot's) proves identity; without one, the dataset and
+    # trigger word are the best guess (the CLI: one person, one terminal).
+    keys = (MARKER_INPUT,) if inputs.get(MARKER_INPUT) else ("input_images", "trigger_word")
+    for key in keys:
         if inp.get(key) != inputs.get(key):
             return False
     dest = item.get("destination")
