@@ -91,6 +91,21 @@ def training_input_schema(version: dict[str, Any], trainer: str) -> dict[str, An
     return dict(resolve_schema(training_input, schemas))
 
 
+def json_object(resp: httpx.Response, action: str) -> dict[str, Any]:
+    """The answer's JSON object; anything else is one sentence naming what we tried to do."""
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ServiceError(
+            f"Replicate sent an unreadable answer (HTTP {resp.status_code}, not a JSON "
+            f"object) while trying to {action}; try again later.",
+            status=resp.status_code,
+        )
+    return data
+
+
 def network_error(base_url: str, exc: BaseException) -> ServiceError:
     """A request that got no answer at all (refused, DNS, timeout, reset)."""
     reason = str(exc).strip() or type(exc).__name__

@@ -146,21 +146,7 @@ class ReplicateGateway:
         resp = await self._read(method, url, json)
         if not resp.is_success:
             raise rerr.error_for(resp, action=action, training_id=training_id, trainer=trainer)
-        return self._body(resp, action)
-
-    @staticmethod
-    def _body(resp: httpx.Response, action: str) -> dict[str, Any]:
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ServiceError(
-                f"Replicate sent an unreadable answer (HTTP {resp.status_code}, not a JSON "
-                f"object) while trying to {action}; try again later.",
-                status=resp.status_code,
-            )
-        return data
+        return rerr.json_object(resp, action)
 
     # --- account and destination -------------------------------------------------------------
 
@@ -297,7 +283,7 @@ class ReplicateGateway:
                 return None
             if resp.is_success:
                 try:
-                    return Training.from_json(self._body(resp, "create the training"))
+                    return Training.from_json(rerr.json_object(resp, "create the training"))
                 except ServiceError:
                     return None  # created, but unreadable: find it like a lost answer
             if resp.status_code == 429 and attempt < self.create_attempts:
