@@ -10,9 +10,10 @@ Every state change goes through the store first (RoboDanny style), so a restart 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.core.config.model import secret_inputs, to_trainer_input
 from bot.core.errors import InputError, SD35LError
@@ -24,6 +25,9 @@ from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.db import Store, config_dict
 from bot.core.store.rows import PendingSubmission, TrainingRow, to_iso, utcnow
+
+if TYPE_CHECKING:
+    from bot.core.jobs.budget import Budget
 
 log = get_logger(__name__)
 
@@ -73,10 +77,18 @@ def ended_payload(
 class JobService:
     """What the bot (and anyone else) does with trainings. Owns no Discord, no loop."""
 
-    def __init__(self, store: Store, gateway: ReplicateGateway, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        gateway: ReplicateGateway,
+        settings: Settings,
+        budget: Budget | None = None,
+    ) -> None:
         self.store = store
         self.gateway = gateway
         self.settings = settings
+        self.budget = budget  # the team's money rule and ledger; the CLI has none
+        self._money_lock = asyncio.Lock()
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
 
@@ -88,15 +100,21 @@ class JobService:
         guild_id: int | None,
         channel_id: int | None,
         resolved_config: Any,
+        *,
+        approved: bool = False,
     ) -> TrainingRow:
         """Start a training for `owner_id` from a ResolvedConfig (or TrainingConfig).
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
-        both pass it. Secrets go to Replicate only; the stored row holds the scrubbed config.
+        both pass it; budgets and approval (`budget.Budget.check`) too, and under one lock for
+        everyone when there is a team budget, since that one is shared. `approved`: a manager
+        approved this training. Secrets go to Replicate only; the stored row holds the scrubbed
+        config.
         """
         config = getattr(resolved_config, "config", resolved_config)
         lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
-        async with lock:
+        shared = self.budget is not None and self.settings.budget_team_monthly is not None
+        async with lock, self._money_lock if shared else contextlib.nullcontext():
             limit = self.settings.max_active_per_user
             active = await self.store.count_active(owner_id)
             if active >= limit:
@@ -105,6 +123,9 @@ class JobService:
                     f"allows {limit} at once; wait for one to end or cancel one first.",
                     field="SD35L_MAX_ACTIVE_PER_USER",
                 )
+            verdict = None
+            if self.budget is not None:
+                verdict = await self.budget.check(owner_id, config, approved=approved)
             inputs = to_trainer_input(config)
             secrets = secret_inputs(self.settings)
             destination = str(config.destination)
@@ -131,6 +152,8 @@ class JobService:
             row = _new_row(training, owner_id, guild_id, channel_id, destination, trigger)
             row.config = stored_config
             await self.store.add_training(row, pending_id=pending_id)
+            if self.budget is not None:
+                await self.budget.record(row, config, verdict)
             log.info("training %s submitted by %s to %s", training.id, owner_id, destination)
             return await self.apply(row, training)
 
@@ -155,6 +178,8 @@ class JobService:
         )
         if updated is None:  # deleted under our feet: report what we know
             return row
+        if updated.is_terminal and self.budget is not None:
+            await self.budget.settle(training)
         if updated.is_terminal and not row.is_terminal:
             log.info("training %s ended: %s", training.id, updated.status)
         return updated
@@ -227,6 +252,8 @@ class JobService:
                 )
                 row.config = item.config
                 await self.store.add_training(row, pending_id=item.id)
+                if self.budget is not None:
+                    await self.budget.record(row, item.config)
                 await self.apply(row, match)
                 log.warning("adopted training %s whose create answer was lost", match.id)
                 adopted += 1
