@@ -8,16 +8,20 @@ returns True only when Discord accepted a message, so the outbox retries everyth
 
 from __future__ import annotations
 
+import asyncio
+import io
 from datetime import timedelta
 from typing import Any
 
 import discord
 
+from bot.core.estimate import format_money
 from bot.core.jobs.tracker import CardResult
 from bot.core.log import get_logger
 from bot.core.store.rows import Notice, TrainingRow, utcnow
 from bot.ui.buttons import view_of
 from bot.ui.card import card_embed, log_file, notice_embed
+from bot.ui.charts import loss_curve_png
 from bot.ui.format import mention
 
 log = get_logger(__name__)
@@ -52,6 +56,35 @@ class DiscordNotifier:
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
+        self._curves: dict[str, bytes | None] = {}  # loss curve PNGs drawn recently, by training
+
+    async def loss_curve(self, row: TrainingRow) -> tuple[str, bytes] | None:
+        """(filename, PNG) of a succeeded training's loss curve, when its log showed a loss."""
+        budget = getattr(self.client, "budget", None)
+        if row.status != "succeeded" or budget is None:
+            return None
+        if row.id not in self._curves:
+            points = await budget.ledger.loss_points(row.id)
+            png = None
+            if points:
+                steps = row.total or points[-1][0]
+                cost = f" · cost {format_money(row.cost)}" if row.cost is not None else ""
+                title = f"Training {row.id}: loss over {steps} steps{cost}"
+                png = await asyncio.to_thread(loss_curve_png, points, title=title)
+            while len(self._curves) >= 16:
+                self._curves.pop(next(iter(self._curves)))
+            self._curves[row.id] = png
+        png = self._curves[row.id]
+        return (f"loss-curve-{row.id}.png", png) if png else None
+
+    async def _card(self, row: TrainingRow) -> tuple[dict[str, Any], list[discord.File]]:
+        """The card, showing the loss curve once the training succeeded."""
+        kwargs = card_message(row)
+        curve = await self.loss_curve(row)
+        if curve is None:
+            return kwargs, []
+        kwargs["embed"].set_image(url=f"attachment://{curve[0]}")
+        return kwargs, [discord.File(io.BytesIO(curve[1]), filename=curve[0])]
 
     async def update_card(self, row: TrainingRow) -> CardResult:
         if row.channel_id is None or row.card_gone:
@@ -60,8 +93,11 @@ class DiscordNotifier:
         if row.card_message_id is None:
             return await self._post_missing_card(row, channel)
         message = channel.get_partial_message(row.card_message_id)
+        kwargs, files = await self._card(row)
         try:
-            await message.edit(**card_message(row))
+            if files:
+                kwargs["attachments"] = files
+            await message.edit(**kwargs)
         except discord.NotFound:
             return CardResult.GONE
         except discord.HTTPException as exc:
@@ -77,8 +113,11 @@ class DiscordNotifier:
         if utcnow() - row.created_at < CARD_GRACE:
             return CardResult.RETRY
         store = getattr(self.client, "store", None)
+        kwargs, files = await self._card(row)
         try:
-            message = await channel.send(**card_message(row))
+            if files:
+                kwargs["files"] = files
+            message = await channel.send(**kwargs)
         except (discord.Forbidden, discord.NotFound):
             return CardResult.GONE
         except discord.HTTPException as exc:
@@ -92,9 +131,12 @@ class DiscordNotifier:
     async def deliver_notice(self, row: TrainingRow, notice: Notice) -> bool:
         payload = notice.payload
         embed = notice_embed(row, payload)
+        curve = await self.loss_curve(row)
+        if curve is not None:
+            embed.set_image(url=f"attachment://{curve[0]}")
         try:
             dm = await self.client.create_dm(discord.Object(id=row.owner_id))
-            await dm.send(embed=embed, **_files(row, payload))
+            await dm.send(embed=embed, files=_files(row, payload, curve))
             return True
         except discord.Forbidden as exc:
             if exc.code != CANNOT_DM:
@@ -102,10 +144,14 @@ class DiscordNotifier:
         except discord.HTTPException as exc:
             log.warning("notice for %s not sent (HTTP %s %s)", row.id, exc.status, exc.code)
             return False
-        return await self._in_channel(row, payload, embed)
+        return await self._in_channel(row, payload, embed, curve)
 
     async def _in_channel(
-        self, row: TrainingRow, payload: dict[str, Any], embed: discord.Embed
+        self,
+        row: TrainingRow,
+        payload: dict[str, Any],
+        embed: discord.Embed,
+        curve: tuple[str, bytes] | None,
     ) -> bool:
         """DMs closed: tell the owner in the card's channel, pinging only them."""
         if row.channel_id is None:
@@ -125,7 +171,7 @@ class DiscordNotifier:
                 embed=embed,
                 allowed_mentions=discord.AllowedMentions(users=[owner]),
                 reference=reference,  # type: ignore[arg-type]
-                **_files(row, payload),
+                files=_files(row, payload, curve),
             )
         except discord.HTTPException as exc:
             log.warning("notice for %s not posted in the channel (%s)", row.id, exc.code)
@@ -133,6 +179,11 @@ class DiscordNotifier:
         return True
 
 
-def _files(row: TrainingRow, payload: dict[str, Any]) -> dict[str, Any]:
-    file = log_file(row, payload)
-    return {"file": file} if file is not None else {}
+def _files(
+    row: TrainingRow, payload: dict[str, Any], curve: tuple[str, bytes] | None
+) -> list[discord.File]:
+    """Fresh files for one send (a File is consumed by sending it): log tail, loss curve."""
+    files = [f for f in (log_file(row, payload),) if f is not None]
+    if curve is not None:
+        files.append(discord.File(io.BytesIO(curve[1]), filename=curve[0]))
+    return files

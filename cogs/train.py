@@ -17,12 +17,13 @@ from discord.ext import commands
 from bot.core.config.model import OPTIMIZERS, ResolvedConfig, resolve_config, to_trainer_input
 from bot.core.dataset.check import inspect_dataset
 from bot.core.errors import InputError, SD35LError
-from bot.core.estimate import estimate_training, format_estimate
+from bot.core.jobs.budget import ApprovalRequiredError, money_lines
 from bot.core.log import get_logger
 from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
 from bot.notifier import card_message
 from bot.tree import reply_error, send_ephemeral
+from bot.ui.approval import dataset_summary, request_approval
 from bot.ui.buttons import (
     DISCARD_TEMPLATE,
     START_TEMPLATE,
@@ -46,7 +47,7 @@ EXPIRED = "This preview expired or was already used; run /train again."
 
 
 async def run_checks(bot: Any, resolved: ResolvedConfig, dry_run: bool) -> PreviewChecks:
-    """Dataset, token, destination, trainer inputs and the estimate (the network part)."""
+    """Dataset, token, destination and trainer inputs (the network part)."""
     settings = bot.settings
     config = resolved.config
     checks = PreviewChecks()
@@ -67,15 +68,16 @@ async def run_checks(bot: Any, resolved: ResolvedConfig, dry_run: bool) -> Previ
             "REPLICATE_API_TOKEN is not set on the bot, so nothing can be submitted; ask the "
             "bot's admin to set it."
         )
-    t = config.training
-    estimate = estimate_training(
-        steps=t.steps,
-        batch_size=t.batch_size,
-        resolution=t.resolution,
-        gpu_price=settings.gpu_price,
-    )
-    checks.estimate = format_estimate(estimate)
     return checks
+
+
+async def add_money(bot: Any, checks: PreviewChecks, owner_id: int, config: Any) -> None:
+    """The estimate learnt from the team's runs, and what budgets and approval will do."""
+    verdict = await bot.budget.verdict(owner_id, config)
+    lines = money_lines(verdict, bot.budget.approval_cents)
+    checks.estimate = lines.estimate
+    checks.problems += lines.problems
+    checks.notes += lines.notes
 
 
 async def show_preview(
@@ -106,6 +108,7 @@ async def preview_config(
     bot = services(interaction)
     resolved = resolve_config(cli=cli, file=file_data, settings=bot.settings)
     checks = await run_checks(bot, resolved, dry_run)
+    await add_money(bot, checks, interaction.user.id, resolved)
     embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source)
     if checks.ok and not dry_run:
         preview = await bot.previews.save(
@@ -113,6 +116,7 @@ async def preview_config(
             interaction.guild_id,
             interaction.channel_id,
             config_dict(resolved),
+            dataset_summary(checks.dataset),
         )
         view = view_of(StartButton(preview.key), DiscardButton(preview.key))
         await interaction.followup.send(embeds=embeds, view=view, ephemeral=True)
@@ -179,6 +183,12 @@ class StartButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=START
             # The training may exist: never offer the same preview twice.
             await interaction.edit_original_response(view=None)
             raise
+        except ApprovalRequiredError as needed:
+            link = await request_approval(interaction, preview, needed)
+            await interaction.edit_original_response(
+                content=f"⏳ {needed} Asked the managers here: {link}", view=None
+            )
+            return
         except SD35LError:
             await bot.previews.release(self.key)
             raise

@@ -15,9 +15,16 @@ from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (shared fixtu
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
 
 
+@pytest.fixture(scope="session")
+def _matplotlib_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One matplotlib config/cache folder for the session: its font cache is built once,
+    not in every test's fresh HOME."""
+    return str(tmp_path_factory.mktemp("matplotlib"))
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, _matplotlib_dir: str
 ) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(_PREFIXES):
@@ -25,4 +32,5 @@ def _clean_env(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("SD35L_CONFIG_DIR", str(home / ".config" / "sd35l-trainer"))
+    monkeypatch.setenv("MPLCONFIGDIR", _matplotlib_dir)
     yield

@@ -18,7 +18,7 @@ async def test_train_preview_start_card_and_dm(world: World) -> None:
         assert clear.json == []  # globals from an earlier setup emptied: no duplicates
         names = {c["name"] for c in fd.synced_commands(fd.first_guild())}
         assert names == {
-            "train", "status", "cancel", "presets", "jobs", "config-template",
+            "train", "status", "cancel", "presets", "jobs", "config-template", "usage",
             "Train with this config",
         }  # fmt: skip
 
