@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.jobs.budget import parse_month
-from bot.core.jobs.service import NotAllowedError
+from bot.core.jobs.rights import NotAllowedError
 from bot.core.jobs.usage import usage_report
 from bot.ui.charts import usage_chart_png
 from bot.ui.usage import chart_data, usage_embed

@@ -9,12 +9,11 @@ again) and posts the job card; Reject and expiry tell the owner in the channel.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import discord
 
-from bot.core.dataset.check import DatasetReport
+from bot.core.errors import SD35LError
 from bot.core.estimate import format_cents, format_estimate
 from bot.core.jobs.approvals import request_text
 from bot.core.jobs.budget import APPROVAL_ABOVE, ApprovalRequiredError
@@ -22,28 +21,15 @@ from bot.core.log import get_logger
 from bot.core.store.approvals import ApprovalRequest
 from bot.core.store.previews import Preview
 from bot.core.store.rows import TrainingRow
-from bot.tree import reply_error, send_ephemeral
-from bot.ui.buttons import ID_CHARS, view_of
+from bot.tree import send_ephemeral
+from bot.ui.access import is_manager, services
+from bot.ui.buttons import KeyedButton, view_of
+from bot.ui.cancel import CardCancelButton
+from bot.ui.card import card_embed
 from bot.ui.format import FIELD_VALUE, GREEN, ORANGE, RED, clip, mention, relative
 from bot.ui.preview import summary
 
 log = get_logger(__name__)
-
-APPROVE_TEMPLATE = rf"sd35l:approve:(?P<key>{ID_CHARS})"
-REJECT_TEMPLATE = rf"sd35l:reject:(?P<key>{ID_CHARS})"
-
-
-def dataset_summary(report: DatasetReport | None) -> str:
-    """One line of the dataset check for the managers (the full report was the owner's)."""
-    if report is None:
-        return "not checked"
-    counts = report.counts
-    parts = [f"{counts.get('usable_images', 0)} usable images"]
-    if "captions" in counts:
-        parts.append(f"{counts['captions']} captions")
-    if report.warnings:
-        parts.append(f"{len(report.warnings)} warning(s)")
-    return ", ".join(parts)
 
 
 def request_embed(request: ApprovalRequest, estimate: str, dataset: str) -> discord.Embed:
@@ -79,7 +65,7 @@ async def request_approval(
     interaction: discord.Interaction[Any], preview: Preview, needed: ApprovalRequiredError
 ) -> str:
     """Post the request in the preview's channel; returns a link to it."""
-    bot: Any = interaction.client
+    bot = services(interaction)
     verdict = needed.verdict
     request = await bot.approvals.request(
         preview.owner_id,
@@ -90,8 +76,10 @@ async def request_approval(
         summary(preview.config),
     )
     estimate = f"{format_estimate(verdict.estimate)} ({verdict.estimate.basis})"
-    channel = bot.get_partial_messageable(preview.channel_id or interaction.channel_id)
-    message = await channel.send(
+    channel_id = preview.channel_id or interaction.channel_id
+    if channel_id is None:  # slash commands here are guild-only; a channel always exists
+        raise SD35LError("This training needs a manager's approval; start it from a channel.")
+    message = await bot.get_partial_messageable(channel_id).send(
         embed=request_embed(request, estimate, preview.dataset_summary or "not checked"),
         view=view_of(ApproveButton(request.key), RejectButton(request.key)),
     )
@@ -133,84 +121,47 @@ async def expired(bot: Any, request: ApprovalRequest) -> None:
 
 
 async def _post_card(bot: Any, row: TrainingRow) -> None:
-    from bot.notifier import card_message  # the notifier renders cards; it sits above bot.ui
-
+    """The approved training's job card in the request's channel (a fresh card offers Cancel;
+    the tracker redraws it from there on)."""
     if row.channel_id is None:
         return
-    message = await bot.get_partial_messageable(row.channel_id).send(**card_message(row))
+    message = await bot.get_partial_messageable(row.channel_id).send(
+        embed=card_embed(row), view=view_of(CardCancelButton(row.id))
+    )
     await bot.store.set_card(row.id, message.channel.id, message.id)
 
 
-def _is_manager(bot: Any, user: discord.abc.User) -> bool:
-    wanted = {s.strip().lower() for s in bot.settings.manager_roles if s.strip()}
-    if not wanted or not isinstance(user, discord.Member):
-        return False
-    return any(str(r.id) in wanted or r.name.lower() in wanted for r in user.roles)
-
-
-class ApproveButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=APPROVE_TEMPLATE):
+class ApproveButton(
+    KeyedButton, action="approve", label="Approve", style=discord.ButtonStyle.success
+):
     """A manager's yes: submits the training for its owner, once."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Approve", style=discord.ButtonStyle.success, custom_id=f"sd35l:approve:{key}"
-            )
-        )
-        self.key = key
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> ApproveButton:
-        return cls(match["key"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            bot: Any = interaction.client
-            manager = _is_manager(bot, interaction.user)
-            if manager:
-                await interaction.response.defer(ephemeral=True, thinking=True)
-            request, row = await bot.approvals.approve(self.key, interaction.user.id, manager)
-            bot.tracker.wake()
-            await _post_card(bot, row)
-            text = f"✅ Approved by {mention(interaction.user.id)}: training `{row.id}` started."
-            await close_request(bot, request, text, GREEN)
-            await _tell_owner(bot, request, f"your training `{row.id}` was approved and started.")
-            await send_ephemeral(interaction, f"Approved; training `{row.id}` started.")
-        except Exception as exc:
-            await reply_error(interaction, exc)
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        bot = services(interaction)
+        manager = is_manager(interaction.user, bot.settings.manager_roles)
+        if manager:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        request, row = await bot.approvals.approve(self.key, interaction.user.id, manager)
+        bot.tracker.wake()
+        await _post_card(bot, row)
+        text = f"✅ Approved by {mention(interaction.user.id)}: training `{row.id}` started."
+        await close_request(bot, request, text, GREEN)
+        await _tell_owner(bot, request, f"your training `{row.id}` was approved and started.")
+        await send_ephemeral(interaction, f"Approved; training `{row.id}` started.")
 
 
-class RejectButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REJECT_TEMPLATE):
+class RejectButton(KeyedButton, action="reject", label="Reject", style=discord.ButtonStyle.danger):
     """A manager's no: nothing is submitted and the owner is told why."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Reject", style=discord.ButtonStyle.danger, custom_id=f"sd35l:reject:{key}"
-            )
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        bot = services(interaction)
+        manager = is_manager(interaction.user, bot.settings.manager_roles)
+        request = await bot.approvals.reject(self.key, interaction.user.id, manager)
+        who = mention(interaction.user.id)
+        why = (
+            f"it may cost up to {format_cents(request.estimate_high_cents)}, above "
+            f"{APPROVAL_ABOVE}, and {who} rejected it; nothing was submitted"
         )
-        self.key = key
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> RejectButton:
-        return cls(match["key"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            bot: Any = interaction.client
-            manager = _is_manager(bot, interaction.user)
-            request = await bot.approvals.reject(self.key, interaction.user.id, manager)
-            who = mention(interaction.user.id)
-            why = (
-                f"it may cost up to {format_cents(request.estimate_high_cents)}, above "
-                f"{APPROVAL_ABOVE}, and {who} rejected it; nothing was submitted"
-            )
-            await close_request(bot, request, f"❌ Rejected: {why}.", RED)
-            await _tell_owner(bot, request, f"your training request ({request.summary}): {why}.")
-            await send_ephemeral(interaction, "Rejected; the owner was told.")
-        except Exception as exc:
-            await reply_error(interaction, exc)
+        await close_request(bot, request, f"❌ Rejected: {why}.", RED)
+        await _tell_owner(bot, request, f"your training request ({request.summary}): {why}.")
+        await send_ephemeral(interaction, "Rejected; the owner was told.")

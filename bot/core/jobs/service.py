@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.config.model import secret_inputs, to_trainer_input
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
+from bot.core.jobs.rights import not_tracked, require_cancel
 from bot.core.log import get_logger
 from bot.core.progress import log_tail, parse_progress
 from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
@@ -37,10 +38,6 @@ LOG_TAIL_LINES = 30
 PENDING_GIVE_UP = timedelta(minutes=10)
 _CLOCK_SKEW = timedelta(minutes=1)
 _TAIL_SCAN = 64 * 1024
-
-
-class NotAllowedError(InputError):
-    """The user may not do this to that training (not its creator, not a manager)."""
 
 
 def recent_tail(logs: str | None) -> str:
@@ -189,17 +186,7 @@ class JobService:
     async def cancel(self, training_id: str, requester_id: int, is_manager: bool) -> TrainingRow:
         """Cancel for its creator or a manager; an ended training is reported, not touched."""
         row = await self._row(training_id)
-        if requester_id != row.owner_id and not is_manager:
-            raise NotAllowedError(
-                f"Only the creator of training {training_id} or a member with a manager role "
-                "(SD35L_MANAGER_ROLES) can cancel it.",
-                field="training",
-            )
-        if row.is_terminal:
-            raise InputError(
-                f"Training {training_id} already ended ({row.status}); there is nothing to cancel.",
-                field="training",
-            )
+        require_cancel(row, requester_id, is_manager)
         training = await self.gateway.cancel_training(training_id)
         log.info("training %s cancel requested by %s", training_id, requester_id)
         return await self.apply(row, training)
@@ -277,11 +264,7 @@ class JobService:
     async def _row(self, training_id: str) -> TrainingRow:
         row = await self.store.get(training_id)
         if row is None:
-            raise InputError(
-                f"Training {training_id} is not tracked by this bot; pick one from /jobs or "
-                "the autocomplete list.",
-                field="training",
-            )
+            raise not_tracked(training_id)
         return row
 
 
