@@ -22,6 +22,7 @@ DEFAULT_TRAINER = (
 )
 TRAINER_HARD_STEPS = (3, 6000)
 TRAINER_HARD_BATCH = (1, 64)
+MAX_USD = Decimal(10**9)  # a budget beyond this is a typo, and would not fit a cent count
 
 
 def _split_csv(value: Any) -> Any:
@@ -114,7 +115,7 @@ class Settings(BaseSettings):
                 amount = Decimal(value)
             except ArithmeticError:
                 raise ValueError("must be an amount in USD such as 20 or 12.50, or empty") from None
-            if not amount.is_finite():
+            if not amount.is_finite() or abs(amount) > MAX_USD:
                 raise ValueError("must be an amount in USD such as 20 or 12.50, or empty")
             return amount
         return value

@@ -47,8 +47,9 @@ class Spend:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Estimate vs actual over ended trainings that ran (mean absolute error of the middle of
-    the range, as a share of the actual cost; and how many actuals fell inside the range)."""
+    """Estimate vs actual over succeeded trainings (a failed or canceled one stopped early, so
+    its estimate says nothing): mean absolute error of the middle of the range as a share of
+    the actual cost, and how many actual costs fell inside the range."""
 
     count: int
     mean_error: float
@@ -70,7 +71,11 @@ class UsageReport:
 
 
 def accuracy(entries: list[LedgerEntry]) -> Accuracy | None:
-    ran = [e for e in entries if e.settled and e.actual_cents and e.estimate_high_cents > 0]
+    ran = [
+        e
+        for e in entries
+        if e.settled and e.status == "succeeded" and e.actual_cents and e.estimate_high_cents > 0
+    ]
     if not ran:
         return None
     errors = [
