@@ -17,9 +17,13 @@ _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
 
 @pytest.fixture(scope="session")
 def _matplotlib_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One matplotlib config/cache folder for the session: its font cache is built once,
-    not in every test's fresh HOME."""
-    return str(tmp_path_factory.mktemp("matplotlib"))
+    """One matplotlib config/cache folder for the session, its font cache built here once (a
+    few seconds) rather than inside whichever test first draws a chart against a timeout."""
+    path = str(tmp_path_factory.mktemp("matplotlib"))
+    os.environ["MPLCONFIGDIR"] = path
+    import matplotlib.font_manager  # noqa: F401  (builds the cache in MPLCONFIGDIR)
+
+    return path
 
 
 @pytest.fixture(autouse=True)

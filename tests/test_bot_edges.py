@@ -82,5 +82,5 @@ async def test_sync_failure_is_logged_and_hashes_survive_garbage(world: World) -
     async with fd.running(global_bot):
         # Back to global commands: the guild's copies are removed so none shows twice.
         assert global_bot.synced_scopes == [f"{fd.app_id}:global", f"{fd.app_id}:{guild.id}"]
-        assert fd.sync_count() == 2 and len(fd.synced_commands()) == 7
+        assert fd.sync_count() == 2 and len(fd.synced_commands()) == 8
         assert fd.synced_commands(guild) == []

@@ -226,7 +226,7 @@ async def test_usage_adds_up_to_the_cent_with_chart_and_loss_curve(world: World)
         assert f"<@{world.alice.id}>: {format_cents(alice)} of $25.00" in text
         assert f"<@{world.bob.id}>: {format_cents(bob)} of $25.00" in text
         assert f"{format_cents(2500 - alice)} left" in text
-        assert "Over 3 ended training(s)" in text
+        assert "Over 2 ended training(s)" in text  # the failed run says nothing about estimates
         width, height = png_size(attachment_bytes(world, answer, ".png"))
         assert width > 300 and height > 200
 

@@ -166,7 +166,7 @@ def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
         gpu_price=settings.gpu_price,
     )
     text = format_estimate(estimate)
-    echo(f"Estimate: {text}")
+    echo(f"Estimate: {text} ({estimate.basis})")
     return text
 
 
