@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.core.config.model import OPTIMIZERS
 from bot.core.errors import InputError
+from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS
 from bot.ui.training import DiscardButton, StartButton, preview_config
 from cogs._common import (
     PRESET_CHOICES,
@@ -74,7 +75,7 @@ class TrainCog(commands.Cog):
         optimizer="prodigy (learning rate 1.0) or adamw8bit (about 0.0004)",
         learning_rate="Learning rate",
         resolution='Comma-separated sizes, e.g. "768,1024"',
-        lora_rank="LoRA rank (1-128)",
+        lora_rank=f"LoRA rank ({LORA_RANK})",
         dry_run="Only check and preview; no Start button",
     )
     @app_commands.choices(preset=PRESET_CHOICES, optimizer=OPTIMIZER_CHOICES)
@@ -86,12 +87,12 @@ class TrainCog(commands.Cog):
         trigger_word: str | None = None,
         preset: str | None = None,
         config: discord.Attachment | None = None,
-        steps: app_commands.Range[int, 3, 6000] | None = None,
-        batch_size: app_commands.Range[int, 1, 64] | None = None,
+        steps: app_commands.Range[int, STEPS.low, STEPS.high] | None = None,
+        batch_size: app_commands.Range[int, BATCH_SIZE.low, BATCH_SIZE.high] | None = None,
         optimizer: str | None = None,
-        learning_rate: app_commands.Range[float, 0.0, 10.0] | None = None,
+        learning_rate: app_commands.Range[float, 0.0, LEARNING_RATE_MAX] | None = None,
         resolution: str | None = None,
-        lora_rank: app_commands.Range[int, 1, 128] | None = None,
+        lora_rank: app_commands.Range[int, LORA_RANK.low, LORA_RANK.high] | None = None,
         dry_run: bool = False,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.sim.files import read_input_images
 from bot.sim.schema import trainer_openapi_schema, validate_input
 from bot.sim.state import iso
 
@@ -208,7 +209,11 @@ def add_routes(app: web.Application, sim: ReplicateSimulator) -> None:
         invalid = validate_input(inputs)
         if invalid:
             return _invalid(invalid)
-        record = sim.create_training(destination, inputs)
+        record = sim.create_training(
+            destination,
+            inputs,
+            dataset_error=await read_input_images(sim, inputs.get("input_images")),
+        )
         if faults.create_timeouts > 0:
             faults.create_timeouts -= 1
             if faults.create_timeout_mode != "close":

@@ -20,10 +20,10 @@ from typing import Any
 
 import discord
 
-from bot.core.config.model import ResolvedConfig, resolve_config, to_trainer_input
-from bot.core.dataset.check import inspect_dataset
+from bot.core.config.model import resolve_config
 from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.budget import ApprovalRequiredError, money_lines
+from bot.core.jobs.preflight import preflight
 from bot.core.log import get_logger
 from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
@@ -33,7 +33,7 @@ from bot.ui.approval import request_approval
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
 from bot.ui.card import card_embed
-from bot.ui.preview import PreviewChecks, dataset_summary, preview_embeds
+from bot.ui.preview import PreviewChecks, dataset_summary, preview_checks, preview_embeds
 
 log = get_logger(__name__)
 
@@ -42,31 +42,6 @@ AGAIN_STATUSES = frozenset({"failed", "canceled", "aborted"})
 
 
 # -- the preview ---------------------------------------------------------------------------------
-
-
-async def run_checks(bot: Any, resolved: ResolvedConfig, dry_run: bool) -> PreviewChecks:
-    """Dataset, token, destination and trainer inputs (the network part)."""
-    settings = bot.settings
-    config = resolved.config
-    checks = PreviewChecks()
-    checks.dataset = await inspect_dataset(
-        str(config.dataset_url), settings=settings, trigger_word=config.trigger_word
-    )
-    if settings.token:
-        checks.account = await bot.gateway.check_token() or None
-        checks.destination_ok = await bot.gateway.destination_exists(str(config.destination))
-        if not checks.destination_ok:
-            checks.problems.append(
-                f"The destination model {config.destination} does not exist on Replicate; "
-                "create it at https://replicate.com/create (private is fine) and run /train again."
-            )
-        checks.problems += await bot.gateway.check_inputs(to_trainer_input(config))
-    elif not dry_run:
-        checks.problems.append(
-            "REPLICATE_API_TOKEN is not set on the bot, so nothing can be submitted; ask the "
-            "bot's admin to set it."
-        )
-    return checks
 
 
 async def add_money(bot: Any, checks: PreviewChecks, owner_id: int, config: Any) -> None:
@@ -94,7 +69,8 @@ async def preview_config(
     """
     bot = services(interaction)
     resolved = resolve_config(cli=options, file=file_data, settings=bot.settings)
-    checks = await run_checks(bot, resolved, dry_run)
+    found = await preflight(resolved.config, bot.settings, bot.gateway, dry_run=dry_run)
+    checks = preview_checks(found, destination=str(resolved.config.destination))
     await add_money(bot, checks, interaction.user.id, resolved)
     embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source)
     if checks.ok and not dry_run:

@@ -46,6 +46,15 @@ log = get_logger(__name__)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 HEAD_REFUSED = frozenset({400, 403, 405, 501})
 _ALL_CHECKS = ("archive structure", "image formats and sizes", "captions", "image count")
+# The counts worth a person's attention, in this order, with their labels (the report has more).
+SHOWN_COUNTS = {
+    "usable_images": "usable images",
+    "images": "images",
+    "captions": "captions",
+    "images_with_captions": "images with captions",
+    "unsupported_images": "unsupported images",
+    "ignored_files": "ignored files",
+}
 
 
 @dataclass
@@ -67,6 +76,10 @@ class DatasetReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def shown_counts(self) -> list[tuple[str, int]]:
+        """`(label, count)` of the counts worth showing that the check produced, in order."""
+        return [(label, self.counts[k]) for k, label in SHOWN_COUNTS.items() if k in self.counts]
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (for `--json` output and storage)."""

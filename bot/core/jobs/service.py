@@ -1,4 +1,7 @@
-"""The training lifecycle, in one place for both front ends: submit, refresh, cancel, reconcile.
+"""The bot's training lifecycle: submit, refresh, cancel, reconcile, against its database.
+
+The CLI keeps no database and talks to `ReplicateGateway` directly; what both front ends share
+before a submit is `bot.core.jobs.preflight`, and who may cancel is `bot.core.jobs.rights`.
 
 Every state change goes through the store first (RoboDanny style), so a restart loses nothing:
 - a create is recorded as a *pending submission* before it is sent, and adopted later if the
@@ -15,7 +18,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.core.config.model import secret_inputs, to_trainer_input
+from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
 from bot.core.jobs.rights import not_tracked, require_cancel
@@ -72,7 +75,7 @@ def ended_payload(
 
 
 class JobService:
-    """What the bot (and anyone else) does with trainings. Owns no Discord, no loop."""
+    """What the bot does with trainings, through its store. Owns no Discord, no loop."""
 
     def __init__(
         self,
@@ -96,11 +99,11 @@ class JobService:
         owner_id: int,
         guild_id: int | None,
         channel_id: int | None,
-        resolved_config: Any,
+        resolved_config: ResolvedConfig,
         *,
         approved: bool = False,
     ) -> TrainingRow:
-        """Start a training for `owner_id` from a ResolvedConfig (or TrainingConfig).
+        """Start a training for `owner_id` from a checked config.
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
         both pass it; budgets and approval (`budget.Budget.check`) too, and under one lock for
@@ -108,7 +111,7 @@ class JobService:
         approved this training. Secrets go to Replicate only; the stored row holds the scrubbed
         config.
         """
-        config = getattr(resolved_config, "config", resolved_config)
+        config = resolved_config.config
         lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
         shared = self.budget is not None and self.settings.budget_team_monthly is not None
         async with lock, self._money_lock if shared else contextlib.nullcontext():
@@ -126,7 +129,7 @@ class JobService:
             inputs = to_trainer_input(config)
             secrets = secret_inputs(self.settings)
             destination = str(config.destination)
-            trigger = getattr(config, "trigger_word", None)
+            trigger = config.trigger_word
             stored_config = config_dict(config)
             pending_id = await self.store.add_pending_submission(
                 owner_id=owner_id,

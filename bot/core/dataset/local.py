@@ -1,0 +1,145 @@
+"""A local dataset from start to upload-ready: collect, judge in full, pack, contact sheet.
+
+Both front ends call this: the CLI with `--dataset PATH`, the bot with the bytes of a Discord
+attachment. Nothing here touches the network; the upload happens only at Start
+(`bot.core.replicate.files`). The work is CPU-bound (every image decoded), so the async entry
+points run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.collect import (
+    UPLOAD_LIMIT,
+    Member,
+    collect_path,
+    collect_zip,
+    human_size,
+    too_big_message,
+)
+from bot.core.dataset.judge import judge
+from bot.core.dataset.pack import Packed, pack
+from bot.core.dataset.rules import Entry, Finding
+from bot.core.dataset.sheet import contact_sheet
+
+
+@dataclass
+class LocalDataset:
+    """The verdict, the upload (None when the dataset is refused) and the contact sheet PNG."""
+
+    label: str
+    report: DatasetReport
+    packed: Packed | None
+    sheet: bytes | None
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and self.packed is not None
+
+
+def prepare_members(
+    members: list[Member],
+    entries: list[Entry] | None,
+    *,
+    label: str,
+    trigger_word: str | None,
+    url_option: str,
+    with_sheet: bool = True,
+) -> LocalDataset:
+    """Judge, pack (only when nothing is fatal) and draw the sheet, in that order."""
+    verdict = judge(members, label=label, trigger_word=trigger_word, archive_entries=entries)
+    report = verdict.report
+    packed: Packed | None = None
+    if report.ok:
+        packed = pack(verdict.usable)
+        report.counts["upload_bytes"] = packed.size
+        if packed.size > UPLOAD_LIMIT:
+            report.errors.append(
+                Finding(
+                    "upload_too_large",
+                    too_big_message(packed.size, "The packed dataset", url_option),
+                )
+            )
+            packed = None
+        else:
+            captions = sum(1 for u in verdict.usable if u.caption is not None)
+            report.notes.append(
+                Finding(
+                    "upload_contents",
+                    f"Uploaded at Start: {len(verdict.usable)} images and {captions} captions "
+                    f"in one {human_size(packed.size)} ZIP (only what the trainer uses).",
+                )
+            )
+    report.bytes_read = sum(len(m.data or b"") for m in members)
+    sheet = contact_sheet(verdict) if with_sheet else None
+    return LocalDataset(label=label, report=report, packed=packed, sheet=sheet)
+
+
+def prepare_path_sync(
+    path: Path, *, trigger_word: str | None, field: str, url_option: str, with_sheet: bool = True
+) -> LocalDataset:
+    members, entries = collect_path(path, field=field, url_option=url_option)
+    return prepare_members(
+        members,
+        entries,
+        label=Path(path).name,
+        trigger_word=trigger_word,
+        url_option=url_option,
+        with_sheet=with_sheet,
+    )
+
+
+async def prepare_path(
+    path: Path, *, trigger_word: str | None, field: str, url_option: str, with_sheet: bool = True
+) -> LocalDataset:
+    """A folder or .zip on disk, judged and packed off the event loop."""
+    return await asyncio.to_thread(
+        prepare_path_sync,
+        path,
+        trigger_word=trigger_word,
+        field=field,
+        url_option=url_option,
+        with_sheet=with_sheet,
+    )
+
+
+def prepare_zip_bytes_sync(
+    data: bytes, label: str, *, trigger_word: str | None, field: str, url_option: str
+) -> LocalDataset:
+    members, entries = collect_zip(io.BytesIO(data), label, field=field, url_option=url_option)
+    return prepare_members(
+        members, entries, label=label, trigger_word=trigger_word, url_option=url_option
+    )
+
+
+async def prepare_upload(
+    members: list[Member] | bytes,
+    label: str,
+    *,
+    trigger_word: str | None,
+    field: str,
+    url_option: str,
+) -> LocalDataset:
+    """Attachments: the bytes of one .zip, or loose images and captions as members."""
+    if isinstance(members, bytes):
+        return await asyncio.to_thread(
+            prepare_zip_bytes_sync,
+            members,
+            label,
+            trigger_word=trigger_word,
+            field=field,
+            url_option=url_option,
+        )
+    return await asyncio.to_thread(
+        prepare_members,
+        members,
+        None,
+        label=label,
+        trigger_word=trigger_word,
+        url_option=url_option,
+    )
