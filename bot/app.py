@@ -41,14 +41,9 @@ from bot.tree import SD35LTree
 log = get_logger(__name__)
 
 EXTENSIONS = (
-    "cogs.train",
-    "cogs.status",
-    "cogs.cancel",
-    "cogs.presets",
-    "cogs.again",
-    "cogs.approvals",
-    "cogs.usage",
-)
+    "cogs.train", "cogs.images", "cogs.status", "cogs.cancel", "cogs.presets", "cogs.again",
+    "cogs.approvals", "cogs.usage",
+)  # fmt: skip
 MSG_MISSING_BOT_LOGIN = (
     "DISCORD_TOKEN is not set; create a bot at https://discord.com/developers/applications and "
     "set DISCORD_TOKEN in the environment or in .env."

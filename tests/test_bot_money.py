@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -19,9 +20,10 @@ from bot.core.errors import InputError
 from bot.core.estimate import estimate_training, format_cents, to_cents
 from bot.core.store.ledger import month_of
 from bot.core.store.rows import utcnow
-from tests.bot_fixtures import World, has_button, make_bot, train_options
+from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
 from tests.fakediscord import FakeUser, StoredMessage
+from tests.local_images import dataset_files, zip_of
 
 PRICE = 0.001525
 
@@ -250,4 +252,33 @@ async def test_usage_adds_up_to_the_cent_with_chart_and_loss_curve(world: World)
         card = next(c for c in world.cards() if ids[0] in c.text())
         await fd.wait_until(lambda: bool(fd.message(card.id).attachments), timeout=10)
         assert png_size(attachment_bytes(world, fd.message(card.id), ".png"))[1] > 200
+    world.assert_clean()
+
+
+async def test_an_attached_dataset_waits_for_approval_and_uploads_once(world: World) -> None:
+    """The pack of /train dataset: outlives the half-hour a preview keeps it while a manager
+    has not decided; nothing is uploaded before Approve; a rejected request drops the pack."""
+    fd = world.fd
+    datasets = world.tmp / "data" / "datasets"
+    options = {"destination": "alice/lora", "trigger_word": TRIGGER, "steps": 40}
+    archive = ("shoot.zip", zip_of(dataset_files(2)))
+    async with fd.running(make_bot(world, SD35L_APPROVAL_ABOVE="0.01")) as bot:
+        for _ in "ab":
+            res = await fd.slash("train", options, user=world.alice, attachments=[archive])
+            shown = await res.wait_original(has_button("Start"), timeout=20)
+            click = await fd.click(shown, label="Start", user=world.alice)
+            await click.wait_original(lambda m: "Asked the managers" in m.content, timeout=10)
+        first, second = [m for m in fd.messages(world.channel()) if has_button("Approve")(m)]
+        assert "2 usable images" in first.text()
+        assert bot.jobs.datasets.sweep(now=time.time() + 2 * 3600) == 0  # held, not swept
+        assert len(list(datasets.glob("*.zip"))) == 2 and not world.sim.files
+
+        reject = await fd.click(second, label="Reject", user=world.mia)
+        await reject.wait_text("Rejected")
+        assert len(list(datasets.glob("*.zip"))) == 1  # the rejected request's pack is gone
+        approve = await fd.click(first, label="Approve", user=world.mia)
+        await approve.wait_text("started", timeout=20)
+        (training,) = world.sim.trainings.values()
+        assert training["input"]["input_images"].startswith(f"{world.sim.base_url}/v1/files/")
+        assert list(datasets.glob("*.zip")) == []
     world.assert_clean()

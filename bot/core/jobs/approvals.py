@@ -51,7 +51,10 @@ class ApprovalDesk:
         verdict: Verdict,
         summary: str,
     ) -> ApprovalRequest:
-        """File a request for a Start that needs a manager; nothing is submitted."""
+        """File a request for a Start that needs a manager; nothing is submitted. A dataset the
+        bot packed from attachments is held until the request is decided or expires."""
+        if config.get("dataset_path"):
+            config = {**config, "dataset_path": self.jobs.datasets.hold(config["dataset_path"])}
         request = await self.store.create(
             owner_id=owner_id,
             guild_id=guild_id,
@@ -92,6 +95,7 @@ class ApprovalDesk:
                 request.guild_id,
                 request.channel_id,
                 resolved,
+                f"approval-{key}",  # a retried approval reuses an upload of a local dataset
                 approved=True,
             )
         except OutcomeUnknownError:
@@ -110,11 +114,20 @@ class ApprovalDesk:
             raise InputError(
                 "This approval request was already decided by another click.", field="approval"
             )
+        self._release(request)
         log.info("approval %s rejected by %s", key, manager_id)
         return request
 
     async def expire_due(self) -> list[ApprovalRequest]:
-        return await self.store.expire_due()
+        expired = await self.store.expire_due()
+        for request in expired:
+            self._release(request)
+        return expired
+
+    def _release(self, request: ApprovalRequest) -> None:
+        """No training will use the held pack any more."""
+        if request.config.get("dataset_path"):
+            self.jobs.datasets.started(str(request.config["dataset_path"]))
 
 
 def request_text(request: ApprovalRequest) -> str:
