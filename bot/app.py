@@ -10,8 +10,10 @@ setup_hook), reconciles what happened while the bot was down, then polls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +36,7 @@ from bot.core.store.approvals import APPROVAL_TTL, ApprovalStore
 from bot.core.store.db import Store
 from bot.core.store.ledger import LedgerStore
 from bot.core.store.previews import PreviewStore
+from bot.drain import HandlerGate
 from bot.health import touch_heartbeat
 from bot.notifier import DiscordNotifier
 from bot.tree import SD35LTree
@@ -109,6 +112,9 @@ class TrainerBot(commands.Bot):
         # Loops of the cogs (e.g. approval expiry), stopped before the database closes.
         self.background: list[asyncio.Task[None]] = []
         self._services_open = False
+        self.gate = HandlerGate(self)
+        self.shutdown_grace = 20.0  # seconds running interactions get to finish on close()
+        self.close_on_sigterm = False  # run_bot: `docker stop` closes gracefully too
 
     # -- startup -----------------------------------------------------------------------------
 
@@ -123,6 +129,12 @@ class TrainerBot(commands.Bot):
             self.jobs, self.store, self.notifier, self.settings, **self.tracker_options
         )
         self._services_open = True
+        self.gate.install()
+        if self.close_on_sigterm:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGTERM, lambda: asyncio.ensure_future(self.close())
+                )
         for name in EXTENSIONS:
             await self.load_extension(name)
         if self.sync_commands:
@@ -218,6 +230,9 @@ class TrainerBot(commands.Bot):
     # -- shutdown ----------------------------------------------------------------------------
 
     async def close(self) -> None:
+        """Stop taking interactions, let running ones finish (bounded), then close the
+        services they use: a handler never meets a closed store."""
+        await self.gate.drain(self.shutdown_grace)
         tasks = [t for t in (self._tracker_task, *self.background) if t is not None]
         for task in tasks:
             task.cancel()
@@ -247,6 +262,7 @@ def run_bot() -> None:
         print(f"Error: {MSG_MISSING_BOT_LOGIN}", file=sys.stderr)
         raise SystemExit(2)
     bot = create_bot(settings)
+    bot.close_on_sigterm = True
     try:
         bot.run(settings.discord_token.get_secret_value(), log_handler=None)
     except discord.LoginFailure:
