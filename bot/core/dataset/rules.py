@@ -1,8 +1,8 @@
 """The trainer's dataset loader rules, as checks on a ZIP's listing and a few header bytes.
 
 Why a separate module: these rules mirror what the trainer (ai-toolkit behind
-lucataco/sd3.5-large-fine-tuner) does with the extracted ZIP (TRAINER.md, "What the dataset ZIP
-must look like"), and each severity follows the trainer's behaviour: `error` = the run fails or
+lucataco/sd3.5-large-fine-tuner) does with the extracted ZIP (docs/trainer.md, "What the trainer
+does with the ZIP"), and each severity follows the trainer's behaviour: `error` = the run fails or
 trains garbage, `warning` = the run works but not the way the user meant, `note` = good to know.
 Everything here is pure (no I/O), so it is tested directly.
 """
