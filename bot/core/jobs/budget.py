@@ -168,13 +168,16 @@ class Budget:
         )
 
     async def standing(self, owner_id: int, now: datetime | None = None) -> Standing:
+        """Spent this month against each budget; a budget that is not set costs no query."""
         month = month_of(now or utcnow())
+        user_budget = _cents(self.settings.budget_user_monthly)
+        team_budget = _cents(self.settings.budget_team_monthly)
         return Standing(
             month=month,
-            user_spent=await self.ledger.spent_cents(month, owner_id),
-            team_spent=await self.ledger.spent_cents(month),
-            user_budget=_cents(self.settings.budget_user_monthly),
-            team_budget=_cents(self.settings.budget_team_monthly),
+            user_spent=0 if user_budget is None else await self.ledger.spent_cents(month, owner_id),
+            team_spent=0 if team_budget is None else await self.ledger.spent_cents(month),
+            user_budget=user_budget,
+            team_budget=team_budget,
         )
 
     async def verdict(self, owner_id: int, config: Any, *, approved: bool = False) -> Verdict:
