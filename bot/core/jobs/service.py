@@ -227,6 +227,17 @@ class JobService:
         if self.budget is not None:
             await self.budget.record(row, config)
 
+    async def _file_unfiled(self, rows: list[TrainingRow]) -> None:
+        """A training row is written before its ledger row; a crash between the two would leave
+        a running training out of every budget, so a restart files it from its stored config."""
+        if self.budget is None:
+            return
+        missing = set(await self.budget.ledger.unfiled([row.id for row in rows]))
+        for row in rows:
+            if row.id in missing:
+                await self.budget.record(row, row.config)
+                log.warning("training %s was missing from the ledger: filed now", row.id)
+
     async def _money_check(
         self, owner_id: int, pending_id: int, config: Any, approved: bool
     ) -> Verdict | None:
@@ -288,6 +299,7 @@ class JobService:
         """
         await self.resolve_pending_submissions()
         rows = await self.store.active_trainings()
+        await self._file_unfiled(rows)
         sem = asyncio.Semaphore(max(1, concurrency))
 
         async def one(row: TrainingRow) -> TrainingRow:

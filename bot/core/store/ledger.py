@@ -138,6 +138,16 @@ class LedgerStore:
             rec = await cur.fetchone()
         return _entry(rec) if rec is not None else None
 
+    async def unfiled(self, training_ids: list[str]) -> list[str]:
+        """Those of `training_ids` that have no ledger row (the bot died between the two writes)."""
+        if not training_ids:
+            return []
+        marks = ",".join("?" * len(training_ids))
+        sql = f"SELECT training_id FROM ledger WHERE training_id IN ({marks})"  # noqa: S608
+        async with self.store.connection.execute(sql, training_ids) as cur:
+            filed = {str(rec[0]) for rec in await cur.fetchall()}
+        return [tid for tid in training_ids if tid not in filed]
+
     async def spent_cents(self, month: str, owner_id: int | None = None) -> int:
         """Actual cost of ended trainings plus the high estimate of running ones."""
         sql = f"SELECT {_SPENT} FROM ledger WHERE month = ?"  # noqa: S608
