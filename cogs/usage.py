@@ -1,6 +1,7 @@
 """/usage: who spent what this month (or a given `YYYY-MM`), the budgets, and a chart.
 
-Managers see every member; others see the team totals and themselves. The answer is ephemeral:
+Managers see every member; others see the team totals and themselves, unless the team allows
+more (`SD35L_USAGE_OPEN=1`: everyone sees everyone). The answer is ephemeral:
 spend is nobody else's business in the channel.
 """
 
@@ -56,8 +57,10 @@ class UsageCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = services(interaction)
         which = parse_month(month)
-        manager = is_manager(interaction.user, bot.settings.manager_roles)
-        if user is not None and user.id != interaction.user.id and not manager:
+        sees_all = bot.settings.usage_open or is_manager(
+            interaction.user, bot.settings.manager_roles
+        )
+        if user is not None and user.id != interaction.user.id and not sees_all:
             raise NotAllowedError(
                 "Only managers (SD35L_MANAGER_ROLES) can see another member's spend; you can see "
                 "the team totals and your own.",
@@ -66,7 +69,7 @@ class UsageCog(commands.Cog):
         report = await usage_report(bot.budget, which)
         if user is not None:
             shown = [user.id]
-        elif manager:
+        elif sees_all:
             shown = sorted(report.users, key=lambda uid: -report.users[uid].total)
         else:
             shown = [interaction.user.id]

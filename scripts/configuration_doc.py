@@ -56,6 +56,8 @@ ENV_MEANING = {
     "empty = no cap.",
     "SD35L_APPROVAL_ABOVE": "USD: a training whose high estimate is above this needs a "
     "manager's approval in Discord; empty = never.",
+    "SD35L_USAGE_OPEN": "`1` lets every member see everyone's spend in `/usage`; `0`: only "
+    "managers do, others see the team totals and themselves.",
 }
 
 ALLOWED = {

@@ -282,3 +282,19 @@ async def test_an_attached_dataset_waits_for_approval_and_uploads_once(world: Wo
         assert training["input"]["input_images"].startswith(f"{world.sim.base_url}/v1/files/")
         assert list(datasets.glob("*.zip")) == []
     world.assert_clean()
+
+
+async def test_usage_open_lets_every_member_see_everyone(world: World) -> None:
+    """SD35L_USAGE_OPEN=1: the team allows more, so a member sees each member's spend."""
+    fd = world.fd
+    async with fd.running(make_bot(world, SD35L_USAGE_OPEN="1")) as bot:
+        ids = [await start(world, world.alice), await start(world, world.bob)]
+        for tid in ids:
+            await wait_ended(world, bot, tid)
+        res = await fd.slash("usage", {}, user=world.bob)
+        text = (await res.wait_original(lambda m: "Spend in" in m.text(), timeout=20)).text()
+        assert f"<@{world.bob.id}>" in text and f"<@{world.alice.id}>" in text
+        other = await fd.slash("usage", {"user": world.alice}, user=world.bob)
+        theirs = (await other.wait_original(lambda m: "Spend in" in m.text(), timeout=20)).text()
+        assert f"<@{world.alice.id}>" in theirs and "Only managers" not in theirs
+    world.assert_clean()

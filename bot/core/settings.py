@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     approval_above: Decimal | None = Field(
         None, ge=0, validation_alias=AliasChoices("SD35L_APPROVAL_ABOVE")
     )
+    usage_open: bool = Field(False, validation_alias=AliasChoices("SD35L_USAGE_OPEN"))
 
     @field_validator("replicate_api_token", "discord_token", "wandb_api_key", mode="before")
     @classmethod
