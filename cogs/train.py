@@ -51,7 +51,10 @@ async def run_checks(bot: Any, resolved: ResolvedConfig, dry_run: bool) -> Previ
     config = resolved.config
     checks = PreviewChecks()
     checks.dataset = await inspect_dataset(
-        str(config.dataset_url), settings=settings, trigger_word=config.trigger_word
+        str(config.dataset_url),
+        settings=settings,
+        trigger_word=config.trigger_word,
+        resolution=config.training.resolution,
     )
     if settings.token:
         checks.account = await bot.gateway.check_token() or None

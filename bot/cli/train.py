@@ -100,7 +100,9 @@ async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: 
     if req.skip_dataset_check:
         warn("the dataset check was skipped (--skip-dataset-check); a bad ZIP fails after billing.")
         return
-    report = await inspect_dataset(url, settings=settings, trigger_word=trigger)
+    report = await inspect_dataset(
+        url, settings=settings, trigger_word=trigger, resolution=resolved.config.training.resolution
+    )
     show(render.dataset_report(report))
     if not report.ok:
         n = len(report.errors)

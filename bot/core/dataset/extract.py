@@ -1,0 +1,130 @@
+"""The trainer's `extract_zip`, replayed on a model of the folder instead of a disk.
+
+Why: the trainer extracts every entry with `ZipFile.extract` except those whose name starts with
+`__MACOSX/` or `._`, and any entry that makes `extract` raise stops the run. What `extract` does
+with a name decides both: `../` and absolute names are sanitised into the folder, symlink entries
+become plain files, a file and a folder with the same path collide, a name component longer than
+the file system allows is refused, and the last of two equal paths wins. This module computes the
+same target paths (CPython's `_extract_member` on POSIX) and the same collisions, and records the
+content-level failures the caller found (bad CRC, encryption, unsupported compression).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.core.dataset.verdict import EntryView, Failure, LoaderVerdict, Skipped
+
+NAME_MAX = 255  # bytes per path component (ext4 and most Linux file systems)
+PATH_MAX = 4096  # bytes per path, including the NUL, relative to the trainer's working folder
+FOLDER = "input_images"  # the trainer's extraction folder, relative to its working directory
+SKIPPED_PREFIXES = ("__MACOSX/", "._")
+# What zipfile raises while reading an entry's content during `extract`.
+EXTRACT_ERRORS = (
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    RuntimeError,
+    NotImplementedError,
+    OSError,
+    ValueError,
+)
+
+
+@dataclass
+class Extraction:
+    """The extracted folder: file path -> index of the entry that wrote it last, and folders."""
+
+    files: dict[str, int] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=lambda: {""})
+
+
+def target_path(name: str) -> str:
+    """Where `ZipFile.extract` writes entry `name`, relative to the folder ("" = the folder)."""
+    parts = [p for p in name.split("/") if p not in ("", ".", "..")]
+    joined = posixpath.normpath(posixpath.join(FOLDER, "/".join(parts)))
+    return "" if joined == FOLDER else joined[len(FOLDER) + 1 :]
+
+
+def _too_long(path: str) -> str | None:
+    for part in path.split("/"):
+        if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX:
+            return f"a name in its path is over {NAME_MAX} bytes, too long for the file system"
+    if len(f"{FOLDER}/{path}".encode("utf-8", "surrogateescape")) >= PATH_MAX:
+        return f"its path is over {PATH_MAX} bytes, too long for the file system"
+    return None
+
+
+def _collision(tree: Extraction, path: str, is_dir: bool) -> str | None:
+    """What `makedirs`/`mkdir`/`open` would trip over, given what is already extracted."""
+    parts = path.split("/") if path else []
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        if prefix in tree.files:
+            return f"'{prefix}' was extracted as a file, so it cannot also be a folder"
+    if is_dir:
+        if path in tree.files:
+            return f"'{path}' was extracted as a file, so it cannot also be a folder"
+    elif path in tree.dirs:
+        where = f"'{path}'" if path else "the extraction folder itself"
+        return f"{where} is a folder, so the entry cannot be written there as a file"
+    return None
+
+
+def _apply(tree: Extraction, path: str, is_dir: bool, index: int) -> None:
+    parts = path.split("/") if path else []
+    for i in range(1, len(parts)):
+        tree.dirs.add("/".join(parts[:i]))
+    if is_dir:
+        tree.dirs.add(path)
+    else:
+        tree.files[path] = index
+
+
+def _fail(verdict: LoaderVerdict, name: str, why: str) -> None:
+    verdict.failures.append(Failure("extraction_fails", why, (name,)))
+
+
+def extract(entries: Sequence[EntryView], verdict: LoaderVerdict) -> Extraction:
+    """Replay `extract_zip`; every entry that would raise becomes an `extraction_fails` failure.
+
+    The trainer stops at the first one; this goes on, so the user sees every entry to fix.
+    """
+    tree = Extraction()
+    for index, entry in enumerate(entries):
+        if entry.name.startswith(SKIPPED_PREFIXES):
+            verdict.skipped.append(Skipped(entry.name, "macos_metadata", "never extracted"))
+            continue
+        if not entry.name:
+            _fail(verdict, entry.name, "the entry has an empty name")
+            continue
+        is_dir = entry.is_dir
+        path = target_path(entry.name)
+        why = _too_long(path) or _collision(tree, path, is_dir)
+        if why is None and not is_dir:
+            why = _content_problem(entry)
+        if why is not None:
+            _fail(verdict, entry.name, why)
+            continue
+        if not is_dir and path in tree.files:
+            earlier = entries[tree.files[path]].name
+            detail = f"replaced by the later entry '{entry.name}' with the same path"
+            verdict.skipped.append(Skipped(earlier, "overwritten", detail))
+        _apply(tree, path, is_dir, index)
+    return tree
+
+
+def _content_problem(entry: EntryView) -> str | None:
+    if entry.problem:
+        return entry.problem
+    if entry.read is None:
+        return None
+    try:
+        entry.read()
+    except EXTRACT_ERRORS as exc:
+        return f"zipfile cannot extract it ({str(exc)[:80] or type(exc).__name__})"
+    return None
