@@ -33,7 +33,19 @@ _EXPORTS = {
     "Skipped": "verdict",
     "Failure": "verdict",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DatasetReport",
+    "EntryView",
+    "Failure",
+    "LoaderVerdict",
+    "Skipped",
+    "UsableImage",
+    "inspect_dataset",
+    "judge_archive",
+    "judge_folder",
+    "parse_resolutions",
+    "run_loader",
+]
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
