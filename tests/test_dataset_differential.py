@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bot.core.dataset import judge_archive
+from bot.sim.trainer_dataset import trainer_outcome
 from tests.dataset_corpus import heic_bytes, image_bytes, jpeg_bytes, png_bytes, webp_bytes
-from tests.dataset_trainer import trainer_outcome
 
 SIZES = [(512, 512), (300, 200), (640, 480), (64, 103), (80, 1900), (2000, 80), (50, 400)]
 WEIGHTS = [6, 3, 3, 1, 1, 1, 2]

@@ -209,6 +209,7 @@ def add_routes(app: web.Application, sim: ReplicateSimulator) -> None:
         if invalid:
             return _invalid(invalid)
         record = sim.create_training(destination, inputs)
+        await sim.judge_dataset(record, inputs.get("input_images"))
         if faults.create_timeouts > 0:
             faults.create_timeouts -= 1
             if faults.create_timeout_mode != "close":

@@ -17,7 +17,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from bot.core.settings import DEFAULT_TRAINER
@@ -25,7 +27,10 @@ from bot.sim.api import add_routes, problem
 from bot.sim.logs import TrainingLog
 from bot.sim.schema import redact_input
 from bot.sim.state import OUTCOMES, Faults, RecordedRequest, SimTraining, random_id
+from bot.sim.trainer_dataset import trainer_outcome
 from bot.sim.weights import read_lora, write_weights_tar
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -187,6 +192,28 @@ class ReplicateSimulator:
             )
             self.records[training_id] = record
         return record
+
+    async def judge_dataset(self, record: SimTraining, url: object) -> None:
+        """Fetch a loopback `input_images` and fail the training if the trainer would.
+
+        Only loopback URLs are fetched (the simulator never reaches out); others, and loopback
+        URLs that do not answer 200, train as usual.
+        """
+        if not isinstance(url, str) or urlsplit(url).hostname not in LOOPBACK_HOSTS:
+            return
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as resp:
+                if resp.status != 200:
+                    return
+                data = await resp.read()
+        except aiohttp.ClientError:
+            return
+        resolutions = [int(r) for r in str(record.input.get("resolution", "512,768")).split(",")]
+        outcome = await asyncio.to_thread(trainer_outcome, data, resolutions)
+        if outcome.fails:
+            with self.lock:
+                record.outcome = "failed"
+                record.dataset_error = f"Training failed: {outcome.why}"
 
     def finish(self, training_id: str, status: str = "succeeded") -> None:
         """Force a running training to end now with `status` (no-op once it has ended)."""

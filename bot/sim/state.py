@@ -83,11 +83,15 @@ class SimTraining:
     new_version: str
     log: TrainingLog
     forced: tuple[str, float] | None = None  # (status, monotonic time) set by cancel/finish
+    dataset_error: str | None = None  # the trainer's error for a ZIP it cannot train on
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def end_steps(self) -> int:
-        """Steps run before the natural ending (failures and deadlines strike half-way)."""
+        """Steps run before the natural ending (failures and deadlines strike half-way; a bad
+        dataset fails while the latents are cached, before step 2)."""
+        if self.dataset_error:
+            return 1
         return self.steps if self.outcome == "succeeded" else max(1, self.steps // 2)
 
     def natural_end(self) -> float:
@@ -152,7 +156,9 @@ class SimTraining:
             "input": dict(self.input),
             "output": None,
             "logs": logs,
-            "error": FAILED_ERROR if terminal and status == "failed" else None,
+            "error": (self.dataset_error or FAILED_ERROR)
+            if terminal and status == "failed"
+            else None,
             "metrics": metrics,
             "created_at": iso(self.created_wall),
             "started_at": None if started is None else iso(self.created_wall + started),
