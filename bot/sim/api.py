@@ -208,8 +208,10 @@ def add_routes(app: web.Application, sim: ReplicateSimulator) -> None:
         invalid = validate_input(inputs)
         if invalid:
             return _invalid(invalid)
+        dataset_error = await sim.judge_dataset(inputs)  # before the training's clock starts
         record = sim.create_training(destination, inputs)
-        await sim.judge_dataset(record, inputs.get("input_images"))
+        if dataset_error:
+            sim.fail_on_dataset(record, dataset_error)
         if faults.create_timeouts > 0:
             faults.create_timeouts -= 1
             if faults.create_timeout_mode != "close":

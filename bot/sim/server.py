@@ -193,27 +193,31 @@ class ReplicateSimulator:
             self.records[training_id] = record
         return record
 
-    async def judge_dataset(self, record: SimTraining, url: object) -> None:
-        """Fetch a loopback `input_images` and fail the training if the trainer would.
+    async def judge_dataset(self, inputs: Mapping[str, Any]) -> str | None:
+        """The trainer's error for a loopback `input_images` it would fail on, else None.
 
         Only loopback URLs are fetched (the simulator never reaches out); others, and loopback
         URLs that do not answer 200, train as usual.
         """
+        url = inputs.get("input_images")
         if not isinstance(url, str) or urlsplit(url).hostname not in LOOPBACK_HOSTS:
-            return
+            return None
         try:
             async with aiohttp.ClientSession() as session, session.get(url) as resp:
                 if resp.status != 200:
-                    return
+                    return None
                 data = await resp.read()
         except aiohttp.ClientError:
-            return
-        resolutions = [int(r) for r in str(record.input.get("resolution", "512,768")).split(",")]
+            return None
+        resolutions = [int(r) for r in str(inputs.get("resolution", "512,768")).split(",")]
         outcome = await asyncio.to_thread(trainer_outcome, data, resolutions)
-        if outcome.fails:
-            with self.lock:
-                record.outcome = "failed"
-                record.dataset_error = f"Training failed: {outcome.why}"
+        return f"Training failed: {outcome.why}" if outcome.fails else None
+
+    def fail_on_dataset(self, record: SimTraining, error: str) -> None:
+        """Make `record` fail like the trainer on a bad ZIP: after one billed step."""
+        with self.lock:
+            record.outcome = "failed"
+            record.dataset_error = error
 
     def finish(self, training_id: str, status: str = "succeeded") -> None:
         """Force a running training to end now with `status` (no-op once it has ended)."""

@@ -72,6 +72,27 @@ def clean_caption(caption: str) -> str:
     return ", ".join(p.strip() for p in caption.split(",") if p.strip())
 
 
+def _refuse_overlaps(zip_ref: zipfile.ZipFile) -> None:
+    """Python 3.10.14's zipfile (the trainer's) refuses to read an entry whose data runs into the
+    next entry or the central directory (gh-109858); older interpreters lack the check, so the
+    re-creation applies it the same way: entries by header offset, each ends where the next
+    starts. (Raised before extraction starts; the trainer raises on reaching that entry, which
+    fails the run just the same.)"""
+    infos = zip_ref.infolist()
+    end = int(getattr(zip_ref, "start_dir", 0))
+    fp = zip_ref.fp
+    assert fp is not None
+    for info in sorted(infos, key=lambda i: i.header_offset, reverse=True):
+        if not info.is_dir() and not info.filename.startswith(("__MACOSX/", "._")):
+            fp.seek(info.header_offset)
+            header = fp.read(30)
+            start = info.header_offset + 30 + int.from_bytes(header[26:28], "little")
+            start += int.from_bytes(header[28:30], "little")
+            if start + info.compress_size > end:
+                raise zipfile.BadZipFile(f"Overlapped entries: {info.orig_filename!r}")
+        end = info.header_offset
+
+
 @dataclass(frozen=True)
 class Outcome:
     fails: bool
@@ -92,6 +113,7 @@ def trainer_outcome(zip_bytes: bytes, resolutions: list[int]) -> Outcome:
         input_dir.mkdir(parents=True, exist_ok=True)
         try:
             with zipfile.ZipFile(archive_path, "r") as zip_ref:
+                _refuse_overlaps(zip_ref)
                 for info in zip_ref.infolist():
                     if not info.filename.startswith("__MACOSX/") and not info.filename.startswith(
                         "._"

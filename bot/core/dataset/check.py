@@ -221,14 +221,14 @@ class _Job:
         source = RangeSource(self.fetcher, first.url, size)
         source.seed(first.body)
         try:
-            infos = await list_entries(source)
+            infos, start_dir = await list_entries(source)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
             verdict = _unreadable(exc, self.resolutions)
             _explain_not_zip(self.report, verdict, first.body)
             return verdict
         left = MAX_REQUESTS - self.fetcher.requests_made - 2
         sample = await sample_entries(
-            source, infos, budget=SAMPLE_BUDGET, max_requests=max(left, 1)
+            source, infos, start_dir, budget=SAMPLE_BUDGET, max_requests=max(left, 1)
         )
         verdict = await asyncio.to_thread(
             run_loader, sample.entries, self.resolutions, self.trigger

@@ -14,7 +14,7 @@ from __future__ import annotations
 import posixpath
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.dataset.verdict import EntryView, Failure, LoaderVerdict, Skipped
@@ -33,6 +33,32 @@ EXTRACT_ERRORS = (
     OSError,
     ValueError,
 )
+
+
+def overlaps(
+    infos: Sequence[zipfile.ZipInfo], start_dir: int, data_start: Callable[[zipfile.ZipInfo], int]
+) -> dict[int, str]:
+    """Entries whose data runs into the next entry or the directory: index -> why.
+
+    The trainer's Python (3.10.14) refuses to read them ("Overlapped entries ... (possible zip
+    bomb)", a 2024 security fix that older interpreters such as ours may lack), so the model
+    applies the same rule itself: entries sorted by header offset, each ends where the next one
+    (or the central directory) starts. `data_start` gives where an entry's data begins (from its
+    local header, or a lower bound when that header was not read).
+    """
+    ends: dict[int, int] = {}
+    end = start_dir
+    for i in sorted(range(len(infos)), key=lambda i: infos[i].header_offset, reverse=True):
+        ends[i] = end
+        end = infos[i].header_offset
+    out = {}
+    for i, info in enumerate(infos):
+        if not info.is_dir() and data_start(info) + info.compress_size > ends[i]:
+            out[i] = (
+                "its data overlaps the next entry (zipfile: 'Overlapped entries ... possible zip "
+                "bomb'); the ZIP's directory is damaged"
+            )
+    return out
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-from bot.core.dataset.extract import EXTRACT_ERRORS
+from bot.core.dataset.extract import EXTRACT_ERRORS, overlaps
 from bot.core.dataset.loader import run_loader
 from bot.core.dataset.verdict import EntryView, Failure, LoaderVerdict
 
@@ -65,11 +65,29 @@ def judge_zip(
     except (*EXTRACT_ERRORS, UnicodeDecodeError, zipfile.LargeZipFile) as exc:
         why = f"zipfile cannot open it ({str(exc)[:80] or type(exc).__name__})"
         return LoaderVerdict(failures=[Failure("archive_unreadable", why)], resolutions=sizes)
+    infos = archive.infolist()
     entries = [
         EntryView(info.filename, info.is_dir(), info.file_size, read=_reader(archive, info))
-        for info in archive.infolist()
+        for info in infos
     ]
+    start_dir = getattr(archive, "start_dir", fileobj.seek(0, io.SEEK_END))
+    for i, why in overlaps(infos, start_dir, lambda info: _data_start(fileobj, info)).items():
+        entries[i].problem = why
     return run_loader(entries, sizes, trigger_word)
+
+
+def _data_start(fileobj: IO[bytes], info: zipfile.ZipInfo) -> int:
+    """Where the entry's data begins, from its local header (its own name and extra lengths)."""
+    fileobj.seek(info.header_offset)
+    header = fileobj.read(30)
+    if len(header) < 30:
+        return info.header_offset + 30
+    return (
+        info.header_offset
+        + 30
+        + int.from_bytes(header[26:28], "little")
+        + int.from_bytes(header[28:30], "little")
+    )
 
 
 def judge_folder(

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.core.dataset.extract import SKIPPED_PREFIXES, target_path
+from bot.core.dataset.extract import SKIPPED_PREFIXES, overlaps, target_path
 from bot.core.dataset.loader import IMAGE_SUFFIXES
 from bot.core.dataset.plan import HEAD, ReadPlan, Wanted, plan_reads
 from bot.core.dataset.verdict import EntryView
@@ -150,6 +150,19 @@ def _view(info: zipfile.ZipInfo, fetched: list[tuple[int, bytes]] | None, size: 
     return view
 
 
+def _data_start(info: zipfile.ZipInfo, fetched: list[tuple[int, bytes]] | None) -> int:
+    """From the local header when it was read, else a lower bound (no extra field)."""
+    header = _slice(fetched, info.header_offset, info.header_offset + 30) if fetched else None
+    if header and len(header) == 30:
+        return (
+            info.header_offset
+            + 30
+            + int.from_bytes(header[26:28], "little")
+            + int.from_bytes(header[28:30], "little")
+        )
+    return info.header_offset + 30 + len(info.orig_filename.encode("utf-8", "surrogateescape"))
+
+
 def _slice(fetched: list[tuple[int, bytes]], start: int, end: int) -> bytes | None:
     """The bytes [start, end) if one fetched range covers `start`; cut at that range's end."""
     for offset, body in fetched:
@@ -161,6 +174,7 @@ def _slice(fetched: list[tuple[int, bytes]], start: int, end: int) -> bytes | No
 async def sample_entries(
     source: RangeSource,
     infos: Sequence[zipfile.ZipInfo],
+    start_dir: int,
     *,
     budget: int,
     max_requests: int,
@@ -176,4 +190,10 @@ async def sample_entries(
     entries = [
         _view(info, fetched if i in chosen else None, source.size) for i, info in enumerate(infos)
     ]
+    starts = {
+        id(info): _data_start(info, fetched if i in chosen else None)
+        for i, info in enumerate(infos)
+    }
+    for i, why in overlaps(infos, start_dir, lambda info: starts[id(info)]).items():
+        entries[i].problem = entries[i].problem or why
     return Sample(entries, len(images), len(plan.sampled), len(plan.ranges))

@@ -134,13 +134,14 @@ class _RangeFile(io.RawIOBase):
         return len(data)
 
 
-def _list_sync(fileobj: IO[bytes]) -> list[zipfile.ZipInfo]:
+def _list_sync(fileobj: IO[bytes]) -> tuple[list[zipfile.ZipInfo], int]:
     with zipfile.ZipFile(fileobj) as archive:
-        return archive.infolist()
+        return archive.infolist(), int(getattr(archive, "start_dir", 0))
 
 
-async def list_entries(source: RangeSource) -> list[zipfile.ZipInfo]:
-    """The central directory; raises zipfile.BadZipFile (or OSError) if it is broken."""
+async def list_entries(source: RangeSource) -> tuple[list[zipfile.ZipInfo], int]:
+    """The central directory and where it starts; raises zipfile.BadZipFile (or OSError) if it
+    is broken."""
     await source.read_many([(max(source.size - TAIL, 0), source.size)])
     view: IO[bytes] = _RangeFile(source, asyncio.get_running_loop())  # type: ignore[assignment]
     return await asyncio.to_thread(_list_sync, view)
