@@ -47,7 +47,12 @@ def _describe(exc: BaseException) -> str:
 
 
 def _oriented(image: Image.Image) -> tuple[int, int]:
-    orientation = image.getexif().get(0x0112, 1)
+    """Size after EXIF rotation, without decoding: a PNG without an eXIf chunk before its data
+    would be decoded by `getexif()` to look for one after it, so it counts as unrotated."""
+    if image.format == "PNG" and "exif" not in image.info:
+        orientation = 1
+    else:
+        orientation = image.getexif().get(0x0112, 1)
     w, h = image.size
     return (h, w) if orientation in _SWAPS else (w, h)
 
