@@ -16,35 +16,15 @@ import discord
 from bot.core.jobs.tracker import CardResult
 from bot.core.log import get_logger
 from bot.core.store.rows import Notice, TrainingRow, utcnow
-from bot.ui.buttons import view_of
-from bot.ui.card import card_embed, log_file, notice_embed
+from bot.ui.card import log_file, notice_embed
 from bot.ui.format import mention
+from bot.ui.training import card_message
 
 log = get_logger(__name__)
 
 CANNOT_DM = 50007
 # /train posts a card right after the submit; only a card still missing after this is ours to post.
 CARD_GRACE = timedelta(seconds=60)
-
-
-def card_view(row: TrainingRow) -> discord.ui.View | None:
-    """The card's Cancel button while the training runs; Train again once it ended without
-    success (failed, canceled, aborted); none after a success."""
-    if row.status == "succeeded":
-        return None
-    if row.is_terminal:
-        from cogs.again import AgainButton
-
-        return view_of(AgainButton(row.id))
-    from cogs.cancel import CardCancelButton
-
-    return view_of(CardCancelButton(row.id))
-
-
-def card_message(row: TrainingRow) -> dict[str, Any]:
-    """Keyword arguments for sending or editing a card."""
-    view = card_view(row)
-    return {"embed": card_embed(row), "view": view if view is not None else discord.ui.View()}
 
 
 class DiscordNotifier:

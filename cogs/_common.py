@@ -1,12 +1,12 @@
-"""What every cog shares: the bot's services, role guards, config attachments, autocomplete.
+"""What every cog shares: config attachments and autocomplete, plus the bot's services and
+role guards from `bot.ui.access` (named here too, so a cog imports one place).
 
 Not an extension itself (no `setup`): the feature cogs import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -14,57 +14,25 @@ from discord import app_commands
 from bot.core.config.model import load_presets, parse_config_text
 from bot.core.config.parse import MAX_CONFIG_BYTES
 from bot.core.errors import InputError, ServiceError
-from bot.core.jobs.service import NotAllowedError
 from bot.core.store.rows import TrainingRow
+from bot.ui.access import is_manager, may_start, require_start, services
 from bot.ui.format import clip
 
-if TYPE_CHECKING:
-    from bot.app import TrainerBot
+__all__ = [
+    "CONFIG_SUFFIXES",
+    "PRESET_CHOICES",
+    "config_attachment_of",
+    "is_manager",
+    "may_start",
+    "read_config",
+    "require_start",
+    "services",
+    "training_choice",
+    "training_choices",
+]
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 PRESET_CHOICES = [app_commands.Choice(name=n, value=n) for n in load_presets()]
-
-
-def services(interaction: discord.Interaction[Any]) -> TrainerBot:
-    """The running bot with its store, job service and settings."""
-    return interaction.client  # type: ignore[no-any-return]
-
-
-def _has_role(user: discord.abc.User, specs: Iterable[str]) -> bool:
-    wanted = {s.strip().lower() for s in specs if s.strip()}
-    if not isinstance(user, discord.Member):
-        return False
-    return any(str(r.id) in wanted or r.name.lower() in wanted for r in user.roles)
-
-
-def may_start(user: discord.abc.User, allowed_roles: list[str]) -> bool:
-    """Everyone when SD35L_ALLOWED_ROLES is empty, else members holding one of those roles."""
-    return not allowed_roles or _has_role(user, allowed_roles)
-
-
-def require_start(user: discord.abc.User, allowed_roles: list[str]) -> None:
-    if not may_start(user, allowed_roles):
-        raise NotAllowedError(
-            "Starting trainings is limited to the roles in SD35L_ALLOWED_ROLES "
-            f"({', '.join(allowed_roles)}); ask a server admin for one of them.",
-            field="SD35L_ALLOWED_ROLES",
-        )
-
-
-def is_manager(user: discord.abc.User, manager_roles: list[str]) -> bool:
-    return bool(manager_roles) and _has_role(user, manager_roles)
-
-
-def require_cancel(row: TrainingRow, user: discord.abc.User, manager_roles: list[str]) -> bool:
-    """Raise unless `user` created the training or manages; returns whether they manage."""
-    manager = is_manager(user, manager_roles)
-    if user.id != row.owner_id and not manager:
-        raise NotAllowedError(
-            f"Only the creator of training {row.id} or a member with a manager role "
-            "(SD35L_MANAGER_ROLES) can cancel it.",
-            field="training",
-        )
-    return manager
 
 
 def config_attachment_of(message: discord.Message) -> discord.Attachment | None:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.errors import InputError
 from bot.core.store.rows import TrainingRow
-from cogs.again import _ended_row
+from bot.ui.training import ended_row
 from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
 from tests.fakediscord import FakeUser, StoredMessage
@@ -125,5 +125,5 @@ async def test_stale_or_unknown_training_gets_one_sentence() -> None:
     cases = {"nope": "no longer tracked", "run1": "is processing", "ok1": "no stored config"}
     for training_id, needle in cases.items():
         with pytest.raises(InputError) as err:
-            await _ended_row(interaction, training_id)
+            await ended_row(interaction, training_id)
         assert needle in str(err.value) and err.value.field == "training"

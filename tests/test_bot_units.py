@@ -21,9 +21,10 @@ from bot.core.jobs.tracker import CardResult
 from bot.core.store.db import Store
 from bot.core.store.previews import PreviewStore
 from bot.core.store.rows import Notice, TrainingRow, utcnow
-from bot.notifier import DiscordNotifier, card_message, card_view
+from bot.notifier import DiscordNotifier
 from bot.tree import GENERIC, error_message, send_ephemeral
 from bot.ui import card, format, lists, preview
+from bot.ui.training import card_message, card_view
 from cogs import _common
 from tests.fakediscord import check_discord_limits
 

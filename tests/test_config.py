@@ -540,7 +540,9 @@ def test_describe_parameters_covers_every_flat_key() -> None:
 def test_examples_are_valid_and_complete(settings: Settings) -> None:
     advanced = load_config_file(REPO / "config" / "examples" / "advanced.yaml")
     resolved = resolve_config(file=advanced, settings=settings)
-    assert set(resolved.origins.values()) == {"file"}
+    # dataset_path is the commented-out alternative to dataset_url (exactly one is given).
+    assert {k for k, v in resolved.origins.items() if v != "file"} == {"dataset_path"}
+    assert "# dataset_path:" in (REPO / "config" / "examples" / "advanced.yaml").read_text()
     basic = resolve_config(
         file=load_config_file(REPO / "config" / "examples" / "basic.yaml"), settings=settings
     )

@@ -16,7 +16,8 @@ import pytest
 from bot.core.config.model import ResolvedConfig, resolve_config
 from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.jobs import service as jobs_module
-from bot.core.jobs.service import JobService, NotAllowedError, _outcome_unknown
+from bot.core.jobs.rights import NotAllowedError
+from bot.core.jobs.service import JobService, _outcome_unknown
 from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings, load_settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import socket
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -194,3 +195,18 @@ async def test_broken_download_is_a_service_error(server) -> None:
 async def test_system_resolver_handles_literals_and_localhost() -> None:
     assert "127.0.0.1" in await system_resolver("127.0.0.1", 80)
     assert describe_status(404) == "was not found (404)" and "418" in describe_status(418)
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    """One parser for the gateway and the weights download: seconds or an HTTP date."""
+    from email.utils import format_datetime
+
+    from bot.core.retry import retry_after
+
+    assert retry_after("1.5") == 1.5 and retry_after(" 3 ") == 3.0
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25.0 <= (retry_after(soon) or 0.0) <= 30.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
+    assert retry_after("-3") == 0.0
+    for unusable in (None, "", "soon", "nan", "inf"):
+        assert retry_after(unusable) is None

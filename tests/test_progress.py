@@ -183,3 +183,22 @@ def test_never_raises_on_bar_like_garbage(text: str) -> None:
         assert p.step <= p.total
     for value in (p.s_per_it, p.loss, p.lr, p.elapsed_s, p.remaining_s, p.percent):
         assert value is None or value == value  # never NaN
+
+
+def test_step_and_eta_text_is_the_same_in_status_and_follow() -> None:
+    """`sd35l-trainer status` and the `--wait` line show the step and ETA from one place."""
+    from bot.cli._follow import StatusLine
+    from bot.cli.render import progress_text
+    from bot.core.progress import Progress, eta_text, step_text
+    from bot.core.replicate.training import Training
+
+    running = Progress(step=84, total=700, remaining_s=612.0)
+    assert step_text(running, "processing") == "step 84/700"
+    assert step_text(running, "processing", percent=True) == "step 84/700 (12%)"
+    assert step_text(running, "succeeded") == "step 700/700"  # the last line says 699/700
+    assert eta_text(running, "processing") == "ETA 10 min"
+    assert eta_text(running, "failed") is None and step_text(Progress(), "processing") is None
+    assert progress_text(running, "processing") == "step 84/700 (12%), ETA 10 min"
+    line = StatusLine(Training(id="t1", status="processing"))
+    line.progress = running
+    assert " | step 84/700 | ETA 10 min | elapsed " in line.text()

@@ -33,8 +33,10 @@ class StatusLine:
     """What the live line shows; `__rich__` recomputes elapsed time at every refresh."""
 
     def __init__(self, training: Training) -> None:
+        from bot.core.progress import Progress
+
         self.training = training
-        self.progress: Any = None
+        self.progress = Progress()
         self._started = time.monotonic()
 
     def update(self, training: Training) -> None:
@@ -51,20 +53,17 @@ class StatusLine:
 
     def text(self) -> str:
         from bot.core.estimate import format_duration
+        from bot.core.progress import eta_text, step_text
 
-        p = self.progress
-        parts = [f"{self.training.id}: {self.training.status}"]
-        step, total = getattr(p, "step", None), getattr(p, "total", None)
-        if step is not None and total:
-            parts.append(f"step {total if self.training.status == 'succeeded' else step}/{total}")
-        remaining = getattr(p, "remaining_s", None)
-        if remaining is not None and not self.training.is_terminal:
-            parts.append(f"ETA {format_duration(remaining)}")
+        status = self.training.status
+        parts = [f"{self.training.id}: {status}"]
+        found = (step_text(self.progress, status), eta_text(self.progress, status))
+        parts += [bit for bit in found if bit]
         parts.append(f"elapsed {format_duration(self.elapsed())}")
         return " | ".join(parts)
 
     def key(self) -> tuple[str, Any]:
-        return self.training.status, getattr(self.progress, "step", None)
+        return self.training.status, self.progress.step
 
     def __rich__(self) -> Any:
         from rich.text import Text

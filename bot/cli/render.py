@@ -13,17 +13,10 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
+    from bot.core.dataset.check import DatasetReport
+    from bot.core.progress import Progress
     from bot.core.replicate.training import Training
 
-# The dataset counts worth a user's attention, in this order (the report has more).
-DATASET_COUNTS = (
-    "usable_images",
-    "images",
-    "captions",
-    "images_with_captions",
-    "unsupported_images",
-    "ignored_files",
-)
 STATUS_STYLE = {
     "succeeded": "green",
     "failed": "red",
@@ -68,19 +61,19 @@ def config_table(config_data: Mapping[str, Any], origins: Mapping[str, str]) -> 
     return table
 
 
-def dataset_report(report: Any) -> RenderableType:
-    """The dataset check: counts, then errors, warnings and notes, each with a few paths."""
+def dataset_report(report: DatasetReport) -> RenderableType:
+    """The dataset check: counts (those above zero), then errors, warnings and notes, each with
+    a few paths."""
     from rich.console import Group
     from rich.text import Text
 
     parts: list[RenderableType] = []
-    counts = getattr(report, "counts", {}) or {}
     head = Text("Dataset check: ", style="bold")
     head.append(
         "OK" if getattr(report, "ok", False) else "problems found",
         style="green" if getattr(report, "ok", False) else "red",
     )
-    shown = [(k.replace("_", " "), counts[k]) for k in DATASET_COUNTS if counts.get(k)]
+    shown = [(label, n) for label, n in report.shown_counts() if n]
     if shown:
         head.append("  " + ", ".join(f"{k}: {v}" for k, v in shown))
     parts.append(head)
@@ -170,17 +163,12 @@ def trainings_table(trainings: Iterable[Training], gpu_price: float) -> Table:
     return table
 
 
-def progress_text(progress: Any, status: str) -> str:
+def progress_text(progress: Progress, status: str) -> str:
     """`step 84/700 (12%), ETA 10m 12s, loss 0.41` from a `Progress`; empty when unknown."""
-    bits: list[str] = []
-    step, total = getattr(progress, "step", None), getattr(progress, "total", None)
-    if step is not None and total:
-        shown = total if status == "succeeded" else step
-        pct = 100.0 * shown / total
-        bits.append(f"step {shown}/{total} ({pct:.0f}%)")
-    remaining = getattr(progress, "remaining_s", None)
-    if remaining is not None and status in ("starting", "processing"):
-        bits.append(f"ETA {_duration(remaining)}")
+    from bot.core.progress import eta_text, step_text
+
+    found = (step_text(progress, status, percent=True), eta_text(progress, status))
+    bits = [bit for bit in found if bit]
     loss = getattr(progress, "loss", None)
     if loss is not None:
         bits.append(f"loss {loss:.4g}")

@@ -3,7 +3,8 @@
 Order: resolve the config (CLI > file > preset > default) -> check the dataset -> check the
 token, the destination model and the trainer's input schema -> show the estimate -> confirm
 (only when someone can answer) -> submit -> with `--wait`, follow, download, report the cost.
-`interactive` reuses `run_train` with its own answers.
+`interactive` reuses `run_train` with its own answers. The checks themselves are
+`bot.core.jobs.preflight`'s, the same the bot's preview runs; this module renders them and asks.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import EXIT_INTERRUPTED, echo, show, warn
+from bot.cli.dataset import config_relative, contact_sheet_option, dataset_option
+from bot.core.limits import LORA_RANK
 
 if TYPE_CHECKING:
     from bot.core.config.model import ResolvedConfig
+    from bot.core.dataset.local import LocalDataset
     from bot.core.replicate.gateway import ReplicateGateway
     from bot.core.replicate.training import Training
     from bot.core.settings import Settings
 
 CLI_KEYS = (
-    "dataset_url", "destination", "trigger_word", "preset", "steps", "batch_size",
+    "dataset_url", "dataset_path", "destination", "trigger_word", "preset", "steps", "batch_size",
     "optimizer", "learning_rate", "resolution", "lora_rank", "wandb_project",
 )  # fmt: skip
 
@@ -44,6 +48,7 @@ class TrainRequest:
     skip_dataset_check: bool = False
     ask: bool | None = None
     show_config: bool = True
+    contact_sheet: Path | None = None
 
     @property
     def prompting(self) -> bool:
@@ -61,11 +66,11 @@ class _State:
 
 
 def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
-    """dataset_url, destination, trigger_word of a complete config (resolve_config checked them)."""
+    """The dataset (URL or local path), destination and trigger word of a complete config."""
     from bot.core.errors import InputError
 
     config = resolved.config
-    values = (config.dataset_url, config.destination, config.trigger_word)
+    values = (config.dataset_url or config.dataset_path, config.destination, config.trigger_word)
     for name, value in zip(("dataset_url", "destination", "trigger_word"), values, strict=True):
         if not value:
             raise InputError(
@@ -86,23 +91,36 @@ def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
                 "of a .yaml, .yml or .json file.",
                 field="config",
             )
-        data = load_config_file(req.config_path)
+        data = config_relative(load_config_file(req.config_path), req.config_path)
     user = load_user_defaults(settings)
     return resolve_config(cli=req.cli, file=data, settings=settings, require_all=True, user=user)
 
 
-async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: Settings) -> None:
+async def _check_dataset(
+    req: TrainRequest, resolved: ResolvedConfig, settings: Settings
+) -> LocalDataset | None:
     from bot.cli import render
-    from bot.core.dataset.check import inspect_dataset
+    from bot.cli.dataset import check_local
     from bot.core.errors import InputError
+    from bot.core.jobs.preflight import check_dataset
 
-    url, _destination, trigger = identity(resolved)
+    dataset, _destination, trigger = identity(resolved)
+    if resolved.config.dataset_path:
+        return await check_local(
+            dataset,
+            trigger,
+            contact_sheet=req.contact_sheet,
+            dry_run=req.dry_run,
+            skip_check=req.skip_dataset_check,
+            resolution=resolved.config.training.resolution,
+            min_images=settings.policy_min_images,
+        )
+    if req.contact_sheet is not None:
+        warn("--contact-sheet is drawn only for a local --dataset.")
     if req.skip_dataset_check:
         warn("the dataset check was skipped (--skip-dataset-check); a bad ZIP fails after billing.")
-        return
-    report = await inspect_dataset(
-        url, settings=settings, trigger_word=trigger, resolution=resolved.config.training.resolution
-    )
+        return None
+    report = await check_dataset(resolved.config, settings)
     show(render.dataset_report(report))
     if not report.ok:
         n = len(report.errors)
@@ -111,20 +129,21 @@ async def _check_dataset(req: TrainRequest, resolved: ResolvedConfig, settings: 
             "the training fail or learn nothing (listed above); fix the ZIP and try again.",
             field="dataset_url",
         )
+    return None
 
 
 async def _check_account(
     req: TrainRequest, resolved: ResolvedConfig, gw: ReplicateGateway, settings: Settings
 ) -> None:
-    """Token, destination model, and the trainer's live input schema."""
-    from bot.core.config.model import to_trainer_input
+    """Token, destination model, and the trainer's live input schema; a missing destination
+    can be created here (with --create-destination, or when the user says yes)."""
     from bot.core.errors import InputError
+    from bot.core.jobs.preflight import check_account
 
-    config = resolved.config
     destination = identity(resolved)[1]
-    username = await gw.check_token()
-    echo(f"Replicate token OK (account {username or 'unknown'}).")
-    if not await gw.destination_exists(destination):
+    found = await check_account(resolved.config, gw)
+    echo(f"Replicate token OK (account {found.account or 'unknown'}).")
+    if not found.destination_exists:
         if req.create_destination and not req.dry_run:
             await gw.create_destination(destination)
             echo(f"Created the destination model {destination} (private).")
@@ -149,25 +168,17 @@ async def _check_account(
             )
     else:
         echo(f"Destination model {destination} exists.")
-    problems = await gw.check_inputs(to_trainer_input(config))
-    if problems:
+    if found.input_problems:
         raise InputError(
-            "The trainer would reject these inputs: " + "; ".join(problems) + ".",
+            "The trainer would reject these inputs: " + "; ".join(found.input_problems) + ".",
             field="input",
         )
 
 
 def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
-    from bot.core.estimate import estimate_training, format_estimate
+    from bot.core.jobs.preflight import estimate_text
 
-    t = resolved.config.training
-    estimate = estimate_training(
-        steps=t.steps,
-        batch_size=t.batch_size,
-        resolution=t.resolution,
-        gpu_price=settings.gpu_price,
-    )
-    text = format_estimate(estimate)
+    text = estimate_text(resolved.config, settings)
     echo(f"Estimate: {text}")
     return text
 
@@ -189,11 +200,13 @@ def _target_free(req: TrainRequest, resolved: ResolvedConfig) -> Path:
 
 
 async def _submit_and_follow(
-    req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State
-) -> None:
-    from bot.cli import jobs
+    req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State,
+    local: LocalDataset | None = None,
+) -> None:  # fmt: skip
+    from bot.cli import dataset, jobs
     from bot.core.config.model import secret_inputs, to_trainer_input
-    from bot.core.errors import InputError
+    from bot.core.errors import InputError, SD35LError
+    from bot.core.replicate.errors import OutcomeUnknownError
 
     config = resolved.config
     async with _common.gateway(settings) as gw:
@@ -213,10 +226,18 @@ async def _submit_and_follow(
         ):
             echo("Nothing was submitted.")
             return
+        made = await dataset.upload(gw, local) if local is not None else None
         state.submitting = True
-        training = await gw.create_training(
-            identity(resolved)[1], to_trainer_input(config), secret_inputs(settings)
-        )
+        try:
+            training = await gw.create_training(
+                identity(resolved)[1],
+                to_trainer_input(config, input_images=made[0].url if made else None),
+                secret_inputs(settings),
+            )
+        except SD35LError as exc:
+            if made is not None and made[1] and not isinstance(exc, OutcomeUnknownError):
+                await dataset.forget(gw, made[0], "no training was started")
+            raise
         state.training_id = training.id
         echo(f"Started training {training.id}")
         echo(f"Follow it at {training.web_url}")
@@ -227,6 +248,8 @@ async def _submit_and_follow(
 
         echo("Following progress; Ctrl-C stops following (the training keeps running).")
         ended = await follow(gw, training, settings)
+        if made is not None:
+            await dataset.forget(gw, made[0], f"the training {ended.status}")
         if ended.status != "succeeded":
             _report_failure(ended)
         try:
@@ -266,6 +289,7 @@ def run_train(req: TrainRequest) -> None:
     """The whole `train` path; raises `SD35LError` subclasses for the group to report."""
     from bot.cli import render
     from bot.core.errors import InputError
+    from bot.core.jobs.preflight import token_missing
     from bot.core.replicate.errors import MSG_NO_TOKEN
 
     settings = _common.settings()
@@ -274,14 +298,14 @@ def run_train(req: TrainRequest) -> None:
         warn(message)
     if req.show_config:
         show(render.config_table(resolved.config.model_dump(mode="json"), resolved.origins))
-    if not req.dry_run and not settings.token:
+    if token_missing(settings, dry_run=req.dry_run):
         raise InputError(MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
     _target_free(req, resolved)
     state = _State()
 
     async def checks_then_submit() -> None:
-        await _check_dataset(req, resolved, settings)
-        await _submit_and_follow(req, resolved, settings, state)
+        local = await _check_dataset(req, resolved, settings)
+        await _submit_and_follow(req, resolved, settings, state, local)
 
     try:
         _common.run(checks_then_submit)
@@ -308,6 +332,7 @@ def _interrupted(state: _State) -> None:
 
 
 @click.command()
+@dataset_option
 @click.option("--dataset-url", help="Direct download URL of the dataset ZIP (images + captions).")
 @click.option("--destination", help="Replicate model OWNER/NAME that receives the LoRA.")
 @click.option("--trigger-word", help="Word that calls up the trained concept in prompts.")
@@ -323,7 +348,7 @@ def _interrupted(state: _State) -> None:
 @click.option("--optimizer", help="prodigy or adamw8bit.")
 @click.option("--learning-rate", type=float, help="Learning rate (prodigy wants 1.0).")
 @click.option("--resolution", help='Comma-separated bucket sizes, e.g. "768,1024".')
-@click.option("--lora-rank", type=int, help="LoRA rank (1-128).")
+@click.option("--lora-rank", type=int, help=f"LoRA rank ({LORA_RANK}).")
 @click.option("--wandb-project", help="Weights & Biases project (needs WANDB_API_KEY).")
 @click.option("--dry-run", is_flag=True, help="Run every check and submit nothing.")
 @click.option("--wait", is_flag=True, help="Follow the training until it ends, then download.")
@@ -341,8 +366,10 @@ def _interrupted(state: _State) -> None:
     help="Create the destination model (private) if it does not exist.",
 )
 @click.option("--skip-dataset-check", is_flag=True, help="Do not inspect the dataset ZIP first.")
+@contact_sheet_option
 def train(
     config_path: Path | None,
+    contact_sheet: Path | None,
     dry_run: bool,
     wait: bool,
     output_dir: Path,
@@ -361,5 +388,6 @@ def train(
         yes=yes,
         create_destination=create_destination,
         skip_dataset_check=skip_dataset_check,
+        contact_sheet=contact_sheet,
     )
     run_train(req)

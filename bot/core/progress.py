@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from bot.core.estimate import format_duration
+from bot.core.replicate.training import ACTIVE_STATUSES
 from bot.core.secrets import redact
 
 JOB_PREFIX = "sd3.5_train_replicate:"
@@ -157,6 +159,23 @@ def _stage(logs: str) -> str | None:
         if label is not None:
             return label
     return None
+
+
+def step_text(progress: Progress, status: str, *, percent: bool = False) -> str | None:
+    """`step 84/700` (with `percent`: `step 84/700 (12%)`); a success shows the full count,
+    since the last log line usually reads `(steps-1)/steps`. None before the first step."""
+    if progress.step is None or not progress.total:
+        return None
+    shown = progress.total if status == "succeeded" else progress.step
+    text = f"step {shown}/{progress.total}"
+    return f"{text} ({100.0 * shown / progress.total:.0f}%)" if percent else text
+
+
+def eta_text(progress: Progress, status: str) -> str | None:
+    """`ETA 10 min` while the training runs and the log says how long is left, else None."""
+    if progress.remaining_s is None or status not in ACTIVE_STATUSES:
+        return None
+    return f"ETA {format_duration(progress.remaining_s)}"
 
 
 def parse_progress(logs: str | None) -> Progress:

@@ -13,14 +13,13 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.errors import InputError
+from bot.core.limits import BATCH_SIZE, STEPS
 from bot.core.secrets import register_secret
 
 DEFAULT_TRAINER = (
     "lucataco/sd3.5-large-fine-tuner:"
     "64360fd3c38f47e8132564044b67b1ed1d45b450f008b896d354c4d0d65973d0"
 )
-TRAINER_HARD_STEPS = (3, 6000)
-TRAINER_HARD_BATCH = (1, 64)
 
 
 def _split_csv(value: Any) -> Any:
@@ -109,16 +108,16 @@ class Settings(BaseSettings):
     @classmethod
     def _steps_within_trainer(cls, value: tuple[int, int]) -> tuple[int, int]:
         lo, hi = value
-        if not (TRAINER_HARD_STEPS[0] <= lo <= hi <= TRAINER_HARD_STEPS[1]):
-            raise ValueError("SD35L_POLICY_STEPS must be a range within the trainer's 3-6000")
+        if not (STEPS.low <= lo <= hi <= STEPS.high):
+            raise ValueError(f"SD35L_POLICY_STEPS must be a range within the trainer's {STEPS}")
         return value
 
     @field_validator("policy_batch_size")
     @classmethod
     def _batch_within_trainer(cls, value: tuple[int, int]) -> tuple[int, int]:
         lo, hi = value
-        if not (TRAINER_HARD_BATCH[0] <= lo <= hi <= TRAINER_HARD_BATCH[1]):
-            raise ValueError("SD35L_POLICY_BATCH_SIZE must be a range within 1-64")
+        if not (BATCH_SIZE.low <= lo <= hi <= BATCH_SIZE.high):
+            raise ValueError(f"SD35L_POLICY_BATCH_SIZE must be a range within {BATCH_SIZE}")
         return value
 
     @field_validator("replicate_base_url")

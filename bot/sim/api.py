@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.sim.files import read_input_images
 from bot.sim.schema import trainer_openapi_schema, validate_input
 from bot.sim.state import iso
 
@@ -208,10 +209,13 @@ def add_routes(app: web.Application, sim: ReplicateSimulator) -> None:
         invalid = validate_input(inputs)
         if invalid:
             return _invalid(invalid)
-        dataset_error = await sim.judge_dataset(inputs)  # before the training's clock starts
-        record = sim.create_training(destination, inputs)
-        if dataset_error:
-            sim.fail_on_dataset(record, dataset_error)
+        record = sim.create_training(
+            destination,
+            inputs,
+            dataset_error=await read_input_images(
+                sim, inputs.get("input_images"), inputs.get("resolution")
+            ),
+        )
         if faults.create_timeouts > 0:
             faults.create_timeouts -= 1
             if faults.create_timeout_mode != "close":

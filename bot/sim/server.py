@@ -17,20 +17,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 
 from bot.core.settings import DEFAULT_TRAINER
 from bot.sim.api import add_routes, problem
+from bot.sim.files import SimFile, add_file_routes
 from bot.sim.logs import TrainingLog
 from bot.sim.schema import redact_input
 from bot.sim.state import OUTCOMES, Faults, RecordedRequest, SimTraining, random_id
-from bot.sim.trainer_dataset import trainer_outcome
 from bot.sim.weights import read_lora, write_weights_tar
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -80,6 +76,8 @@ class ReplicateSimulator:
         self.trainer_model, _, self.trainer_version = trainer.partition(":")
         self.seed = seed
         self.records: dict[str, SimTraining] = {}
+        self.files: dict[str, SimFile] = {}
+        self.deleted_files: list[str] = []
         self.requests: list[RecordedRequest] = []
         self.base_url = ""
         self.lora_sha256 = ""
@@ -88,6 +86,7 @@ class ReplicateSimulator:
         self.rng = random.Random(seed)
         self.fault_rng = random.Random(seed + 1)
         self.webhook_secret = "whsec_" + base64.b64encode(self.rng.randbytes(32)).decode()
+        self.files_secret = self.rng.randbytes(32)
         self._seq = 0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._runner: web.AppRunner | None = None
@@ -104,6 +103,7 @@ class ReplicateSimulator:
         )
         app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
         add_routes(app, self)
+        add_file_routes(app, self)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -159,10 +159,16 @@ class ReplicateSimulator:
             return record.render(base_url or self.base_url, time.monotonic(), with_logs=with_logs)
 
     def create_training(
-        self, destination: str, inputs: dict[str, Any], extra: dict[str, Any] | None = None
+        self,
+        destination: str,
+        inputs: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        dataset_error: str | None = None,
     ) -> SimTraining:
-        """Make a training that ends the way `faults.outcome` says."""
+        """Make a training that ends the way `faults.outcome` says (failed on a bad dataset)."""
         outcome = self.faults.outcome if self.faults.outcome in OUTCOMES else "succeeded"
+        if dataset_error is not None:
+            outcome = "failed"
         with self.lock:
             self._seq += 1
             training_id = random_id(self.rng)
@@ -189,35 +195,10 @@ class ReplicateSimulator:
                     int(inputs.get("batch_size", 1)),
                 ),
                 extra=dict(extra or {}),
+                error=dataset_error,
             )
             self.records[training_id] = record
         return record
-
-    async def judge_dataset(self, inputs: Mapping[str, Any]) -> str | None:
-        """The trainer's error for a loopback `input_images` it would fail on, else None.
-
-        Only loopback URLs are fetched (the simulator never reaches out); others, and loopback
-        URLs that do not answer 200, train as usual.
-        """
-        url = inputs.get("input_images")
-        if not isinstance(url, str) or urlsplit(url).hostname not in LOOPBACK_HOSTS:
-            return None
-        try:
-            async with aiohttp.ClientSession() as session, session.get(url) as resp:
-                if resp.status != 200:
-                    return None
-                data = await resp.read()
-        except aiohttp.ClientError:
-            return None
-        resolutions = [int(r) for r in str(inputs.get("resolution", "512,768")).split(",")]
-        outcome = await asyncio.to_thread(trainer_outcome, data, resolutions)
-        return f"Training failed: {outcome.why}" if outcome.fails else None
-
-    def fail_on_dataset(self, record: SimTraining, error: str) -> None:
-        """Make `record` fail like the trainer on a bad ZIP: after one billed step."""
-        with self.lock:
-            record.outcome = "failed"
-            record.dataset_error = error
 
     def finish(self, training_id: str, status: str = "succeeded") -> None:
         """Force a running training to end now with `status` (no-op once it has ended)."""
@@ -267,7 +248,9 @@ class ReplicateSimulator:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body: Any = None
-        if request.can_read_body:
+        if request.content_type == "multipart/form-data":
+            body = {"multipart": True}  # an upload: streamed by its handler, never kept here
+        elif request.can_read_body:
             raw = await request.read()
             try:
                 body = json.loads(raw) if raw else None
@@ -276,7 +259,8 @@ class ReplicateSimulator:
         self.requests.append(
             RecordedRequest(request.method, request.path, dict(request.query), body)
         )
-        if request.path.startswith("/v1/") or request.path == "/v1":
+        signed = request.path.startswith("/v1/files/") and request.path.endswith("/download")
+        if (request.path.startswith("/v1/") or request.path == "/v1") and not signed:
             if not self._authorized(request):
                 return problem(
                     401, "Unauthenticated", "You did not pass a valid authentication token"

@@ -30,6 +30,8 @@ class Faults:
     create_status: int | None = None  # the next create answers this error instead
     outcome: str = "succeeded"  # how new trainings end: succeeded|failed|aborted|canceled
     weights_cut_after: int | None = None  # the next weights download is cut after N bytes
+    upload_status: int | None = None  # the next file upload answers this error instead
+    upload_hang: float = 0.0  # every file upload waits this long before reading the body
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class RecordedRequest:
     def endpoint(self) -> str:
         """`GET /v1/trainings/{id}`: ids folded away so requests group by endpoint."""
         parts = self.path.split("/")
-        if len(parts) >= 4 and parts[1] == "v1" and parts[2] == "trainings":
+        if len(parts) >= 4 and parts[1] == "v1" and parts[2] in ("trainings", "files"):
             parts[3] = "{id}"
         if len(parts) >= 4 and parts[1] == "_sim" and parts[2] == "weights":
             parts[3] = "{id}.tar"
@@ -83,14 +85,13 @@ class SimTraining:
     new_version: str
     log: TrainingLog
     forced: tuple[str, float] | None = None  # (status, monotonic time) set by cancel/finish
-    dataset_error: str | None = None  # the trainer's error for a ZIP it cannot train on
     extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # why a failed training failed (default: an out-of-memory crash)
 
     @property
     def end_steps(self) -> int:
-        """Steps run before the natural ending (failures and deadlines strike half-way; a bad
-        dataset fails while the latents are cached, before step 2)."""
-        if self.dataset_error:
+        """Steps run before the natural ending (failures and deadlines strike half-way)."""
+        if self.error:  # a ZIP the trainer cannot use fails while latents are cached
             return 1
         return self.steps if self.outcome == "succeeded" else max(1, self.steps // 2)
 
@@ -156,9 +157,7 @@ class SimTraining:
             "input": dict(self.input),
             "output": None,
             "logs": logs,
-            "error": (self.dataset_error or FAILED_ERROR)
-            if terminal and status == "failed"
-            else None,
+            "error": (self.error or FAILED_ERROR) if terminal and status == "failed" else None,
             "metrics": metrics,
             "created_at": iso(self.created_wall),
             "started_at": None if started is None else iso(self.created_wall + started),

@@ -1,57 +1,63 @@
-"""The buttons' custom_ids and looks. Their behaviour lives in the cogs (DynamicItems).
+"""The base of every persistent button (a discord.py DynamicItem), and the view that holds them.
 
-custom_ids carry only a key (a preview key or a training id): they are visible to clients,
-so every callback re-reads the owner from the database before acting.
+A button's custom_id is `sd35l:<action>:<key>`, where the key is a preview key or a training id.
+custom_ids are visible to clients, so every button re-reads the owner from the database before
+acting. `KeyedButton` owns what all buttons share: building the button from its key, rebuilding
+it from a clicked custom_id (after a restart too), and answering any failure with one sentence
+(discord.py only logs errors raised in item callbacks). A subclass says only what it does.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, ClassVar, Self
 
 import discord
 
+from bot.tree import reply_error
+
 ID_CHARS = r"[A-Za-z0-9_-]{1,64}"
-START_TEMPLATE = rf"sd35l:start:(?P<key>{ID_CHARS})"
-DISCARD_TEMPLATE = rf"sd35l:discard:(?P<key>{ID_CHARS})"
-CANCEL_TEMPLATE = rf"sd35l:cancel:(?P<id>{ID_CHARS})"
-CONFIRM_TEMPLATE = rf"sd35l:confirm-cancel:(?P<id>{ID_CHARS})"
-AGAIN_TEMPLATE = rf"sd35l:again:(?P<id>{ID_CHARS})"
 
 
-def start_button(key: str) -> discord.ui.Button[Any]:
-    return discord.ui.Button(
-        label="Start training", style=discord.ButtonStyle.success, custom_id=f"sd35l:start:{key}"
-    )
+class KeyedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button whose custom_id carries one key; subclasses declare their action and look:
 
+    class StartButton(KeyedButton, action="start", label="Start training",
+                      style=discord.ButtonStyle.success):
+        async def run(self, interaction): ...
+    """
 
-def discard_button(key: str) -> discord.ui.Button[Any]:
-    return discord.ui.Button(
-        label="Cancel", style=discord.ButtonStyle.secondary, custom_id=f"sd35l:discard:{key}"
-    )
+    action: ClassVar[str]
+    label: ClassVar[str]
+    style: ClassVar[discord.ButtonStyle]
 
+    def __init_subclass__(cls, *, action: str, label: str, style: discord.ButtonStyle) -> None:
+        super().__init_subclass__(template=rf"sd35l:{re.escape(action)}:(?P<key>{ID_CHARS})")
+        cls.action, cls.label, cls.style = action, label, style
 
-def cancel_button(training_id: str) -> discord.ui.Button[Any]:
-    return discord.ui.Button(
-        label="Cancel training",
-        style=discord.ButtonStyle.danger,
-        custom_id=f"sd35l:cancel:{training_id}",
-    )
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=self.label, style=self.style, custom_id=f"sd35l:{self.action}:{key}"
+            )
+        )
+        self.key = key
 
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        return cls(match["key"])
 
-def confirm_button(training_id: str) -> discord.ui.Button[Any]:
-    return discord.ui.Button(
-        label="Yes, Cancel it for good",
-        style=discord.ButtonStyle.danger,
-        custom_id=f"sd35l:confirm-cancel:{training_id}",
-    )
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.run(interaction)
+        except Exception as exc:
+            await reply_error(interaction, exc)
 
-
-def again_button(training_id: str) -> discord.ui.Button[Any]:
-    return discord.ui.Button(
-        label="Train again",
-        style=discord.ButtonStyle.primary,
-        custom_id=f"sd35l:again:{training_id}",
-    )
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        """What a click does; raise `SD35LError` for a one-sentence answer to the clicker."""
+        raise NotImplementedError
 
 
 def view_of(*buttons: discord.ui.Item[Any]) -> discord.ui.View:

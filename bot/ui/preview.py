@@ -14,17 +14,9 @@ from bot.core.config.model import ResolvedConfig, flat_values
 from bot.core.config.presets import FLAT_TO_PATH
 from bot.core.dataset.check import DatasetReport
 from bot.core.dataset.rules import Finding
+from bot.core.jobs.preflight import Preflight
 from bot.ui.format import BLUE, FIELD_VALUE, GREEN, ORANGE, RED, clip
 
-# Counts worth showing, in this order (the report has more).
-DATASET_COUNTS = (
-    "usable_images",
-    "images",
-    "captions",
-    "images_with_captions",
-    "unsupported_images",
-    "ignored_files",
-)
 EMBEDS_BUDGET = 5800  # Discord allows 6000 characters over all embeds of a message
 _ORIGIN = {
     "cli": "option",
@@ -50,6 +42,26 @@ class PreviewChecks:
     def ok(self) -> bool:
         dataset_ok = self.dataset is None or self.dataset.ok
         return dataset_ok and not self.problems
+
+
+def preview_checks(found: Preflight, *, destination: str) -> PreviewChecks:
+    """The core's findings, worded for Discord (the remedy is to run /train again)."""
+    checks = PreviewChecks(dataset=found.dataset, estimate=found.estimate)
+    if found.account is not None:
+        checks.account = found.account.account
+        checks.destination_ok = found.account.destination_exists
+        if not checks.destination_ok:
+            checks.problems.append(
+                f"The destination model {destination} does not exist on Replicate; "
+                "create it at https://replicate.com/create (private is fine) and run /train again."
+            )
+        checks.problems += found.account.input_problems
+    if found.token_missing:
+        checks.problems.append(
+            "REPLICATE_API_TOKEN is not set on the bot, so nothing can be submitted; ask the "
+            "bot's admin to set it."
+        )
+    return checks
 
 
 def origin_label(origin: str, preset: str | None) -> str:
@@ -97,9 +109,7 @@ def dataset_embed(report: DatasetReport | None, skipped: str | None = None) -> d
     colour = GREEN if report.ok and not report.warnings else (RED if not report.ok else ORANGE)
     verdict = "✅ looks usable" if report.ok else "❌ the trainer would fail or learn nothing"
     embed = discord.Embed(title="Dataset", colour=colour, description=verdict)
-    counts = [
-        f"{k.replace('_', ' ')}: {report.counts[k]}" for k in DATASET_COUNTS if k in report.counts
-    ]
+    counts = [f"{label}: {n}" for label, n in report.shown_counts()]
     if counts:
         embed.add_field(name="Counts", value=clip(", ".join(counts), FIELD_VALUE), inline=False)
     for name, items in (("Errors", report.errors), ("Warnings", report.warnings)):

@@ -17,6 +17,7 @@ import httpx
 
 from bot.core.errors import ServiceError
 from bot.core.log import get_logger
+from bot.core.retry import retry_after as parse_retry_after
 
 log = get_logger(__name__)
 
@@ -187,8 +188,9 @@ class ResumingStream:
                 f"and {again()}."
             )
         delay = min(RETRY_BASE * 2 ** (self._cuts - 1), 5.0)
-        if retry_after and retry_after.replace(".", "", 1).isdigit():
-            delay = min(max(delay, float(retry_after)), 5.0)
+        asked = parse_retry_after(retry_after)
+        if asked is not None:
+            delay = min(max(delay, asked), 5.0)
         if delay > 0 and self.cancel.wait(delay):
             raise Cancelled
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bot.core.dataset.links import share_page_problem
+from bot.core.errors import InputError
 from bot.core.secrets import redact
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def secret_message(path: str) -> str:
 
 def missing_message(path: str) -> str:
     what = {
-        "dataset_url": "a direct https link to your dataset .zip",
+        "dataset_url": "a direct https link to your dataset .zip (or dataset_path: a local "
+        "folder or .zip)",
         "destination": "the Replicate model to train into, as owner/name",
         "trigger_word": "one made-up word such as ZXQTOK",
     }[path]
@@ -141,6 +143,30 @@ def wandb_project(value: str) -> str:
 def _placeholder(value: str, what: str) -> None:
     if PLACEHOLDER.lower() in value.lower() or "change-me" in value.lower():
         raise ValueError(f"{show(value)} is still the template's placeholder; put {what} there")
+
+
+def dataset_path(value: str | None) -> str | None:
+    """A local folder or .zip; that it exists is checked when it is read (it is a path)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{show(value)} is not a path; give a folder of images or a .zip file")
+    return value.strip()
+
+
+def one_dataset(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """Exactly one of dataset_url / dataset_path: two datasets would leave a guess."""
+    url, path = values.get("dataset_url"), values.get("dataset_path")
+    if url not in (None, "") and path not in (None, ""):
+        where = ", ".join(
+            f"{key} from the {origins.get(key, 'default')}"
+            for key in ("dataset_url", "dataset_path")
+        )
+        raise InputError(
+            f"dataset_url and dataset_path are both given ({where}); give exactly one: a link to "
+            "a hosted .zip, or a local folder or .zip to upload.",
+            field="dataset_path",
+        )
 
 
 def dataset_url(value: str | None) -> str | None:

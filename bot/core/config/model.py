@@ -33,8 +33,9 @@ from bot.core.config.presets import (
 )
 from bot.core.config.template import config_to_yaml, render_template
 from bot.core.errors import InputError
+from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS
 from bot.core.secrets import looks_like_secret_value
-from bot.core.settings import TRAINER_HARD_BATCH, TRAINER_HARD_STEPS, Settings
+from bot.core.settings import Settings
 
 __all__ = [
     "LAYERS",
@@ -63,7 +64,6 @@ __all__ = [
 LAYERS: tuple[str, ...] = ("cli", "file", "preset", "env", "user", "default")
 # The CLI user's own defaults (same layout as a config file), below everything they give.
 USER_DEFAULTS_FILE = "defaults.yaml"
-TRAINER_HARD_RANK = (1, 128)
 
 
 def _settings(info: ValidationInfo) -> Settings | None:
@@ -93,19 +93,19 @@ class TrainingSection(_Section):
     def _steps(cls, value: int, info: ValidationInfo) -> int:
         settings = _settings(info)
         policy = settings.policy_steps if settings else None
-        return rules.in_range(value, TRAINER_HARD_STEPS, policy, "SD35L_POLICY_STEPS")
+        return rules.in_range(value, STEPS, policy, "SD35L_POLICY_STEPS")
 
     @field_validator("batch_size")
     @classmethod
     def _batch(cls, value: int, info: ValidationInfo) -> int:
         settings = _settings(info)
         policy = settings.policy_batch_size if settings else None
-        return rules.in_range(value, TRAINER_HARD_BATCH, policy, "SD35L_POLICY_BATCH_SIZE")
+        return rules.in_range(value, BATCH_SIZE, policy, "SD35L_POLICY_BATCH_SIZE")
 
     @field_validator("lora_rank")
     @classmethod
     def _rank(cls, value: int) -> int:
-        return rules.in_range(value, TRAINER_HARD_RANK, None, "")
+        return rules.in_range(value, LORA_RANK, None, "")
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -120,8 +120,10 @@ class TrainingSection(_Section):
     @field_validator("learning_rate")
     @classmethod
     def _lr(cls, value: float) -> float:
-        if not 0 < value <= 10:
-            raise ValueError(f"{value:g} is not allowed; use a number above 0 and at most 10")
+        if not 0 < value <= LEARNING_RATE_MAX:
+            raise ValueError(
+                f"{value:g} is not allowed; use a number above 0 and at most {LEARNING_RATE_MAX:g}"
+            )
         return value
 
     @field_validator("resolution", mode="before")
@@ -170,6 +172,7 @@ class TrainingConfig(_Section):
     """The handoff's config layout; the three identity fields may be unset only in drafts."""
 
     dataset_url: str | None = None
+    dataset_path: str | None = None
     destination: str | None = None
     trigger_word: str | None = None
     preset: str | None = None
@@ -178,6 +181,7 @@ class TrainingConfig(_Section):
     advanced: AdvancedSection = Field(default_factory=AdvancedSection)
 
     _url = field_validator("dataset_url")(rules.dataset_url)
+    _path = field_validator("dataset_path")(rules.dataset_path)
     _dest = field_validator("destination")(rules.destination)
     _trigger = field_validator("trigger_word")(rules.trigger_word)
 
@@ -343,8 +347,11 @@ def resolve_config(
     }
     values, origins = _pick_layers(layers)
     warnings = _adjust(values, origins, settings)
+    rules.one_dataset(values, origins)
     if require_all:
         for path in REQUIRED:
+            if path == "dataset_url" and values.get("dataset_path") not in (None, ""):
+                continue
             if values.get(path) in (None, ""):
                 raise InputError(rules.missing_message(path), field=path)
     try:
@@ -364,14 +371,19 @@ def load_user_defaults(settings: Settings) -> dict[str, Any]:
     return load_config_file(path)
 
 
-def to_trainer_input(config: TrainingConfig) -> dict[str, Any]:
-    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys."""
+def to_trainer_input(config: TrainingConfig, input_images: str | None = None) -> dict[str, Any]:
+    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys.
+
+    `input_images` is the uploaded file's URL when the dataset is local (`dataset_path`); the
+    upload happens only at Start, so a check before it passes a placeholder of the same shape.
+    """
+    images = input_images or config.dataset_url
     for path in REQUIRED:
-        if not getattr(config, path):
+        if not (images if path == "dataset_url" else getattr(config, path)):
             raise InputError(rules.missing_message(path), field=path)
     t, w, a = config.training, config.wandb, config.advanced
     return {
-        "input_images": config.dataset_url,
+        "input_images": images,
         "trigger_word": config.trigger_word,
         "steps": t.steps,
         "learning_rate": t.learning_rate,

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bot.core.errors import InputError, SD35LError
+from bot.core.limits import LORA_RANK
 
 OPTIMIZERS: tuple[str, ...] = ("prodigy", "adamw8bit")
 # The learning rate each optimizer wants when nobody chose one (prodigy adapts its own step size).
@@ -24,6 +25,7 @@ OPTIMIZER_DEFAULT_LR: dict[str, float] = {"prodigy": 1.0, "adamw8bit": 0.0004}
 # Flat key (CLI option / slash-command option) -> dotted path in the handoff's config layout.
 FLAT_TO_PATH: dict[str, str] = {
     "dataset_url": "dataset_url",
+    "dataset_path": "dataset_path",
     "destination": "destination",
     "trigger_word": "trigger_word",
     "preset": "preset",
@@ -62,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
 _HELP: dict[str, str] = {
     "dataset_url": "Direct https link to a .zip of your images (+ optional same-name .txt "
     "captions); share pages such as Google Drive or Dropbox ?dl=0 do not work.",
+    "dataset_path": "Local folder of images (+ same-name .txt captions) or a local .zip; "
+    "checked, packed and uploaded for you at Start (CLI only; relative to the config file).",
     "destination": "Replicate model that receives the trained LoRA, as owner/name "
     "(model names are lowercase: letters, digits, - _ .).",
     "trigger_word": "One made-up word (no spaces, not a common English word, e.g. ZXQTOK) "
@@ -78,8 +82,8 @@ _HELP: dict[str, str] = {
     "(chosen for you when you change only the optimizer).",
     "resolution": "Comma-separated training sizes (aspect buckets), each 256–2048 and a "
     'multiple of 64, e.g. "768,1024".',
-    "lora_rank": "LoRA size (1–128); 16 is a good balance, higher learns more detail but "
-    "makes a bigger file.",
+    "lora_rank": f"LoRA size ({LORA_RANK.low}–{LORA_RANK.high}); 16 is a good balance, higher "
+    "learns more detail but makes a bigger file.",
     "wandb_project": "Weights & Biases project for charts and samples (used only when "
     "WANDB_API_KEY is set in the environment).",
     "wandb_save_interval": "Save a checkpoint to W&B every N steps (only with WANDB_API_KEY).",

@@ -23,9 +23,9 @@ from bot.core.lazy import lazy_exports
 _EXPORTS = {
     "DatasetReport": "check",
     "inspect_dataset": "check",
-    "judge_archive": "local",
-    "judge_folder": "local",
-    "parse_resolutions": "local",
+    "judge_archive": "archive",
+    "judge_folder": "archive",
+    "parse_resolutions": "archive",
     "run_loader": "loader",
     "EntryView": "verdict",
     "LoaderVerdict": "verdict",
@@ -49,9 +49,9 @@ __all__ = [
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from bot.core.dataset.archive import judge_archive, judge_folder, parse_resolutions
     from bot.core.dataset.check import DatasetReport, inspect_dataset
     from bot.core.dataset.loader import run_loader
-    from bot.core.dataset.local import judge_archive, judge_folder, parse_resolutions
     from bot.core.dataset.verdict import (
         EntryView,
         Failure,

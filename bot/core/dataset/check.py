@@ -23,9 +23,9 @@ from typing import IO, Any
 
 from PIL import Image
 
+from bot.core.dataset.archive import Resolutions, judge_zip, parse_resolutions
 from bot.core.dataset.links import share_page_fix
 from bot.core.dataset.loader import run_loader
-from bot.core.dataset.local import Resolutions, judge_zip, parse_resolutions
 from bot.core.dataset.remote import sample_entries
 from bot.core.dataset.rules import Finding, RuleResult, describe
 from bot.core.dataset.verdict import LoaderVerdict
@@ -44,6 +44,15 @@ WHOLE_MAX = 16 * MIB  # a ZIP up to this size is read whole and judged in full
 SAMPLE_BUDGET = 12 * MIB  # member bytes a large ZIP's sample may read
 MAX_REQUESTS = 100  # per dataset check, every request included
 _ALL_CHECKS = ("archive structure", "image formats and sizes", "captions", "image count")
+# The counts worth a person's attention, in this order, with their labels (the report has more).
+SHOWN_COUNTS = {
+    "usable_images": "usable images",
+    "images": "images",
+    "captions": "captions",
+    "images_with_captions": "images with captions",
+    "unsupported_images": "unsupported images",
+    "ignored_files": "ignored files",
+}
 
 
 @dataclass
@@ -66,6 +75,10 @@ class DatasetReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def shown_counts(self) -> list[tuple[str, int]]:
+        """`(label, count)` of the counts worth showing that the check produced, in order."""
+        return [(label, self.counts[k]) for k, label in SHOWN_COUNTS.items() if k in self.counts]
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (for `--json` output and storage)."""

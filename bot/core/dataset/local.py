@@ -1,122 +1,177 @@
-"""Judge a dataset in full: a local ZIP file, ZIP bytes, or a folder about to be zipped.
+"""A local dataset from start to upload-ready: collect, judge in full, pack, contact sheet.
 
-Why: when the bytes are at hand nothing has to be guessed, so every step of the loader model runs
-on every entry (zipfile reads each member, which checks its CRC; Pillow decodes each image).
-This is the public entry point for "train on your own images": collect the files, judge them,
-then pack only `verdict.usable` (each with `read()` and its caption file) into the ZIP to upload.
+Both front ends call this: the CLI with `--dataset PATH`, the bot with the bytes of a Discord
+attachment. Nothing here touches the network; the upload happens only at Start
+(`bot.core.replicate.files`). The work is CPU-bound (every image decoded), so the async entry
+points run it in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
-import os
-import zipfile
-from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from bot.core.dataset.extract import EXTRACT_ERRORS, overlaps
-from bot.core.dataset.loader import run_loader
-from bot.core.dataset.verdict import EntryView, Failure, LoaderVerdict
-
-DEFAULT_RESOLUTIONS = (768, 1024)  # the product's default `training.resolution`
-Resolutions = str | int | Sequence[int] | None
-
-
-def parse_resolutions(value: Resolutions) -> tuple[int, ...]:
-    """`"768,1024"`, `1024` or `[768, 1024]` -> (768, 1024); None -> the product default."""
-    if value is None:
-        return DEFAULT_RESOLUTIONS
-    if isinstance(value, int):
-        return (value,)
-    if isinstance(value, str):
-        try:
-            sizes = tuple(int(part) for part in value.split(","))
-        except ValueError:
-            raise ValueError(
-                f'resolution {value!r} is not a list of sizes; use sizes like "768,1024"'
-            ) from None
-    else:
-        sizes = tuple(int(v) for v in value)
-    if not sizes or any(s <= 0 for s in sizes):
-        raise ValueError(f'resolution {value!r} must list positive sizes, like "768,1024"')
-    return sizes
+from bot.core.dataset.archive import Resolutions
+from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.collect import (
+    UPLOAD_LIMIT,
+    Entry,
+    Member,
+    collect_path,
+    collect_zip,
+    human_size,
+    too_big_message,
+)
+from bot.core.dataset.judge import DEFAULT_MIN_IMAGES, judge
+from bot.core.dataset.pack import Packed, pack
+from bot.core.dataset.rules import Finding
+from bot.core.dataset.sheet import contact_sheet
 
 
-def _reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
-    def read() -> bytes:
-        with archive.open(info) as handle:
-            return handle.read()
+@dataclass
+class LocalDataset:
+    """The verdict, the upload (None when the dataset is refused) and the contact sheet PNG."""
 
-    return read
+    label: str
+    report: DatasetReport
+    packed: Packed | None
+    sheet: bytes | None
 
-
-def judge_zip(
-    fileobj: IO[bytes], resolutions: Resolutions = None, trigger_word: str | None = "TOK"
-) -> LoaderVerdict:
-    """The whole model over an open, seekable ZIP file object (kept open by the verdict)."""
-    sizes = parse_resolutions(resolutions)
-    if not zipfile.is_zipfile(fileobj):
-        return LoaderVerdict(
-            failures=[Failure("not_a_zip", "input_images must be a zip file")], resolutions=sizes
-        )
-    try:
-        archive = zipfile.ZipFile(fileobj)
-    except (*EXTRACT_ERRORS, UnicodeDecodeError, zipfile.LargeZipFile) as exc:
-        why = f"zipfile cannot open it ({str(exc)[:80] or type(exc).__name__})"
-        return LoaderVerdict(failures=[Failure("archive_unreadable", why)], resolutions=sizes)
-    infos = archive.infolist()
-    entries = [
-        EntryView(info.filename, info.is_dir(), info.file_size, read=_reader(archive, info))
-        for info in infos
-    ]
-    start_dir = getattr(archive, "start_dir", fileobj.seek(0, io.SEEK_END))
-    for i, why in overlaps(infos, start_dir, lambda info: _data_start(fileobj, info)).items():
-        entries[i].problem = why
-    return run_loader(entries, sizes, trigger_word)
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and self.packed is not None
 
 
-def _data_start(fileobj: IO[bytes], info: zipfile.ZipInfo) -> int:
-    """Where the entry's data begins, from its local header (its own name and extra lengths)."""
-    fileobj.seek(info.header_offset)
-    header = fileobj.read(30)
-    if len(header) < 30:
-        return info.header_offset + 30
-    return (
-        info.header_offset
-        + 30
-        + int.from_bytes(header[26:28], "little")
-        + int.from_bytes(header[28:30], "little")
+def prepare_members(
+    members: list[Member],
+    entries: list[Entry] | None,
+    *,
+    label: str,
+    trigger_word: str | None,
+    url_option: str,
+    with_sheet: bool = True,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
+) -> LocalDataset:
+    """Judge, pack (only when nothing is fatal) and draw the sheet, in that order.
+
+    `resolution` is the training's (bucket rules depend on it); `min_images` the team policy.
+    """
+    verdict = judge(
+        members,
+        label=label,
+        trigger_word=trigger_word,
+        archive_entries=entries,
+        resolution=resolution,
+        min_images=min_images,
+    )
+    report = verdict.report
+    packed: Packed | None = None
+    if report.ok:
+        packed = pack(verdict.usable)
+        report.counts["upload_bytes"] = packed.size
+        if packed.size > UPLOAD_LIMIT:
+            report.errors.append(
+                Finding(
+                    "upload_too_large",
+                    too_big_message(packed.size, "The packed dataset", url_option),
+                )
+            )
+            packed = None
+        else:
+            captions = sum(1 for u in verdict.usable if u.caption is not None)
+            report.notes.append(
+                Finding(
+                    "upload_contents",
+                    f"Uploaded at Start: {len(verdict.usable)} images and {captions} captions "
+                    f"in one {human_size(packed.size)} ZIP (only what the trainer uses).",
+                )
+            )
+    report.bytes_read = sum(len(m.data or b"") for m in members)
+    sheet = contact_sheet(verdict) if with_sheet else None
+    return LocalDataset(label=label, report=report, packed=packed, sheet=sheet)
+
+
+def prepare_path_sync(
+    path: Path,
+    *,
+    trigger_word: str | None,
+    field: str,
+    url_option: str,
+    with_sheet: bool = True,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
+) -> LocalDataset:
+    members, entries = collect_path(path, field=field, url_option=url_option)
+    return prepare_members(
+        members,
+        entries,
+        label=Path(path).name,
+        trigger_word=trigger_word,
+        url_option=url_option,
+        with_sheet=with_sheet,
+        resolution=resolution,
+        min_images=min_images,
     )
 
 
-def judge_folder(
-    folder: str | os.PathLike[str],
-    resolutions: Resolutions = None,
-    trigger_word: str | None = "TOK",
-) -> LoaderVerdict:
-    """The model over a folder as if it were zipped with paths relative to it (`zip -r`)."""
-    root = Path(folder)
-    entries = []
-    for dirpath, _dirs, files in os.walk(root):
-        for name in sorted(files):
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            entries.append(EntryView(rel, False, path.stat().st_size, read=path.read_bytes))
-    return run_loader(entries, parse_resolutions(resolutions), trigger_word)
+async def prepare_path(
+    path: Path,
+    *,
+    trigger_word: str | None,
+    field: str,
+    url_option: str,
+    with_sheet: bool = True,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
+) -> LocalDataset:
+    """A folder or .zip on disk, judged and packed off the event loop."""
+    return await asyncio.to_thread(
+        prepare_path_sync,
+        path,
+        trigger_word=trigger_word,
+        field=field,
+        url_option=url_option,
+        with_sheet=with_sheet,
+        resolution=resolution,
+        min_images=min_images,
+    )
 
 
-def judge_archive(
-    source: str | os.PathLike[str] | bytes,
-    resolutions: Resolutions = None,
-    trigger_word: str | None = "TOK",
-) -> LoaderVerdict:
-    """Judge ZIP bytes, a ZIP file or a folder in full: the trainer's verdict, usable images
-    (`.usable`: archive name, `read()` for the bytes, caption), and every skipped file with why.
-    """
-    if isinstance(source, bytes | bytearray):
-        return judge_zip(io.BytesIO(bytes(source)), resolutions, trigger_word)
-    path = Path(source)
-    if path.is_dir():
-        return judge_folder(path, resolutions, trigger_word)
-    return judge_zip(path.open("rb"), resolutions, trigger_word)
+def prepare_zip_bytes_sync(
+    data: bytes, label: str, *, trigger_word: str | None, field: str, url_option: str
+) -> LocalDataset:
+    members, entries = collect_zip(io.BytesIO(data), label, field=field, url_option=url_option)
+    return prepare_members(
+        members, entries, label=label, trigger_word=trigger_word, url_option=url_option
+    )
+
+
+async def prepare_upload(
+    members: list[Member] | bytes,
+    label: str,
+    *,
+    trigger_word: str | None,
+    field: str,
+    url_option: str,
+) -> LocalDataset:
+    """Attachments: the bytes of one .zip, or loose images and captions as members."""
+    if isinstance(members, bytes):
+        return await asyncio.to_thread(
+            prepare_zip_bytes_sync,
+            members,
+            label,
+            trigger_word=trigger_word,
+            field=field,
+            url_option=url_option,
+        )
+    return await asyncio.to_thread(
+        prepare_members,
+        members,
+        None,
+        label=label,
+        trigger_word=trigger_word,
+        url_option=url_option,
+    )

@@ -41,7 +41,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, UnidentifiedImageError):
         return "not an image Pillow can open (e.g. HEIC, AVIF, or not an image at all)"
     text = str(exc).split("\n")[0][:100]
-    if "truncated" in text or isinstance(exc, EOFError):
+    if "truncated" in text.lower() or isinstance(exc, EOFError):
         return "the image data is truncated or damaged"
     return f"Pillow cannot decode it ({text or type(exc).__name__})"
 

@@ -61,6 +61,15 @@ def recommended_steps(usable: int) -> int | None:
     return 1500 if usable <= 80 else 2000
 
 
+def _files(n: int) -> str:
+    return f"{n} file{'s' if n != 1 else ''}"
+
+
+def _n(n: int, one: str, many: str) -> str:
+    """`1 image is` / `3 images are`: the count with the words that agree with it."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def _listed(items: list[tuple[str, str]], limit: int = 3) -> str:
     shown = "; ".join(f"{name}: {why}" for name, why in items[:limit])
     return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
@@ -119,8 +128,8 @@ def _failures(verdict: LoaderVerdict, result: RuleResult) -> None:
             result.add(
                 "error",
                 "image_bucket_zero",
-                f"{len(names)} images are so small or narrow that the trainer's aspect bucket for "
-                f"them has a 0 px side, which fails the run after the GPU is billed "
+                f"{_n(len(names), 'image is', 'images are')} so small or narrow that the trainer's "
+                f"aspect bucket has a 0 px side, which fails the run after the GPU is billed "
                 f"({_listed(items)}); remove them or use larger originals (both sides over "
                 "~128 px is safe).",
                 names,
@@ -129,7 +138,8 @@ def _failures(verdict: LoaderVerdict, result: RuleResult) -> None:
             result.add(
                 "error",
                 "caption_unreadable",
-                f"{len(names)} caption files of images the trainer uses cannot be read as UTF-8 "
+                f"{_n(len(names), 'caption file', 'caption files')} of images the trainer uses "
+                "cannot be read as UTF-8 "
                 f"text ({failure.detail}), which stops the run; re-save them as UTF-8 text.",
                 names,
             )
@@ -152,8 +162,8 @@ def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "unreadable_images",
-            f"The trainer skips {len(items)} files named like images because Pillow cannot use "
-            f"them ({_listed(items)}); convert them to real JPEG or PNG, or remove them.",
+            f"The trainer skips {_files(len(items))} named like images because Pillow cannot "
+            f"use them ({_listed(items)}); convert them to real JPEG or PNG, or remove them.",
             [n for n, _ in items],
         )
     if by_reason["caption_wrong_case"]:
@@ -161,7 +171,8 @@ def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "caption_wrong_case",
-            f"{len(names)} captions end in an upper-case extension (like .TXT); the trainer "
+            f"{_n(len(names), 'caption ends', 'captions end')} in an upper-case extension (like "
+            ".TXT); the trainer "
             "reads only '.txt', so their images train on the trigger word alone; rename them.",
             names,
         )
@@ -170,7 +181,8 @@ def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "duplicate_entries",
-            f"{len(items)} ZIP entries share a path with a later entry, and the later one wins "
+            f"{_n(len(items), 'ZIP entry shares', 'ZIP entries share')} a path with a later "
+            "entry, and the later one wins "
             f"({_listed(items, 2)}); remove the duplicates.",
             [n for n, _ in items],
         )
@@ -179,7 +191,8 @@ def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "note",
             "macos_metadata_ignored",
-            f"{len(names)} entries starting with __MACOSX/ or ._ are never extracted by the "
+            f"{_n(len(names), 'entry', 'entries')} starting with __MACOSX/ or ._ are never "
+            "extracted by the "
             "trainer; harmless, unless your images are in such a folder.",
             names,
         )
@@ -197,7 +210,8 @@ def _ignored(items: list[Skipped], result: RuleResult) -> None:
         result.add(
             "warning",
             "unsupported_images",
-            f"{len(groups['unsupported'])} images are {', '.join(exts)}, which the trainer "
+            f"{_n(len(groups['unsupported']), 'image is', 'images are')} {', '.join(exts)}, which "
+            "the trainer "
             "never looks at; convert them to JPEG or PNG.",
             groups["unsupported"],
         )
@@ -205,7 +219,8 @@ def _ignored(items: list[Skipped], result: RuleResult) -> None:
         result.add(
             "warning",
             "videos_ignored",
-            f"{len(groups['video'])} video files are ignored by the trainer; extract frames as "
+            f"{_n(len(groups['video']), 'video file is', 'video files are')} ignored by the "
+            "trainer; extract frames as "
             "JPEG or PNG if you meant to train on them.",
             groups["video"],
         )
@@ -213,7 +228,8 @@ def _ignored(items: list[Skipped], result: RuleResult) -> None:
         result.add(
             "note",
             "ignored_files",
-            f"{len(groups['other'])} other files are ignored by the trainer.",
+            f"{_n(len(groups['other']), 'other file is', 'other files are')} ignored by the "
+            "trainer.",
             groups["other"],
         )
     result.counts["unsupported_images"] = len(groups["unsupported"])
@@ -228,7 +244,8 @@ def _sizes(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "image_small",
-            f"{len(small)} images are under {MIN_SIDE_WARN} px on a side; the trainer never "
+            f"{_n(len(small), 'image is', 'images are')} under {MIN_SIDE_WARN} px on a side; the "
+            "trainer never "
             "upscales them, so they train poorly at 512-1024 px.",
             small,
         )
@@ -236,7 +253,8 @@ def _sizes(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "note",
             "image_large",
-            f"{len(large)} images are over {MAX_SIDE_WARN} px on a side; the trainer scales them "
+            f"{_n(len(large), 'image is', 'images are')} over {MAX_SIDE_WARN} px on a side; the "
+            "trainer scales them "
             "down, so smaller copies would upload faster and train the same.",
             large,
         )
@@ -267,7 +285,8 @@ def _captions(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "images_without_captions",
-            f"{len(missing)} of {len(usable)} images have no caption file next to them and "
+            f"{len(missing)} of {_n(len(usable), 'image has', 'images have')} no caption file "
+            "next to them and "
             "train on the trigger word alone; add <image name>.txt if that is not intended.",
             missing,
         )
@@ -275,7 +294,8 @@ def _captions(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "orphan_captions",
-            f"{len(verdict.orphan_captions)} caption files belong to no image the trainer uses "
+            f"{_n(len(verdict.orphan_captions), 'caption file belongs', 'caption files belong')} "
+            "to no image the trainer uses "
             "(same name, same folder), so they are never read; check the file names.",
             verdict.orphan_captions,
         )

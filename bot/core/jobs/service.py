@@ -1,4 +1,7 @@
-"""The training lifecycle, in one place for both front ends: submit, refresh, cancel, reconcile.
+"""The bot's training lifecycle: submit, refresh, cancel, reconcile, against its database.
+
+The CLI keeps no database and talks to `ReplicateGateway` directly; what both front ends share
+before a submit is `bot.core.jobs.preflight`, and who may cancel is `bot.core.jobs.rights`.
 
 Every state change goes through the store first (RoboDanny style), so a restart loses nothing:
 - a create is recorded as a *pending submission* before it is sent, and adopted later if the
@@ -14,9 +17,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from bot.core.config.model import secret_inputs, to_trainer_input
+from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
+from bot.core.jobs.rights import not_tracked, require_cancel
 from bot.core.log import get_logger
 from bot.core.progress import log_tail, parse_progress
 from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
@@ -33,10 +37,6 @@ LOG_TAIL_LINES = 30
 PENDING_GIVE_UP = timedelta(minutes=10)
 _CLOCK_SKEW = timedelta(minutes=1)
 _TAIL_SCAN = 64 * 1024
-
-
-class NotAllowedError(InputError):
-    """The user may not do this to that training (not its creator, not a manager)."""
 
 
 def recent_tail(logs: str | None) -> str:
@@ -71,7 +71,7 @@ def ended_payload(
 
 
 class JobService:
-    """What the bot (and anyone else) does with trainings. Owns no Discord, no loop."""
+    """What the bot does with trainings, through its store. Owns no Discord, no loop."""
 
     def __init__(self, store: Store, gateway: ReplicateGateway, settings: Settings) -> None:
         self.store = store
@@ -87,14 +87,14 @@ class JobService:
         owner_id: int,
         guild_id: int | None,
         channel_id: int | None,
-        resolved_config: Any,
+        resolved_config: ResolvedConfig,
     ) -> TrainingRow:
-        """Start a training for `owner_id` from a ResolvedConfig (or TrainingConfig).
+        """Start a training for `owner_id` from a checked config.
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
         both pass it. Secrets go to Replicate only; the stored row holds the scrubbed config.
         """
-        config = getattr(resolved_config, "config", resolved_config)
+        config = resolved_config.config
         lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
         async with lock:
             limit = self.settings.max_active_per_user
@@ -108,7 +108,7 @@ class JobService:
             inputs = to_trainer_input(config)
             secrets = secret_inputs(self.settings)
             destination = str(config.destination)
-            trigger = getattr(config, "trigger_word", None)
+            trigger = config.trigger_word
             stored_config = config_dict(config)
             pending_id = await self.store.add_pending_submission(
                 owner_id=owner_id,
@@ -164,17 +164,7 @@ class JobService:
     async def cancel(self, training_id: str, requester_id: int, is_manager: bool) -> TrainingRow:
         """Cancel for its creator or a manager; an ended training is reported, not touched."""
         row = await self._row(training_id)
-        if requester_id != row.owner_id and not is_manager:
-            raise NotAllowedError(
-                f"Only the creator of training {training_id} or a member with a manager role "
-                "(SD35L_MANAGER_ROLES) can cancel it.",
-                field="training",
-            )
-        if row.is_terminal:
-            raise InputError(
-                f"Training {training_id} already ended ({row.status}); there is nothing to cancel.",
-                field="training",
-            )
+        require_cancel(row, requester_id, is_manager)
         training = await self.gateway.cancel_training(training_id)
         log.info("training %s cancel requested by %s", training_id, requester_id)
         return await self.apply(row, training)
@@ -250,11 +240,7 @@ class JobService:
     async def _row(self, training_id: str) -> TrainingRow:
         row = await self.store.get(training_id)
         if row is None:
-            raise InputError(
-                f"Training {training_id} is not tracked by this bot; pick one from /jobs or "
-                "the autocomplete list.",
-                field="training",
-            )
+            raise not_tracked(training_id)
         return row
 
 

@@ -8,15 +8,13 @@ Replicate sometimes echoes input values, and an input may be a secret.
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from bot.core.errors import InputError, SD35LError, ServiceError
+from bot.core.retry import retry_after as parse_retry_after
 from bot.core.secrets import redact
 
 TOKEN_URL = "https://replicate.com/account/api-tokens"  # noqa: S105
@@ -76,22 +74,7 @@ def detail_of(resp: httpx.Response) -> str:
 
 def retry_after(headers: httpx.Headers) -> float | None:
     """Seconds asked for by `Retry-After` (a number or an HTTP date), None when absent/unusable."""
-    raw = (headers.get("Retry-After") or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        value = (when - datetime.now(UTC)).total_seconds()
-    if math.isnan(value) or math.isinf(value):
-        return None
-    return max(0.0, value)
+    return parse_retry_after(headers.get("Retry-After"))
 
 
 def network_error(base_url: str, exc: BaseException) -> ServiceError:

@@ -1,0 +1,99 @@
+"""Benchmark: a local dataset from Start to training created, on loopback.
+
+    python benchmarks/upload.py [--size-mb 50] [--images 25] [--runs 3]
+
+Writes a folder of incompressible JPEGs (about `--size-mb` in all, with captions), judges and
+packs it the way `train --dataset` does (reported apart: that happens before the confirmation),
+then measures what Start costs: the upload with the official client's `files.create` to the
+simulator, and the training create with `input_images` set to the file's URL. Each run uses a
+fresh simulator, so nothing is reused. Target: Start -> training created < 5 s for 50 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.core.dataset.local import prepare_path  # noqa: E402
+from bot.core.replicate.files import upload_dataset  # noqa: E402
+from bot.core.replicate.gateway import ReplicateGateway  # noqa: E402
+from bot.core.settings import load_settings  # noqa: E402
+from bot.sim import ReplicateSimulator  # noqa: E402
+from tests.local_images import jpeg  # noqa: E402
+
+TOKEN = "r8_" + "bench" * 8
+TARGET_S = 5.0
+
+
+def write_dataset(root: Path, size_mb: int, images: int) -> int:
+    per_image = size_mb * 1024 * 1024 // images
+    total = 0
+    for i in range(images):
+        data = jpeg(1024, 1024, seed=i, noise=per_image)
+        (root / f"img{i:03d}.jpg").write_bytes(data)
+        (root / f"img{i:03d}.txt").write_text(f"a photo of ZXQTOK, number {i}")
+        total += len(data)
+    return total
+
+
+async def one_start(data: bytes, sha256: str, filename: str) -> tuple[float, float]:
+    """(upload seconds, create seconds) against a fresh simulator."""
+    sim = ReplicateSimulator(token=TOKEN, step_seconds=0.01, start_delay=1.0)
+    base = await sim.start()
+    gw = ReplicateGateway(load_settings(REPLICATE_BASE_URL=base, REPLICATE_API_TOKEN=TOKEN))
+    try:
+        started = time.perf_counter()
+        made = await upload_dataset(
+            gw, data, filename=filename, sha256=sha256, field="dataset", url_option="dataset_url"
+        )
+        uploaded = time.perf_counter()
+        await gw.create_training(
+            "alice/lora", {"input_images": made.url, "trigger_word": "ZXQTOK", "steps": 1000}
+        )
+        created = time.perf_counter()
+        return uploaded - started, created - uploaded
+    finally:
+        await gw.aclose()
+        await sim.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=50)
+    parser.add_argument("--images", type=int, default=25)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sd35l-upload-") as tmp:
+        total = write_dataset(Path(tmp), args.size_mb, args.images)
+        begun = time.perf_counter()
+        local = await prepare_path(
+            Path(tmp), trigger_word="ZXQTOK", field="dataset_path", url_option="--dataset-url"
+        )
+        prepared = time.perf_counter() - begun
+    assert local.packed is not None, local.report.errors
+    packed = local.packed
+    print(f"dataset: {args.images} images, {total / 1e6:.1f} MB; packed {packed.size / 1e6:.1f} MB")
+    print(f"judge + pack + contact sheet (before the confirmation): {prepared:.2f} s")
+    uploads, creates, totals = [], [], []
+    for _ in range(args.runs):
+        up, create = await one_start(packed.data, packed.sha256, packed.filename)
+        uploads.append(up)
+        creates.append(create)
+        totals.append(up + create)
+    print(
+        f"Start -> training created, median of {args.runs}: {statistics.median(totals):.2f} s "
+        f"(upload {statistics.median(uploads):.2f} s, create {statistics.median(creates):.3f} s; "
+        f"{packed.size / 1e6 / statistics.median(uploads):.0f} MB/s); target < {TARGET_S:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

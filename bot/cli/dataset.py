@@ -1,0 +1,137 @@
+"""`train --dataset PATH`: judge and pack a local folder or .zip, upload it at Start, clean up.
+
+The order keeps money and files safe: the dataset is judged and packed before any question is
+asked (a trainer-fatal dataset is refused with exit 2 and nothing uploaded); the upload happens
+only after the confirmation, right before the create; a create that certainly made nothing
+deletes the new upload again, and `--wait` deletes it once the training has ended.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from bot.cli._common import echo, show, warn
+
+if TYPE_CHECKING:
+    from bot.core.dataset.local import LocalDataset
+    from bot.core.replicate.files import Upload
+    from bot.core.replicate.gateway import ReplicateGateway
+
+FIELD = "dataset_path"
+URL_OPTION = "--dataset-url"
+
+dataset_option = click.option(
+    "--dataset",
+    "dataset_path",
+    type=click.Path(path_type=str),
+    help="Local folder of images (+ same-name .txt captions) or a local .zip; uploaded at Start.",
+)
+contact_sheet_option = click.option(
+    "--contact-sheet",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a PNG of the local --dataset's thumbnails, names and captions here.",
+)
+
+
+def config_relative(data: dict[str, object], config_path: Path) -> dict[str, object]:
+    """A config file's `dataset_path` is relative to the file's folder, not to the shell's."""
+    value = data.get("dataset_path")
+    if isinstance(value, str) and value.strip() and not Path(value).expanduser().is_absolute():
+        return {**data, "dataset_path": str(config_path.parent / value.strip())}
+    return data
+
+
+async def check_local(
+    path: str,
+    trigger_word: str | None,
+    *,
+    contact_sheet: Path | None,
+    dry_run: bool,
+    skip_check: bool,
+    resolution: str | None = None,
+    min_images: int = 2,
+) -> LocalDataset:
+    """Judge and pack; show the report; write the sheet; refuse what the trainer cannot use."""
+    from bot.cli import render
+    from bot.core.dataset.local import prepare_path
+    from bot.core.errors import InputError
+
+    if skip_check:
+        warn(
+            "--skip-dataset-check does not apply to --dataset: a local dataset is always "
+            "judged, because only the files the trainer uses are uploaded."
+        )
+    local = await prepare_path(
+        Path(path),
+        trigger_word=trigger_word,
+        field=FIELD,
+        url_option=URL_OPTION,
+        with_sheet=contact_sheet is not None,
+        resolution=resolution,
+        min_images=min_images,
+    )
+    show(render.dataset_report(local.report))
+    if contact_sheet is not None and local.sheet is not None:
+        _write_sheet(contact_sheet, local.sheet)
+        where = f"Contact sheet written to {contact_sheet}"
+        echo(f"{where} (dry run: look at it before you start)." if dry_run else f"{where}.")
+    if not local.ok:
+        n = len(local.report.errors)
+        raise InputError(
+            f"The dataset at dataset_path has {n} problem{'s' if n != 1 else ''} that would make "
+            "the training fail or learn nothing (listed above); nothing was uploaded.",
+            field=FIELD,
+        )
+    return local
+
+
+def _write_sheet(target: Path, png: bytes) -> None:
+    from bot.core.errors import InputError
+
+    if target.suffix.lower() != ".png":
+        raise InputError(
+            f"contact_sheet: {target.name} must end in .png (the sheet is a PNG image).",
+            field="contact_sheet",
+        )
+    try:
+        target.write_bytes(png)
+    except OSError as exc:
+        raise InputError(
+            f"contact_sheet: cannot write {target} ({exc.strerror or exc}); choose another path.",
+            field="contact_sheet",
+        ) from None
+
+
+async def upload(gw: ReplicateGateway, local: LocalDataset) -> tuple[Upload, bool]:
+    """At Start: reuse a fresh upload of the same bytes, or upload now; (upload, is_new)."""
+    from bot.core.dataset.collect import human_size
+    from bot.core.replicate.files import ensure_upload
+
+    packed = local.packed
+    assert packed is not None  # check_local refused the dataset otherwise
+    echo(f"Uploading the dataset ({human_size(packed.size)}) to Replicate...")
+    made, new = await ensure_upload(
+        gw,
+        packed.data,
+        filename=packed.filename,
+        sha256=packed.sha256,
+        field=FIELD,
+        url_option=URL_OPTION,
+    )
+    echo(f"{'Uploaded' if new else 'Reusing the earlier upload of'} the dataset as file {made.id}.")
+    return made, new
+
+
+async def forget(gw: ReplicateGateway, made: Upload, why: str) -> None:
+    """Delete the uploaded file; a failure is a warning (the file expires in 24 h anyway)."""
+    from bot.core.errors import SD35LError
+    from bot.core.replicate.files import delete_upload
+
+    try:
+        await delete_upload(gw, made.id)
+        echo(f"Deleted the uploaded dataset file {made.id} ({why}).")
+    except SD35LError as exc:
+        warn(f"the uploaded dataset file {made.id} was not deleted ({exc}); it expires in 24 h.")

@@ -1,0 +1,118 @@
+"""The verdict on a local dataset: the same report as for a URL, plus what exactly is usable.
+
+Why an adapter: every byte of a local dataset is at hand, so the loader model (`loader.py`) runs
+in full on the collected members (extraction names and collisions, Pillow decoding every image,
+buckets, captions). This turns its verdict into what the upload path needs: each usable image
+with its bytes, its caption file's bytes and a thumbnail (what `pack` uploads and the contact
+sheet shows), and every skipped file with its reason.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageOps
+
+from bot.core.dataset.archive import Resolutions, parse_resolutions
+from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.collect import Entry, Member, bomb_entries
+from bot.core.dataset.loader import run_loader
+from bot.core.dataset.rules import RuleResult, describe
+from bot.core.dataset.verdict import EntryView
+
+THUMB = 192
+DEFAULT_MIN_IMAGES = 2  # the team policy's default (SD35L_POLICY_MIN_IMAGES)
+
+
+@dataclass
+class Usable:
+    """An image the trainer will train on, with its caption (None = trigger word alone)."""
+
+    name: str
+    data: bytes
+    caption: bytes | None
+    width: int
+    height: int
+    thumb: Image.Image | None = None
+
+
+@dataclass
+class Verdict:
+    report: DatasetReport
+    usable: list[Usable] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+
+
+def _const(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def _thumb(data: bytes) -> Image.Image | None:
+    """A small upright RGB copy for the contact sheet (JPEGs decoded at reduced scale)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as raw:
+                raw.draft("RGB", (THUMB * 2, THUMB * 2))
+                upright = ImageOps.exif_transpose(raw) or raw
+                thumb = upright.convert("RGB")
+        except Exception:  # the model already decoded it; a thumbnail is only decoration
+            return None
+    thumb.thumbnail((THUMB, THUMB))
+    return thumb
+
+
+def _views(members: Sequence[Member]) -> list[EntryView]:
+    return [
+        EntryView(
+            m.name,
+            m.is_dir,
+            m.size,
+            read=_const(m.data) if m.data is not None else None,
+            problem=m.problem,
+        )
+        for m in members
+    ]
+
+
+def judge(
+    members: list[Member],
+    *,
+    label: str,
+    trigger_word: str | None,
+    archive_entries: list[Entry] | None = None,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
+) -> Verdict:
+    """Judge `members` (in ZIP or folder order) in full; `archive_entries` is the raw ZIP
+    directory when one was given (for the unpacked-size guard)."""
+    report = DatasetReport(url=label)
+    rules = RuleResult()
+    model = run_loader(_views(members), parse_resolutions(resolution), trigger_word)
+    describe(model, rules, min_images=min_images)
+    bombs = bomb_entries(archive_entries or [])
+    if bombs:
+        rules.add(
+            "error",
+            "compression_bomb",
+            "Team policy: the ZIP unpacks to far more than it weighs (over 20 GB, or entries "
+            "over 100x their packed size), so it was not unpacked; zip only the images and "
+            "captions.",
+            bombs,
+        )
+    report._merge(rules)
+    data_of = {m.name: m.data for m in members if m.data is not None}
+    verdict = Verdict(report=report)
+    for image in sorted(model.usable, key=lambda u: u.name):
+        data = image.read() if image.read is not None else b""
+        caption = data_of.get(image.caption_name) if image.caption_name else None
+        verdict.usable.append(
+            Usable(image.name, data, caption, image.width, image.height, _thumb(data))
+        )
+    verdict.skipped = [(s.name, s.detail or s.reason) for s in model.skipped]
+    verdict.skipped += [(n, "caption without an image that uses it") for n in model.orphan_captions]
+    verdict.skipped.sort()
+    return verdict

@@ -1,0 +1,40 @@
+"""Who is clicking: the running bot's services, and a member's Discord roles turned into the
+plain booleans the core's rights (`bot.core.jobs.rights`) decide on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.core.jobs import rights
+
+if TYPE_CHECKING:
+    from bot.app import TrainerBot
+
+
+def services(interaction: discord.Interaction[Any]) -> TrainerBot:
+    """The running bot with its store, job service and settings."""
+    return interaction.client  # type: ignore[no-any-return]
+
+
+def holds_role(user: discord.abc.User, specs: Iterable[str]) -> bool:
+    """A server member holding a role named (case-insensitively) or numbered in `specs`."""
+    wanted = {s.strip().lower() for s in specs if s.strip()}
+    if not isinstance(user, discord.Member):
+        return False
+    return any(str(r.id) in wanted or r.name.lower() in wanted for r in user.roles)
+
+
+def may_start(user: discord.abc.User, allowed_roles: list[str]) -> bool:
+    return rights.may_start(allowed_roles, holds_role(user, allowed_roles))
+
+
+def require_start(user: discord.abc.User, allowed_roles: list[str]) -> None:
+    rights.require_start(allowed_roles, holds_role(user, allowed_roles))
+
+
+def is_manager(user: discord.abc.User, manager_roles: list[str]) -> bool:
+    return rights.is_manager(manager_roles, holds_role(user, manager_roles))

@@ -1,0 +1,215 @@
+"""Starting a training from Discord: the preview with its Start and Cancel buttons, the public
+job card, and the card's Train again, which leads back to a preview.
+
+These live together because they lead into each other (Start posts a card, a card's Train again
+opens a preview with Start), and below both the cogs and the notifier, which only call in.
+
+The preview is only for the invoker and saved in the database, so its Start button works after
+a restart; Start re-reads the owner from there (custom_ids are visible to clients), claims the
+preview once (a double click submits once), submits, and posts the public job card.
+
+Train again, after a failed, canceled or aborted training, gives whoever clicks (if they may
+start trainings) the preview of that training's stored config. The stored config was scrubbed
+of secrets before it was saved and is checked again exactly like a config file given to /train:
+a value that no longer passes today's rules gets the usual one-sentence answer naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.core.config.model import resolve_config
+from bot.core.errors import InputError, SD35LError
+from bot.core.jobs.preflight import preflight
+from bot.core.log import get_logger
+from bot.core.replicate.gateway import OutcomeUnknownError
+from bot.core.store.rows import TrainingRow, config_dict
+from bot.tree import send_ephemeral
+from bot.ui.access import require_start, services
+from bot.ui.buttons import KeyedButton, view_of
+from bot.ui.cancel import CardCancelButton
+from bot.ui.card import card_embed
+from bot.ui.preview import preview_checks, preview_embeds
+
+log = get_logger(__name__)
+
+EXPIRED = "This preview expired or was already used; run /train again."
+AGAIN_STATUSES = frozenset({"failed", "canceled", "aborted"})
+
+
+# -- the preview ---------------------------------------------------------------------------------
+
+
+async def preview_config(
+    interaction: discord.Interaction[Any],
+    options: dict[str, Any],
+    file_data: dict[str, Any] | None,
+    *,
+    dry_run: bool,
+    source: str | None,
+) -> None:
+    """Resolve, check and answer with the preview (and its Start button when all is well).
+
+    `options` are the slash command's options (they win over `file_data`). Shared by /train,
+    the message menu and a card's Train again; the caller deferred and checked the right to
+    start.
+    """
+    bot = services(interaction)
+    resolved = resolve_config(cli=options, file=file_data, settings=bot.settings)
+    found = await preflight(resolved.config, bot.settings, bot.gateway, dry_run=dry_run)
+    checks = preview_checks(found, destination=str(resolved.config.destination))
+    embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source)
+    if checks.ok and not dry_run:
+        preview = await bot.previews.save(
+            interaction.user.id,
+            interaction.guild_id,
+            interaction.channel_id,
+            config_dict(resolved),
+        )
+        view = view_of(StartButton(preview.key), DiscardButton(preview.key))
+        await interaction.followup.send(embeds=embeds, view=view, ephemeral=True)
+    else:
+        await interaction.followup.send(embeds=embeds, ephemeral=True)
+
+
+class StartButton(
+    KeyedButton, action="start", label="Start training", style=discord.ButtonStyle.success
+):
+    """Submits a saved preview; works after a restart (the preview is in the database)."""
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        bot = services(interaction)
+        preview = await bot.previews.get(self.key)
+        if preview is None or preview.used or preview.expired():
+            await send_ephemeral(interaction, EXPIRED)
+            return
+        if interaction.user.id != preview.owner_id:
+            await send_ephemeral(
+                interaction, "Only the person who ran /train can start this preview."
+            )
+            return
+        require_start(interaction.user, bot.settings.allowed_roles)
+        await interaction.response.defer()
+        if not await bot.previews.claim(self.key):
+            await send_ephemeral(interaction, EXPIRED)
+            return
+        try:
+            resolved = resolve_config(file=preview.config, settings=bot.settings)
+            row = await bot.jobs.submit(
+                preview.owner_id, preview.guild_id, preview.channel_id, resolved
+            )
+        except OutcomeUnknownError:
+            # The training may exist: never offer the same preview twice.
+            await interaction.edit_original_response(view=None)
+            raise
+        except SD35LError:
+            await bot.previews.release(self.key)
+            raise
+        bot.tracker.wake()
+        link = await post_card(interaction, row)
+        await interaction.edit_original_response(
+            content=f"✅ Started training `{row.id}`; follow it on the card: {link}", view=None
+        )
+
+
+class DiscardButton(
+    KeyedButton, action="discard", label="Cancel", style=discord.ButtonStyle.secondary
+):
+    """The preview's Cancel: forget it, submit nothing."""
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        bot = services(interaction)
+        preview = await bot.previews.get(self.key)
+        if preview is not None and interaction.user.id != preview.owner_id:
+            await send_ephemeral(interaction, "Only the person who ran /train can do that.")
+            return
+        await bot.previews.discard(self.key)
+        await interaction.response.edit_message(
+            content="Preview discarded; nothing was submitted.", embeds=[], view=None
+        )
+
+
+# -- the job card --------------------------------------------------------------------------------
+
+
+def card_view(row: TrainingRow) -> discord.ui.View | None:
+    """The card's Cancel button while the training runs; Train again once it ended without
+    success (failed, canceled, aborted); none after a success."""
+    if row.status == "succeeded":
+        return None
+    if row.is_terminal:
+        return view_of(AgainButton(row.id))
+    return view_of(CardCancelButton(row.id))
+
+
+def card_message(row: TrainingRow) -> dict[str, Any]:
+    """Keyword arguments for sending or editing a card."""
+    view = card_view(row)
+    return {"embed": card_embed(row), "view": view if view is not None else discord.ui.View()}
+
+
+async def post_card(interaction: discord.Interaction[Any], row: TrainingRow) -> str:
+    """The public card in the channel, sent with the bot token so it can be edited for hours."""
+    bot = services(interaction)
+    channel_id = interaction.channel_id or row.channel_id
+    message: discord.Message | discord.WebhookMessage
+    try:
+        assert channel_id is not None
+        message = await bot.get_partial_messageable(channel_id).send(**card_message(row))
+    except (discord.HTTPException, AssertionError) as exc:
+        log.warning("card of %s not posted with the bot token (%s); using a followup", row.id, exc)
+        message = await interaction.followup.send(**card_message(row), wait=True)
+    await bot.store.set_card(row.id, message.channel.id, message.id)
+    return message.jump_url
+
+
+# -- Train again ---------------------------------------------------------------------------------
+
+
+async def ended_row(interaction: discord.Interaction[Any], training_id: str) -> TrainingRow:
+    """The training whose stored config Train again reuses, if it ended without success."""
+    row = await services(interaction).store.get(training_id)
+    if row is None:
+        raise InputError(
+            f"Training {training_id} is no longer tracked by this bot; start a new one with "
+            "/train.",
+            field="training",
+        )
+    if row.status not in AGAIN_STATUSES:
+        raise InputError(
+            f"Training {row.id} is {row.status}; Train again is only offered once a training "
+            "failed, was canceled or was aborted.",
+            field="training",
+        )
+    if not row.config:
+        raise InputError(
+            f"Training {row.id} has no stored config to reuse; start a new one with /train.",
+            field="training",
+        )
+    return row
+
+
+async def train_again(interaction: discord.Interaction[Any], training_id: str) -> None:
+    """Defer first (the checks download the dataset), then the same preview as /train."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    bot = services(interaction)
+    require_start(interaction.user, bot.settings.allowed_roles)
+    row = await ended_row(interaction, training_id)
+    await preview_config(
+        interaction,
+        {},
+        dict(row.config),
+        dry_run=False,
+        source=f"the stored config of training {row.id}",
+    )
+
+
+class AgainButton(
+    KeyedButton, action="again", label="Train again", style=discord.ButtonStyle.primary
+):
+    """The card's Train again; works after a restart (the config is in the database)."""
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await train_again(interaction, self.key)
