@@ -129,6 +129,7 @@ async def test_sampling_stays_within_requests_and_budget(server, settings, monke
     assert "of 400 images were read (an evenly spaced sample" in sample
     assert report.counts["usable_images"] == 400
     assert 0 < report.counts["images_checked"] < 400
+    assert report.counts["images_with_captions"] == 400  # unread captions counted by size
 
 
 async def test_zip64_and_deep_folders(server, settings) -> None:
@@ -196,6 +197,7 @@ async def test_truncated_upload_is_fatal(server, settings) -> None:
         report = await check(server, settings, None, raw=raw[: len(raw) * 2 // 3], mode=mode)
         assert codes(report)["errors"] == {"not_a_zip"}, report.errors
         assert "input_images must be a zip file" in report.errors[0].message
+        assert "upload that did not finish" in report.errors[0].message
 
 
 @pytest.mark.parametrize("whole", [True, False])

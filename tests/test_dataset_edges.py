@@ -21,6 +21,7 @@ from bot.core.dataset.probe import probe_full, probe_head
 from bot.sim.trainer_dataset import trainer_outcome
 from tests.dataset_corpus import heic_bytes, image_bytes, jpeg_bytes, make_zip, png_bytes
 
+pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")  # duplicates on purpose
 PNG = png_bytes(320, 240)
 
 

@@ -40,7 +40,7 @@ log = get_logger(__name__)
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 HEAD_REFUSED = frozenset({400, 403, 405, 501})
-WHOLE_MAX = 16 * MIB  # a ZIP up to this size is read whole and judged in full
+WHOLE_MAX = 12 * MIB  # a ZIP up to this size is read whole and judged in full
 SAMPLE_BUDGET = 12 * MIB  # member bytes a large ZIP's sample may read
 MAX_REQUESTS = 100  # per dataset check, every request included
 _ALL_CHECKS = ("archive structure", "image formats and sizes", "captions", "image count")
@@ -196,7 +196,7 @@ class _Job:
             return await self._sampled(first, size)
         report.range_supported = first.status == 206
         verdict = await self._whole(_total_size(head) or size)
-        if verdict is not None and not first.body.startswith(ZIP_MAGIC):
+        if verdict is not None:
             _explain_not_zip(report, verdict, first.body)
         return verdict
 
@@ -288,9 +288,18 @@ def _explain_not_zip(report: DatasetReport, verdict: LoaderVerdict, first: bytes
     """Name what the file is instead, when it is not a ZIP at all (an image, say)."""
     if not any(f.code == "not_a_zip" for f in verdict.failures):
         return
+    verdict.failures = [f for f in verdict.failures if f.code != "not_a_zip"]
+    if first.startswith(ZIP_MAGIC):
+        _fatal(
+            report,
+            "not_a_zip",
+            "The ZIP is cut short or damaged (its directory at the end is missing), probably an "
+            "upload that did not finish, so the trainer would stop with 'input_images must be a "
+            "zip file'; upload it again and check the file size.",
+        )
+        return
     kind = _image_kind(first)
     what = f"a {kind} image" if kind else "a file that is not a ZIP"
-    verdict.failures = [f for f in verdict.failures if f.code != "not_a_zip"]
     _fatal(
         report,
         "not_a_zip",

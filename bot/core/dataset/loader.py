@@ -153,6 +153,8 @@ def _caption(
     entry = entries[tree.files[path]]
     if entry.read is None:
         verdict.unread_captions += 1
+        if entry.size > 0:
+            verdict.unread_named.add(entry.name)
         return None, entry.name
     try:
         text = entry.read().decode("utf-8")

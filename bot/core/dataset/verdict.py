@@ -85,6 +85,7 @@ class LoaderVerdict:
     resolutions: tuple[int, ...] = ()
     entries: int = 0
     unread_captions: int = 0
+    unread_named: set[str] = field(default_factory=set)  # unread caption files with content
     orphan_captions: list[str] = field(default_factory=list)
 
     @property
@@ -93,4 +94,9 @@ class LoaderVerdict:
 
     @property
     def captioned(self) -> int:
-        return sum(1 for image in self.usable if image.caption)
+        """Images with a non-empty caption (an unread, non-empty caption file counts)."""
+        return sum(
+            1
+            for image in self.usable
+            if image.caption or (image.caption is None and image.caption_name in self.unread_named)
+        )
