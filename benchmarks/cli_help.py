@@ -1,7 +1,10 @@
 """How fast is `sd35l-trainer --help`, and does it import heavy modules? Prints figures only.
 
-Runs `--help` N times in fresh interpreters (min/median wall time), then once in-process to list
-which heavy packages got imported (discord must never be; the target is < 0.3 s).
+Runs `--help` N times in fresh interpreters, alternating with a bare interpreter start
+(`python -c pass`, the baseline), and prints min / median / max of both and of their ratio per
+pair; then runs it once more to list which heavy packages got imported (discord must never be).
+Target: median ratio <= RATIO_TARGET (0.3 s on the project's box, where the bare start takes
+~85 ms).
 
     python benchmarks/cli_help.py [-n 15] [--command train]
 """
@@ -10,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import measure
+from measure import ROOT, row
+
+RATIO_TARGET = 3.5
 HEAVY = (
     "discord",
     "aiohttp",
@@ -68,16 +72,21 @@ def main() -> None:
     parser.add_argument("--command", default=None, help="time `<command> --help` instead")
     opts = parser.parse_args()
     argv = [opts.command, "--help"] if opts.command else ["--help"]
+    measure.print_machine()
     run_once(argv)  # warm the OS file cache and .pyc files
-    times = [run_once(argv) for _ in range(opts.n)]
-    bare = min(baseline() for _ in range(5))
+    result = measure.paired(lambda: run_once(argv), baseline, opts.n)
     heavy = imported(argv)
     label = "sd35l-trainer " + " ".join(argv)
-    print(f"{label}: runs={opts.n} min={min(times):.3f}s median={statistics.median(times):.3f}s")
-    print(f"bare interpreter start: {bare:.3f}s (min of 5)")
-    print(f"heavy modules imported: {', '.join(heavy) if heavy else 'none'}")
-    print(f"discord imported: {'yes' if 'discord' in heavy else 'no'}")
-    print(f"target < 0.300s: {'met' if statistics.median(times) < 0.3 else 'MISSED'}")
+    print(f"{opts.n} runs each, alternating; min / median / max:")
+    row(label, result.measured.fmt("s", digits=3))
+    row("bare interpreter start (baseline)", result.baseline.fmt("s", digits=3))
+    row(
+        "ratio (per pair)",
+        result.ratios.fmt("x"),
+        f"target <= {RATIO_TARGET:g}x: " + measure.verdict(result.ratios.median, RATIO_TARGET),
+    )
+    row("heavy modules imported", ", ".join(heavy) if heavy else "none")
+    row("discord imported", "yes" if "discord" in heavy else "no", "target: no")
 
 
 if __name__ == "__main__":

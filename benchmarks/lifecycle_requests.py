@@ -16,8 +16,10 @@ and by the gateway's `requests_made` counter where the gateway is ours to read):
 2. `sd35l-trainer train --wait --yes --skip-dataset-check` as a subprocess (the dataset host is
    not Replicate), ended the same way after `--polls` polls; it downloads the weights itself.
 
-Printed: requests per phase and per endpoint, and the total as "fixed + polls", with the
-Replicate limits next to them (600/min for creates, 3000/min for everything else). The weights
+Printed: the machine, requests per phase and per endpoint, and the total as "fixed + polls",
+with the share of Replicate's limits one training takes (600/min for creates, 3000/min for
+everything else). The core path runs `--repeats` times (min / median / max of its total: counts
+do not depend on the machine's speed, so they should agree). The weights
 download goes to the file host (`replicate.delivery` in production), not to the API: it is
 listed but not counted against the API limits. Nothing is asserted; exit 0 unless a run breaks.
 """
@@ -40,12 +42,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import measure  # noqa: E402
+from measure import spread  # noqa: E402
+
 from bot.sim import ReplicateSimulator, SimulatorThread  # noqa: E402
 
 TOKEN = "r8_" + "sim" * 10
 DESTINATION = "alice/lora"
 DATASET = "https://example.com/data/my-dataset.zip"
 PRODUCTION_INTERVAL = 30.0
+RATE_LIMIT = 3000.0  # Replicate's limit per minute for everything but creates
+CREATE_LIMIT = 600.0  # and for creates
 TYPICAL_HOURS = 1.0  # a 1000-2000 step SD3.5-Large run takes about an hour (TRAINER.md)
 
 
@@ -337,11 +344,23 @@ def print_table(title: str, rows: list[tuple[str, Counter[str], int | None]]) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--polls", type=int, default=10, help="polls of the training (>= 2)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of the core bot path (counts must agree)"
+    )
     args = parser.parse_args(argv)
     polls = max(2, args.polls)
+    measure.print_machine()
 
-    rows, notices = asyncio.run(bot_path(polls))
+    runs = [asyncio.run(bot_path(polls)) for _ in range(max(1, args.repeats))]
+    rows, notices = runs[0]
     bot_total = print_table(f"Bot path, training polled {polls} times:", rows)
+    totals = spread(
+        float(sum(n for _, seen, _ in r for e, n in seen.items() if is_api(e))) for r, _ in runs
+    )
+    print(
+        f"  core bot path over {len(runs)} runs: {totals.fmt('API requests', digits=0)} "
+        f"(min / median / max; counts do not depend on the machine's speed)"
+    )
     steady = sum(
         n
         for name, seen, _ in rows
@@ -378,11 +397,18 @@ def main(argv: list[str] | None = None) -> int:
         fixed_bot,
         "+ polls (preview 2, create 1, download's get 1; +1 schema per process)",
     )
+    per_minute = (fixed_bot + hour_polls) / (TYPICAL_HOURS * 60)
     line(
         f"core bot path, {TYPICAL_HOURS:g} h training at {PRODUCTION_INTERVAL:g} s",
         fixed_bot + hour_polls,
-        f"({(fixed_bot + hour_polls) / (TYPICAL_HOURS * 60):.1f}/min for that training; limits "
-        "3000/min in all, 600/min creates)",
+        f"({per_minute:.1f}/min for that training = {per_minute / RATE_LIMIT:.5f}x the "
+        f"{RATE_LIMIT:.0f}/min limit; creates {1 / (TYPICAL_HOURS * 60) / CREATE_LIMIT:.6f}x "
+        f"the {CREATE_LIMIT:.0f}/min limit)",
+    )
+    line(
+        f"trainings at once within {RATE_LIMIT:.0f}/min",
+        int(RATE_LIMIT / per_minute),
+        "(at the poll rate of one training)",
     )
     line(
         f"real bot /train + Start, {polls} polls",

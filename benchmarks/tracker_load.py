@@ -15,12 +15,21 @@ is replaced by a new training, so 200 stay active all the time. The trainings st
 ages, so their logs (one tqdm line per step, returned in full on every poll) have realistic and
 varied sizes; `--api-latency` delays every simulator reply like a real round trip to Replicate.
 
-Printed, with the targets next to them:
-  * requests per minute measured at the benchmark interval, and extrapolated to the production
-    interval of 30 s: requests per round x 60 / (30 s + round duration), because the loop sleeps
-    the interval after each round (target < 3000/min, Replicate's limit for non-create calls);
-  * the delay from each ending (the simulator's `completed_at`) to the notifier's delivery,
-    p50 / p95 / max (target <= poll interval + 5 s), and the same extrapolated to 30 s.
+Rounds start on a fixed beat: the loop starts a round every interval (or at once when the last
+one took longer), so the figures carry over to the production interval P = 30 s as follows.
+Printed, with the targets next to them (the machine first; each figure as min / median / max over
+the rounds or the endings of the run):
+  * Replicate requests per round, and per minute at P: requests per round x 60 / max(P, round
+    duration) (target < 3000/min, Replicate's limit for non-create calls);
+  * round duration, paired with a baseline measured in the same run: rounds of the same GETs
+    by a bare httpx client at the tracker's concurrency, before and after the window, so the
+    target is a ratio (tracker round <= ROUND_RATIO_TARGET x the bare round);
+  * for each ending, its in-round latency: from the start of the round in which the notice
+    went out (or the ending itself, if later) to the notifier's delivery. At P the notice
+    waits for the next round start (0 to P s, evenly spread) and then this latency, so the
+    delay at P is at most P + the latency (target <= P + 5 s) and its median about P / 2 +
+    the median latency. The delays measured at the benchmark interval are printed too.
+The bot process's CPU time per refresh is printed for reading (`refresh_cpu.py` measures it).
 No assertion is made on time; the exit status is 0 unless the run itself breaks.
 """
 
@@ -28,9 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -38,94 +45,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import measure
+from measure import DESTINATION, TOKEN, SimProcess, pct, row, spread
 
-TOKEN = "r8_" + "sim" * 10
-DESTINATION = "alice/lora"
 PRODUCTION_INTERVAL = 30.0
 RATE_TARGET = 3000.0  # per minute, Replicate's limit for endpoints other than creates
 DELAY_SLACK = 5.0  # notice within poll interval + 5 s
+ROUND_RATIO_TARGET = 1.5  # a tracker round takes at most 1.5x the same GETs made bare
+BASELINE_ROUNDS = 3  # bare rounds before the window, and as many after it
 ENDINGS = (("succeeded", 0.7), ("failed", 0.2), ("canceled", 0.1))
-
-
-# -- the simulator, in a child process --------------------------------------------------------
-
-
-def sim_child(conn: Connection, sim_kwargs: dict[str, Any]) -> None:
-    """Serve the simulator and answer commands from the parent over `conn` until "stop"."""
-    from bot.sim import Faults, SimulatorThread
-
-    latency = sim_kwargs.pop("api_latency", 0.0)
-    with SimulatorThread(faults=Faults(slow_seconds=latency), **sim_kwargs) as sim:
-        conn.send(sim.base_url)
-        rng = random.Random(7)
-        while True:
-            cmd, *args = conn.recv()
-            if cmd == "stop":
-                conn.send(time.process_time())
-                return
-            if cmd == "create":
-                count, max_age, inputs = args
-                ids = []
-                for _ in range(count):
-                    record = sim.create_training(DESTINATION, dict(inputs))
-                    age = rng.uniform(0.0, max_age)
-                    with sim.lock:  # start the training `age` seconds in the past
-                        record.created_mono -= age
-                        record.created_wall -= age
-                    ids.append(record.id)
-                conn.send(ids)
-            elif cmd == "finish":
-                training_id, status = args
-                sim.finish(training_id, status)
-                conn.send(sim.trainings[training_id]["completed_at"])
-            elif cmd == "requests":
-                counts = Counter(r.endpoint for r in list(sim.requests))
-                conn.send(dict(counts))
-            elif cmd == "statuses":
-                conn.send(Counter(sim.trainings[t]["status"] for t in args[0]))
-            else:  # pragma: no cover - programming error in the parent
-                conn.send(ValueError(cmd))
-
-
-class SimProcess:
-    """The parent's handle on the child simulator; calls are quick, made from a worker thread."""
-
-    def __init__(self, **sim_kwargs: Any) -> None:
-        ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=sim_child, args=(child, sim_kwargs), daemon=True)
-        self._lock = asyncio.Lock()
-        self.base_url = ""
-
-    def start(self) -> str:
-        self._proc.start()
-        self.base_url = self._conn.recv()
-        return self.base_url
-
-    def call(self, *cmd: Any) -> Any:
-        self._conn.send(cmd)
-        answer = self._conn.recv()
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    async def acall(self, *cmd: Any) -> Any:
-        async with self._lock:
-            return await asyncio.to_thread(self.call, *cmd)
-
-    def stop(self) -> float:
-        """Stop the child; returns the CPU seconds it used."""
-        try:
-            return float(self.call("stop"))
-        finally:
-            self._proc.join(timeout=30)
 
 
 # -- the recording notifier -------------------------------------------------------------------
@@ -163,7 +94,7 @@ class RecordingNotifier:
 
 @dataclass
 class Round:
-    started: float
+    started: float  # wall clock (epoch seconds), comparable with endings and deliveries
     seconds: float
     requests: int
     active: int
@@ -173,13 +104,6 @@ class Round:
 
 
 # -- the run ----------------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def parse_iso(text: str) -> float:
@@ -201,6 +125,33 @@ async def add_rows(store: Any, ids: list[str], first_owner: int) -> None:
                 trigger_word="ZXQTOK",
             )
         )
+
+
+async def bare_round(base_url: str, ids: list[str], concurrency: int) -> float:
+    """Seconds to GET every training with a bare httpx client, `concurrency` at a time: the
+    floor of a tracker round on this machine right now."""
+    import httpx
+
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+    ) as client:
+
+        async def get(training_id: str) -> None:
+            async with sem:
+                (await client.get(f"/v1/trainings/{training_id}")).raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(get(t) for t in ids))
+        return time.perf_counter() - start
+
+
+def in_round_latency(rounds: list[Round], ended_at: float, delivered: float) -> float:
+    """Seconds from the start of the round that delivered the notice (or from the ending, if
+    it came later) to the delivery: what a notice waits beyond the next round start."""
+    starts = [r.started for r in rounds if r.started <= delivered]
+    began = max(starts) if starts else ended_at
+    return delivered - max(began, ended_at)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -250,11 +201,11 @@ async def run(args: argparse.Namespace) -> int:
         real_run_once: Callable[[], Any] = tracker.run_once
 
         async def timed_run_once() -> Any:
-            before, start = gateway.requests_made, time.perf_counter()
+            before, wall, start = gateway.requests_made, time.time(), time.perf_counter()
             report = await real_run_once()
             rounds.append(
                 Round(
-                    start,
+                    wall,
                     time.perf_counter() - start,
                     gateway.requests_made - before,
                     report.active,
@@ -274,6 +225,11 @@ async def run(args: argparse.Namespace) -> int:
         statuses = [s for s, w in ENDINGS for _ in range(round(w * 100))]
         ended: dict[str, float] = {}  # training id -> completed_at (sim), epoch seconds
 
+        await bare_round(base_url, ids, tracker.concurrency)  # warm-up, not counted
+        bare_rounds = [
+            await bare_round(base_url, ids, tracker.concurrency) for _ in range(BASELINE_ROUNDS)
+        ]
+        measure.print_machine()
         print(
             f"{args.trainings} active trainings, poll every {args.interval:g} s for "
             f"{args.window:g} s, {args.endings} endings, "
@@ -310,6 +266,9 @@ async def run(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.1)
         await tracker.stop()
         await asyncio.gather(task, return_exceptions=True)
+        live_ids = [t for t in all_ids if t not in ended]
+        for _ in range(BASELINE_ROUNDS):
+            bare_rounds.append(await bare_round(base_url, live_ids, tracker.concurrency))
         by_endpoint: dict[str, int] = await sim.acall("requests")
         await gateway.aclose()
         await store.close()
@@ -317,7 +276,10 @@ async def run(args: argparse.Namespace) -> int:
         sim_cpu = await asyncio.to_thread(sim.stop)
         tmp.cleanup()
 
-    report(args, rounds, window_requests, window_seconds, ended, notifier, by_endpoint)
+    report(args, rounds, bare_rounds, window_requests, window_seconds, ended, notifier)
+    print("simulator requests by endpoint (the bare baseline rounds included):")
+    for name, count in sorted(by_endpoint.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<42}{count:>16}")
     print(
         f"CPU: bot process {bot_cpu:.1f} s in the {window_seconds:.0f} s window "
         f"({bot_cpu / max(1, window_requests) * 1000:.1f} ms per refresh); simulator process "
@@ -329,79 +291,78 @@ async def run(args: argparse.Namespace) -> int:
 def report(
     args: argparse.Namespace,
     rounds: list[Round],
+    bare_rounds: list[float],
     window_requests: int,
     window_seconds: float,
     ended: dict[str, float],
     notifier: RecordingNotifier,
-    by_endpoint: dict[str, int],
 ) -> None:
-    full = [r for r in rounds if r.active >= args.trainings]
-    durations = [r.seconds for r in full] or [0.0]
-    per_round = statistics.mean(r.requests for r in full) if full else 0.0
-    measured_rpm = window_requests / window_seconds * 60
-    mean_round = statistics.mean(durations)
-    prod_rpm = per_round * 60 / (PRODUCTION_INTERVAL + mean_round)
-    min_interval = per_round * 60 / RATE_TARGET - mean_round
+    full = [r for r in rounds if r.active >= args.trainings] or rounds
+    durations = spread(r.seconds for r in full)
+    per_round = spread(float(r.requests) for r in full)
+    bare = spread(bare_rounds)
+    prod = PRODUCTION_INTERVAL
     delays = [notifier.delivered[t] - at for t, at in ended.items() if t in notifier.delivered]
-    missing = len(ended) - len(delays)
-    over = [d - args.interval for d in delays]
-
-    def line(label: str, value: str, target: str = "") -> None:
-        print(f"{label:<44}{value:>16}   {target}".rstrip())
+    latency = [
+        in_round_latency(rounds, at, notifier.delivered[t])
+        for t, at in ended.items()
+        if t in notifier.delivered
+    ]
 
     print()
-    line("tracker rounds (with all trainings active)", f"{len(full)} of {len(rounds)}")
-    line(
-        "round duration p50 / max",
-        f"{statistics.median(durations):.2f} / {max(durations):.2f} s",
-    )
-    line("Replicate requests per round", f"{per_round:.1f}", "(one GET per active training)")
-    line(
+    row("tracker rounds (with all trainings active)", f"{len(full)} of {len(rounds)}")
+    row("Replicate requests per round", per_round.fmt(digits=0), "(one GET per active training)")
+    row(
         "failed refreshes / throttled rounds",
         f"{sum(r.failed for r in rounds)} / {sum(r.throttled for r in rounds)}",
     )
-    line(
+    row(
         f"requests/min measured at {args.interval:g} s",
-        f"{measured_rpm:.0f}/min",
-        f"(benchmark interval; {window_requests} requests in {window_seconds:.1f} s)",
+        f"{window_requests / window_seconds * 60:.0f}/min",
+        f"({window_requests} requests in {window_seconds:.1f} s)",
     )
-    line(
-        f"requests/min at {PRODUCTION_INTERVAL:g} s (extrapolated)",
-        f"{prod_rpm:.0f}/min",
-        f"target < {RATE_TARGET:.0f}/min",
+    # Fixed beat: a round every `prod` seconds, or back to back when a round takes longer.
+    rpm = per_round.median * 60 / max(prod, durations.median)
+    row(
+        f"requests/min at {prod:g} s",
+        f"{rpm:.0f}/min",
+        f"= {rpm / RATE_TARGET:.2f}x the limit; target < 1x ({RATE_TARGET:.0f}/min): "
+        + measure.verdict(rpm, RATE_TARGET),
     )
-    line(
-        f"shortest interval under {RATE_TARGET:.0f}/min",
-        f"{max(0.0, min_interval):.1f} s",
-        f"(for {args.trainings} trainings)",
+    shortest = max(per_round.median * 60 / RATE_TARGET, durations.median)
+    row(f"shortest interval under {RATE_TARGET:.0f}/min", f"{shortest:.1f} s")
+    row("round duration", durations.fmt("s"))
+    row(f"bare GET round (baseline, {len(bare_rounds)} rounds)", bare.fmt("s"))
+    ratio = durations.median / bare.median
+    row(
+        "tracker round / bare GET round (medians)",
+        f"{ratio:.2f}x",
+        f"target <= {ROUND_RATIO_TARGET:g}x: " + measure.verdict(ratio, ROUND_RATIO_TARGET),
     )
     if delays:
-        line(
-            "end -> notice delay p50 / p95 / max",
-            f"{pct(delays, 50):.2f} / {pct(delays, 95):.2f} / {max(delays):.2f} s",
-            f"target <= {args.interval + DELAY_SLACK:g} s (interval {args.interval:g} s + "
-            f"{DELAY_SLACK:g} s)",
+        lat = spread(latency)
+        row(
+            f"end -> notice delay at {args.interval:g} s",
+            spread(delays).fmt("s"),
+            f"p95 {pct(delays, 95):.2f} s",
         )
-        line(
-            "delay beyond the interval p50 / max",
-            f"{pct(over, 50):.2f} / {max(over):.2f} s",
-            f"target <= {DELAY_SLACK:g} s",
+        row("in-round latency of a notice", lat.fmt("s"), f"p95 {pct(latency, 95):.2f} s")
+        row(
+            f"delay at {prod:g} s: median / max",
+            f"{prod / 2 + lat.median:.2f} / {prod + lat.max:.2f} s",
+            f"max = {(prod + lat.max) / prod:.2f}x the interval; target <= "
+            f"{(prod + DELAY_SLACK) / prod:.2f}x ({prod:g} + {DELAY_SLACK:g} s): "
+            + measure.verdict(prod + lat.max, prod + DELAY_SLACK),
         )
-        line(
-            f"max delay at {PRODUCTION_INTERVAL:g} s (extrapolated)",
-            f"{PRODUCTION_INTERVAL + max(over):.2f} s",
-            f"target <= {PRODUCTION_INTERVAL + DELAY_SLACK:g} s",
-        )
-    line(
+        if durations.median > prod:
+            print(f"  (rounds take longer than {prod:g} s here: the delay at {prod:g} s is more)")
+    row(
         "notices delivered / endings",
         f"{len(delays)} / {len(ended)}",
-        "(missing: " + str(missing) + ")",
+        f"(missing: {len(ended) - len(delays)})",
     )
-    line("notices by status", ", ".join(f"{k} {v}" for k, v in sorted(notifier.statuses.items())))
-    line("card edits", str(notifier.edits), "(at most one per card every 15 s)")
-    print("simulator requests by endpoint:")
-    for name, count in sorted(by_endpoint.items(), key=lambda kv: -kv[1]):
-        print(f"  {name:<42}{count:>16}")
+    row("notices by status", ", ".join(f"{k} {v}" for k, v in sorted(notifier.statuses.items())))
+    row("card edits", str(notifier.edits), "(at most one per card every 15 s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any, SupportsIndex
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core import progress
 from bot.core.progress import MAX_LINE_CHARS, Progress, log_tail, parse_progress
 from bot.sim.logs import TrainingLog
 
@@ -108,10 +110,26 @@ def test_simulator_logs_parse() -> None:
     assert (p.step, p.total, p.stage) == (3998, 4000, "LoRA saved")
     assert p.s_per_it is not None and 0.9 < p.s_per_it < 1.4
     assert p.loss is not None and p.lr == 4e-4
-    start = time.perf_counter()
-    for _ in range(10):
-        parse_progress(text)
-    assert time.perf_counter() - start < 5  # generous: it is ~1 ms per parse (rfind from the end)
+
+
+class _Spy(str):
+    """A log that records where each backward search of it starts (None: at the beginning)."""
+
+    starts: list[int | None]
+
+    def rfind(self, sub: str, start: SupportsIndex | None = None, end: Any = None) -> int:
+        self.starts.append(None if start is None else int(start))
+        return super().rfind(sub, start, end)
+
+
+def test_parse_reads_only_the_end_of_a_long_log() -> None:
+    text = TrainingLog("seed", 6000, 4e-4, 1).text(4000)
+    assert len(text) > 400_000
+    spy = _Spy(text)
+    spy.starts = []
+    p = parse_progress(spy)
+    assert (p.step, p.total, p.stage) == (3999, 6000, "Training")
+    assert spy.starts and all(s is not None and s >= len(text) - 64 * 1024 for s in spy.starts)
 
 
 def test_log_tail_collapses_bar_refreshes_and_keeps_traceback() -> None:
@@ -202,3 +220,99 @@ def test_step_and_eta_text_is_the_same_in_status_and_follow() -> None:
     line = StatusLine(Training(id="t1", status="processing"))
     line.progress = running
     assert " | step 84/700 | ETA 10 min | elapsed " in line.text()
+
+
+# -- the bounded readers give what a full read of the log gives -------------------------------
+# Reference versions read the whole log, as the parser did before it learned to stop early.
+
+
+def _reference_stage(logs: str) -> str | None:
+    found = sorted(((logs.rfind(m), m) for m in progress._STAGE_MARKERS), reverse=True)
+    for pos, marker in found:
+        if pos < 0:
+            break
+        label = progress._label(marker, progress._line_at(logs, pos))
+        if label is not None:
+            return label
+    return None
+
+
+def _reference_parse(logs: str) -> Progress:
+    if not logs:
+        return Progress()
+    stage = _reference_stage(logs)
+    end = len(logs)
+    for _ in range(progress._MAX_BAR_TRIES):
+        pos = logs.rfind(progress.JOB_PREFIX, 0, end)
+        if pos == -1:
+            break
+        parsed = progress._parse_bar(progress._line_at(logs, pos + len(progress.JOB_PREFIX)))
+        if parsed is not None:
+            return Progress(**{**parsed.__dict__, "stage": stage})
+        end = pos
+    return Progress(stage=stage)
+
+
+def _reference_tail(logs: str, lines: int) -> str:
+    out: list[str] = []
+    last_key: str | None = None
+    end, scanned = len(logs), 0
+    while end > 0 and len(out) < lines and scanned < progress._MAX_TAIL_SCAN:
+        start = logs.rfind("\n", 0, end) + 1
+        line_end, end = end, start - 1
+        scanned += 1
+        line = progress._clean_line(logs[start:line_end])
+        if not line.strip():
+            last_key = None
+            continue
+        key = progress._bar_key(line)
+        if key is not None and key == last_key:
+            continue
+        last_key = key
+        out.append(line)
+    out.reverse()
+    return "\n".join(out)
+
+
+_JOB = "sd3.5_train_replicate:"
+log_line = st.sampled_from(
+    [
+        BAR,
+        BAR.replace("84/700", "85/700"),
+        f"{_JOB}   0%|          | 0/700 [00:00<?, ?it/s]",
+        f"{_JOB}  12%|█▏        | 85/7",  # cut mid-line
+        f"{_JOB}       12%|█▏        | 84/700 [01:23<10:12,  1.01s/it]",  # far-off percentage
+        BAR + "\r" + BAR.replace("84/700", "86/700"),  # carriage-return refreshes on one line
+        f"{_JOB} no bar here",
+        "Caching latents:  50%|█████     | 6/12 [00:01<00:01,  3.50it/s]",
+        "100%|██████████| 12/12 [00:00<00:00, 1234.56it/s]",
+        *STAGES,
+        "Extracted nothing",
+        "Saved to output/sd3.5_train_replicate/lora.safetensors",
+        "Traceback (most recent call last):",
+        "torch.OutOfMemoryError: CUDA out of memory.",
+        "\x1b[31mred\x1b[0m",
+        "",
+        "   ",
+    ]
+)
+runs = st.lists(
+    st.tuples(log_line, st.integers(1, 120), st.sampled_from(["\n", "\r\n"])), max_size=12
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs, st.booleans(), st.sampled_from([16, 200, 8192]), st.sampled_from([40, 20000]))
+def test_bounded_reads_match_a_full_read(
+    parts: list[tuple[str, int, str]], trailing: bool, window: int, budget: int
+) -> None:
+    text = "".join((line + sep) * count for line, count, sep in parts)
+    if not trailing:
+        text = text.rstrip("\n")
+    with (
+        patch.object(progress, "_WINDOW", window),
+        patch.object(progress, "_MAX_TAIL_SCAN", budget),
+    ):
+        assert parse_progress(text) == _reference_parse(text)
+        for lines in (1, 3, 30):
+            assert log_tail(text, lines) == _reference_tail(text, lines)

@@ -4,15 +4,19 @@ The trainer prints a tqdm bar named after its job, one line per refresh:
 
     sd3.5_train_replicate:  12%|█▏   | 84/700 [01:23<10:12,  1.01s/it, lr: 4.0e-04 loss: 4.1e-01]
 
-Logs reach ~0.5 MB on long runs and are re-read on every poll, so the parser never runs a regex
-over the whole text: it finds the last job-bar line with `rfind` and parses only that line (and a
-few earlier ones if the last is truncated). Logs are untrusted text: nothing here raises on them.
+Logs reach ~0.5 MB on long runs and Replicate returns them whole on every poll, so nothing here
+reads more of them than the answer needs: the last job-bar line and the latest stage marker are
+looked for in the last few KB first (further back only when that part holds none), and the tail
+skips a run of progress-bar refreshes with a regex search in C instead of a Python step per line.
+Parsing a refresh thus costs about as much at 4,000 steps as at 100. Logs are untrusted text:
+nothing here raises on them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from bot.core.estimate import format_duration
 from bot.core.replicate.training import ACTIVE_STATUSES
@@ -26,6 +30,10 @@ _MAX_BAR_TRIES = 20
 _MAX_BAR_CHARS = 2000
 # Lines examined by `log_tail` at most (collapsed progress bars can hide many lines).
 _MAX_TAIL_SCAN = 20000
+# How much of the end of the log is searched first for the last bar and the latest stage; each
+# further look goes this many times further back (a job-bar line is ~110 characters).
+_WINDOW = 8192
+_WIDEN = 8
 
 _NUM = r"[0-9]{1,12}"
 _TIME = r"[0-9]{1,6}(?::[0-9]{1,2}){1,3}"
@@ -150,15 +158,38 @@ def _label(marker: str, line: str) -> str | None:
 
 
 def _stage(logs: str) -> str | None:
-    """A short label for the latest stage marker in the log (each found with one `rfind`)."""
-    found = sorted(((logs.rfind(m), m) for m in _STAGE_MARKERS), reverse=True)
-    for pos, marker in found:
-        if pos < 0:
-            break
-        label = _label(marker, _line_at(logs, pos))
-        if label is not None:
-            return label
-    return None
+    """A short label for the latest stage marker in the log.
+
+    Only the last occurrence of each marker matters, latest first, so the markers are looked
+    for in the end of the log and further back only when none found there gives a label: while
+    a run trains, every line carries the job bar, and the start of the log is never read again.
+    """
+    size = len(logs)
+    window = _WINDOW
+    while True:
+        lo = max(0, size - window)
+        found = sorted(((logs.rfind(m, lo), m) for m in _STAGE_MARKERS), reverse=True)
+        for pos, marker in found:
+            if pos < 0:
+                break
+            label = _label(marker, _line_at(logs, pos))
+            if label is not None:
+                return label
+        if lo == 0:
+            return None
+        window *= _WIDEN
+
+
+def _rfind_back(logs: str, sub: str, end: int) -> int:
+    """`logs.rfind(sub, 0, end)`, reading back from `end` in widening windows: a hit near the
+    end (the usual case) costs a few KB, not the whole log."""
+    window = _WINDOW
+    while True:
+        lo = max(0, end - window)
+        pos = logs.rfind(sub, lo, end)
+        if pos != -1 or lo == 0:
+            return pos
+        window *= _WIDEN
 
 
 def step_text(progress: Progress, status: str, *, percent: bool = False) -> str | None:
@@ -185,7 +216,7 @@ def parse_progress(logs: str | None) -> Progress:
     stage = _stage(logs)
     end = len(logs)
     for _ in range(_MAX_BAR_TRIES):
-        pos = logs.rfind(JOB_PREFIX, 0, end)
+        pos = _rfind_back(logs, JOB_PREFIX, end)
         if pos == -1:
             break
         parsed = _parse_bar(_line_at(logs, pos + len(JOB_PREFIX)))
@@ -215,6 +246,51 @@ def _bar_key(line: str) -> str | None:
     return m["desc"].strip() if m else None
 
 
+@lru_cache(maxsize=16)
+def _refresh_patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(the start of a plain refresh of the bar named `prefix`: the prefix, then its percentage
+    within a few characters; a newline NOT followed by one)."""
+    head = re.escape(prefix) + r"[^\n\r]{0,6}%\|"
+    return re.compile(head), re.compile(rf"\n(?!{head})")
+
+
+def _is_refresh(logs: str, start: int, end: int, head: re.Pattern[str]) -> bool:
+    """Whether the line starting at `start` (cut at `end`) is a plain refresh: the bar's head
+    and no carriage return, which would make it several refreshes to clean up."""
+    line_end = logs.find("\n", start, end)
+    line_end = end if line_end == -1 else line_end
+    return head.match(logs, start, line_end) is not None and logs.find("\r", start, line_end) < 0
+
+
+def _run_start(logs: str, end: int, prefix: str) -> int:
+    """Where the unbroken run of plain refreshes of the bar `prefix` that ends at `end` starts
+    (`end` itself when the line ending there is not one).
+
+    A run can span thousands of lines, so the latest line that breaks it is found in C (a regex
+    for lines without the bar's head, `rfind` for carriage returns) in the end of the log,
+    widening until one is in view, rather than with a step per line.
+    """
+    head, other = _refresh_patterns(prefix)
+    if not _is_refresh(logs, logs.rfind("\n", 0, end) + 1, end, head):
+        return end
+    window = _WINDOW
+    while True:
+        lo = max(0, end - window)
+        brk = -1  # the start of the latest line in view that is not a plain refresh
+        for match in other.finditer(logs, lo, end):
+            brk = match.end()
+        cr = logs.rfind("\r", lo, end)
+        if cr >= 0:
+            brk = max(brk, logs.rfind("\n", 0, cr) + 1)
+        if brk < 0 and lo == 0 and not _is_refresh(logs, 0, end, head):
+            brk = 0
+        if brk >= 0:
+            return logs.find("\n", brk, end) + 1
+        if lo == 0:
+            return 0
+        window *= _WIDEN
+
+
 def log_tail(logs: str | None, lines: int = 30) -> str:
     """The last `lines` lines of the log, cleaned for a message or a database column.
 
@@ -230,13 +306,15 @@ def log_tail(logs: str | None, lines: int = 30) -> str:
     end = len(logs)
     scanned = 0
     while end > 0 and len(out) < lines and scanned < _MAX_TAIL_SCAN:
+        if fast_prefix:  # older refreshes of the bar just shown: skip them all at once
+            start = _run_start(logs, end, fast_prefix)
+            if start < end:
+                scanned += logs.count("\n", start, end) + 1
+                end = start - 1
+                continue
         start = logs.rfind("\n", 0, end) + 1
         line_end, end = end, start - 1
         scanned += 1
-        if fast_prefix and logs.startswith(fast_prefix, start, line_end):
-            pct_end = logs.find("%|", start + len(fast_prefix), start + len(fast_prefix) + 8)
-            if pct_end != -1 and logs.find("\r", start, line_end) == -1:
-                continue  # fast path: another refresh of the bar just shown
         line = _clean_line(logs[start:line_end])
         if not line.strip():
             last_key, fast_prefix = None, ""
