@@ -35,7 +35,9 @@ from bot.tree import SD35LTree
 
 log = get_logger(__name__)
 
-EXTENSIONS = ("cogs.train", "cogs.status", "cogs.cancel", "cogs.presets", "cogs.again")
+EXTENSIONS = (
+    "cogs.train", "cogs.images", "cogs.status", "cogs.cancel", "cogs.presets", "cogs.again",
+)  # fmt: skip
 MSG_MISSING_BOT_LOGIN = (
     "DISCORD_TOKEN is not set; create a bot at https://discord.com/developers/applications and "
     "set DISCORD_TOKEN in the environment or in .env."

@@ -11,8 +11,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.config.model import OPTIMIZERS
+from bot.core.dataset.local import prepare_upload
 from bot.core.errors import InputError
 from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS
+from bot.ui.attachments import check_zip, read
 from bot.ui.training import DiscardButton, StartButton, preview_config
 from cogs._common import (
     PRESET_CHOICES,
@@ -30,13 +32,27 @@ async def show_preview(
     options: dict[str, Any],
     attachment: discord.Attachment | None,
     dry_run: bool,
+    dataset: discord.Attachment | None = None,
 ) -> None:
     """Everything after the defer: read, resolve, check, and answer with the preview."""
     bot = services(interaction)
     require_start(interaction.user, bot.settings.allowed_roles)
+    if dataset is not None:
+        check_zip(dataset)  # before a byte of the config or the dataset is downloaded
     file_data = await read_config(attachment) if attachment is not None else None
     source = attachment.filename if attachment is not None else None
-    await preview_config(interaction, options, file_data, dry_run=dry_run, source=source)
+    local = None
+    if dataset is not None:
+        local = await prepare_upload(
+            await read(dataset),
+            dataset.filename,
+            trigger_word=options.get("trigger_word") or (file_data or {}).get("trigger_word"),
+            field="dataset",
+            url_option="dataset_url",
+        )
+    await preview_config(
+        interaction, options, file_data, dry_run=dry_run, source=source, local=local
+    )
 
 
 @app_commands.guild_only()
@@ -66,6 +82,7 @@ class TrainCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         dataset_url="Direct https link to the dataset .zip (images + captions)",
+        dataset="A .zip of your images (+ .txt captions), uploaded for you at Start",
         destination="Replicate model owner/name that receives the LoRA",
         trigger_word="Made-up word that calls up your subject, e.g. ZXQTOK",
         preset="Starting values (beginner, experienced, fast)",
@@ -83,6 +100,7 @@ class TrainCog(commands.Cog):
         self,
         interaction: discord.Interaction[Any],
         dataset_url: str | None = None,
+        dataset: discord.Attachment | None = None,
         destination: str | None = None,
         trigger_word: str | None = None,
         preset: str | None = None,
@@ -108,7 +126,7 @@ class TrainCog(commands.Cog):
             "resolution": resolution,
             "lora_rank": lora_rank,
         }
-        await show_preview(interaction, options, config, dry_run)
+        await show_preview(interaction, options, config, dry_run, dataset)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -19,10 +19,7 @@ async def test_attachment_options_win_and_dry_run(world: World) -> None:
     text = YAML.replace("URL", world.dataset_url).encode()
     async with fd.running(make_bot(world)):
         res = await fd.slash(
-            "train",
-            {"steps": 50, "dry_run": True},
-            user=world.alice,
-            attachments=[("team.yaml", text)],
+            "train", {"steps": 50, "dry_run": True, "config": ("team.yaml", text)}, user=world.alice
         )
         msg = await res.wait_original(lambda m: "Preview" in m.text(), timeout=10)
         body = msg.text()
@@ -31,13 +28,13 @@ async def test_attachment_options_win_and_dry_run(world: World) -> None:
         assert "Dry run" in body and msg.buttons() == []
         assert res.ephemeral
 
-        bad = await fd.slash("train", user=world.alice, attachments=[("notes.txt", b"hi")])
+        bad = await fd.slash("train", {"config": ("notes.txt", b"hi")}, user=world.alice)
         await bad.wait_text("is not a config file")
         big = await fd.slash(
-            "train", user=world.alice, attachments=[("big.yaml", b"#" * (65 * 1024))]
+            "train", {"config": ("big.yaml", b"#" * (65 * 1024))}, user=world.alice
         )
         await big.wait_text("at most 64 KB")
-        broken = await fd.slash("train", user=world.alice, attachments=[("x.json", b'{"steps": ')])
+        broken = await fd.slash("train", {"config": ("x.json", b'{"steps": ')}, user=world.alice)
         msg = await broken.wait_original(timeout=5)
         assert "Traceback" not in msg.text() and msg.ephemeral
     world.assert_clean()

@@ -19,7 +19,7 @@ async def test_train_preview_start_card_and_dm(world: World) -> None:
         names = {c["name"] for c in fd.synced_commands(fd.first_guild())}
         assert names == {
             "train", "status", "cancel", "presets", "jobs", "config-template",
-            "Train with this config",
+            "Train with this config", "Train on these images",
         }  # fmt: skip
 
         res = await fd.slash("train", train_options(world), user=world.alice)

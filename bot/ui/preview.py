@@ -32,6 +32,8 @@ class PreviewChecks:
 
     dataset: DatasetReport | None = None
     dataset_skipped: str | None = None  # why the dataset was not checked
+    dataset_label: str | None = None  # an uploaded dataset: its name, shown instead of a path
+    sheet: str | None = None  # attachment name of the contact sheet, when one is attached
     destination_ok: bool | None = None  # None = not checked (no token)
     account: str | None = None
     problems: list[str] = field(default_factory=list)  # blocking (trainer schema, destination)
@@ -70,9 +72,13 @@ def origin_label(origin: str, preset: str | None) -> str:
     return _ORIGIN.get(origin, origin)
 
 
-def config_embed(resolved: ResolvedConfig, *, source: str | None = None) -> discord.Embed:
+def config_embed(
+    resolved: ResolvedConfig, *, source: str | None = None, dataset: str | None = None
+) -> discord.Embed:
     config = resolved.config
     values = flat_values(config)
+    if dataset is not None:  # the bot's own pack path means nothing to the user
+        values["dataset_path"] = dataset
     lines = []
     for key, value in values.items():
         origin = resolved.origins.get(FLAT_TO_PATH[key], "default")
@@ -158,10 +164,12 @@ def preview_embeds(
 ) -> list[discord.Embed]:
     """The three preview embeds, trimmed to Discord's 6000-character total."""
     embeds = [
-        config_embed(resolved, source=source),
+        config_embed(resolved, source=source, dataset=checks.dataset_label),
         dataset_embed(checks.dataset, checks.dataset_skipped),
         checks_embed(checks, dry_run=dry_run),
     ]
+    if checks.sheet:
+        embeds[1].set_image(url=f"attachment://{checks.sheet}")
     return fit_embeds(embeds)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import discord
 
 from bot.core.config.model import resolve_config
+from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.preflight import preflight
 from bot.core.log import get_logger
@@ -28,6 +29,7 @@ from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
 from bot.tree import send_ephemeral
 from bot.ui.access import require_start, services
+from bot.ui.attachments import SHEET_NAME, sheet_file
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
 from bot.ui.card import card_embed
@@ -49,6 +51,7 @@ async def preview_config(
     *,
     dry_run: bool,
     source: str | None,
+    local: LocalDataset | None = None,
 ) -> None:
     """Resolve, check and answer with the preview (and its Start button when all is well).
 
@@ -57,21 +60,52 @@ async def preview_config(
     start.
     """
     bot = services(interaction)
+    options = local_dataset_option(bot, options, file_data, local)
     resolved = resolve_config(cli=options, file=file_data, settings=bot.settings)
-    found = await preflight(resolved.config, bot.settings, bot.gateway, dry_run=dry_run)
+    found = await preflight(
+        resolved.config, bot.settings, bot.gateway, dry_run=dry_run, local=local
+    )
     checks = preview_checks(found, destination=str(resolved.config.destination))
+    sheet = sheet_file(local.sheet if local else None, interaction.filesize_limit)
+    checks.dataset_label = local.label if local else None
+    checks.sheet = SHEET_NAME if sheet is not None else None
     embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source)
+    files: dict[str, Any] = {"file": sheet} if sheet is not None else {}
     if checks.ok and not dry_run:
+        stored = config_dict(resolved)
+        if local is not None and local.packed is not None:  # kept for Start, even after a restart
+            stored["dataset_path"] = str(bot.jobs.datasets.keep(local.packed))
         preview = await bot.previews.save(
-            interaction.user.id,
-            interaction.guild_id,
-            interaction.channel_id,
-            config_dict(resolved),
+            interaction.user.id, interaction.guild_id, interaction.channel_id, stored
         )
         view = view_of(StartButton(preview.key), DiscardButton(preview.key))
-        await interaction.followup.send(embeds=embeds, view=view, ephemeral=True)
+        await interaction.followup.send(embeds=embeds, view=view, ephemeral=True, **files)
     else:
-        await interaction.followup.send(embeds=embeds, ephemeral=True)
+        await interaction.followup.send(embeds=embeds, ephemeral=True, **files)
+
+
+def local_dataset_option(
+    bot: Any, options: dict[str, Any], file_data: dict[str, Any] | None, local: LocalDataset | None
+) -> dict[str, Any]:
+    """An attached dataset stands in as `dataset_path` (its name) for the checks; a config file
+    never names a path on the bot's machine."""
+    named = {k for k in ("dataset_url", "dataset_path") if (file_data or {}).get(k)}
+    if "dataset_path" in named:
+        raise InputError(
+            "dataset_path is a command-line setting (a folder on your computer); in Discord "
+            "attach the .zip as /train's dataset option, or post the images and use Apps → "
+            "Train on these images.",
+            field="dataset_path",
+        )
+    if local is None:
+        return options
+    if named or options.get("dataset_url"):
+        raise InputError(
+            "dataset: give either an attached dataset or dataset_url (option or config file), "
+            "not both.",
+            field="dataset",
+        )
+    return {**options, "dataset_path": local.label}  # the kept pack replaces it when saved
 
 
 class StartButton(
@@ -98,7 +132,7 @@ class StartButton(
         try:
             resolved = resolve_config(file=preview.config, settings=bot.settings)
             row = await bot.jobs.submit(
-                preview.owner_id, preview.guild_id, preview.channel_id, resolved
+                preview.owner_id, preview.guild_id, preview.channel_id, resolved, self.key
             )
         except OutcomeUnknownError:
             # The training may exist: never offer the same preview twice.

@@ -331,6 +331,40 @@ class DriverMixin:
         data = {"custom_id": button["custom_id"], "component_type": 2}
         return await self._fire(self._payload(3, data, u, g, ch, msg.snapshot()), "click")
 
+    async def submit_modal(
+        self, res: InteractionResult, values: dict[str, str], *, user: UserRef = None
+    ) -> InteractionResult:
+        """Fill in and submit the modal the bot answered `res` with (callback type 9).
+
+        `values` are keyed by a text input's custom_id or by (a substring of) its label; inputs
+        not given keep their default. Required inputs left empty and values over max_length raise,
+        as Discord's client would refuse them. `user` (default: who opened it) submits.
+        """
+        modal = next((c["data"] for c in res.callbacks if c["type"] == 9), None)
+        if modal is None:
+            raise ValueError(f"the bot did not answer {res!r} with a modal: {res.callbacks}")
+        rows = []
+        for row in modal.get("components") or []:
+            inner = row.get("components") if row.get("type") == 1 else [row.get("component")]
+            answered = []
+            for comp in inner or []:
+                if not comp or comp.get("type") != 4:
+                    continue
+                label = str(comp.get("label") or "")
+                keys = [k for k in values if k == comp["custom_id"] or k in label]
+                value = values[keys[0]] if keys else str(comp.get("value") or "")
+                if comp.get("required", True) and not value:
+                    raise ValueError(f"modal input {label!r} is required")
+                if comp.get("max_length") and len(value) > int(comp["max_length"]):
+                    raise ValueError(f"modal input {label!r} is over {comp['max_length']} chars")
+                answered.append({"type": 4, "custom_id": comp["custom_id"], "value": value})
+            rows.append({"type": 1, "components": answered})
+        fd = self._fd()
+        u = self._user(user) if user is not None else fd.state.users[res.user_id]
+        g, ch = self._where(u, None, res.channel_id)
+        data = {"custom_id": modal["custom_id"], "components": rows}
+        return await self._fire(self._payload(5, data, u, g, ch), "modal")
+
     async def user_message(
         self,
         channel: FakeChannel | int,

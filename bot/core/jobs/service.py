@@ -21,6 +21,7 @@ from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_inpu
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
 from bot.core.jobs.rights import not_tracked, require_cancel
+from bot.core.jobs.uploads import LocalDatasets
 from bot.core.log import get_logger
 from bot.core.progress import log_tail, parse_progress
 from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
@@ -77,6 +78,7 @@ class JobService:
         self.store = store
         self.gateway = gateway
         self.settings = settings
+        self.datasets = LocalDatasets(settings, gateway)
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
 
@@ -88,11 +90,14 @@ class JobService:
         guild_id: int | None,
         channel_id: int | None,
         resolved_config: ResolvedConfig,
+        start_key: str | None = None,
     ) -> TrainingRow:
         """Start a training for `owner_id` from a checked config.
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
         both pass it. Secrets go to Replicate only; the stored row holds the scrubbed config.
+        A local dataset (`dataset_path`, a pack the bot kept) is uploaded here, inside the
+        claimed Start, and a retry of the same `start_key` reuses that upload.
         """
         config = resolved_config.config
         lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
@@ -105,7 +110,9 @@ class JobService:
                     f"allows {limit} at once; wait for one to end or cancel one first.",
                     field="SD35L_MAX_ACTIVE_PER_USER",
                 )
-            inputs = to_trainer_input(config)
+            local = config.dataset_path
+            upload = await self.datasets.upload(local, start_key) if local else None
+            inputs = to_trainer_input(config, input_images=upload[0].url if upload else None)
             secrets = secret_inputs(self.settings)
             destination = str(config.destination)
             trigger = config.trigger_word
@@ -125,12 +132,16 @@ class JobService:
             except SD35LError as exc:
                 if not _outcome_unknown(exc):
                     await self.store.drop_pending_submission(pending_id)
+                    if upload is not None and upload[1]:
+                        await self.datasets.discard_upload(upload[0])
                 raise
             finally:
                 self._inflight.discard(pending_id)
             row = _new_row(training, owner_id, guild_id, channel_id, destination, trigger)
             row.config = stored_config
             await self.store.add_training(row, pending_id=pending_id)
+            if local:
+                self.datasets.started(local)
             log.info("training %s submitted by %s to %s", training.id, owner_id, destination)
             return await self.apply(row, training)
 
@@ -157,6 +168,7 @@ class JobService:
             return row
         if updated.is_terminal and not row.is_terminal:
             log.info("training %s ended: %s", training.id, updated.status)
+            await self.datasets.forget(training)
         return updated
 
     # -- cancel ------------------------------------------------------------------------------

@@ -98,11 +98,16 @@ async def upload_dataset(
     field: str,
     url_option: str,
     deadline: float | None = None,
+    start: str | None = None,
 ) -> Upload:
-    """Upload the packed ZIP once; every failure is one sentence and leaves no training."""
+    """Upload the packed ZIP once; every failure is one sentence and leaves no training.
+
+    `start` names the Start this upload belongs to (the bot's preview key), so only a retry of
+    that same Start reuses it; the CLI's runs have none and match on the bytes alone.
+    """
     if not gw.settings.token:
         raise InputError(rerr.MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
-    metadata = {"purpose": PURPOSE, "sha256": sha256}
+    metadata = {"purpose": PURPOSE, "sha256": sha256, **({"start": start} if start else {})}
     limit = upload_deadline(len(data)) if deadline is None else deadline
     try:
         made = await asyncio.wait_for(
@@ -126,15 +131,17 @@ async def upload_dataset(
     return upload
 
 
-async def find_upload(gw: ReplicateGateway, sha256: str) -> Upload | None:
-    """A reusable upload of exactly these bytes among the newest files, if any."""
+async def find_upload(gw: ReplicateGateway, sha256: str, start: str | None = None) -> Upload | None:
+    """A reusable upload of exactly these bytes (for this Start) among the newest files."""
     page = await gw._json("GET", "/v1/files", action="list uploaded files")
     results = page.get("results")
     for item in results if isinstance(results, list) else []:
         if not isinstance(item, dict):
             continue
         sums, meta = item.get("checksums"), item.get("metadata")
-        ours = isinstance(meta, dict) and meta.get("purpose") == PURPOSE
+        ours = (
+            isinstance(meta, dict) and meta.get("purpose") == PURPOSE and meta.get("start") == start
+        )
         if ours and isinstance(sums, dict) and sums.get("sha256") == sha256:
             try:
                 upload = Upload.from_json(item)
@@ -162,10 +169,11 @@ async def ensure_upload(
     sha256: str,
     field: str,
     url_option: str,
+    start: str | None = None,
 ) -> tuple[Upload, bool]:
     """The upload for these bytes: a reusable earlier one, else a new one; (upload, is_new)."""
     try:
-        found = await find_upload(gw, sha256)
+        found = await find_upload(gw, sha256, start)
     except ServiceError as exc:
         log.warning("could not look for an earlier upload (%s); uploading", exc)
         found = None
@@ -173,6 +181,6 @@ async def ensure_upload(
         log.info("reusing dataset file %s uploaded at %s", found.id, found.created_at)
         return found, False
     made = await upload_dataset(
-        gw, data, filename=filename, sha256=sha256, field=field, url_option=url_option
+        gw, data, filename=filename, sha256=sha256, field=field, url_option=url_option, start=start
     )
     return made, True

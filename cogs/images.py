@@ -1,0 +1,131 @@
+"""Apps → 'Train on these images': a message's pictures (or its .zip) become the dataset.
+
+A context menu takes no options, so it answers with a modal asking the trigger word, the
+destination (filled with the user's last one) and the preset. The attachments are downloaded the
+moment the menu is used, while the modal is open, because Discord's links expire. Submitting
+the modal leads to the same preview as /train, with the contact sheet and Start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.core.dataset.collect import Member
+from bot.core.dataset.local import prepare_upload
+from bot.core.log import get_logger
+from bot.tree import reply_error, send_ephemeral
+from bot.ui.attachments import label_of, message_dataset, read_message_dataset
+from bot.ui.training import preview_config
+from cogs._common import require_start, services
+
+log = get_logger(__name__)
+
+MODAL_SECONDS = 15 * 60
+_last_destination: dict[int, str] = {}  # this process's memory; the database knows older ones
+
+
+async def last_destination(bot: Any, user_id: int) -> str | None:
+    """The destination this user typed or trained into last (modal, then their trainings)."""
+    if user_id in _last_destination:
+        return _last_destination[user_id]
+    rows = await bot.store.list_trainings(owner_id=user_id, limit=1)
+    return str(rows[0].destination) if rows else bot.settings.default_destination
+
+
+class ImagesModal(discord.ui.Modal, title="Train on these images"):
+    """Trigger word, destination and preset for the posted images; only its opener submits."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        label: str,
+        download: asyncio.Task[bytes | list[Member]],
+        destination: str | None,
+    ) -> None:
+        super().__init__(timeout=MODAL_SECONDS)
+        self.owner_id, self.label, self.download = owner_id, label, download
+        self.trigger_word: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Trigger word", placeholder="a made-up word, e.g. ZXQTOK", max_length=50
+        )
+        self.destination: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Destination (Replicate owner/model)",
+            placeholder="you/my-lora",
+            default=destination,
+            max_length=100,
+        )
+        self.preset: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Preset: beginner, experienced or fast",
+            placeholder="beginner",
+            required=False,
+            max_length=20,
+        )
+        for item in (self.trigger_word, self.destination, self.preset):
+            self.add_item(item)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """A stranger's submit is answered and ignored; the form stays open for its opener."""
+        if interaction.user.id == self.owner_id:
+            return True
+        await send_ephemeral(interaction, "Only the person who opened this form can use it.")
+        return False
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        bot = services(interaction)
+        require_start(interaction.user, bot.settings.allowed_roles)
+        destination = self.destination.value.strip()
+        if destination:
+            _last_destination[self.owner_id] = destination
+        local = await prepare_upload(
+            await self.download,
+            self.label,
+            trigger_word=self.trigger_word.value.strip() or None,
+            field="message",
+            url_option="dataset_url",
+        )
+        options = {
+            "trigger_word": self.trigger_word.value.strip() or None,
+            "destination": destination or None,
+            "preset": self.preset.value.strip().lower() or None,
+        }
+        await preview_config(interaction, options, None, dry_run=False, source=None, local=local)
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: Exception, item: Any = None
+    ) -> None:
+        await reply_error(interaction, error)
+
+    async def on_timeout(self) -> None:
+        self.download.cancel()
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    """A download nobody awaits (the modal was closed) must not log 'never retrieved'."""
+    if not task.cancelled():
+        with contextlib.suppress(Exception):
+            task.exception()
+
+
+@app_commands.guild_only()
+@app_commands.context_menu(name="Train on these images")
+async def train_on_images(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+    """Right-click a message with images (+ .txt captions) or a .zip -> Apps -> this."""
+    bot = services(interaction)
+    require_start(interaction.user, bot.settings.allowed_roles)
+    attachments = message_dataset(message)
+    download = asyncio.create_task(read_message_dataset(attachments))
+    download.add_done_callback(_forget)
+    destination = await last_destination(bot, interaction.user.id)
+    modal = ImagesModal(interaction.user.id, label_of(attachments), download, destination)
+    await interaction.response.send_modal(modal)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """One extension per feature; a context menu lives on the tree, not in a cog."""
+    bot.tree.add_command(train_on_images)
