@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from measure import print_machine, row, spread, verdict
 
-from bot.core.dataset.local import prepare_path  # noqa: E402
-from bot.core.replicate.files import upload_dataset  # noqa: E402
-from bot.core.replicate.gateway import ReplicateGateway  # noqa: E402
-from bot.core.settings import load_settings  # noqa: E402
-from bot.sim import ReplicateSimulator  # noqa: E402
-from tests.local_images import jpeg  # noqa: E402
+from bot.core.dataset.local import prepare_path
+from bot.core.replicate.files import upload_dataset
+from bot.core.replicate.gateway import ReplicateGateway
+from bot.core.settings import load_settings
+from bot.sim import ReplicateSimulator
+from tests.local_images import jpeg
 
 TOKEN = "r8_" + "bench" * 8
 TARGET_S = 5.0
@@ -80,18 +77,23 @@ async def main() -> None:
         prepared = time.perf_counter() - begun
     assert local.packed is not None, local.report.errors
     packed = local.packed
-    print(f"dataset: {args.images} images, {total / 1e6:.1f} MB; packed {packed.size / 1e6:.1f} MB")
-    print(f"judge + pack + contact sheet (before the confirmation): {prepared:.2f} s")
+    print_machine()
+    row("dataset (images, MB on disk, MB packed)", f"{args.images}, {total / 1e6:.1f}, "
+        f"{packed.size / 1e6:.1f}")  # fmt: skip
+    row("judge + pack + contact sheet (before confirm)", f"{prepared:.2f} s", "once")
     uploads, creates, totals = [], [], []
     for _ in range(args.runs):
         up, create = await one_start(packed.data, packed.sha256, packed.filename)
         uploads.append(up)
         creates.append(create)
         totals.append(up + create)
-    print(
-        f"Start -> training created, median of {args.runs}: {statistics.median(totals):.2f} s "
-        f"(upload {statistics.median(uploads):.2f} s, create {statistics.median(creates):.3f} s; "
-        f"{packed.size / 1e6 / statistics.median(uploads):.0f} MB/s); target < {TARGET_S:.0f} s"
+    total_s, upload_s = spread(totals), spread(uploads)
+    row("upload (files.create), min/median/max", upload_s.fmt("s"))
+    row("create with input_images, min/median/max", spread(creates).fmt("s", digits=3))
+    row(
+        "Start -> training created, min/median/max",
+        total_s.fmt("s"),
+        f"target < {TARGET_S:.0f} s: {verdict(total_s.median, TARGET_S)}",
     )
 
 

@@ -63,6 +63,7 @@ def test_zip_without_wait_uploads_exactly_the_usable_files(
     assert packed["0002_img01.txt"] == files["photos/img01.txt"]
     (training,) = cli_env.trainings.values()
     assert training["input"]["input_images"] == stored_url(cli_env, stored.id)
+    assert f"file {stored.id} expires 24 h after its upload" in result.output
 
 
 def stored_url(sim: ReplicateSimulator, file_id: str) -> str:
@@ -116,6 +117,7 @@ def test_config_dataset_path_is_relative_to_the_config_file(
     result = invoke(["train", "--config", str(config), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "usable images: 2" in result.output
+    assert "add --contact-sheet" in result.output and not list(project.glob("*.png"))
 
 
 def test_a_refused_create_deletes_the_new_upload(

@@ -78,6 +78,8 @@ async def check_local(
         _write_sheet(contact_sheet, local.sheet)
         where = f"Contact sheet written to {contact_sheet}"
         echo(f"{where} (dry run: look at it before you start)." if dry_run else f"{where}.")
+    elif dry_run:
+        echo("No contact sheet was drawn; add --contact-sheet sheet.png to see every image first.")
     if not local.ok:
         n = len(local.report.errors)
         raise InputError(

@@ -243,6 +243,8 @@ async def _submit_and_follow(
         echo(f"Follow it at {training.web_url}")
         if not req.wait:
             echo(f"Check it with `sd35l-trainer status {training.id}`.")
+            if made is not None:
+                echo(f"The uploaded dataset file {made[0].id} expires 24 h after its upload.")
             return
         from bot.cli._follow import follow
 

@@ -92,9 +92,9 @@ def local_dataset_option(
     named = {k for k in ("dataset_url", "dataset_path") if (file_data or {}).get(k)}
     if "dataset_path" in named:
         raise InputError(
-            "dataset_path is a command-line setting (a folder on your computer); in Discord "
-            "attach the .zip as /train's dataset option, or post the images and use Apps → "
-            "Train on these images.",
+            "dataset_path is a command-line setting (a folder on your computer) the bot cannot "
+            "read; attach the .zip as /train's dataset option, or post the images and use Apps → "
+            "Train on these images (also to retrain a training whose images were uploaded).",
             field="dataset_path",
         )
     if local is None:

@@ -16,7 +16,7 @@ from bot.core.dataset.collect import display_name
 from bot.core.dataset.judge import THUMB, Verdict
 
 COLUMNS = 6
-MAX_CELLS = 60
+MAX_CELLS = 48  # 6 x 8 cells: even a sheet of pure noise stays under Discord's 10 MiB
 PAD = 8
 TEXT_H = 40
 CELL_W, CELL_H = THUMB + 2 * PAD, THUMB + TEXT_H + 2 * PAD
