@@ -391,6 +391,11 @@ async def test_names_zipfile_sanitises_and_raising_entries(server, settings) -> 
     assert not report.ok
 
 
+async def test_empty_entry_name_is_a_named_extraction_failure(server, settings, sampled) -> None:
+    report = await check(server, settings, [*dataset(10), ("", b"x")])
+    assert finding(report, "extraction_fails").paths == [""]
+
+
 async def test_paths_are_capped_at_ten(server, settings) -> None:
     members = dataset(10) + [(f"x{i}.heic", heic_bytes()) for i in range(30)]
     report = await check(server, settings, members)

@@ -209,6 +209,7 @@ CORPUS: dict[str, tuple[Callable[[], bytes], list[int], bool, int, int]] = {
         0,
         0,
     ),
+    "an entry with an empty name": (lambda: _zip(("a.png", PNG), ("", b"x")), [512], True, 0, 0),
     "an entry named .. is written onto the folder": (
         lambda: _zip(("a.png", PNG), ("..", b"x")),
         [512],

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-from bot.core.dataset.extract import EXTRACT_ERRORS, overlaps
+from bot.core.dataset.extract import EXTRACT_ERRORS, is_dir, overlaps
 from bot.core.dataset.loader import run_loader
 from bot.core.dataset.verdict import EntryView, Failure, LoaderVerdict
 
@@ -67,7 +67,7 @@ def judge_zip(
         return LoaderVerdict(failures=[Failure("archive_unreadable", why)], resolutions=sizes)
     infos = archive.infolist()
     entries = [
-        EntryView(info.filename, info.is_dir(), info.file_size, read=_reader(archive, info))
+        EntryView(info.filename, is_dir(info), info.file_size, read=_reader(archive, info))
         for info in infos
     ]
     start_dir = getattr(archive, "start_dir", fileobj.seek(0, io.SEEK_END))

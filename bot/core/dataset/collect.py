@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.dataset.archive import data_start
-from bot.core.dataset.extract import EXTRACT_ERRORS, overlaps
+from bot.core.dataset.extract import EXTRACT_ERRORS, is_dir, overlaps
 from bot.core.dataset.loader import IMAGE_SUFFIXES as TRAINER_IMAGES
 from bot.core.errors import InputError
 
@@ -192,7 +192,7 @@ def collect_zip(
         overlapped = overlaps(infos, start_dir, lambda i: data_start(fileobj, i))  # type: ignore[arg-type]
         members = []
         for index, info in enumerate(infos):
-            if info.is_dir():
+            if is_dir(info):
                 members.append(Member(info.filename, 0, is_dir=True))
                 continue
             problem = overlapped.get(index)

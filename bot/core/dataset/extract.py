@@ -35,6 +35,12 @@ EXTRACT_ERRORS = (
 )
 
 
+def is_dir(info: zipfile.ZipInfo) -> bool:
+    """`ZipInfo.is_dir()` without its IndexError on an empty name (such an entry fails
+    extraction; the model says so instead of crashing)."""
+    return info.filename.endswith("/")
+
+
 def overlaps(
     infos: Sequence[zipfile.ZipInfo], start_dir: int, data_start: Callable[[zipfile.ZipInfo], int]
 ) -> dict[int, str]:
@@ -53,7 +59,7 @@ def overlaps(
         end = infos[i].header_offset
     out = {}
     for i, info in enumerate(infos):
-        if not info.is_dir() and data_start(info) + info.compress_size > ends[i]:
+        if not is_dir(info) and data_start(info) + info.compress_size > ends[i]:
             out[i] = (
                 "its data overlaps the next entry (zipfile: 'Overlapped entries ... possible zip "
                 "bomb'); the ZIP's directory is damaged"

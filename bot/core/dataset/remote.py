@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.core.dataset.extract import SKIPPED_PREFIXES, overlaps, target_path
+from bot.core.dataset.extract import SKIPPED_PREFIXES, is_dir, overlaps, target_path
 from bot.core.dataset.loader import IMAGE_SUFFIXES
 from bot.core.dataset.plan import HEAD, ReadPlan, Wanted, plan_reads
 from bot.core.dataset.verdict import EntryView
@@ -61,7 +61,7 @@ def directory_problem(info: zipfile.ZipInfo, size: int) -> str | None:
 
 
 def _is_image(info: zipfile.ZipInfo) -> bool:
-    return not info.is_dir() and info.filename.lower().endswith(IMAGE_SUFFIXES)
+    return not is_dir(info) and info.filename.lower().endswith(IMAGE_SUFFIXES)
 
 
 def _wanted(infos: Sequence[zipfile.ZipInfo], size: int) -> tuple[list[Wanted], list[Wanted]]:
@@ -125,7 +125,7 @@ def _complete(read: Callable[[], bytes]) -> bool:
 
 
 def _view(info: zipfile.ZipInfo, fetched: list[tuple[int, bytes]] | None, size: int) -> EntryView:
-    view = EntryView(info.filename, info.is_dir(), info.file_size)
+    view = EntryView(info.filename, is_dir(info), info.file_size)
     view.problem = directory_problem(info, size)
     if fetched is None or view.problem or view.is_dir:
         return view
