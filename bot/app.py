@@ -10,8 +10,10 @@ setup_hook), reconciles what happened while the bot was down, then polls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from bot.core.secrets import redact
 from bot.core.settings import Settings, load_settings
 from bot.core.store.db import Store
 from bot.core.store.previews import PreviewStore
+from bot.drain import HandlerGate
 from bot.health import touch_heartbeat
 from bot.notifier import DiscordNotifier
 from bot.tree import SD35LTree
@@ -95,6 +98,9 @@ class TrainerBot(commands.Bot):
         self.synced_scopes: list[str] = []
         self._tracker_task: asyncio.Task[None] | None = None
         self._services_open = False
+        self.gate = HandlerGate(self)
+        self.shutdown_grace = 20.0  # seconds running interactions get to finish on close()
+        self.close_on_sigterm = False  # run_bot: `docker stop` closes gracefully too
 
     # -- startup -----------------------------------------------------------------------------
 
@@ -107,6 +113,12 @@ class TrainerBot(commands.Bot):
             self.jobs, self.store, self.notifier, self.settings, **self.tracker_options
         )
         self._services_open = True
+        self.gate.install()
+        if self.close_on_sigterm:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGTERM, lambda: asyncio.ensure_future(self.close())
+                )
         for name in EXTENSIONS:
             await self.load_extension(name)
         if self.sync_commands:
@@ -202,6 +214,9 @@ class TrainerBot(commands.Bot):
     # -- shutdown ----------------------------------------------------------------------------
 
     async def close(self) -> None:
+        """Stop taking interactions, let running ones finish (bounded), then close the
+        services they use: a handler never meets a closed store."""
+        await self.gate.drain(self.shutdown_grace)
         if self._tracker_task is not None:
             self._tracker_task.cancel()
             await asyncio.gather(self._tracker_task, return_exceptions=True)
@@ -230,6 +245,7 @@ def run_bot() -> None:
         print(f"Error: {MSG_MISSING_BOT_LOGIN}", file=sys.stderr)
         raise SystemExit(2)
     bot = create_bot(settings)
+    bot.close_on_sigterm = True
     try:
         bot.run(settings.discord_token.get_secret_value(), log_handler=None)
     except discord.LoginFailure:

@@ -1,30 +1,57 @@
-"""The Discord half of the tracker: redraw job cards, deliver 'ended' notices.
+"""The Discord half of the tracker: post and redraw job cards, deliver notices, exactly once.
 
 Cards are edited with the bot token through a partial message (an interaction token dies after
 15 minutes; trainings run for an hour). A notice is a DM to the owner; when their DMs are closed
 (Discord 50007) it goes to the card's channel mentioning only the owner. `deliver_notice`
 returns True only when Discord accepted a message, so the outbox retries everything else.
+
+Exactly once across crashes: the process may die after Discord stored a message and before the
+database says so. Every card and notice is therefore sent with a `nonce` derived from what it is
+(discord.py then sets `enforce_nonce`, and Discord returns the earlier message instead of making
+a second, for a few minutes). A retry of a send attempted longer ago than `NONCE_TRUST` first
+reads the channel's recent messages for the one it may already have sent (its `ref` footer, or
+the card's title) and, if found, counts it as delivered.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import discord
 
+from bot.core.jobs.crash import crash_point
+from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
 from bot.core.jobs.tracker import CardResult
 from bot.core.log import get_logger
-from bot.core.store.rows import Notice, TrainingRow, utcnow
-from bot.ui.card import log_file, notice_embed
+from bot.core.store.rows import Notice, PendingSubmission, TrainingRow, utcnow
+from bot.ui.buttons import view_of
+from bot.ui.card import card_embed, log_file, notice_embed
 from bot.ui.format import mention
-from bot.ui.training import card_message
+from bot.ui.starts import start_outcome_embed
+from bot.ui.training import DiscardButton, StartButton, card_message
 
 log = get_logger(__name__)
 
 CANNOT_DM = 50007
 # /train posts a card right after the submit; only a card still missing after this is ours to post.
 CARD_GRACE = timedelta(seconds=60)
+# How long Discord's nonce check is trusted to catch a repeat; older attempts look first.
+NONCE_TRUST = timedelta(seconds=60)
+HISTORY_SCAN = 50  # recent messages read when looking for an earlier send
+RESTART_PREVIEW_TTL = timedelta(hours=24)
+
+
+def nonce(*parts: object) -> str:
+    """A stable id (24 chars; Discord allows 25) for one message the bot owes."""
+    text = ":".join(str(p) for p in parts)
+    return "s" + hashlib.sha256(text.encode()).hexdigest()[:23]
+
+
+def _looked_long_ago(attempted: datetime | None) -> bool:
+    return attempted is not None and utcnow() - attempted >= NONCE_TRUST
 
 
 class DiscordNotifier:
@@ -33,12 +60,54 @@ class DiscordNotifier:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
+    # -- looking for what an earlier attempt may have sent -----------------------------------
+
+    async def _find(
+        self, channel: discord.abc.Messageable, ref: str | None = None, title: str | None = None
+    ) -> discord.Message | None:
+        """A recent message of this bot carrying `ref` in a footer, or titled `title`."""
+        me = self.client.user
+        try:
+            async for message in channel.history(limit=HISTORY_SCAN):
+                if me is None or message.author.id != me.id:
+                    continue
+                for embed in message.embeds:
+                    if ref is not None and ref in (embed.footer.text or ""):
+                        return message
+                    if title is not None and embed.title == title:
+                        return message
+        except discord.HTTPException as exc:
+            log.warning("recent messages not readable (HTTP %s %s)", exc.status, exc.code)
+        return None
+
+    # -- cards -------------------------------------------------------------------------------
+
+    async def post_card(self, row: TrainingRow, channel_id: int) -> discord.Message:
+        """Post a training's card once: an earlier post (before a crash) is found, not doubled.
+        Raises discord.HTTPException when Discord refuses."""
+        store = getattr(self.client, "store", None)
+        channel = self.client.get_partial_messageable(channel_id)
+        title = card_embed(row).title
+        earlier = None
+        if store is not None:
+            if row.card_attempted_at is not None:
+                earlier = await self._find(channel, title=title)
+            await store.mark_card_attempt(row.id)
+        if earlier is not None:
+            message = await earlier.edit(**card_message(row))  # show what is true now
+        else:
+            message = await channel.send(**card_message(row), nonce=nonce("card", row.id))
+        crash_point("card-posted")
+        if store is not None:
+            await store.set_card(row.id, channel_id, message.id)
+        return message
+
     async def update_card(self, row: TrainingRow) -> CardResult:
         if row.channel_id is None or row.card_gone:
             return CardResult.GONE
         channel = self.client.get_partial_messageable(row.channel_id)
         if row.card_message_id is None:
-            return await self._post_missing_card(row, channel)
+            return await self._post_missing_card(row)
         message = channel.get_partial_message(row.card_message_id)
         try:
             await message.edit(**card_message(row))
@@ -49,68 +118,187 @@ class DiscordNotifier:
             return CardResult.RETRY
         return CardResult.OK
 
-    async def _post_missing_card(
-        self, row: TrainingRow, channel: discord.PartialMessageable
-    ) -> CardResult:
+    async def _post_missing_card(self, row: TrainingRow) -> CardResult:
         """A training with no card: either /train is posting it right now (wait), or it was
         adopted after a create whose answer was lost, and the channel deserves its card."""
         if utcnow() - row.created_at < CARD_GRACE:
             return CardResult.RETRY
-        store = getattr(self.client, "store", None)
+        assert row.channel_id is not None
         try:
-            message = await channel.send(**card_message(row))
+            await self.post_card(row, row.channel_id)
         except (discord.Forbidden, discord.NotFound):
             return CardResult.GONE
         except discord.HTTPException as exc:
             log.warning("card of %s not posted (HTTP %s %s)", row.id, exc.status, exc.code)
             return CardResult.RETRY
-        if store is not None:
-            await store.set_card(row.id, row.channel_id or message.channel.id, message.id)
         log.info("posted the missing card of training %s", row.id)
         return CardResult.OK
 
+    # -- notices -----------------------------------------------------------------------------
+
     async def deliver_notice(self, row: TrainingRow, notice: Notice) -> bool:
-        payload = notice.payload
-        embed = notice_embed(row, payload)
+        ref = nonce("notice", notice.id, notice.training_id, notice.kind)
+        embed = notice_embed(row, notice.payload)
+        embed.set_footer(text=f"ref {ref}")
+        text = (
+            f"{mention(row.owner_id)} your training ended (your DMs are closed, so the result "
+            "is here)."
+        )
+        return await self._tell_owner(
+            row.owner_id,
+            row.channel_id,
+            ref,
+            notice.attempted_at,
+            text,
+            embed,
+            lambda: _files(row, notice.payload),  # a File can be sent only once
+            row,
+        )
+
+    async def _tell_owner(
+        self,
+        owner_id: int,
+        channel_id: int | None,
+        ref: str,
+        attempted: datetime | None,
+        channel_text: str,
+        embed: discord.Embed,
+        extra: Callable[[], dict[str, Any]],
+        row: TrainingRow | None = None,
+    ) -> bool:
+        """DM the owner, else mention them in the channel; never twice (see module docstring)."""
+        channel = self.client.get_partial_messageable(channel_id) if channel_id else None
+        look = _looked_long_ago(attempted)
         try:
-            dm = await self.client.create_dm(discord.Object(id=row.owner_id))
-            await dm.send(embed=embed, **_files(row, payload))
+            dm = await self.client.create_dm(discord.Object(id=owner_id))
+            if look and await self._sent_before([dm, channel], ref):
+                return True
+            await dm.send(embed=embed, nonce=f"{ref}d", **extra())
             return True
         except discord.Forbidden as exc:
             if exc.code != CANNOT_DM:
-                log.warning("notice for %s not sent as DM (%s)", row.id, exc.code)
+                log.warning("message %s not sent as DM (%s)", ref, exc.code)
         except discord.HTTPException as exc:
-            log.warning("notice for %s not sent (HTTP %s %s)", row.id, exc.status, exc.code)
+            log.warning("message %s not sent (HTTP %s %s)", ref, exc.status, exc.code)
             return False
-        return await self._in_channel(row, payload, embed)
+        if channel is None:
+            log.warning("owner %s has DMs closed and there is no channel for %s", owner_id, ref)
+            return False
+        if look and await self._sent_before([channel], ref):
+            return True
+        return await self._in_channel(channel, owner_id, ref, channel_text, embed, extra, row)
+
+    async def _sent_before(self, places: list[discord.abc.Messageable | None], ref: str) -> bool:
+        for place in places:
+            if place is not None and await self._find(place, ref=ref) is not None:
+                log.info("message %s was already delivered before a restart", ref)
+                return True
+        return False
 
     async def _in_channel(
-        self, row: TrainingRow, payload: dict[str, Any], embed: discord.Embed
+        self,
+        channel: discord.PartialMessageable,
+        owner_id: int,
+        ref: str,
+        text: str,
+        embed: discord.Embed,
+        extra: Callable[[], dict[str, Any]],
+        row: TrainingRow | None,
     ) -> bool:
-        """DMs closed: tell the owner in the card's channel, pinging only them."""
-        if row.channel_id is None:
-            log.warning("owner of %s has DMs closed and the training has no channel", row.id)
-            return False
-        channel = self.client.get_partial_messageable(row.channel_id)
-        owner = discord.Object(id=row.owner_id)
+        """DMs closed: tell the owner in the channel, pinging only them."""
         reference = None
-        if row.card_message_id is not None and not row.card_gone:
+        if row is not None and row.card_message_id is not None and not row.card_gone:
             reference = channel.get_partial_message(row.card_message_id).to_reference(
                 fail_if_not_exists=False
             )
         try:
             await channel.send(
-                f"{mention(row.owner_id)} your training ended (your DMs are closed, so the "
-                "result is here).",
+                text,
                 embed=embed,
-                allowed_mentions=discord.AllowedMentions(users=[owner]),
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(id=owner_id)]),
                 reference=reference,  # type: ignore[arg-type]
-                **_files(row, payload),
+                nonce=ref,
+                **extra(),
             )
         except discord.HTTPException as exc:
-            log.warning("notice for %s not posted in the channel (%s)", row.id, exc.code)
+            log.warning("message %s not posted in the channel (%s)", ref, exc.code)
             return False
         return True
+
+    # -- interrupted starts ------------------------------------------------------------------
+
+    async def tell_submission(self, pending: PendingSubmission) -> bool:
+        ref = nonce("start", pending.id, pending.marker, pending.outcome)
+        embed = start_outcome_embed(pending)
+        embed.set_footer(text=f"ref {ref}")
+        extra: dict[str, Any] = {}
+        if pending.outcome == NOT_SUBMITTED:
+            view = await self._start_again_view(pending)
+            if view is not None:
+                extra["view"] = view
+        text = f"{mention(pending.owner_id)} about your training start (your DMs are closed):"
+        told = await self._tell_owner(
+            pending.owner_id,
+            pending.channel_id,
+            ref,
+            pending.tell_attempted_at,
+            text,
+            embed,
+            lambda: extra,
+        )
+        if told and pending.outcome == AMBIGUOUS:
+            await self._tell_managers(pending, ref, embed)
+        return told
+
+    async def _start_again_view(self, pending: PendingSubmission) -> discord.ui.View | None:
+        """A fresh preview of the same settings for the same member, with Start and Cancel."""
+        store = getattr(self.client, "store", None)
+        if store is None:
+            return None
+        from bot.core.store.previews import PreviewStore
+
+        previews = PreviewStore(store, ttl=RESTART_PREVIEW_TTL)
+        preview = await previews.save(
+            pending.owner_id, pending.guild_id, pending.channel_id, pending.config
+        )
+        return view_of(StartButton(preview.key), DiscardButton(preview.key))
+
+    async def _tell_managers(
+        self, pending: PendingSubmission, ref: str, embed: discord.Embed
+    ) -> None:
+        """Ambiguous matches are for a manager to sort out: say so where the Start happened."""
+        if pending.channel_id is None:
+            return
+        channel = self.client.get_partial_messageable(pending.channel_id)
+        roles = _manager_role_ids(self.client, pending.guild_id)
+        pings = " ".join(f"<@&{r}>" for r in roles) or "Managers"
+        if await self._find(channel, ref=ref + "m") is not None:
+            return
+        copy = embed.copy()
+        copy.set_footer(text=f"ref {ref}m")
+        try:
+            await channel.send(
+                f"{pings}: a training start of {mention(pending.owner_id)} could not be "
+                "matched safely; please check the trainings below.",
+                embed=copy,
+                allowed_mentions=discord.AllowedMentions(
+                    users=[discord.Object(id=pending.owner_id)],
+                    roles=[discord.Object(id=r) for r in roles],
+                ),
+                nonce=f"{ref}m",
+            )
+        except discord.HTTPException as exc:
+            log.warning("managers not told about %s (%s)", ref, exc.code)
+
+
+def _manager_role_ids(client: discord.Client, guild_id: int | None) -> list[int]:
+    """SD35L_MANAGER_ROLES as role ids in that guild (names looked up in its roles)."""
+    settings = getattr(client, "settings", None)
+    specs = {s.strip().lower() for s in getattr(settings, "manager_roles", []) or []}
+    guild = client.get_guild(guild_id) if guild_id else None
+    if guild is None:
+        return [int(s) for s in specs if s.isascii() and s.isdigit()]
+    return [r.id for r in guild.roles if str(r.id) in specs or r.name.lower() in specs]
 
 
 def _files(row: TrainingRow, payload: dict[str, Any]) -> dict[str, Any]:

@@ -128,7 +128,7 @@ valid_configs = st.fixed_dictionaries(
         "batch_size": st.integers(1, 64),
         "optimizer": st.sampled_from(OPTIMIZERS),
         "learning_rate": st.floats(1e-7, 10, allow_nan=False, allow_infinity=False),
-        "resolution": st.lists(sizes, min_size=1, max_size=3),
+        "resolution": st.lists(sizes, min_size=1, max_size=3, unique=True),
         "lora_rank": st.integers(1, 128),
         "wandb_project": st.from_regex(r"\A[A-Za-z0-9_. -]{0,20}[A-Za-z0-9]\Z"),
         "wandb_save_interval": st.integers(1, 1000),
@@ -182,6 +182,7 @@ def test_trigger_word_is_accepted_or_refused_by_name(word: str) -> None:
 def test_resolution_rule(resolution: list[int]) -> None:
     text = ",".join(map(str, resolution))
     valid = all(256 <= n <= 2048 and n % 64 == 0 for n in resolution)
+    valid = valid and len(set(resolution)) == len(resolution)
     try:
         resolved = resolve_config(cli={**BASE, "resolution": text}, settings=WIDE)
     except InputError as err:

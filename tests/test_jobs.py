@@ -15,7 +15,7 @@ import pytest
 
 from bot.core.config.model import ResolvedConfig, resolve_config
 from bot.core.errors import InputError, SD35LError, ServiceError
-from bot.core.jobs import service as jobs_module
+from bot.core.jobs import pending as pending_module
 from bot.core.jobs.rights import NotAllowedError
 from bot.core.jobs.service import JobService, _outcome_unknown
 from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
@@ -263,47 +263,45 @@ async def test_submit_refused_by_replicate_leaves_nothing_pending(
     assert await proc.store.list_trainings() == []
 
 
+async def _sent(store: Store, owner: int, inputs: dict[str, Any], marker: str | None) -> int:
+    """A submission recorded and sent whose answer never reached the store (the crash)."""
+    pid = await store.add_pending_submission(
+        owner_id=owner,
+        guild_id=1,
+        channel_id=2,
+        destination="alice/lora",
+        trigger_word=inputs.get("trigger_word"),
+        config={"destination": "alice/lora"},
+        inputs=inputs,
+        marker=marker,
+    )
+    assert pid is not None
+    await store.mark_pending_sent(pid)
+    return pid
+
+
 async def test_lost_create_answer_is_adopted_on_reconcile(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    sim: ReplicateSimulator, settings: Settings, proc: Process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = config(settings, steps=LONG)
     from bot.core.config.model import to_trainer_input
 
-    inputs = to_trainer_input(cfg.config)
-    # The crash: the pending submission was written and Replicate made the training, but the
-    # answer never reached the store.
-    await proc.store.add_pending_submission(
-        owner_id=OWNER,
-        guild_id=1,
-        channel_id=2,
-        destination="alice/lora",
-        trigger_word="ZXQTOK",
-        config={"destination": "alice/lora"},
-        inputs=inputs,
-    )
+    inputs = {**to_trainer_input(cfg.config), "wandb_run": "sd35l-mine"}
+    await _sent(proc.store, OWNER, inputs, "sd35l-mine")
     made = sim.create_training("alice/lora", dict(inputs))
-    # Another, unrelated pending submission that never reached Replicate.
-    await proc.store.add_pending_submission(
-        owner_id=OTHER,
-        guild_id=1,
-        channel_id=2,
-        destination="alice/lora",
-        trigger_word="ZXQOTHER",
-        config={},
-        inputs={**inputs, "trigger_word": "ZXQOTHER"},
-    )
+    # Another, unrelated submission that never reached Replicate (too young to be sure).
+    other = {**inputs, "trigger_word": "ZXQOTHER", "wandb_run": "sd35l-other"}
+    await _sent(proc.store, OTHER, other, "sd35l-other")
     [adopted] = await proc.jobs.reconcile()
     assert adopted.id == made.id and adopted.owner_id == OWNER
-    [left] = await proc.store.pending_submissions()  # too young to give up on
+    [left] = await proc.store.pending_submissions()
     assert left.owner_id == OTHER
     assert await proc.jobs.resolve_pending_submissions() == 0
-    jobs_module_give_up = jobs_module.PENDING_GIVE_UP
-    try:
-        jobs_module.PENDING_GIVE_UP = timedelta(0)
-        assert await proc.jobs.resolve_pending_submissions() == 0
-    finally:
-        jobs_module.PENDING_GIVE_UP = jobs_module_give_up
+    monkeypatch.setattr(pending_module, "SETTLE", timedelta(0))
+    assert await proc.jobs.resolve_pending_submissions() == 0
     assert await proc.store.pending_submissions() == []
+    [told] = await proc.store.untold_submissions()
+    assert told.owner_id == OTHER and told.outcome == pending_module.NOT_SUBMITTED
 
 
 async def test_adopting_an_already_ended_training_owes_its_notice(
@@ -312,15 +310,7 @@ async def test_adopting_an_already_ended_training_owes_its_notice(
     from bot.core.config.model import to_trainer_input
 
     inputs = to_trainer_input(config(settings, steps=5).config)
-    await proc.store.add_pending_submission(
-        owner_id=OWNER,
-        guild_id=None,
-        channel_id=None,
-        destination="alice/lora",
-        trigger_word="ZXQTOK",
-        config={},
-        inputs=inputs,
-    )
+    await _sent(proc.store, OWNER, inputs, None)  # no marker: the only match is adopted
     made = sim.create_training("alice/lora", dict(inputs))
     sim.finish(made.id, "succeeded")
     assert await proc.jobs.resolve_pending_submissions() == 1
@@ -330,15 +320,7 @@ async def test_adopting_an_already_ended_training_owes_its_notice(
 
 
 async def test_pending_lookup_failure_keeps_them(settings: Settings, proc: Process) -> None:
-    await proc.store.add_pending_submission(
-        owner_id=OWNER,
-        guild_id=None,
-        channel_id=None,
-        destination="alice/lora",
-        trigger_word="ZXQTOK",
-        config={},
-        inputs={},
-    )
+    await _sent(proc.store, OWNER, {}, "sd35l-x")
     await proc.gateway.aclose()
     broken = make_gateway(settings.model_copy(update={"replicate_api_token": None}))
     service = JobService(proc.store, broken, settings)

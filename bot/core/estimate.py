@@ -41,10 +41,15 @@ class Estimate:
     cost_high: float
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only, and few: `str.isdigit()` also accepts '²', which `int()` refuses."""
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
 def largest_bucket(resolution: str | int) -> int:
     """The largest side in a trainer `resolution` ("512,768" -> 768); InputError if malformed."""
     parts = [p.strip() for p in str(resolution).split(",")]
-    if not parts or not all(p.isdigit() and 0 < int(p) <= 8192 for p in parts):
+    if not parts or not all(_digits(p) and 0 < int(p) <= 8192 for p in parts):
         raise InputError(
             f"resolution {resolution!r} must be comma-separated pixel sizes such as 512,768,1024.",
             field="training.resolution",

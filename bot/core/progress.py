@@ -84,7 +84,7 @@ def _seconds(text: str) -> float | None:
         return None
     total = 0
     for part in text.split(":"):
-        if not part.isdigit():
+        if not (part.isascii() and part.isdigit()):  # '²' passes isdigit(), not int()
             return None
         total = total * 60 + int(part)
     return float(total)

@@ -28,10 +28,15 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only, and few: `str.isdigit()` also accepts '²', which `int()` refuses."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
 def _parse_range(value: Any, name: str) -> Any:
     if isinstance(value, str):
         parts = value.replace("–", "-").split("-")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        if len(parts) != 2 or not all(_digits(p.strip()) for p in parts):
             raise ValueError(f"{name} must look like 1000-2000 (two whole numbers)")
         return (int(parts[0]), int(parts[1]))
     return value

@@ -126,13 +126,20 @@ class StartButton(
             return
         require_start(interaction.user, bot.settings.allowed_roles)
         await interaction.response.defer()
-        if not await bot.previews.claim(self.key):
+        resolved = resolve_config(file=preview.config, settings=bot.settings)
+        # Claimed together with a record of this Start: whatever happens next, it is settled.
+        pending_id = await bot.jobs.claim_start(preview, resolved)
+        if pending_id is None:
             await send_ephemeral(interaction, EXPIRED)
             return
         try:
-            resolved = resolve_config(file=preview.config, settings=bot.settings)
             row = await bot.jobs.submit(
-                preview.owner_id, preview.guild_id, preview.channel_id, resolved, self.key
+                preview.owner_id,
+                preview.guild_id,
+                preview.channel_id,
+                resolved,
+                self.key,
+                pending_id=pending_id,
             )
         except OutcomeUnknownError:
             # The training may exist: never offer the same preview twice.
@@ -185,17 +192,18 @@ def card_message(row: TrainingRow) -> dict[str, Any]:
 
 
 async def post_card(interaction: discord.Interaction[Any], row: TrainingRow) -> str:
-    """The public card in the channel, sent with the bot token so it can be edited for hours."""
+    """The public card in the preview's channel (also when Start was pressed in a DM), sent
+    with the bot token so it can be edited for hours, and never twice (see the notifier)."""
     bot = services(interaction)
-    channel_id = interaction.channel_id or row.channel_id
+    channel_id = row.channel_id or interaction.channel_id
     message: discord.Message | discord.WebhookMessage
     try:
         assert channel_id is not None
-        message = await bot.get_partial_messageable(channel_id).send(**card_message(row))
+        message = await bot.notifier.post_card(row, channel_id)
     except (discord.HTTPException, AssertionError) as exc:
         log.warning("card of %s not posted with the bot token (%s); using a followup", row.id, exc)
         message = await interaction.followup.send(**card_message(row), wait=True)
-    await bot.store.set_card(row.id, message.channel.id, message.id)
+        await bot.store.set_card(row.id, message.channel.id, message.id)
     return message.jump_url
 
 

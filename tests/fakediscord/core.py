@@ -51,6 +51,7 @@ class FakeDiscord(DriverMixin):
         interaction_deadline: float = 3.0,
         heartbeat_interval_ms: int = 41250,
         auto_install: bool = True,
+        nonce_window: float = 300.0,
     ) -> None:
         self.state = FakeState()
         self.token = "fake-bot-token." + secrets.token_hex(12)
@@ -63,6 +64,10 @@ class FakeDiscord(DriverMixin):
         self.interaction_deadline = interaction_deadline
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.auto_install = auto_install
+        # Discord returns the earlier message for a repeated nonce (with enforce_nonce) only
+        # "within the past few minutes"; tests shorten this to restart outside the window.
+        self.nonce_window = nonce_window
+        self.nonce_hits = 0  # creates answered with an earlier message instead of a new one
         self.requests: list[RecordedRequest] = []
         self.unknown_requests: list[RecordedRequest] = []
         self.interactions: list[InteractionResult] = []

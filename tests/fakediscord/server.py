@@ -284,7 +284,17 @@ class RestApi:
             if user is None or user.dms_closed:
                 return error(403, 50007, "Cannot send messages to this user")
         body = call.json if isinstance(call.json, dict) else {}
+        nonce = body.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            return error(400, 50035, "Invalid Form Body: nonce must be 25 or fewer in length")
+        key = (self.fd.app_id, str(nonce))
+        earlier = self.fd.state.nonces.get(key) if body.get("enforce_nonce") else None
+        if earlier is not None and self.fd.loop_time() - earlier[1] < self.fd.nonce_window:
+            self.fd.nonce_hits += 1  # Discord: the earlier message, no second one
+            return json_response(self.fd.state.messages[earlier[0]].data)
         stored = msgs.new_message(self.fd, channel.id, body, call.files)
+        if nonce is not None:
+            self.fd.state.nonces[key] = (stored.id, self.fd.loop_time())
         await self.fd.dispatch_event("MESSAGE_CREATE", stored.snapshot())
         return json_response(stored.data)
 

@@ -328,6 +328,8 @@ class FakeState:
     guild_commands: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     sync_counts: dict[int | None, int] = field(default_factory=dict)
     command_ids: dict[tuple[int | None, str, int], int] = field(default_factory=dict)
+    # (author id, nonce) -> (message id, loop time it was created): Discord's enforce_nonce.
+    nonces: dict[tuple[int, str], tuple[int, float]] = field(default_factory=dict)
 
     def dm_channel_for(self, user_id: int) -> FakeChannel:
         if user_id not in self.dm_channels:

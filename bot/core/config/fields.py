@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -50,6 +51,13 @@ _OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$")
 _MODEL = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 _WANDB_BAD = re.compile(r"[/\\#?%:]")
 _EXAMPLE_HOSTS = ("example.com", "example.org", "example.net")
+MAX_RESOLUTIONS = 8
+# Letters of other scripts drawn like Latin ones: a trigger word that mixes them looks right
+# and tokenizes into something else. NFKC already folds full-width and styled forms.
+_LOOKALIKES = str.maketrans(
+    "АВСЕНІЈКМОРЅТХУасеһіјорѕхуԁԛԝΑΒΕΖΗΙΚΜΝΟΡΤΥΧοϲ",
+    "ABCEHIJKMOPSTXYacehijopsxydqwABEZHIKMNOPTYXoc",
+)
 
 
 def show(value: Any, limit: int = 60) -> str:
@@ -109,17 +117,23 @@ def in_range(value: int, hard: tuple[int, int], policy: tuple[int, int] | None, 
 
 
 def resolution(value: Any) -> Any:
-    """`"768,1024"`, `1024` or `[768, 1024]` -> `"768,1024"`; each 256–2048, a multiple of 64."""
+    """`"768,1024"`, `1024` or `[768, 1024]` -> `"768,1024"`; each 256–2048, a multiple of 64,
+    at most `MAX_RESOLUTIONS` different sizes (each size is one more pass over the dataset)."""
     if isinstance(value, bool) or value is None:
         raise ValueError(f'{show(value)} is not a resolution; use sizes like "768,1024"')
     if isinstance(value, int):
         value = str(value)
     elif isinstance(value, list | tuple):
+        if len(value) > MAX_RESOLUTIONS:
+            raise ValueError(_too_many(len(value)))
         value = ",".join(str(v) for v in value)
     if not isinstance(value, str):
         raise ValueError(f'{show(value)} is not a resolution; use sizes like "768,1024"')
     parts = [p.strip() for p in value.split(",")]
-    if not parts or any(not p.isdigit() for p in parts):
+    if len(parts) > MAX_RESOLUTIONS:
+        raise ValueError(_too_many(len(parts)))
+    # isascii(): str.isdigit() accepts '²' and other digits that int() refuses.
+    if any(not (p.isascii() and p.isdigit()) or len(p) > 5 for p in parts):
         raise ValueError(
             f'{show(value)} is not allowed; use comma-separated whole numbers like "768,1024"'
         )
@@ -130,7 +144,20 @@ def resolution(value: Any) -> Any:
                 f"{size} is not allowed; each size must be 256–2048 and a multiple of 64 "
                 "(e.g. 512, 768, 1024)"
             )
+    twice = sorted({s for s in sizes if sizes.count(s) > 1})
+    if twice:
+        raise ValueError(
+            f"lists {', '.join(map(str, twice))} more than once; give each size once "
+            "(each one trains a separate pass)"
+        )
     return ",".join(str(s) for s in sizes)
+
+
+def _too_many(count: int) -> str:
+    return (
+        f"has {count} sizes; give at most {MAX_RESOLUTIONS} different sizes "
+        '(e.g. "768,1024"; each one is another pass over the dataset)'
+    )
 
 
 def wandb_project(value: str) -> str:
@@ -236,6 +263,8 @@ def trigger_word(value: str | None) -> str | None:
         )
     if any(ch.isspace() for ch in value):
         raise ValueError(f"{show(value)} has spaces; use one word without spaces, such as ZXQTOK")
+    if not value.isascii():
+        _no_lookalikes(value)
     if not 2 <= len(value) <= 40:
         raise ValueError(f"{show(value)} is not allowed; use 2–40 characters")
     if not _TRIGGER_CHARS.match(value) or not any(ch.isalpha() for ch in value):
@@ -254,6 +283,37 @@ def trigger_word(value: str | None) -> str | None:
             "word such as ZXQTOK"
         )
     return value
+
+
+def script_of(ch: str) -> str:
+    """The script a letter belongs to ('LATIN', 'CYRILLIC', ...), from its Unicode name."""
+    try:
+        return unicodedata.name(ch).split()[0]
+    except ValueError:
+        return "UNKNOWN"
+
+
+def _no_lookalikes(value: str) -> None:
+    """Refuse what looks like one word but is another to the tokenizer: full-width or styled
+    forms, letters of several scripts, or a word spelled entirely in look-alikes of Latin
+    letters. Plain words of one script (Ünïcødé, жук) pass."""
+    plain = unicodedata.normalize("NFKC", value).translate(_LOOKALIKES)
+    scripts = {script_of(ch) for ch in value if ch.isalpha()}
+    odd = next((ch for ch in value if not ch.isascii()), "")
+    if unicodedata.normalize("NFKC", value) != value:
+        odd = next(ch for ch in value if unicodedata.normalize("NFKC", ch) != ch)
+    elif len(scripts) <= 1 and not (plain.isascii() and _TRIGGER_CHARS.match(plain)):
+        return
+    where = f"{show(value)} contains {odd!r} (U+{ord(odd):04X} {script_of(odd)})"
+    if plain.isascii() and _TRIGGER_CHARS.match(plain):
+        raise ValueError(
+            f"{where}, which only looks like a plain letter: it tokenizes differently and the "
+            f"LoRA would not answer to what you type; use the plain ASCII form {plain!r}"
+        )
+    raise ValueError(
+        f"{where} and mixes writing systems ({', '.join(sorted(scripts)).lower()}); use "
+        "letters of one script, e.g. plain ASCII such as ZXQTOK"
+    )
 
 
 _TYPE_WORDS = {

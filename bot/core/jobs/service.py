@@ -13,30 +13,29 @@ Every state change goes through the store first (RoboDanny style), so a restart 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from datetime import timedelta
+import secrets
 from typing import Any
 
 from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
+from bot.core.dataset.collect import UPLOAD_STAND_IN
 from bot.core.errors import InputError, SD35LError
 from bot.core.estimate import actual_cost
+from bot.core.jobs.crash import crash_point
+from bot.core.jobs.pending import new_row, resolve_pending
 from bot.core.jobs.rights import not_tracked, require_cancel
 from bot.core.jobs.uploads import LocalDatasets
 from bot.core.log import get_logger
 from bot.core.progress import log_tail, parse_progress
-from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
+from bot.core.replicate.gateway import MARKER_INPUT, OutcomeUnknownError, ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
-from bot.core.store.db import Store, config_dict
-from bot.core.store.rows import PendingSubmission, TrainingRow, to_iso, utcnow
+from bot.core.store.db import Store
+from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
 
 log = get_logger(__name__)
 
 NOTICE_ENDED = "ended"
 LOG_TAIL_LINES = 30
-# A submission whose create got no answer is looked for this long before it is given up.
-PENDING_GIVE_UP = timedelta(minutes=10)
-_CLOCK_SKEW = timedelta(minutes=1)
 _TAIL_SCAN = 64 * 1024
 
 
@@ -84,6 +83,43 @@ class JobService:
 
     # -- submit ------------------------------------------------------------------------------
 
+    async def claim_start(
+        self, preview: Any, resolved_config: ResolvedConfig, *, owner_id: int | None = None
+    ) -> int | None:
+        """Claim a saved preview and record its submission in one transaction.
+
+        None when the preview was already used or expired (a double click). Otherwise a crash
+        at any later point leaves a record that `resolve_pending_submissions` settles: the
+        training is found and adopted, or the owner is told nothing was submitted.
+        """
+        config = resolved_config.config
+        inputs = await self._inputs_with_marker(config)
+        pending_id = await self.store.add_pending_submission(
+            owner_id=preview.owner_id if owner_id is None else owner_id,
+            guild_id=preview.guild_id,
+            channel_id=preview.channel_id,
+            destination=str(config.destination),
+            trigger_word=config.trigger_word,
+            config=config_dict(config),
+            inputs=inputs,
+            marker=inputs.get(MARKER_INPUT),
+            preview_key=preview.key,
+        )
+        if pending_id is not None:
+            self._inflight.add(pending_id)  # submit() is next; the tracker leaves it alone
+        crash_point("start-recorded")
+        return pending_id
+
+    async def _inputs_with_marker(self, config: Any) -> dict[str, Any]:
+        """The trainer inputs plus this submission's marker when the trainer takes one; a local
+        dataset's URL is known only after its upload, in `_send`."""
+        inputs = to_trainer_input(
+            config, input_images=UPLOAD_STAND_IN if config.dataset_path else None
+        )
+        if await self.gateway.accepts_input(MARKER_INPUT):
+            inputs[MARKER_INPUT] = "sd35l-" + secrets.token_hex(8)
+        return inputs
+
     async def submit(
         self,
         owner_id: int,
@@ -91,59 +127,79 @@ class JobService:
         channel_id: int | None,
         resolved_config: ResolvedConfig,
         start_key: str | None = None,
+        *,
+        pending_id: int | None = None,
     ) -> TrainingRow:
         """Start a training for `owner_id` from a checked config.
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
         both pass it. Secrets go to Replicate only; the stored row holds the scrubbed config.
         A local dataset (`dataset_path`, a pack the bot kept) is uploaded here, inside the
-        claimed Start, and a retry of the same `start_key` reuses that upload.
+        claimed Start, and a retry of the same `start_key` reuses that upload. `pending_id` is
+        the record `claim_start` made; without one, it is made here.
         """
         config = resolved_config.config
         lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
         async with lock:
-            limit = self.settings.max_active_per_user
-            active = await self.store.count_active(owner_id)
-            if active >= limit:
-                raise InputError(
-                    f"You already have {active} training(s) running and SD35L_MAX_ACTIVE_PER_USER "
-                    f"allows {limit} at once; wait for one to end or cancel one first.",
-                    field="SD35L_MAX_ACTIVE_PER_USER",
+            if pending_id is None:
+                inputs = await self._inputs_with_marker(config)
+                pending_id = await self.store.add_pending_submission(
+                    owner_id=owner_id,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    destination=str(config.destination),
+                    trigger_word=config.trigger_word,
+                    config=config_dict(config),
+                    inputs=inputs,
+                    marker=inputs.get(MARKER_INPUT),
                 )
-            local = config.dataset_path
-            upload = await self.datasets.upload(local, start_key) if local else None
-            inputs = to_trainer_input(config, input_images=upload[0].url if upload else None)
-            secrets = secret_inputs(self.settings)
-            destination = str(config.destination)
-            trigger = config.trigger_word
-            stored_config = config_dict(config)
-            pending_id = await self.store.add_pending_submission(
-                owner_id=owner_id,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                destination=destination,
-                trigger_word=trigger,
-                config=stored_config,
-                inputs=inputs,
-            )
+                assert pending_id is not None
             self._inflight.add(pending_id)
             try:
-                training = await self.gateway.create_training(destination, inputs, secrets)
-            except SD35LError as exc:
-                if not _outcome_unknown(exc):
-                    await self.store.drop_pending_submission(pending_id)
-                    if upload is not None and upload[1]:
-                        await self.datasets.discard_upload(upload[0])
-                raise
+                return await self._send(owner_id, pending_id, config, start_key)
             finally:
                 self._inflight.discard(pending_id)
-            row = _new_row(training, owner_id, guild_id, channel_id, destination, trigger)
-            row.config = stored_config
-            await self.store.add_training(row, pending_id=pending_id)
-            if local:
-                self.datasets.started(local)
-            log.info("training %s submitted by %s to %s", training.id, owner_id, destination)
-            return await self.apply(row, training)
+
+    async def _send(
+        self, owner_id: int, pending_id: int, config: Any, start_key: str | None
+    ) -> TrainingRow:
+        pending = await self.store.pending_submission(pending_id)
+        if pending is None:
+            raise InputError("This start was already handled; see /jobs.", field="training")
+        limit = self.settings.max_active_per_user
+        active = await self.store.count_active(owner_id)
+        if active >= limit:
+            await self.store.drop_pending_submission(pending_id)
+            raise InputError(
+                f"You already have {active} training(s) running and SD35L_MAX_ACTIVE_PER_USER "
+                f"allows {limit} at once; wait for one to end or cancel one first.",
+                field="SD35L_MAX_ACTIVE_PER_USER",
+            )
+        local = config.dataset_path
+        upload = await self.datasets.upload(local, start_key) if local else None
+        inputs = dict(pending.inputs)
+        if upload is not None:
+            inputs["input_images"] = upload[0].url
+            await self.store.set_pending_inputs(pending_id, inputs)
+        await self.store.mark_pending_sent(pending_id)
+        crash_point("create-sending")
+        try:
+            training = await self.gateway.create_training(
+                pending.destination, inputs, secret_inputs(self.settings)
+            )
+        except SD35LError as exc:
+            if not _outcome_unknown(exc):
+                await self.store.drop_pending_submission(pending_id)
+                if upload is not None and upload[1]:
+                    await self.datasets.discard_upload(upload[0])
+            raise
+        crash_point("create-answered")
+        row = new_row(training, pending)
+        row = await self.store.add_training(row, pending_id=pending_id)
+        if local:
+            self.datasets.started(local)
+        log.info("training %s submitted by %s to %s", training.id, owner_id, pending.destination)
+        return await self.apply(row, training)
 
     # -- refresh -----------------------------------------------------------------------------
 
@@ -203,51 +259,8 @@ class JobService:
         return list(await asyncio.gather(*(one(r) for r in rows)))
 
     async def resolve_pending_submissions(self) -> int:
-        """Adopt trainings whose create answer was lost; give up on old ones never found.
-
-        Returns how many were adopted. Submissions this process is still sending are skipped.
-        """
-        pending = [p for p in await self.store.pending_submissions() if p.id not in self._inflight]
-        if not pending:
-            return 0
-        try:
-            recent = await self.gateway.list_trainings(limit=100)
-        except SD35LError as exc:
-            log.warning("cannot look for lost submissions now: %s", exc)
-            return 0
-        adopted = 0
-        for item in pending:
-            match = await self._find_match(item, recent)
-            if match is not None:
-                row = _new_row(
-                    match,
-                    item.owner_id,
-                    item.guild_id,
-                    item.channel_id,
-                    item.destination,
-                    item.trigger_word,
-                )
-                row.config = item.config
-                await self.store.add_training(row, pending_id=item.id)
-                await self.apply(row, match)
-                log.warning("adopted training %s whose create answer was lost", match.id)
-                adopted += 1
-            elif utcnow() - item.created_at > PENDING_GIVE_UP:
-                await self.store.drop_pending_submission(item.id)
-                log.warning("submission %d never appeared on Replicate; given up", item.id)
-        return adopted
-
-    async def _find_match(self, item: PendingSubmission, recent: list[Training]) -> Training | None:
-        for training in recent:  # newest first; the oldest untracked match is ours
-            if training.created_at is None or training.created_at < item.created_at - _CLOCK_SKEW:
-                continue
-            if training.destination not in (None, item.destination):
-                continue
-            if not _same_inputs(item.inputs, training.input):
-                continue
-            if await self.store.get(training.id) is None:
-                return training
-        return None
+        """Settle submissions whose create answer never arrived (see `jobs.pending`)."""
+        return await resolve_pending(self, self._inflight)
 
     async def _row(self, training_id: str) -> TrainingRow:
         row = await self.store.get(training_id)
@@ -263,30 +276,3 @@ def _outcome_unknown(exc: SD35LError) -> bool:
     `OutcomeUnknownError`. Every other error means nothing was created.
     """
     return isinstance(exc, OutcomeUnknownError)
-
-
-def _same_inputs(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
-    return all(theirs.get(key) == ours.get(key) for key in ("input_images", "trigger_word"))
-
-
-def _new_row(
-    training: Training,
-    owner_id: int,
-    guild_id: int | None,
-    channel_id: int | None,
-    destination: str,
-    trigger: str | None,
-) -> TrainingRow:
-    now = utcnow()
-    return TrainingRow(
-        id=training.id,
-        owner_id=owner_id,
-        guild_id=guild_id,
-        channel_id=channel_id,
-        destination=destination,
-        trigger_word=trigger or training.trigger_word,
-        status="starting" if training.is_terminal else training.status,  # apply() ends it
-        created_at=training.created_at or now,
-        updated_at=now,
-        started_at=training.started_at,
-    )

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from bot.core.errors import SD35LError, ServiceError
+from bot.core.jobs.crash import crash_point
 from bot.core.jobs.service import JobService
 from bot.core.log import get_logger
 from bot.core.settings import Settings
 from bot.core.store.db import Store
-from bot.core.store.rows import Notice, TrainingRow, utcnow
+from bot.core.store.rows import Notice, PendingSubmission, TrainingRow, utcnow
 
 log = get_logger(__name__)
 
@@ -44,6 +45,11 @@ class Notifier(Protocol):
         """True only when Discord accepted the message (DM, or the channel fallback)."""
         ...
 
+    async def tell_submission(self, pending: PendingSubmission) -> bool:
+        """Tell the owner (and managers when it is ambiguous) how an interrupted Start ended
+        without a training; True once Discord accepted it."""
+        ...
+
 
 @dataclass
 class RoundReport:
@@ -57,6 +63,7 @@ class RoundReport:
     cards_edited: int = 0
     notices_delivered: int = 0
     notices_failed: int = 0
+    starts_told: int = 0
 
 
 def _shown(row: TrainingRow) -> tuple[str, int | None, int | None]:
@@ -110,6 +117,7 @@ class Tracker:
         self.rounds += 1
         self._tried.clear()
         await self._guard("resolving lost submissions", self.jobs.resolve_pending_submissions())
+        await self._guard("telling interrupted starts", self._tell_submissions(report))
         await self._guard("finishing cards", self._final_edits(report))
         rows = await self._guard("listing active trainings", self.store.active_trainings())
         if rows:
@@ -159,6 +167,8 @@ class Tracker:
                     log.exception("training %s not refreshed (unexpected error)", old.id)
                     return
                 report.refreshed += 1
+            if new.is_terminal and not old.is_terminal:
+                crash_point("ending-stored")  # stored with its notice; nothing told yet
             await self._maybe_edit(old, new, report)
             if new.is_terminal and not old.is_terminal:
                 await self._deliver_now(new, report)
@@ -259,8 +269,11 @@ class Tracker:
             row = await self.store.get(notice.training_id)
             if row is None:  # pragma: no cover - rows are never deleted (FK cascade)
                 return
+            await self.store.mark_notice_attempt(notice.id)
             ok = await self.notifier.deliver_notice(row, notice)
             error = "" if ok else "the notifier did not deliver it"
+            if ok:
+                crash_point("notice-sent")  # Discord has it; the outbox does not know yet
         except Exception as exc:
             log.exception("notice %d for training %s failed", notice.id, notice.training_id)
             ok, error = False, f"{type(exc).__name__}: {exc}"
@@ -273,6 +286,17 @@ class Tracker:
                 report.notices_failed += 1
         except Exception:
             log.exception("notice %d state not stored", notice.id)
+
+    async def _tell_submissions(self, report: RoundReport) -> None:
+        """Interrupted Starts settled without a training: each owner hears once."""
+        for pending in await self.store.untold_submissions():
+            try:
+                await self.store.mark_tell_attempt(pending.id)
+                if await self.notifier.tell_submission(pending):
+                    await self.store.mark_submission_told(pending.id)
+                    report.starts_told += 1
+            except Exception:
+                log.exception("owner of interrupted submission %d not told; retried", pending.id)
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 from replicate.client import Client, RetryTransport
 
-from bot.core.errors import InputError, ServiceError
+from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors as rerr
 from bot.core.replicate.errors import OutcomeUnknownError
@@ -31,7 +31,7 @@ from bot.core.replicate.training import Training, parse_time
 from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
 
-__all__ = ["OutcomeUnknownError", "ReplicateGateway"]
+__all__ = ["MARKER_INPUT", "OutcomeUnknownError", "ReplicateGateway"]
 
 log = get_logger(__name__)
 
@@ -39,6 +39,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Exceptions raised before the request reached Replicate: nothing can have been created.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _CLOCK_SKEW = timedelta(minutes=1)
+# The trainer input that carries a submission's marker: W&B's run name, used by the trainer only
+# when a W&B key is given, echoed back by Replicate in the training's `input`.
+MARKER_INPUT = "wandb_run"
 _TRUSTED_SUFFIXES = ("replicate.com", "replicate.delivery")
 
 # TrainingInput schemas per (base_url, trainer): versions are immutable, so once per process.
@@ -242,6 +245,16 @@ class ReplicateGateway:
         _SCHEMA_CACHE[key] = resolved
         return dict(resolved)
 
+    async def accepts_input(self, name: str) -> bool:
+        """Whether the trainer version has input `name`; False when its schema can't be read."""
+        try:
+            schema = await self.trainer_input_schema()
+        except SD35LError as exc:
+            log.warning("trainer schema not readable (%s); assuming no %s input", exc, name)
+            return False
+        properties = schema.get("properties")
+        return isinstance(properties, dict) and name in properties
+
     async def check_inputs(self, inputs: dict[str, Any]) -> list[str]:
         """Problems of `inputs` against the live schema: unknown names, types, ranges, enums."""
         schema = await self.trainer_input_schema()
@@ -343,7 +356,10 @@ class ReplicateGateway:
         inp = item.get("input")
         if not isinstance(inp, dict):
             inp = {}
-        for key in ("input_images", "trigger_word"):
+        # A per-submission marker (the bot's) proves identity; without one, the dataset and
+        # trigger word are the best guess (the CLI: one person, one terminal).
+        keys = (MARKER_INPUT,) if inputs.get(MARKER_INPUT) else ("input_images", "trigger_word")
+        for key in keys:
             if inp.get(key) != inputs.get(key):
                 return False
         dest = item.get("destination")

@@ -11,7 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from bot.core.errors import SD35LError
 from bot.core.log import get_logger
 from bot.core.replicate.training import TERMINAL_STATUSES, Training
 from bot.core.secrets import redact
+from bot.core.store.cards import CardsMixin
 from bot.core.store.migrations import LATEST_VERSION, MIGRATIONS
 from bot.core.store.outbox import OutboxMixin
 from bot.core.store.rows import (
@@ -36,6 +37,7 @@ from bot.core.store.rows import (
 
 __all__ = [
     "Notice",
+    "OwnerConflictError",
     "PendingSubmission",
     "ProgressLike",
     "Store",
@@ -50,8 +52,19 @@ _ROW_COLUMNS = (
     "id, owner_id, guild_id, channel_id, card_message_id, destination, trigger_word, "
     "config_json, status, step, total, eta_at, loss, predict_time, cost, weights_url, "
     "new_version, error, log_tail, created_at, updated_at, started_at, completed_at, "
-    "card_edited_at, card_status, card_gone"
+    "card_edited_at, card_status, card_gone, card_attempted_at"
 )
+
+
+class OwnerConflictError(SD35LError):
+    """A training id arrived for a second owner: it stays with the first, and this is loud."""
+
+    def __init__(self, training_id: str, owner_id: int, other_id: int) -> None:
+        super().__init__(
+            f"Training {training_id} is already tracked for another member; it was not "
+            "attributed to you. Ask a manager to check /jobs before starting again."
+        )
+        self.training_id, self.owner_id, self.other_id = training_id, owner_id, other_id
 
 
 class ProgressLike(Protocol):
@@ -86,8 +99,10 @@ def _prepare(path: str | Path) -> Path:
     return path
 
 
-class Store(OutboxMixin):
+class Store(OutboxMixin, CardsMixin):
     """One connection per process; writes are serialised by a lock so transactions never mix."""
+
+    _row_columns = _ROW_COLUMNS
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
@@ -198,17 +213,26 @@ class Store(OutboxMixin):
 
     # -- trainings ---------------------------------------------------------------------------
 
-    async def add_training(self, row: TrainingRow, *, pending_id: int | None = None) -> None:
-        """Insert a training (ignored if already known); drops its pending submission with it."""
+    async def add_training(self, row: TrainingRow, *, pending_id: int | None = None) -> TrainingRow:
+        """Insert a training and drop its pending submission with it; returns the stored row.
+
+        A training already tracked is never silently taken over: the same owner gets the row
+        that exists (the tracker adopted it first), another owner raises `OwnerConflictError`.
+        """
         async with self._tx() as db:
             await self._insert(db, row)
             if pending_id is not None:
                 await db.execute("DELETE FROM pending_submissions WHERE id = ?", (pending_id,))
+        stored = await self.get(row.id)
+        assert stored is not None
+        if stored.owner_id != row.owner_id:
+            raise OwnerConflictError(row.id, stored.owner_id, row.owner_id)
+        return stored
 
     async def _insert(self, db: aiosqlite.Connection, row: TrainingRow) -> None:
         await db.execute(
             f"INSERT OR IGNORE INTO trainings ({_ROW_COLUMNS}) VALUES "  # noqa: S608
-            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 row.id,
                 row.owner_id,
@@ -236,6 +260,7 @@ class Store(OutboxMixin):
                 to_iso(row.card_edited_at),
                 row.card_status,
                 int(row.card_gone),
+                to_iso(row.card_attempted_at),
             ),
         )
 
@@ -317,40 +342,6 @@ class Store(OutboxMixin):
             if notice is not None and is_terminal:
                 await self._enqueue(db, training.id, notice[0], notice[1])
         return await self.get(training.id)
-
-    async def set_card(self, training_id: str, channel_id: int, message_id: int) -> None:
-        """Remember the public message that shows this training (edited by the tracker)."""
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE trainings SET channel_id = ?, card_message_id = ?, card_gone = 0 "
-                "WHERE id = ?",
-                (channel_id, message_id, training_id),
-            )
-
-    async def mark_card_edited(
-        self, training_id: str, at: datetime | None = None, status: str | None = None
-    ) -> None:
-        """Record an edit; `status` is what the card now shows (a final edit is never lost)."""
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE trainings SET card_edited_at = ?, "
-                "card_status = COALESCE(?, card_status) WHERE id = ?",
-                (to_iso(at or utcnow()), status, training_id),
-            )
-
-    async def mark_card_gone(self, training_id: str) -> None:
-        """The card was deleted (Discord 10008): never edit it again."""
-        async with self._tx() as db:
-            await db.execute("UPDATE trainings SET card_gone = 1 WHERE id = ?", (training_id,))
-
-    async def cards_needing_final_edit(self) -> list[TrainingRow]:
-        """Ended trainings whose card does not show the ending yet (e.g. after a restart), or
-        that have no card yet (adopted after a lost create): the notifier posts or edits it."""
-        return await self._fetch_rows(
-            f"SELECT {_ROW_COLUMNS} FROM trainings WHERE status IN {_TERMINAL_SQL} "  # noqa: S608
-            "AND channel_id IS NOT NULL AND card_gone = 0 "
-            "AND (card_status IS NULL OR card_status != status)"
-        )
 
     async def list_trainings(
         self,

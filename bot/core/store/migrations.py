@@ -79,6 +79,33 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX previews_expiry ON previews(expires_at);
     """,
+    # v3: exactly once across crashes.
+    # - pending_submissions.marker: a random per-Start token sent as the trainer's `wandb_run`
+    #   input (a W&B run name, used only with a W&B key) that Replicate echoes back in the
+    #   training's `input`. A training is adopted after a lost create only when it carries the
+    #   marker of that pending Start: identity is proved, never guessed from the dataset URL and
+    #   trigger word, which two people (or one person twice) may share.
+    # - preview_key: the preview this Start claimed, in the same transaction as the claim, so a
+    #   used-up preview always has a record that is resolved (adopted, or the owner is told).
+    # - sent_at: when the create left; NULL means it never did, so nothing can exist.
+    # - outcome/told_at: how an open submission ended without a training ('not_submitted',
+    #   'unknown', 'ambiguous') and when its owner was told; rows stay as the record of it.
+    # - outbox.attempted_at, trainings.card_attempted_at, pending_submissions.tell_attempted_at: a
+    #   send that may have reached Discord
+    #   although the process died before it was marked, so a restart checks before sending.
+    """
+    ALTER TABLE pending_submissions ADD COLUMN preview_key TEXT;
+    ALTER TABLE pending_submissions ADD COLUMN marker TEXT;
+    ALTER TABLE pending_submissions ADD COLUMN sent_at TEXT;
+    ALTER TABLE pending_submissions ADD COLUMN outcome TEXT;
+    ALTER TABLE pending_submissions ADD COLUMN outcome_json TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE pending_submissions ADD COLUMN told_at TEXT;
+    ALTER TABLE pending_submissions ADD COLUMN tell_attempted_at TEXT;
+    CREATE UNIQUE INDEX pending_marker ON pending_submissions(marker) WHERE marker IS NOT NULL;
+    CREATE INDEX pending_open ON pending_submissions(outcome, told_at);
+    ALTER TABLE outbox ADD COLUMN attempted_at TEXT;
+    ALTER TABLE trainings ADD COLUMN card_attempted_at TEXT;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -68,6 +68,13 @@ class OutboxMixin:
                 (to_iso(utcnow()), notice_id),
             )
 
+    async def mark_notice_attempt(self, notice_id: int) -> None:
+        """A send begins: if the process dies before it is marked, the next try looks first."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE outbox SET attempted_at = ? WHERE id = ?", (to_iso(utcnow()), notice_id)
+            )
+
     async def mark_notice_failed(self, notice_id: int, error: str) -> None:
         async with self._tx() as db:
             await db.execute(
@@ -87,12 +94,27 @@ class OutboxMixin:
         trigger_word: str | None,
         config: Mapping[str, Any],
         inputs: Mapping[str, Any],
-    ) -> int:
-        """Written before the create is sent, so a crash mid-create can be recovered."""
+        marker: str | None = None,
+        preview_key: str | None = None,
+    ) -> int | None:
+        """Written before the create is sent, so a crash mid-create can be recovered.
+
+        With `preview_key`, the preview is claimed in the same transaction: None when it was
+        already used or expired (a double click), and otherwise no claimed preview can exist
+        without this record, so no acknowledged Start is ever forgotten.
+        """
         async with self._tx() as db:
+            if preview_key is not None:
+                claimed = await db.execute(
+                    "UPDATE previews SET used = 1 WHERE key = ? AND used = 0 AND expires_at > ?",
+                    (preview_key, to_iso(utcnow())),
+                )
+                if claimed.rowcount == 0:
+                    return None
             cur = await db.execute(
                 "INSERT INTO pending_submissions (owner_id, guild_id, channel_id, destination, "
-                "trigger_word, config_json, inputs_json, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                "trigger_word, config_json, inputs_json, created_at, marker, preview_key) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     owner_id,
                     guild_id,
@@ -102,13 +124,73 @@ class OutboxMixin:
                     dump_json(config),
                     dump_json(inputs),
                     to_iso(utcnow()),
+                    marker,
+                    preview_key,
                 ),
             )
             return int(cur.lastrowid or 0)
 
+    async def set_pending_inputs(self, pending_id: int, inputs: Mapping[str, Any]) -> None:
+        """The inputs as sent (a local dataset's upload URL is known only at Start)."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE pending_submissions SET inputs_json = ? WHERE id = ?",
+                (dump_json(inputs), pending_id),
+            )
+
+    async def mark_pending_sent(self, pending_id: int) -> None:
+        """The create is about to leave: from now on a training may exist."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE pending_submissions SET sent_at = ? WHERE id = ?",
+                (to_iso(utcnow()), pending_id),
+            )
+
+    async def pending_submission(self, pending_id: int) -> PendingSubmission | None:
+        async with self._conn.execute(
+            "SELECT * FROM pending_submissions WHERE id = ?", (pending_id,)
+        ) as cur:
+            rec = await cur.fetchone()
+        return pending_from_db(rec) if rec is not None else None
+
     async def pending_submissions(self) -> list[PendingSubmission]:
-        async with self._conn.execute("SELECT * FROM pending_submissions ORDER BY id") as cur:
+        """Submissions still open: no training stored for them and no outcome decided."""
+        async with self._conn.execute(
+            "SELECT * FROM pending_submissions WHERE outcome IS NULL ORDER BY id"
+        ) as cur:
             return [pending_from_db(rec) for rec in await cur.fetchall()]
+
+    async def settle_pending(
+        self, pending_id: int, outcome: str, info: Mapping[str, Any] | None = None
+    ) -> None:
+        """Close an open submission without a training; its owner is told next (untold)."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE pending_submissions SET outcome = ?, outcome_json = ? "
+                "WHERE id = ? AND outcome IS NULL",
+                (outcome, dump_json(info or {}), pending_id),
+            )
+
+    async def untold_submissions(self) -> list[PendingSubmission]:
+        async with self._conn.execute(
+            "SELECT * FROM pending_submissions WHERE outcome IS NOT NULL AND told_at IS NULL "
+            "ORDER BY id"
+        ) as cur:
+            return [pending_from_db(rec) for rec in await cur.fetchall()]
+
+    async def mark_tell_attempt(self, pending_id: int) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE pending_submissions SET tell_attempted_at = ? WHERE id = ?",
+                (to_iso(utcnow()), pending_id),
+            )
+
+    async def mark_submission_told(self, pending_id: int) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE pending_submissions SET told_at = ? WHERE id = ?",
+                (to_iso(utcnow()), pending_id),
+            )
 
     async def drop_pending_submission(self, pending_id: int) -> None:
         async with self._tx() as db:

@@ -85,6 +85,7 @@ class TrainingRow:
     card_edited_at: datetime | None = None
     card_status: str | None = None
     card_gone: bool = False
+    card_attempted_at: datetime | None = None  # a card post began; it may exist unrecorded
 
     @property
     def is_terminal(self) -> bool:
@@ -121,6 +122,7 @@ class Notice:
     delivered_at: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
+    attempted_at: datetime | None = None  # a send began; it may have reached Discord
 
 
 @dataclass
@@ -136,6 +138,13 @@ class PendingSubmission:
     config: dict[str, Any]
     inputs: dict[str, Any]
     created_at: datetime
+    preview_key: str | None = None
+    marker: str | None = None
+    sent_at: datetime | None = None
+    outcome: str | None = None
+    outcome_info: dict[str, Any] = field(default_factory=dict)
+    told_at: datetime | None = None
+    tell_attempted_at: datetime | None = None
 
 
 _DATETIME_COLUMNS = (
@@ -145,6 +154,7 @@ _DATETIME_COLUMNS = (
     "started_at",
     "completed_at",
     "card_edited_at",
+    "card_attempted_at",
 )
 
 
@@ -168,6 +178,7 @@ def notice_from_db(rec: Any) -> Notice:
         delivered_at=from_iso(rec["delivered_at"]),
         attempts=rec["attempts"],
         last_error=rec["last_error"],
+        attempted_at=from_iso(rec["attempted_at"]),
     )
 
 
@@ -182,6 +193,13 @@ def pending_from_db(rec: Any) -> PendingSubmission:
         config=json.loads(rec["config_json"]),
         inputs=json.loads(rec["inputs_json"]),
         created_at=from_iso(rec["created_at"]) or utcnow(),
+        preview_key=rec["preview_key"],
+        marker=rec["marker"],
+        sent_at=from_iso(rec["sent_at"]),
+        outcome=rec["outcome"],
+        outcome_info=json.loads(rec["outcome_json"] or "{}"),
+        told_at=from_iso(rec["told_at"]),
+        tell_attempted_at=from_iso(rec["tell_attempted_at"]),
     )
 
 

@@ -1,0 +1,166 @@
+"""Settling submissions whose create answer never arrived (a crash, a timeout, a lost reply).
+
+Every Start is recorded before its create leaves (`JobService.claim_start`), so after any
+crash each open record ends one of three ways, within one poll round:
+- the training exists: it is adopted for the member who started it, gets its card and notice;
+- it provably does not: the owner is told nothing was submitted or charged (`not_submitted`);
+- it cannot be told apart from someone else's, or Replicate can't be asked for too long:
+  nothing is adopted and the owner (and the managers, for `ambiguous`) are told what to check.
+
+Identity is proved by the submission's marker, which Replicate echoes back in the training's
+input. Only a trainer without the marker input falls back to comparing the whole input, and
+then adopts only when exactly one training matches exactly one open submission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Protocol
+
+from bot.core.errors import SD35LError
+from bot.core.log import get_logger
+from bot.core.replicate.gateway import MARKER_INPUT, ReplicateGateway
+from bot.core.replicate.training import Training
+from bot.core.store.db import OwnerConflictError, Store
+from bot.core.store.rows import PendingSubmission, TrainingRow, utcnow
+
+
+class Jobs(Protocol):
+    """What settling needs of `JobService` (which calls in here; no import back)."""
+
+    store: Store
+    gateway: ReplicateGateway
+
+    async def apply(self, row: TrainingRow, training: Training) -> TrainingRow: ...
+
+
+log = get_logger(__name__)
+
+NOT_SUBMITTED = "not_submitted"  # the create never reached Replicate: nothing exists or costs
+UNKNOWN = "unknown"  # Replicate could not be asked long enough to know
+AMBIGUOUS = "ambiguous"  # trainings match but cannot be told apart: nobody gets them
+# A create sent just before a crash may still land this long after; only then is absence proof.
+SETTLE = timedelta(seconds=10)
+# A submission that could never be checked is given up (and its owner told) after this.
+PENDING_GIVE_UP = timedelta(minutes=10)
+_CLOCK_SKEW = timedelta(minutes=1)
+_LIST_LIMIT = 100
+
+
+async def resolve_pending(jobs: Jobs, inflight: set[int]) -> int:
+    """Settle every open submission not being sent by this process; returns how many trainings
+    were adopted."""
+    store = jobs.store
+    open_ = [p for p in await store.pending_submissions() if p.id not in inflight]
+    now = utcnow()
+    # An unsent record this young may be a Start still on its way here; older, it was cut off.
+    for item in [p for p in open_ if p.sent_at is None and now - p.created_at >= SETTLE]:
+        await store.settle_pending(item.id, NOT_SUBMITTED)  # never left: nothing can exist
+        log.warning("submission %d was never sent (interrupted); its owner is told", item.id)
+    sent = [p for p in open_ if p.sent_at is not None]
+    if not sent:
+        return 0
+    try:
+        recent = await jobs.gateway.list_trainings(limit=_LIST_LIMIT)
+    except SD35LError as exc:
+        log.warning("cannot look for lost submissions now: %s", exc)
+        for item in sent:
+            if utcnow() - item.created_at > PENDING_GIVE_UP:
+                await store.settle_pending(item.id, UNKNOWN)
+        return 0
+    # The list is newest first; when it is full, it says nothing about older trainings.
+    oldest = recent[-1].created_at if len(recent) >= _LIST_LIMIT else None
+    adopted = 0
+    for item in sent:
+        matches = _matches(item, recent)
+        tracked = {t.id for t in matches if await store.get(t.id) is not None}
+        if not item.marker:  # without proof, a tracked training is somebody else's
+            matches = [t for t in matches if t.id not in tracked]
+        if matches and (item.marker or len(matches) == 1) and not _rivals(item, sent):
+            adopted += await _adopt(jobs, item, [t for t in matches if t.id not in tracked])
+        elif matches:
+            ids = [t.id for t in matches]
+            await store.settle_pending(item.id, AMBIGUOUS, {"trainings": ids})
+            log.error("submission %d matches %s ambiguously; nothing adopted", item.id, ids)
+        elif _absence_proved(item, oldest):
+            await store.settle_pending(item.id, NOT_SUBMITTED)
+            log.warning("submission %d never reached Replicate; its owner is told", item.id)
+        elif utcnow() - item.created_at > PENDING_GIVE_UP:
+            await store.settle_pending(item.id, UNKNOWN)
+    return adopted
+
+
+def _matches(item: PendingSubmission, recent: list[Training]) -> list[Training]:
+    """Trainings that are this submission's: by marker, or (no marker) by the whole input."""
+    if item.marker:
+        return [t for t in recent if t.input.get(MARKER_INPUT) == item.marker]
+    since = (item.sent_at or item.created_at) - _CLOCK_SKEW
+    return [
+        t
+        for t in recent
+        if t.created_at is not None
+        and t.created_at >= since
+        and t.destination in (None, item.destination)
+        and _same_input(item.inputs, t.input)
+    ]
+
+
+def _rivals(item: PendingSubmission, sent: list[PendingSubmission]) -> bool:
+    """Another open submission without a marker that would match the same trainings."""
+    if item.marker:
+        return False
+    return any(
+        other.id != item.id
+        and not other.marker
+        and other.destination == item.destination
+        and other.inputs == item.inputs
+        for other in sent
+    )
+
+
+def _same_input(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    return all(theirs.get(key) == value for key, value in ours.items())
+
+
+def _absence_proved(item: PendingSubmission, oldest: Any) -> bool:
+    """Not in a list that reaches back before the send, and the send is old enough to show."""
+    assert item.sent_at is not None
+    if utcnow() - item.sent_at < SETTLE:
+        return False
+    return oldest is None or oldest < item.sent_at - _CLOCK_SKEW
+
+
+async def _adopt(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> int:
+    """Store each training of this submission for its owner; the record goes with the first."""
+    adopted = 0
+    for training in found:
+        try:
+            row = await jobs.store.add_training(new_row(training, item))
+        except OwnerConflictError as exc:
+            log.error("training %s is tracked for another owner: %s", training.id, exc)
+            await jobs.store.settle_pending(item.id, AMBIGUOUS, {"trainings": [training.id]})
+            return adopted
+        await jobs.apply(row, training)
+        log.warning("adopted training %s for %s (create answer lost)", training.id, item.owner_id)
+        adopted += 1
+    await jobs.store.drop_pending_submission(item.id)
+    return adopted
+
+
+def new_row(training: Training, pending: PendingSubmission) -> TrainingRow:
+    """The row of a training made for `pending`: its owner, channel and config."""
+    now = utcnow()
+    return TrainingRow(
+        id=training.id,
+        owner_id=pending.owner_id,
+        guild_id=pending.guild_id,
+        channel_id=pending.channel_id,
+        destination=pending.destination,
+        trigger_word=pending.trigger_word or training.trigger_word,
+        config=dict(pending.config),
+        status="starting" if training.is_terminal else training.status,  # apply() ends it
+        created_at=training.created_at or now,
+        updated_at=now,
+        started_at=training.started_at,
+    )
