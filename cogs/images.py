@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from typing import Any
 
 import discord
@@ -27,7 +28,13 @@ from cogs._common import require_start, services
 log = get_logger(__name__)
 
 MODAL_SECONDS = 15 * 60
+FORM_PREFIX = "sd35l:images:"
+FORM_EXPIRED = (
+    "This form is no longer open (the bot restarted or 15 minutes passed) and its images were "
+    "not kept; use Apps → Train on these images on the message again."
+)
 _last_destination: dict[int, str] = {}  # this process's memory; the database knows older ones
+_open_forms: set[str] = set()  # custom_ids of the forms this process can still answer
 
 
 async def last_destination(bot: Any, user_id: int) -> str | None:
@@ -48,7 +55,8 @@ class ImagesModal(discord.ui.Modal, title="Train on these images"):
         download: asyncio.Task[bytes | list[Member]],
         destination: str | None,
     ) -> None:
-        super().__init__(timeout=MODAL_SECONDS)
+        super().__init__(timeout=MODAL_SECONDS, custom_id=FORM_PREFIX + secrets.token_urlsafe(12))
+        _open_forms.add(self.custom_id)
         self.owner_id, self.label, self.download = owner_id, label, download
         self.trigger_word: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label="Trigger word", placeholder="a made-up word, e.g. ZXQTOK", max_length=50
@@ -76,6 +84,7 @@ class ImagesModal(discord.ui.Modal, title="Train on these images"):
         return False
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        # Stays in `_open_forms` until the stop: the restart listener runs beside this task.
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = services(interaction)
         require_start(interaction.user, bot.settings.allowed_roles)
@@ -101,7 +110,13 @@ class ImagesModal(discord.ui.Modal, title="Train on these images"):
     ) -> None:
         await reply_error(interaction, error)
 
+    def stop(self) -> None:
+        """Submitted (after its answer was sent) or timed out: no longer answerable here."""
+        _open_forms.discard(self.custom_id)
+        super().stop()
+
     async def on_timeout(self) -> None:
+        _open_forms.discard(self.custom_id)
         self.download.cancel()
 
 
@@ -126,6 +141,23 @@ async def train_on_images(interaction: discord.Interaction[Any], message: discor
     await interaction.response.send_modal(modal)
 
 
+class ImagesCog(commands.Cog):
+    """Answers a submitted form this process does not know (opened before a restart)."""
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        data: Any = interaction.data or {}
+        custom_id = str(data.get("custom_id") or "")
+        if (
+            interaction.type is discord.InteractionType.modal_submit
+            and custom_id.startswith(FORM_PREFIX)
+            and custom_id not in _open_forms
+            and not interaction.response.is_done()
+        ):
+            await send_ephemeral(interaction, FORM_EXPIRED)
+
+
 async def setup(bot: commands.Bot) -> None:
-    """One extension per feature; a context menu lives on the tree, not in a cog."""
+    """The context menu lives on the tree; the cog answers forms lost to a restart."""
+    await bot.add_cog(ImagesCog())
     bot.tree.add_command(train_on_images)

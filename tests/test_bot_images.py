@@ -163,3 +163,15 @@ async def test_dry_run_with_a_dataset_uploads_nothing(world: World, tmp_path: Pa
         assert "Dry run" in preview.text() and preview.buttons() == [] and _sheet(preview)
     assert _uploads(world) == [] and world.sim.trainings == {}
     assert list((world.tmp / "data" / "datasets").glob("*.zip")) == []
+
+
+async def test_a_form_opened_before_a_restart_says_it_is_no_longer_open(world: World) -> None:
+    fd = world.fd
+    async with fd.running(make_bot(world)):
+        post = await fd.user_message(world.channel(), world.alice, "", _posted(2))
+        res = await fd.context_menu(MENU, post, user=world.alice)
+        assert (await res.wait_response())["type"] == 9
+    async with fd.running(make_bot(world)):  # the bot restarted while the form was open
+        late = await fd.submit_modal(res, FORM)
+        await late.wait_text("no longer open", timeout=10)
+    assert _uploads(world) == [] and world.sim.trainings == {}
