@@ -53,7 +53,7 @@ DATASET = "https://example.com/data/my-dataset.zip"
 PRODUCTION_INTERVAL = 30.0
 RATE_LIMIT = 3000.0  # Replicate's limit per minute for everything but creates
 CREATE_LIMIT = 600.0  # and for creates
-TYPICAL_HOURS = 1.0  # a 1000-2000 step SD3.5-Large run takes about an hour (TRAINER.md)
+TYPICAL_HOURS = 1.0  # a 1000-2000 step SD3.5-Large run takes about an hour (docs/trainer.md)
 
 
 def is_api(name: str) -> bool:

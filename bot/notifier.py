@@ -55,7 +55,7 @@ def _looked_long_ago(attempted: datetime | None) -> bool:
 
 
 class DiscordNotifier:
-    """Implements `bot.core.tracker.Notifier` for a connected `discord.Client`."""
+    """Implements `bot.core.jobs.tracker.Notifier` for a connected `discord.Client`."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client

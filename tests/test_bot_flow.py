@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from bot.sim.schema import trainer_openapi_schema
 from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
 from tests.fakediscord import validate_commands
@@ -51,3 +55,44 @@ async def test_train_preview_start_card_and_dm(world: World) -> None:
 
         assert fd.message(preview.id).buttons() == []  # no second Start
     world.assert_clean()
+
+
+WANDB_KEY = "wandbkey" + "7" * 32
+
+
+async def test_start_sends_replicate_the_training_the_preview_showed(world: World) -> None:
+    """The create request behind Start: destination top-level (never an input), the slash
+    options as the trainer's inputs, the W&B key only as the secret input and nowhere else."""
+    fd = world.fd
+    bot = make_bot(world, WANDB_API_KEY=WANDB_KEY)
+    options = train_options(
+        world, batch_size=2, optimizer="prodigy", resolution="768,1024", lora_rank=32
+    )
+    async with fd.running(bot):
+        res = await fd.slash("train", options, user=world.alice)
+        preview = await res.wait_original(has_button("Start"), timeout=10)
+        assert world.sim.requests and not _creates(world)  # the preview creates nothing
+        click = await fd.click(preview, label="Start", user=world.alice)
+        await click.wait_original(lambda m: "Started training" in m.content, timeout=10)
+        (create,) = _creates(world)
+        body = create.json
+        assert set(body) == {"destination", "input"} and body["destination"] == "alice/lora"
+        inputs = body["input"]
+        assert "destination" not in inputs
+        assert inputs["input_images"] == world.dataset_url
+        assert inputs["trigger_word"] == TRIGGER and inputs["steps"] == 40
+        assert inputs["batch_size"] == 2 and inputs["lora_rank"] == 32
+        assert inputs["optimizer"] == "prodigy" and inputs["learning_rate"] == 1.0
+        assert inputs["resolution"] == "768,1024"
+        assert inputs["wandb_api_key"] == WANDB_KEY
+        known = trainer_openapi_schema()["components"]["schemas"]["TrainingInput"]["properties"]
+        assert set(inputs) <= set(known)
+        (row,) = await bot.store.list_trainings(limit=5)
+        assert row.config["training"]["lora_rank"] == 32
+        assert WANDB_KEY not in json.dumps(row.config)
+    assert all(WANDB_KEY not in json.dumps(r.json, default=str) for r in fd.requests)
+    world.assert_clean()
+
+
+def _creates(world: World) -> list[Any]:
+    return [r for r in world.sim.requests if r.method == "POST" and r.path.endswith("/trainings")]

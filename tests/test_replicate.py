@@ -436,5 +436,5 @@ def test_next_links_never_leave_the_base_origin() -> None:
 
 def test_unreadable_answer_is_a_service_error() -> None:
     with pytest.raises(ServiceError) as info:
-        ReplicateGateway._body(httpx.Response(200, text="<html>"), "list trainings")
+        rerr.json_object(httpx.Response(200, text="<html>"), "list trainings")
     assert "not a JSON object" in str(info.value) and info.value.status == 200

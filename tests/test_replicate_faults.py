@@ -11,6 +11,7 @@ import pytest
 from bot.core.errors import ServiceError
 from bot.core.replicate.errors import OutcomeUnknownError
 from bot.core.replicate.gateway import ReplicateGateway
+from bot.core.replicate.training import is_lost_create
 from bot.sim import ReplicateSimulator
 from tests.test_replicate import DATASET, TOKEN, creates, make_settings, wait_terminal
 from tests.test_replicate import sim as sim  # the shared simulator fixture
@@ -73,6 +74,7 @@ async def test_create_timeout_after_the_training_was_made_does_not_duplicate(
 def test_lookup_matches_only_our_training(sim: ReplicateSimulator) -> None:
     gw = gateway(sim)
     since = datetime.now(UTC) - timedelta(minutes=1)
+    trainer = gw.settings.trainer_model
     ours = {
         "id": "a",
         "model": gw.settings.trainer_model,
@@ -80,7 +82,7 @@ def test_lookup_matches_only_our_training(sim: ReplicateSimulator) -> None:
         "input": inputs(),
         "created_at": datetime.now(UTC).isoformat(),
     }
-    assert gw._is_ours(ours, "alice/lora", inputs(), since)
+    assert is_lost_create(ours, "alice/lora", inputs(), since, trainer)
     old = {**ours, "created_at": (since - timedelta(seconds=1)).isoformat()}
     others = [
         {**ours, "input": inputs("OTHER")},
@@ -92,9 +94,11 @@ def test_lookup_matches_only_our_training(sim: ReplicateSimulator) -> None:
         {**ours, "input": None},
         old,
     ]
-    assert [gw._is_ours(o, "alice/lora", inputs(), since) for o in others] == [False] * 8
+    assert [is_lost_create(o, "alice/lora", inputs(), since, trainer) for o in others] == [
+        False
+    ] * 8
     without_destination = {k: v for k, v in ours.items() if k != "destination"}
-    assert gw._is_ours(without_destination, "alice/lora", inputs(), since)
+    assert is_lost_create(without_destination, "alice/lora", inputs(), since, trainer)
 
 
 async def test_create_5xx_without_training_creates_again_once(sim: ReplicateSimulator) -> None:

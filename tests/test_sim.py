@@ -1,4 +1,4 @@
-"""The Replicate simulator answers like the real API (REPLICATE.md), including its faults."""
+"""The Replicate simulator answers like the real API (docs/replicate.md), including its faults."""
 
 from __future__ import annotations
 
@@ -160,6 +160,7 @@ async def test_trainer_version_schema(client: httpx.AsyncClient) -> None:
 async def test_training_progresses_to_success_with_real_logs(
     client: httpx.AsyncClient, sim: ReplicateSimulator
 ) -> None:
+    sim.start_delay = 0.3  # long enough that a loaded machine still sees it starting
     created = await create(client, steps=30, wandb_api_key="wandb-secret-value")
     assert created["status"] == "starting" and created["started_at"] is None
     assert created["input"]["wandb_api_key"] == "**********"

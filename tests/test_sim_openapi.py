@@ -238,7 +238,7 @@ async def test_official_client_retries_throttled_reads(
 async def test_official_client_rejects_aborted(
     sim: ReplicateSimulator, official: replicate.Client
 ) -> None:
-    """REPLICATE.md's known defect, kept visible: our own Training record must be used."""
+    """docs/replicate.md's known defect, kept visible: our own Training record must be used."""
     client = official
     sim.faults.outcome = "aborted"
     made = sim.create_training("alice/lora", {"input_images": "https://x/a.zip"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,3 +291,19 @@ async def test_a_write_cancelled_mid_transaction_leaves_the_store_usable(tmp_pat
             assert not s.connection.in_transaction
         await s.add_training(row("t2", config={}))
         assert await s.get("t2") is not None
+
+
+def test_a_failed_open_leaves_no_worker_thread_behind(tmp_path: Path) -> None:
+    """aiosqlite stops its worker thread after a failed connect without waiting for it; if the
+    event loop closes first, that thread dies on the closed loop (an unhandled thread error)."""
+    folder = tmp_path / "dir.sqlite"
+    folder.mkdir()
+    before = set(threading.enumerate())
+
+    async def attempt() -> None:
+        with pytest.raises(SD35LError, match="Cannot open the database"):
+            await Store.open(folder)
+
+    for _ in range(5):
+        asyncio.run(attempt())
+        assert [t for t in threading.enumerate() if t not in before] == []

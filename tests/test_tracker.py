@@ -410,15 +410,21 @@ async def test_a_stuck_card_edit_does_not_hold_back_the_notice(
 
 async def test_stop_cancels_a_stuck_round(settings: Settings, proc: Process) -> None:
     class StuckDelivery(FakeNotifier):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stuck = asyncio.Event()
+
         async def deliver_notice(self, row: TrainingRow, notice: Notice) -> bool:
+            self.stuck.set()
             await asyncio.sleep(3600)
             return True
 
     row = await submit_with_card(proc, settings, steps=LONG)
     await proc.jobs.cancel(row.id, OWNER, is_manager=False)
-    tracker = make_tracker(proc, StuckDelivery(), settings)
+    notifier = StuckDelivery()
+    tracker = make_tracker(proc, notifier, settings)
     task = tracker.start()
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(notifier.stuck.wait(), timeout=30)  # the round is stuck now
     await tracker.stop(grace=0.05)
     assert task.done()
 

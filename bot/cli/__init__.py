@@ -2,7 +2,8 @@
 
 Every command imports its heavy dependencies (pydantic, httpx, replicate, aiohttp, rich,
 discord) inside its body, so `--help` stays fast. Every failure ends as one redacted sentence
-and an exit status from CONTRACT.md: 0 ok, 2 invalid input, 1 anything else; never a traceback.
+and an exit status from docs/interface.md: 0 ok, 2 invalid input, 1 anything else; never a
+traceback.
 """
 
 from __future__ import annotations

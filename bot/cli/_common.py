@@ -21,7 +21,7 @@ T = TypeVar("T")
 # Extra keyword arguments for every ReplicateGateway the CLI builds (tests shorten backoffs).
 GATEWAY_KWARGS: dict[str, Any] = {}
 
-# Exit codes (CONTRACT.md): 0 ok, 2 invalid input, 1 anything else; 130 after Ctrl-C.
+# Exit codes (docs/interface.md): 0 ok, 2 invalid input, 1 anything else; 130 after Ctrl-C.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INPUT = 2
@@ -51,7 +51,7 @@ def stdout_is_tty() -> bool:
 
 
 def stdin_is_tty() -> bool:
-    """Whether a person can answer a prompt (confirmation only then; CONTRACT.md)."""
+    """Whether a person can answer a prompt (confirmation only then; docs/interface.md)."""
     try:
         return sys.stdin.isatty()
     except (AttributeError, ValueError):

@@ -1,6 +1,6 @@
 """Errors that reach a user as one actionable sentence, never as a traceback.
 
-Front ends catch `SD35LError` and print `str(err)`; `exit_code` follows CONTRACT.md
+Front ends catch `SD35LError` and print `str(err)`; `exit_code` follows docs/interface.md
 (2 = the user's input is wrong, 1 = anything else failed).
 """
 

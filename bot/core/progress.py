@@ -1,4 +1,4 @@
-"""Progress of a running training, read from the trainer's `logs` (see TRAINER.md).
+"""Progress of a running training, read from the trainer's `logs` (see docs/trainer.md).
 
 The trainer prints a tqdm bar named after its job, one line per refresh:
 

@@ -1,4 +1,4 @@
-"""Settings from the environment (and `.env`), named exactly as CONTRACT.md lists them.
+"""Settings from the environment (and `.env`), named as .env.example lists them.
 
 One class for both front ends. Secrets are `SecretStr` and registered with the redactor as soon
 as they are read, so no later print or log can show them.

@@ -2,7 +2,7 @@
 
 Replicate validates a training's `input` against `components.schemas.TrainingInput` before it
 creates anything and answers 422 with `invalid_fields`; the simulator does the same with the
-inputs listed in TRAINER.md, so clients meet the same refusals offline.
+inputs listed in docs/trainer.md, so clients meet the same refusals offline.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Discord's limits as checks e2e tests apply to every payload the bot sent.
 
-`check_discord_limits` follows the table in DISCORD.md (message content 2000, embeds 10/6000,
+`check_discord_limits` follows the table in docs/discord.md (message content 2000, embeds 10/6000,
 components, autocomplete choices). `validate_commands` checks a command sync body against
 `ApplicationCommandUpdateRequest` from Discord's own OpenAPI spec (extracted with its $ref
 closure into tests/data/discord-commands-schema.json) plus the rules the schema can't say

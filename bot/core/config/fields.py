@@ -3,7 +3,7 @@
 These are the mistakes that waste a paid run or a LoRA: a trigger word that is a common word
 (the model already knows it), a forgotten placeholder, a Discord mention pasted by accident, a
 destination Replicate will reject, a share page instead of a ZIP link, sizes the trainer's
-bucketing cannot use. Validators raise `ValueError(<predicate>)`; `config` prefixes the field.
+bucketing cannot use. Validators raise `ValueError(<predicate>)`; `model` prefixes the field.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The training config: its layout, its checks, its layering, and the trainer's real inputs.
 
 Everything a run needs is decided here once for both front ends, before any money is spent:
-values are layered (CLI > file > preset > env > default) and each remembers where it came from,
-every field is checked with a sentence that names it and what is allowed, and the result maps
-onto exactly the inputs the SD3.5 trainer knows (TRAINER.md) — never Flux-only ones, never secrets.
-Field rules (trigger word, destination, URL, resolution) live in `config_fields`; file parsing
-in `config_parse`; the template and YAML export in `config_template`.
+values are layered (`LAYERS`: options > file > preset > env > user defaults > default) and each
+remembers where it came from, every field is checked with a sentence that names it and what is
+allowed, and the result maps onto exactly the trainer's inputs (docs/trainer.md): never
+Flux-only ones, never secrets. Field rules (trigger word, destination, URL, resolution) live in
+`fields`; file parsing in `parse`; the template and YAML export in `template`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from bot.core.config import fields as rules
+from bot.core.config.inputs import secret_inputs, to_trainer_input
 from bot.core.config.parse import flatten_nested, load_config_file, parse_config_text
 from bot.core.config.presets import (
     DEFAULTS,
@@ -369,40 +370,6 @@ def load_user_defaults(settings: Settings) -> dict[str, Any]:
     if not path.exists():
         return {}
     return load_config_file(path)
-
-
-def to_trainer_input(config: TrainingConfig, input_images: str | None = None) -> dict[str, Any]:
-    """Exactly the trainer's input names (TRAINER.md); no destination, no secrets, no Flux keys.
-
-    `input_images` is the uploaded file's URL when the dataset is local (`dataset_path`); the
-    upload happens only at Start, so a check before it passes a placeholder of the same shape.
-    """
-    images = input_images or config.dataset_url
-    for path in REQUIRED:
-        if not (images if path == "dataset_url" else getattr(config, path)):
-            raise InputError(rules.missing_message(path), field=path)
-    t, w, a = config.training, config.wandb, config.advanced
-    return {
-        "input_images": images,
-        "trigger_word": config.trigger_word,
-        "steps": t.steps,
-        "learning_rate": t.learning_rate,
-        "batch_size": t.batch_size,
-        "resolution": t.resolution,
-        "lora_rank": t.lora_rank,
-        "caption_dropout_rate": a.caption_dropout_rate,
-        "optimizer": t.optimizer,
-        "cache_latents_to_disk": a.cache_latents_to_disk,
-        "wandb_project": w.project,
-        "wandb_save_interval": w.save_interval,
-        "wandb_sample_interval": w.sample_interval,
-    }
-
-
-def secret_inputs(settings: Settings) -> dict[str, str]:
-    """The trainer's secret inputs from the environment (only W&B); sent, never stored."""
-    key = settings.wandb_api_key.get_secret_value() if settings.wandb_api_key else ""
-    return {"wandb_api_key": key} if key.strip() else {}
 
 
 def load_config(path: Path, *, settings: Settings, require_all: bool = True) -> ResolvedConfig:

@@ -77,6 +77,35 @@ def retry_after(headers: httpx.Headers) -> float | None:
     return parse_retry_after(headers.get("Retry-After"))
 
 
+def training_input_schema(version: dict[str, Any], trainer: str) -> dict[str, Any]:
+    """The `TrainingInput` schema of a model version's JSON, with `$ref`s inlined."""
+    schema = version.get("openapi_schema")
+    components = schema.get("components", {}) if isinstance(schema, dict) else {}
+    schemas = components.get("schemas", {}) if isinstance(components, dict) else {}
+    training_input = schemas.get("TrainingInput") if isinstance(schemas, dict) else None
+    if not isinstance(training_input, dict):
+        raise ServiceError(
+            f"Trainer {trainer} has no TrainingInput schema on Replicate; set "
+            "SD35L_TRAINER to a trainer version (not a plain model)."
+        )
+    return dict(resolve_schema(training_input, schemas))
+
+
+def json_object(resp: httpx.Response, action: str) -> dict[str, Any]:
+    """The answer's JSON object; anything else is one sentence naming what we tried to do."""
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ServiceError(
+            f"Replicate sent an unreadable answer (HTTP {resp.status_code}, not a JSON "
+            f"object) while trying to {action}; try again later.",
+            status=resp.status_code,
+        )
+    return data
+
+
 def network_error(base_url: str, exc: BaseException) -> ServiceError:
     """A request that got no answer at all (refused, DNS, timeout, reset)."""
     reason = str(exc).strip() or type(exc).__name__

@@ -27,7 +27,7 @@ from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors as rerr
 from bot.core.replicate.errors import OutcomeUnknownError
-from bot.core.replicate.training import Training, parse_time
+from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
 from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
 
@@ -39,9 +39,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Exceptions raised before the request reached Replicate: nothing can have been created.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _CLOCK_SKEW = timedelta(minutes=1)
-# The trainer input that carries a submission's marker: W&B's run name, used by the trainer only
-# when a W&B key is given, echoed back by Replicate in the training's `input`.
-MARKER_INPUT = "wandb_run"
 _TRUSTED_SUFFIXES = ("replicate.com", "replicate.delivery")
 
 # TrainingInput schemas per (base_url, trainer): versions are immutable, so once per process.
@@ -149,21 +146,7 @@ class ReplicateGateway:
         resp = await self._read(method, url, json)
         if not resp.is_success:
             raise rerr.error_for(resp, action=action, training_id=training_id, trainer=trainer)
-        return self._body(resp, action)
-
-    @staticmethod
-    def _body(resp: httpx.Response, action: str) -> dict[str, Any]:
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ServiceError(
-                f"Replicate sent an unreadable answer (HTTP {resp.status_code}, not a JSON "
-                f"object) while trying to {action}; try again later.",
-                status=resp.status_code,
-            )
-        return data
+        return rerr.json_object(resp, action)
 
     # --- account and destination -------------------------------------------------------------
 
@@ -232,16 +215,7 @@ class ReplicateGateway:
             action=f"read the schema of trainer {model}",
             trainer=self.settings.trainer,
         )
-        schema = data.get("openapi_schema")
-        components = schema.get("components", {}) if isinstance(schema, dict) else {}
-        schemas = components.get("schemas", {}) if isinstance(components, dict) else {}
-        training_input = schemas.get("TrainingInput") if isinstance(schemas, dict) else None
-        if not isinstance(training_input, dict):
-            raise ServiceError(
-                f"Trainer {self.settings.trainer} has no TrainingInput schema on Replicate; set "
-                "SD35L_TRAINER to a trainer version (not a plain model)."
-            )
-        resolved = rerr.resolve_schema(training_input, schemas)
+        resolved = rerr.training_input_schema(data, self.settings.trainer)
         _SCHEMA_CACHE[key] = resolved
         return dict(resolved)
 
@@ -309,7 +283,7 @@ class ReplicateGateway:
                 return None
             if resp.is_success:
                 try:
-                    return Training.from_json(self._body(resp, "create the training"))
+                    return Training.from_json(rerr.json_object(resp, "create the training"))
                 except ServiceError:
                     return None  # created, but unreadable: find it like a lost answer
             if resp.status_code == 429 and attempt < self.create_attempts:
@@ -346,34 +320,10 @@ class ReplicateGateway:
             looked = True
             results = page.get("results")
             for item in results if isinstance(results, list) else []:
-                if isinstance(item, dict) and self._is_ours(item, destination, inputs, since):
+                trainer = self.settings.trainer_model
+                if is_lost_create(item, destination, inputs, since, trainer):
                     return Training.from_json(item), True
         return None, looked
-
-    def _is_ours(
-        self, item: dict[str, Any], destination: str, inputs: dict[str, Any], since: datetime
-    ) -> bool:
-        inp = item.get("input")
-        if not isinstance(inp, dict):
-            inp = {}
-        # A per-submission marker (the bot's) proves identity; without one, the dataset and
-        # trigger word are the best guess (the CLI: one person, one terminal).
-        keys = (MARKER_INPUT,) if inputs.get(MARKER_INPUT) else ("input_images", "trigger_word")
-        for key in keys:
-            if inp.get(key) != inputs.get(key):
-                return False
-        dest = item.get("destination")
-        if isinstance(dest, str) and dest != destination:
-            return False
-        output = item.get("output")
-        made = output.get("version") if isinstance(output, dict) else None
-        if isinstance(made, str) and not made.startswith(destination + ":"):
-            return False
-        model = item.get("model")
-        if isinstance(model, str) and model != self.settings.trainer_model:
-            return False
-        created = parse_time(item.get("created_at"))
-        return created is not None and created >= since
 
     async def get_training(self, training_id: str) -> Training:
         tid = rerr.check_training_id(training_id)

@@ -14,6 +14,9 @@ from typing import Any
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 ACTIVE_STATUSES = frozenset({"starting", "processing"})
 KNOWN_STATUSES = TERMINAL_STATUSES | ACTIVE_STATUSES
+# The trainer input that carries a submission's marker: W&B's run name, used by the trainer only
+# when a W&B key is given, echoed back by Replicate in the training's `input`.
+MARKER_INPUT = "wandb_run"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -106,3 +109,36 @@ class Training:
     def trigger_word(self) -> str | None:
         value = self.input.get("trigger_word")
         return value if isinstance(value, str) else None
+
+
+def is_lost_create(
+    item: dict[str, Any],
+    destination: str,
+    inputs: dict[str, Any],
+    since: datetime,
+    trainer_model: str,
+) -> bool:
+    """Whether a listed training (raw JSON) is the one our unanswered create made: the same
+    marker (or, without one, dataset and trigger word), the same destination and trainer when
+    it says, created after `since`."""
+    inp = item.get("input")
+    if not isinstance(inp, dict):
+        inp = {}
+    # A per-submission marker (the bot's) proves identity; without one, the dataset and
+    # trigger word are the best guess (the CLI: one person, one terminal).
+    keys = (MARKER_INPUT,) if inputs.get(MARKER_INPUT) else ("input_images", "trigger_word")
+    for key in keys:
+        if inp.get(key) != inputs.get(key):
+            return False
+    dest = item.get("destination")
+    if isinstance(dest, str) and dest != destination:
+        return False
+    output = item.get("output")
+    made = output.get("version") if isinstance(output, dict) else None
+    if isinstance(made, str) and not made.startswith(destination + ":"):
+        return False
+    model = item.get("model")
+    if isinstance(model, str) and model != trainer_model:
+        return False
+    created = parse_time(item.get("created_at"))
+    return created is not None and created >= since

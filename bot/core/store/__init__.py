@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bot.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "ProgressLike": "db",
+    "ProgressLike": "rows",
     "Store": "db",
     "TrainingRow": "rows",
     "Notice": "rows",
@@ -33,6 +33,13 @@ __all__ = [
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
-    from bot.core.store.db import ProgressLike, Store
+    from bot.core.store.db import Store
     from bot.core.store.previews import Preview, PreviewStore
-    from bot.core.store.rows import Notice, PendingSubmission, TrainingRow, config_dict, utcnow
+    from bot.core.store.rows import (
+        Notice,
+        PendingSubmission,
+        ProgressLike,
+        TrainingRow,
+        config_dict,
+        utcnow,
+    )

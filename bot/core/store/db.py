@@ -11,9 +11,8 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 
@@ -27,12 +26,13 @@ from bot.core.store.outbox import OutboxMixin
 from bot.core.store.rows import (
     Notice,
     PendingSubmission,
+    ProgressLike,
     TrainingRow,
     config_dict,
     dump_json,
     row_from_db,
     to_iso,
-    utcnow,
+    training_update,
 )
 
 __all__ = [
@@ -65,19 +65,6 @@ class OwnerConflictError(SD35LError):
             "attributed to you. Ask a manager to check /jobs before starting again."
         )
         self.training_id, self.owner_id, self.other_id = training_id, owner_id, other_id
-
-
-class ProgressLike(Protocol):
-    """What the store needs from `bot.core.progress.Progress`."""
-
-    @property
-    def step(self) -> int | None: ...
-    @property
-    def total(self) -> int | None: ...
-    @property
-    def remaining_s(self) -> float | None: ...
-    @property
-    def loss(self) -> float | None: ...
 
 
 def _like_prefix(text: str) -> str:
@@ -113,9 +100,13 @@ class Store(OutboxMixin, CardsMixin):
     async def open(cls, path: str | Path) -> Store:
         """Open (creating the file and its folder) and migrate to the latest schema."""
         path = _prepare(path)
+        pending = aiosqlite.connect(str(path), isolation_level=None)
         try:
-            conn = await aiosqlite.connect(str(path), isolation_level=None)
+            conn = await pending
         except sqlite3.Error as exc:
+            # aiosqlite stops its worker thread after a failed connect but does not wait for it;
+            # wait here, or the thread may answer an event loop that has closed meanwhile.
+            await asyncio.to_thread(pending._thread.join, 5.0)
             raise SD35LError(
                 f"Cannot open the database {path}: {exc}; check SD35L_DATABASE and its folder."
             ) from None
@@ -286,33 +277,7 @@ class Store(OutboxMixin, CardsMixin):
         terminal, so a crash can never leave an ended training without its notice.
         Returns the updated row, or None for a training this store does not track.
         """
-        now = utcnow()
-        is_terminal = training.is_terminal
-        eta = None
-        if progress is not None and progress.remaining_s is not None and not is_terminal:
-            eta = now + timedelta(seconds=max(0.0, progress.remaining_s))
-        step = progress.step if progress is not None else None
-        total = progress.total if progress is not None else None
-        if is_terminal and training.status == "succeeded" and total is not None:
-            step = total
-        params = {
-            "id": training.id,
-            "status": training.status,
-            "step": step,
-            "total": total,
-            "eta_at": to_iso(eta),
-            "loss": progress.loss if progress is not None else None,
-            "predict_time": training.predict_time,
-            "cost": cost,
-            "weights_url": training.weights_url,
-            "new_version": training.new_version,
-            "error": redact(training.error) if training.error else None,
-            "log_tail": redact(log_tail) if log_tail else None,
-            "updated_at": to_iso(now),
-            "started_at": to_iso(training.started_at),
-            "completed_at": to_iso(training.completed_at or (now if is_terminal else None)),
-            "terminal": int(is_terminal),
-        }
+        params = training_update(training, progress, cost, log_tail)
         # Fields of a finished row only fill gaps; a late non-terminal answer changes nothing.
         sql = f"""
             UPDATE trainings SET
@@ -339,7 +304,7 @@ class Store(OutboxMixin, CardsMixin):
             cur = await db.execute(sql, params)
             if cur.rowcount == 0:
                 return None
-            if notice is not None and is_terminal:
+            if notice is not None and training.is_terminal:
                 await self._enqueue(db, training.id, notice[0], notice[1])
         return await self.get(training.id)
 

@@ -1,6 +1,6 @@
 """Plain records the store hands out, and the conversions they need (UTC ISO text, no secrets).
 
-Kept apart from `store.py` so front ends can import the records without the database code.
+Kept apart from `db.py` so front ends can import the records without the database code.
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from bot.core.replicate.training import TERMINAL_STATUSES
-from bot.core.secrets import looks_like_secret_key, redact_obj
+from bot.core.replicate.training import TERMINAL_STATUSES, Training
+from bot.core.secrets import looks_like_secret_key, redact, redact_obj
 
 
 def utcnow() -> datetime:
@@ -213,3 +213,53 @@ def config_dict(config: Any) -> dict[str, Any]:
     else:
         data = {}
     return dict(json.loads(dump_json(data)))
+
+
+class ProgressLike(Protocol):
+    """What the store needs from `bot.core.progress.Progress`."""
+
+    @property
+    def step(self) -> int | None: ...
+    @property
+    def total(self) -> int | None: ...
+    @property
+    def remaining_s(self) -> float | None: ...
+    @property
+    def loss(self) -> float | None: ...
+
+
+def training_update(
+    training: Training,
+    progress: ProgressLike | None,
+    cost: float | None,
+    log_tail: str | None,
+) -> dict[str, Any]:
+    """The columns a Replicate answer sets, redacted; a success counts every step, an ending
+    has no ETA. The store decides which of them a finished row still takes."""
+    now = utcnow()
+    is_terminal = training.is_terminal
+    eta = None
+    if progress is not None and progress.remaining_s is not None and not is_terminal:
+        eta = now + timedelta(seconds=max(0.0, progress.remaining_s))
+    step = progress.step if progress is not None else None
+    total = progress.total if progress is not None else None
+    if is_terminal and training.status == "succeeded" and total is not None:
+        step = total
+    return {
+        "id": training.id,
+        "status": training.status,
+        "step": step,
+        "total": total,
+        "eta_at": to_iso(eta),
+        "loss": progress.loss if progress is not None else None,
+        "predict_time": training.predict_time,
+        "cost": cost,
+        "weights_url": training.weights_url,
+        "new_version": training.new_version,
+        "error": redact(training.error) if training.error else None,
+        "log_tail": redact(log_tail) if log_tail else None,
+        "updated_at": to_iso(now),
+        "started_at": to_iso(training.started_at),
+        "completed_at": to_iso(training.completed_at or (now if is_terminal else None)),
+        "terminal": int(is_terminal),
+    }
