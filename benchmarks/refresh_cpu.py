@@ -93,10 +93,55 @@ async def seed(sim: SimProcess, store: Any, count: int, steps: int, first_owner:
     return ids
 
 
+async def breakdown(
+    body: bytes, store: Any, training_id: str, repeats: int
+) -> dict[str, measure.Spread]:
+    """CPU seconds of each step of a refresh on one answer, in-process (`loops` runs each)."""
+    import json
+
+    from bot.core.jobs.service import recent_tail
+    from bot.core.progress import parse_progress
+    from bot.core.replicate.training import Training
+    from bot.notifier import card_message
+
+    data = json.loads(body)
+    training = Training.from_json(data)
+    progress = parse_progress(training.logs)
+    tail = recent_tail(training.logs)
+    row = await store.get(training_id)
+    loops = 20
+
+    def timed(fn: Any) -> measure.Spread:
+        runs = []
+        for _ in range(repeats):
+            cpu = time.process_time()
+            for _ in range(loops):
+                fn()
+            runs.append((time.process_time() - cpu) / loops)
+        return measure.spread(runs)
+
+    steps = {
+        "JSON decoding": timed(lambda: json.loads(body)),
+        "Training.from_json": timed(lambda: Training.from_json(data)),
+        "parse_progress": timed(lambda: parse_progress(training.logs)),
+        "recent_tail": timed(lambda: recent_tail(training.logs)),
+        "card message": timed(lambda: card_message(row)),
+    }
+    runs = []
+    for _ in range(repeats):
+        cpu = time.process_time()
+        for _ in range(loops):
+            await store.update_from_training(training, progress, None, log_tail=tail)
+        runs.append((time.process_time() - cpu) / loops)
+    steps["store update (and row)"] = measure.spread(runs)
+    return steps
+
+
 async def measure_size(
     args: argparse.Namespace, sim: SimProcess, base_url: str, steps: int
-) -> measure.Paired:
-    """Paired figures (CPU seconds per refresh) for trainings at `steps` steps of logs."""
+) -> tuple[measure.Paired, dict[str, measure.Spread]]:
+    """Paired figures (CPU seconds per refresh) for trainings at `steps` steps of logs, and
+    the CPU of each step of a refresh."""
     import httpx
 
     from bot.core.jobs.service import JobService
@@ -124,10 +169,10 @@ async def measure_size(
         bare = httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"})
         sem = asyncio.Semaphore(tracker.concurrency)
 
-        async def get(training_id: str) -> int:
+        async def get(training_id: str) -> bytes:
             async with sem:
                 resp = await bare.get(f"/v1/trainings/{training_id}")
-                return len(resp.content)
+                return resp.content
 
         async def tracker_round() -> float:
             cpu = time.process_time()
@@ -140,19 +185,22 @@ async def measure_size(
             return (time.process_time() - cpu) / len(ids)
 
         try:
-            size = await get(ids[0])
+            body = await get(ids[0])
             await tracker_round()  # warm-up: first card edits, caches, connections
             await bare_round()
             result = await measure.apaired(tracker_round, bare_round, args.repeats)
+            parts = await breakdown(await get(ids[0]), store, ids[0], args.repeats)
         finally:
             await bare.aclose()
             await gateway.aclose()
             await store.close()
-    print(f"  {steps:>5} steps: answer of {size / 1024:.0f} KiB", flush=True)
-    return result
+    print(f"  {steps:>5} steps: answer of {len(body) / 1024:.0f} KiB", flush=True)
+    return result, parts
 
 
-async def run(args: argparse.Namespace) -> dict[int, measure.Paired]:
+async def run(
+    args: argparse.Namespace,
+) -> dict[int, tuple[measure.Paired, dict[str, measure.Spread]]]:
     sim = SimProcess(token=TOKEN, step_seconds=1.0, start_delay=0.05, models=(DESTINATION,))
     base_url = await asyncio.to_thread(sim.start)
     try:
@@ -161,7 +209,17 @@ async def run(args: argparse.Namespace) -> dict[int, measure.Paired]:
         await asyncio.to_thread(sim.stop)
 
 
-def report(results: dict[int, measure.Paired]) -> None:
+def report(full: dict[int, tuple[measure.Paired, dict[str, measure.Spread]]]) -> None:
+    results = {steps: paired for steps, (paired, _) in full.items()}
+    print()
+    print("Where the CPU of a refresh goes, in-process on one answer (ms, median of the repeats):")
+    names = list(next(iter(full.values()))[1])
+    print(f"  {'':<26}" + "".join(f"{steps:>10} steps" for steps in full))
+    for name in names:
+        print(
+            f"  {name:<26}"
+            + "".join(f"{parts[name].median * 1000:>16.3f}" for _, parts in full.values())
+        )
     print()
     print("CPU per refresh, min / median / max over the repeats (ms):")
     for steps, paired in results.items():

@@ -206,7 +206,9 @@ class JobService:
     async def refresh(self, training_id: str) -> TrainingRow:
         """Ask Replicate, store the answer; an ending enqueues its one 'ended' notice."""
         row = await self._row(training_id)
-        training = await self.gateway.get_training(training_id)
+        # Only the end of the logs is decoded: what `recent_tail` reads, and where the last
+        # progress bar and stage are (a bar missing there keeps the step already stored).
+        training = await self.gateway.get_training(training_id, logs_chars=_TAIL_SCAN)
         return await self.apply(row, training)
 
     async def apply(self, row: TrainingRow, training: Training) -> TrainingRow:

@@ -9,6 +9,7 @@ Replicate sometimes echoes input values, and an input may be a secret.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -91,10 +92,13 @@ def training_input_schema(version: dict[str, Any], trainer: str) -> dict[str, An
     return dict(resolve_schema(training_input, schemas))
 
 
-def json_object(resp: httpx.Response, action: str) -> dict[str, Any]:
-    """The answer's JSON object; anything else is one sentence naming what we tried to do."""
+def json_object(
+    resp: httpx.Response, action: str, loads: Callable[[bytes], Any] | None = None
+) -> dict[str, Any]:
+    """The answer's JSON object (decoded by `loads` if given); anything else is one sentence
+    naming what we tried to do."""
     try:
-        data = resp.json()
+        data = resp.json() if loads is None else loads(resp.content)
     except ValueError:
         data = None
     if not isinstance(data, dict):

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +29,7 @@ from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors as rerr
 from bot.core.replicate.errors import OutcomeUnknownError
+from bot.core.replicate.logs_json import loads_with_logs_end
 from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
 from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
@@ -142,11 +145,12 @@ class ReplicateGateway:
         training_id: str | None = None,
         trainer: str | None = None,
         json: Any = None,
+        loads: Callable[[bytes], Any] | None = None,
     ) -> dict[str, Any]:
         resp = await self._read(method, url, json)
         if not resp.is_success:
             raise rerr.error_for(resp, action=action, training_id=training_id, trainer=trainer)
-        return rerr.json_object(resp, action)
+        return rerr.json_object(resp, action, loads)
 
     # --- account and destination -------------------------------------------------------------
 
@@ -325,10 +329,17 @@ class ReplicateGateway:
                     return Training.from_json(item), True
         return None, looked
 
-    async def get_training(self, training_id: str) -> Training:
+    async def get_training(self, training_id: str, *, logs_chars: int | None = None) -> Training:
+        """`logs_chars`: keep only the end of the logs, more than that many characters from a
+        line start (`raw` too). The tracker reads only their end, and decoding ~0.5 MB of log on
+        every poll was the largest cost of a refresh that grows with the log."""
         tid = rerr.check_training_id(training_id)
         data = await self._json(
-            "GET", f"/v1/trainings/{tid}", action=f"read training {tid}", training_id=tid
+            "GET",
+            f"/v1/trainings/{tid}",
+            action=f"read training {tid}",
+            training_id=tid,
+            loads=None if logs_chars is None else partial(loads_with_logs_end, chars=logs_chars),
         )
         return Training.from_json(data)
 

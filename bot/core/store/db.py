@@ -199,8 +199,9 @@ class Store(OutboxMixin, CardsMixin):
             raise
 
     async def _fetch_rows(self, sql: str, params: Iterable[Any] = ()) -> list[TrainingRow]:
-        async with self._conn.execute(sql, tuple(params)) as cur:
-            return [row_from_db(rec) for rec in await cur.fetchall()]
+        # One trip to the database thread (execute, fetch and close there): the tracker reads
+        # rows on every refresh, and each trip costs a thread hand-off.
+        return [row_from_db(rec) for rec in await self._conn.execute_fetchall(sql, tuple(params))]
 
     # -- trainings ---------------------------------------------------------------------------
 
@@ -299,14 +300,15 @@ class Store(OutboxMixin, CardsMixin):
               started_at = COALESCE(started_at, :started_at),
               completed_at = COALESCE(completed_at, :completed_at)
             WHERE id = :id
+            RETURNING {_ROW_COLUMNS}
         """  # noqa: S608
-        async with self._tx() as db:
-            cur = await db.execute(sql, params)
-            if cur.rowcount == 0:
+        async with self._tx() as db:  # the row comes back with the UPDATE: no second read
+            updated = list(await db.execute_fetchall(sql, params))
+            if not updated:
                 return None
             if notice is not None and training.is_terminal:
                 await self._enqueue(db, training.id, notice[0], notice[1])
-        return await self.get(training.id)
+        return row_from_db(updated[0])
 
     async def list_trainings(
         self,

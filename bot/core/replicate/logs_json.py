@@ -1,0 +1,88 @@
+"""Decode a training's JSON keeping only the end of its `logs`.
+
+Replicate sends a training's whole log in every GET (~0.5 MB at 4,000 steps), and the tracker
+reads only its end: the last progress bar, the latest stage, the tail shown on the card. Once
+the parsing reads only the end, decoding the whole string is the largest cost of a refresh left
+that grows with the log, so the tracker's reads decode the object without its log and then only
+the log's last lines. Anything unexpected falls back to decoding everything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# A `"logs":` key followed by a string. Inside a JSON string every `"` is escaped, so this can
+# only match a key; a nested object's `logs` key is caught by the check after decoding.
+_LOGS_KEY = re.compile(rb'"logs"\s*:\s*"')
+_BACKSLASH = 0x5C
+_LINE_BREAK = b"\\n"  # how JSON writes a newline inside a string
+_STAND_IN = "\x00cut\x00"  # NUL never reaches a real log's JSON unescaped
+_STAND_IN_JSON = json.dumps(_STAND_IN).encode()
+
+
+def _escaped(body: bytes, first: int, pos: int) -> bool:
+    """Whether the character at `pos` is escaped: an odd run of backslashes right before it
+    (not looking before `first`, the string's first character)."""
+    run = 0
+    while pos - run > first and body[pos - run - 1] == _BACKSLASH:
+        run += 1
+    return run % 2 == 1
+
+
+def _string_end(body: bytes, first: int) -> int:
+    """The index of the quote closing the string whose first character is at `first`, or -1."""
+    pos = first
+    while True:
+        quote = body.find(b'"', pos)
+        if quote < 0 or not _escaped(body, first, quote):
+            return quote
+        pos = quote + 1
+
+
+def _line_start(body: bytes, first: int, lo: int, end: int) -> int:
+    """The first newline escape (`\\n`) at or after `lo` in the string [first, end), or -1."""
+    pos = body.find(_LINE_BREAK, lo, end)
+    while pos >= 0 and _escaped(body, first, pos):
+        pos = body.find(_LINE_BREAK, pos + 1, end)
+    return pos
+
+
+def _decoded_end(body: bytes, first: int, end: int, chars: int) -> str | None:
+    """More than `chars` characters from the end of the string [first, end), starting with a
+    newline; None when that means (about) the whole string."""
+    window = 2 * chars  # a character takes 1 to 6 bytes in JSON (`\\u2588`)
+    while end - window > first:
+        cut = _line_start(body, first, end - window, end)
+        if cut >= 0:
+            try:
+                text = json.loads(b'"' + body[cut:end] + b'"')
+            except ValueError:
+                return None  # not valid JSON: the full decode says so
+            if isinstance(text, str) and len(text) > chars:
+                return text
+        window *= 4
+    return None
+
+
+def loads_with_logs_end(body: bytes, chars: int) -> Any:
+    """`json.loads(body)`, except that a top-level `logs` string longer than `chars` characters
+    keeps only its end: more than `chars` characters, starting with a newline (the line cut
+    off is dropped whole). The end of the log is exactly what a full decode gives."""
+    key = _LOGS_KEY.search(body) if len(body) > chars else None
+    if key is None:
+        return json.loads(body)
+    first = key.end()
+    end = _string_end(body, first)
+    tail = _decoded_end(body, first, end, chars) if end >= 0 else None
+    if tail is None:
+        return json.loads(body)
+    try:
+        rest = json.loads(body[: first - 1] + _STAND_IN_JSON + body[end + 1 :])
+    except ValueError:
+        return json.loads(body)
+    if not isinstance(rest, dict) or rest.get("logs") != _STAND_IN:
+        return json.loads(body)  # the key was not the top-level one
+    rest["logs"] = tail
+    return rest
