@@ -42,7 +42,7 @@ from measure import print_machine  # noqa: E402
 
 from bot.sim import ReplicateSimulator  # noqa: E402
 from tests.cli_fixtures import TOKEN, dataset_zip  # noqa: E402
-from tests.crash_fixtures import BotProcess, poll  # noqa: E402
+from tests.crash_fixtures import BotProcess, kill_leftovers, poll  # noqa: E402
 from tests.dataset_corpus import CorpusServer  # noqa: E402
 from tests.fakediscord import FakeDiscord, StoredMessage  # noqa: E402
 
@@ -58,7 +58,7 @@ async def start_one(world: Any, fd: FakeDiscord, user: Any, trigger: str) -> boo
     """/train then Start; False when the bot died before the click was acknowledged."""
     options = {
         "dataset_url": world.data.url("/range/good.zip"),
-        "destination": "team/lora",
+        "destination": "alice/lora",  # a model the simulator has
         "trigger_word": trigger,
         "steps": 60,
     }
@@ -271,7 +271,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--faults", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=7)
-    asyncio.run(run(parser.parse_args()))
+    try:
+        asyncio.run(run(parser.parse_args()))
+    finally:
+        kill_leftovers()
 
 
 if __name__ == "__main__":

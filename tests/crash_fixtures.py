@@ -6,6 +6,7 @@ and Replicate simulator, kill it at a named point, and start it again on the sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,16 @@ from tests.bot_fixtures import World
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"card_grace": 0.0, "settle": 0.3}  # waits shortened in the bot process
+LIVE: set[asyncio.subprocess.Process] = set()  # killed by `kill_leftovers` whatever happens
+
+
+def kill_leftovers() -> None:
+    """No bot process outlives its test (a failed assertion must not leave one running)."""
+    for proc in list(LIVE):
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        LIVE.discard(proc)
 
 
 def _env_value(value: Any) -> str:
@@ -56,6 +67,7 @@ class BotProcess:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tests.crashbot", cwd=ROOT, env=env, stdout=out, stderr=out
             )
+        LIVE.add(self.proc)
         await poll(
             lambda: self.exited or (fd.gateway.identifies > before and fd.gateway.ready.is_set()),
             30,

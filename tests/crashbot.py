@@ -78,6 +78,9 @@ async def _run(plan: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    from bot.core.log import setup_logging
+
+    setup_logging()
     plan = json.loads(os.environ["SD35L_CRASHBOT"])
     _install_crash(plan)
     _shorten(plan)

@@ -7,11 +7,20 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
+
+import pytest
 
 from tests.bot_fixtures import LONG_STEPS, World, has_button, train_options
 from tests.bot_fixtures import world as world
-from tests.crash_fixtures import BotProcess, poll
+from tests.crash_fixtures import BotProcess, kill_leftovers, poll
 from tests.fakediscord import StoredMessage
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_bots() -> Iterator[None]:
+    yield
+    kill_leftovers()
 
 
 def ended_dms(world: World, user: object) -> list[StoredMessage]:
