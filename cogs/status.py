@@ -8,7 +8,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.errors import InputError, SD35LError
+from bot.core.errors import SD35LError
+from bot.core.jobs.rights import not_tracked
 from bot.core.log import get_logger
 from bot.core.replicate.training import KNOWN_STATUSES
 from bot.ui.card import card_embed
@@ -43,11 +44,7 @@ class StatusCog(commands.Cog):
             return
         row = await bot.store.get(training.strip())
         if row is None:
-            raise InputError(
-                f"Training {training.strip()[:40]} is not tracked by this bot; pick one from the "
-                "autocomplete list or /jobs.",
-                field="training",
-            )
+            raise not_tracked(training.strip()[:40])
         note = ""
         if not row.is_terminal:
             try:

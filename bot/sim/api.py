@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.sim.files import read_input_images
+from bot.sim.files import FILE_ROUTES, Handler, read_input_images
 from bot.sim.schema import trainer_openapi_schema, validate_input
 from bot.sim.state import iso
 
@@ -289,8 +289,6 @@ async def weights(sim: ReplicateSimulator, request: web.Request) -> web.StreamRe
     return web.FileResponse(sim.weights_tar_path, headers={"Content-Type": "application/x-tar"})
 
 
-Handler = Callable[["ReplicateSimulator", web.Request], Awaitable[web.StreamResponse]]
-
 # The simulated API: method, path, handler.
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/account", account),
@@ -303,6 +301,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/trainings/{id}", get_training),
     ("POST", "/v1/trainings/{id}/cancel", cancel_training),
     ("GET", "/_sim/weights/{id}.tar", weights),
+    *FILE_ROUTES,
 )
 
 

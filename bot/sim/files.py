@@ -20,6 +20,7 @@ import hmac
 import io
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 MAX_FILE = 100 * 1024 * 1024
 LIFETIME = 24 * 3600
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# A route's handler: a plain function of the simulator and the request.
+Handler = Callable[["ReplicateSimulator", web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -119,82 +122,85 @@ async def _read_upload(request: web.Request) -> tuple[dict[str, Any], web.Respon
     return fields, None
 
 
-def add_file_routes(app: web.Application, sim: ReplicateSimulator) -> None:
-    async def create(request: web.Request) -> web.StreamResponse:
-        faults = sim.faults
-        if faults.upload_status is not None:
-            status, faults.upload_status = faults.upload_status, None
-            return _problem(status, "Error", "The upload failed.")
-        if faults.upload_hang > 0:
-            await sim.pause(faults.upload_hang)
-        fields, error = await _read_upload(request)
-        if error is not None:
-            return error
-        if "content" not in fields:
-            return _problem(400, "Bad request", "The content field is required.")
-        try:
-            metadata = json.loads(fields.get("metadata") or "{}")
-        except ValueError:
-            return _problem(400, "Bad request", "metadata must be valid JSON.")
-        name = str(fields.get("filename") or "file")
-        if len(name.encode()) > 255:
-            return _problem(422, "Input validation failed", "filename is longer than 255 bytes")
-        with sim.lock:
-            item = SimFile(
-                id=random_id(sim.rng),
-                name=name,
-                content_type=str(fields.get("type")),
-                data=fields["content"],
-                metadata=metadata if isinstance(metadata, dict) else {},
-                created_wall=time.time(),
-            )
-            sim.files[item.id] = item
-        return web.json_response(file_json(sim, item, sim.base_for(request)), status=201)
+async def create_file(sim: ReplicateSimulator, request: web.Request) -> web.StreamResponse:
+    faults = sim.faults
+    if faults.upload_status is not None:
+        status, faults.upload_status = faults.upload_status, None
+        return _problem(status, "Error", "The upload failed.")
+    if faults.upload_hang > 0:
+        await sim.pause(faults.upload_hang)
+    fields, error = await _read_upload(request)
+    if error is not None:
+        return error
+    if "content" not in fields:
+        return _problem(400, "Bad request", "The content field is required.")
+    try:
+        metadata = json.loads(fields.get("metadata") or "{}")
+    except ValueError:
+        return _problem(400, "Bad request", "metadata must be valid JSON.")
+    name = str(fields.get("filename") or "file")
+    if len(name.encode()) > 255:
+        return _problem(422, "Input validation failed", "filename is longer than 255 bytes")
+    with sim.lock:
+        item = SimFile(
+            id=random_id(sim.rng),
+            name=name,
+            content_type=str(fields.get("type")),
+            data=fields["content"],
+            metadata=metadata if isinstance(metadata, dict) else {},
+            created_wall=time.time(),
+        )
+        sim.files[item.id] = item
+    return web.json_response(file_json(sim, item, sim.base_for(request)), status=201)
 
-    async def listing(request: web.Request) -> web.Response:
-        base = sim.base_for(request)
-        with sim.lock:
-            items = sorted(sim.files.values(), key=lambda f: f.created_wall, reverse=True)
-        results = [file_json(sim, f, base) for f in items[: sim.page_size]]
-        return web.json_response({"next": None, "previous": None, "results": results})
 
-    async def get(request: web.Request) -> web.Response:
-        item = sim.files.get(request.match_info["id"])
-        if item is None:
-            return _not_found()
-        return web.json_response(file_json(sim, item, sim.base_for(request)))
+async def list_files(sim: ReplicateSimulator, request: web.Request) -> web.Response:
+    base = sim.base_for(request)
+    with sim.lock:
+        items = sorted(sim.files.values(), key=lambda f: f.created_wall, reverse=True)
+    results = [file_json(sim, f, base) for f in items[: sim.page_size]]
+    return web.json_response({"next": None, "previous": None, "results": results})
 
-    async def delete(request: web.Request) -> web.Response:
-        with sim.lock:
-            item = sim.files.pop(request.match_info["id"], None)
-        if item is None:
-            return _not_found()
-        sim.deleted_files.append(item.id)
-        return web.Response(status=204)
 
-    async def download(request: web.Request) -> web.Response:
-        item = sim.files.get(request.match_info["id"])
-        query = request.query
-        try:
-            expiry = int(query.get("expiry", ""))
-        except ValueError:
-            return _not_found()
-        good = _signature(sim, query.get("owner", ""), request.match_info["id"], expiry)
-        if item is None or not hmac.compare_digest(good, query.get("signature", "")):
-            return _not_found()
-        if expiry < time.time():
-            return _not_found()
-        return web.Response(body=item.data, content_type="application/octet-stream")
+async def get_file(sim: ReplicateSimulator, request: web.Request) -> web.Response:
+    item = sim.files.get(request.match_info["id"])
+    if item is None:
+        return _not_found()
+    return web.json_response(file_json(sim, item, sim.base_for(request)))
 
-    app.add_routes(
-        [
-            web.post("/v1/files", create),
-            web.get("/v1/files", listing),
-            web.get("/v1/files/{id}", get),
-            web.delete("/v1/files/{id}", delete),
-            web.get("/v1/files/{id}/download", download),
-        ]
-    )
+
+async def delete_file(sim: ReplicateSimulator, request: web.Request) -> web.Response:
+    with sim.lock:
+        item = sim.files.pop(request.match_info["id"], None)
+    if item is None:
+        return _not_found()
+    sim.deleted_files.append(item.id)
+    return web.Response(status=204)
+
+
+async def download_file(sim: ReplicateSimulator, request: web.Request) -> web.Response:
+    item = sim.files.get(request.match_info["id"])
+    query = request.query
+    try:
+        expiry = int(query.get("expiry", ""))
+    except ValueError:
+        return _not_found()
+    good = _signature(sim, query.get("owner", ""), request.match_info["id"], expiry)
+    if item is None or not hmac.compare_digest(good, query.get("signature", "")):
+        return _not_found()
+    if expiry < time.time():
+        return _not_found()
+    return web.Response(body=item.data, content_type="application/octet-stream")
+
+
+# The Files API: method, path, handler (registered with the other routes by `bot.sim.api`).
+FILE_ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/v1/files", create_file),
+    ("GET", "/v1/files", list_files),
+    ("GET", "/v1/files/{id}", get_file),
+    ("DELETE", "/v1/files/{id}", delete_file),
+    ("GET", "/v1/files/{id}/download", download_file),
+)
 
 
 def _verdict(data: bytes, resolution: Any) -> str | None:

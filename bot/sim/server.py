@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bot.core.settings import DEFAULT_TRAINER
 from bot.sim.api import add_routes, problem
-from bot.sim.files import SimFile, add_file_routes
+from bot.sim.files import SimFile
 from bot.sim.logs import TrainingLog
 from bot.sim.schema import redact_input
 from bot.sim.state import OUTCOMES, Faults, RecordedRequest, SimTraining, random_id
@@ -103,7 +103,6 @@ class ReplicateSimulator:
         )
         app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
         add_routes(app, self)
-        add_file_routes(app, self)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
