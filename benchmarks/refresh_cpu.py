@@ -96,7 +96,8 @@ async def seed(sim: SimProcess, store: Any, count: int, steps: int, first_owner:
 async def breakdown(
     body: bytes, store: Any, training_id: str, repeats: int
 ) -> dict[str, measure.Spread]:
-    """CPU seconds of each step of a refresh on one answer, in-process (`loops` runs each)."""
+    """CPU seconds of each step of a refresh on one answer, in-process (`loops` runs each),
+    done as the tracker does them."""
     import json
 
     from bot.core.jobs.service import recent_tail
@@ -104,7 +105,15 @@ async def breakdown(
     from bot.core.replicate.training import Training
     from bot.notifier import card_message
 
-    data = json.loads(body)
+    try:  # decode as the tracker does: only the end of the logs
+        from bot.core.jobs.service import _TAIL_SCAN
+        from bot.core.replicate.logs_json import loads_with_logs_end
+
+        def decode(raw: bytes) -> Any:
+            return loads_with_logs_end(raw, _TAIL_SCAN)
+    except ImportError:  # a version that decodes everything
+        decode = json.loads
+    data = decode(body)
     training = Training.from_json(data)
     progress = parse_progress(training.logs)
     tail = recent_tail(training.logs)
@@ -121,7 +130,7 @@ async def breakdown(
         return measure.spread(runs)
 
     steps = {
-        "JSON decoding": timed(lambda: json.loads(body)),
+        "JSON decoding": timed(lambda: decode(body)),
         "Training.from_json": timed(lambda: Training.from_json(data)),
         "parse_progress": timed(lambda: parse_progress(training.logs)),
         "recent_tail": timed(lambda: recent_tail(training.logs)),
