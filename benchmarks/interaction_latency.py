@@ -17,8 +17,9 @@ runs), /status (list, and one training, which refreshes it from Replicate), /job
 each, the fake Discord records the time from the gateway dispatch of INTERACTION_CREATE to the
 arrival of the first `POST /interactions/{id}/{token}/callback` (the defer, the message, or the
 autocomplete answer). Before them, in the same run and the same bot, `--baseline-commands` of the
-same mix are fired with both upstreams answering at once (after 10 uncounted ones that warm the
-process up): the baseline the target is judged on.
+same mix (without /cancel, which would end the trainings the measured phase cancels) are fired
+with both upstreams answering at once, after 10 uncounted ones that warm the process up: the
+baseline the target is judged on.
 Everything (fake Discord, bot, simulator, dataset host) shares one event loop, so anything that
 blocks the loop shows up in these times. Printed: the machine, then min / p50 / p99 / max
 overall (slow and quick) and per command. Target: the p99 with slow upstreams at most
@@ -106,8 +107,10 @@ class LogCounter(logging.Handler):
         return ", ".join(f"{n}x {k}" for k, n in self.counts.items()) or "none"
 
 
-def plan(n: int, rng: random.Random) -> list[str]:
-    """The command mix, scaled to `n` (cancel confirmations come after their /cancel)."""
+def plan(n: int, rng: random.Random, cancels: bool = True) -> list[str]:
+    """The command mix, scaled to `n` (cancel confirmations come after their /cancel). Without
+    `cancels` (warm-up, baseline) no training is cancelled, so the measured phase's /cancel
+    still finds running trainings to confirm."""
     weights = {
         "train": 20,
         "train dry_run": 5,
@@ -117,9 +120,10 @@ def plan(n: int, rng: random.Random) -> list[str]:
         "presets": 10,
         "config-template": 5,
         "autocomplete status": 10,
-        "cancel": 5,
-        "click Confirm": 5,
+        "cancel": 5 if cancels else 0,
+        "click Confirm": 5 if cancels else 0,
     }
+    weights = {kind: w for kind, w in weights.items() if w}
     scale = n / sum(weights.values())
     kinds: list[str] = []
     for kind, w in weights.items():
@@ -202,8 +206,10 @@ async def run(args: argparse.Namespace) -> int:
             async with fd.running(bot):
                 sim.faults.slow_seconds = data.delay = 0.0
                 warm: list[tuple[str, Any]] = []  # first uses in the process: not counted
-                await fire_all(fd, plan(10, rng), users, ids, data.base, rng, args.rate, warm)
-                base_kinds = plan(args.baseline_commands, rng)
+                await fire_all(
+                    fd, plan(10, rng, cancels=False), users, ids, data.base, rng, args.rate, warm
+                )
+                base_kinds = plan(args.baseline_commands, rng, cancels=False)
                 print(
                     f"baseline: {len(base_kinds)} interactions at {args.rate:g}/s with Replicate "
                     "and the dataset host answering at once",

@@ -15,6 +15,7 @@ import hashlib
 import json
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,17 @@ import discord
 from discord.ext import commands
 
 from bot.core.errors import SD35LError
+from bot.core.jobs.approvals import ApprovalDesk
+from bot.core.jobs.budget import Budget
 from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import RoundReport, Tracker
 from bot.core.log import get_logger, setup_logging
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.secrets import redact
 from bot.core.settings import Settings, load_settings
+from bot.core.store.approvals import APPROVAL_TTL, ApprovalStore
 from bot.core.store.db import Store
+from bot.core.store.ledger import LedgerStore
 from bot.core.store.previews import PreviewStore
 from bot.drain import HandlerGate
 from bot.health import touch_heartbeat
@@ -40,6 +45,7 @@ log = get_logger(__name__)
 
 EXTENSIONS = (
     "cogs.train", "cogs.images", "cogs.status", "cogs.cancel", "cogs.presets", "cogs.again",
+    "cogs.approvals", "cogs.usage",
 )  # fmt: skip
 MSG_MISSING_BOT_LOGIN = (
     "DISCORD_TOKEN is not set; create a bot at https://discord.com/developers/applications and "
@@ -74,6 +80,8 @@ class TrainerBot(commands.Bot):
     jobs: JobService
     previews: PreviewStore
     tracker: Tracker
+    budget: Budget
+    approvals: ApprovalDesk
 
     def __init__(
         self,
@@ -82,6 +90,8 @@ class TrainerBot(commands.Bot):
         sync_commands: bool = True,
         tracker_options: dict[str, Any] | None = None,
         gateway_options: dict[str, Any] | None = None,
+        approval_ttl: timedelta = APPROVAL_TTL,
+        approval_sweep: float = 300.0,
         **options: Any,
     ) -> None:
         # The bot never joins voice: no start-up warnings about voice libraries.
@@ -94,9 +104,13 @@ class TrainerBot(commands.Bot):
         self.sync_commands = sync_commands
         self.tracker_options = dict(tracker_options or {})
         self.gateway_options = dict(gateway_options or {})
+        self.approval_ttl = approval_ttl
+        self.approval_sweep = approval_sweep  # seconds between looks for expired approvals
         self.notifier = DiscordNotifier(self)
         self.synced_scopes: list[str] = []
         self._tracker_task: asyncio.Task[None] | None = None
+        # Loops of the cogs (e.g. approval expiry), stopped before the database closes.
+        self.background: list[asyncio.Task[None]] = []
         self._services_open = False
         self.gate = HandlerGate(self)
         self.shutdown_grace = 20.0  # seconds running interactions get to finish on close()
@@ -107,7 +121,9 @@ class TrainerBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.database)
         self.gateway = ReplicateGateway(self.settings, **self.gateway_options)
-        self.jobs = JobService(self.store, self.gateway, self.settings)
+        self.budget = Budget(LedgerStore(self.store), self.settings)
+        self.jobs = JobService(self.store, self.gateway, self.settings, budget=self.budget)
+        self.approvals = ApprovalDesk(ApprovalStore(self.store, self.approval_ttl), self.jobs)
         self.previews = PreviewStore(self.store)
         self.tracker = HeartbeatTracker(
             self.jobs, self.store, self.notifier, self.settings, **self.tracker_options
@@ -217,9 +233,10 @@ class TrainerBot(commands.Bot):
         """Stop taking interactions, let running ones finish (bounded), then close the
         services they use: a handler never meets a closed store."""
         await self.gate.drain(self.shutdown_grace)
-        if self._tracker_task is not None:
-            self._tracker_task.cancel()
-            await asyncio.gather(self._tracker_task, return_exceptions=True)
+        tasks = [t for t in (self._tracker_task, *self.background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._services_open:
             self._services_open = False
             await self.tracker.stop(grace=5.0)

@@ -15,13 +15,16 @@ the card's title) and, if found, counts it as delivered.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import discord
 
+from bot.core.estimate import format_money
 from bot.core.jobs.crash import crash_point
 from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
 from bot.core.jobs.tracker import CardResult
@@ -29,6 +32,7 @@ from bot.core.log import get_logger
 from bot.core.store.rows import Notice, PendingSubmission, TrainingRow, utcnow
 from bot.ui.buttons import view_of
 from bot.ui.card import card_embed, log_file, notice_embed
+from bot.ui.charts import loss_curve_png
 from bot.ui.format import mention
 from bot.ui.starts import start_outcome_embed
 from bot.ui.training import DiscardButton, StartButton, card_message
@@ -59,6 +63,26 @@ class DiscordNotifier:
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
+        self._curves: dict[str, bytes | None] = {}  # loss curve PNGs drawn recently, by training
+
+    async def loss_curve(self, row: TrainingRow) -> tuple[str, bytes] | None:
+        """(filename, PNG) of a succeeded training's loss curve, when its log showed a loss."""
+        budget = getattr(self.client, "budget", None)
+        if row.status != "succeeded" or budget is None:
+            return None
+        if row.id not in self._curves:
+            points = await budget.ledger.loss_points(row.id)
+            png = None
+            if points:
+                steps = row.total or points[-1][0]
+                cost = f" · cost {format_money(row.cost)}" if row.cost is not None else ""
+                title = f"Training {row.id}: loss over {steps} steps{cost}"
+                png = await asyncio.to_thread(loss_curve_png, points, title=title)
+            while len(self._curves) >= 16:
+                self._curves.pop(next(iter(self._curves)))
+            self._curves[row.id] = png
+        png = self._curves[row.id]
+        return (f"loss-curve-{row.id}.png", png) if png else None
 
     # -- looking for what an earlier attempt may have sent -----------------------------------
 
@@ -109,8 +133,13 @@ class DiscordNotifier:
         if row.card_message_id is None:
             return await self._post_missing_card(row)
         message = channel.get_partial_message(row.card_message_id)
+        kwargs = card_message(row)
+        curve = await self.loss_curve(row)
+        if curve is not None:  # the card shows the loss curve once the training succeeded
+            kwargs["embed"].set_image(url=f"attachment://{curve[0]}")
+            kwargs["attachments"] = [discord.File(io.BytesIO(curve[1]), filename=curve[0])]
         try:
-            await message.edit(**card_message(row))
+            await message.edit(**kwargs)
         except discord.NotFound:
             return CardResult.GONE
         except discord.HTTPException as exc:
@@ -140,6 +169,9 @@ class DiscordNotifier:
         ref = nonce("notice", notice.id, notice.training_id, notice.kind)
         embed = notice_embed(row, notice.payload)
         embed.set_footer(text=f"ref {ref}")
+        curve = await self.loss_curve(row)
+        if curve is not None:
+            embed.set_image(url=f"attachment://{curve[0]}")
         text = (
             f"{mention(row.owner_id)} your training ended (your DMs are closed, so the result "
             "is here)."
@@ -151,7 +183,7 @@ class DiscordNotifier:
             notice.attempted_at,
             text,
             embed,
-            lambda: _files(row, notice.payload),  # a File can be sent only once
+            lambda: _files(row, notice.payload, curve),  # a File can be sent only once
             row,
         )
 
@@ -301,6 +333,11 @@ def _manager_role_ids(client: discord.Client, guild_id: int | None) -> list[int]
     return [r.id for r in guild.roles if str(r.id) in specs or r.name.lower() in specs]
 
 
-def _files(row: TrainingRow, payload: dict[str, Any]) -> dict[str, Any]:
-    file = log_file(row, payload)
-    return {"file": file} if file is not None else {}
+def _files(
+    row: TrainingRow, payload: dict[str, Any], curve: tuple[str, bytes] | None
+) -> dict[str, Any]:
+    """The notice's attachments: the end of the log (failures), the loss curve (success)."""
+    files = [f for f in (log_file(row, payload),) if f is not None]
+    if curve is not None:
+        files.append(discord.File(io.BytesIO(curve[1]), filename=curve[0]))
+    return {"files": files} if files else {}

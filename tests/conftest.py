@@ -15,9 +15,20 @@ from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (shared fixtu
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
 
 
+@pytest.fixture(scope="session")
+def _matplotlib_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One matplotlib config/cache folder for the session, its font cache built here once (a
+    few seconds) rather than inside whichever test first draws a chart against a timeout."""
+    path = str(tmp_path_factory.mktemp("matplotlib"))
+    os.environ["MPLCONFIGDIR"] = path
+    import matplotlib.font_manager  # noqa: F401  (builds the cache in MPLCONFIGDIR)
+
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, _matplotlib_dir: str
 ) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(_PREFIXES):
@@ -25,4 +36,5 @@ def _clean_env(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("SD35L_CONFIG_DIR", str(home / ".config" / "sd35l-trainer"))
+    monkeypatch.setenv("MPLCONFIGDIR", _matplotlib_dir)
     yield

@@ -75,12 +75,12 @@ async def test_sync_failure_is_logged_and_hashes_survive_garbage(world: World) -
         # The guild gets the commands; globals from an earlier setup are emptied once.
         assert bot.synced_scopes == [f"{fd.app_id}:{guild.id}", f"{fd.app_id}:global"]
         assert fd.sync_count(guild) == 1
-        assert fd.synced_commands() == [] and len(fd.synced_commands(guild)) == 8
+        assert fd.synced_commands() == [] and len(fd.synced_commands(guild)) == 9
         res = await fd.slash("presets", user=world.alice)
         await res.wait_original()
     global_bot = make_bot(world, SD35L_GUILD_IDS="")
     async with fd.running(global_bot):
         # Back to global commands: the guild's copies are removed so none shows twice.
         assert global_bot.synced_scopes == [f"{fd.app_id}:global", f"{fd.app_id}:{guild.id}"]
-        assert fd.sync_count() == 2 and len(fd.synced_commands()) == 8
+        assert fd.sync_count() == 2 and len(fd.synced_commands()) == 9
         assert fd.synced_commands(guild) == []

@@ -8,7 +8,7 @@ from typing import Any
 from bot.sim.schema import trainer_openapi_schema
 from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
-from tests.fakediscord import validate_commands
+from tests.fakediscord import StoredMessage, validate_commands
 
 
 async def test_train_preview_start_card_and_dm(world: World) -> None:
@@ -22,7 +22,7 @@ async def test_train_preview_start_card_and_dm(world: World) -> None:
         assert clear.json == []  # globals from an earlier setup emptied: no duplicates
         names = {c["name"] for c in fd.synced_commands(fd.first_guild())}
         assert names == {
-            "train", "status", "cancel", "presets", "jobs", "config-template",
+            "train", "status", "cancel", "presets", "jobs", "config-template", "usage",
             "Train with this config", "Train on these images",
         }  # fmt: skip
 
@@ -40,7 +40,8 @@ async def test_train_preview_start_card_and_dm(world: World) -> None:
         click = await fd.click(preview, label="Start", user=world.alice)
         await click.wait_original(lambda m: "Started training" in m.content, timeout=10)
         (card,) = world.cards()
-        assert has_button("Cancel")(card)
+        posted = StoredMessage(card.history[0]) if card.history else card  # it may have ended
+        assert has_button("Cancel")(posted)
         training_id = card.embeds[0]["title"].split()[-1]
 
         await fd.wait_until(lambda: bool(fd.dms(world.alice)), timeout=15)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from bot.core import estimate as est
 from bot.core.errors import InputError
 from bot.core.estimate import (
     Estimate,
+    Sample,
+    actual_cents,
     actual_cost,
     calibrate,
     estimate_training,
+    format_cents,
     format_duration,
     format_estimate,
     format_money,
+    to_cents,
 )
 
 H100 = 0.001525
@@ -62,14 +68,67 @@ def test_actual_cost() -> None:
     assert actual_cost(1000.0, H100) == pytest.approx(1.525)
 
 
-def test_calibrate() -> None:
+def _runs(rate: float, overhead: float, shapes: list[tuple[int, int, str]]) -> list[Sample]:
+    return [
+        Sample(steps, batch, res, overhead + steps * rate * est.step_scale(batch, res))
+        for steps, batch, res in shapes
+    ]
+
+
+def test_calibrate_needs_a_few_real_runs() -> None:
     assert calibrate([]) is None
-    assert calibrate([(10, 1, "1024", 9999.0), (1000, 1, "1024", 100.0)]) is None
-    overhead = (est.OVERHEAD_LOW + est.OVERHEAD_HIGH) / 2
-    lo, hi = calibrate(
-        [(1000, 1, "1024", overhead + 1100.0), (2000, 1, "1024", overhead + 2800.0)]
-    ) or (0, 0)
-    assert lo == pytest.approx(1.1) and hi == pytest.approx(1.4)
+    too_short = Sample(10, 1, "1024", 9999.0)
+    no_time = Sample(1000, 1, "1024", 0.0)
+    bad_resolution = Sample(1000, 1, "abc", 1000.0)
+    assert (
+        calibrate([too_short, no_time, bad_resolution, *_runs(1.0, 60, [(1000, 1, "1024")])])
+        is None
+    )
+
+
+def test_calibrate_recovers_overhead_and_rate() -> None:
+    shapes = [(1000, 1, "1024"), (1500, 2, "768"), (2000, 1, "512,1024"), (1200, 4, "512")]
+    cal = calibrate(_runs(0.9, 75.0, shapes))
+    assert cal is not None and cal.count == 4
+    assert cal.rate == pytest.approx(0.9) and cal.overhead == pytest.approx(75.0)
+    assert cal.spread == est.MIN_SPREAD and cal.basis == "from 4 of the team's trainings"
+
+
+def test_calibrate_keeps_prior_overhead_when_runs_are_alike() -> None:
+    cal = calibrate(_runs(1.1, 100.0, [(1000, 1, "1024")] * 3))
+    assert cal is not None
+    assert cal.overhead == (est.OVERHEAD_LOW + est.OVERHEAD_HIGH) / 2
+    assert cal.seconds(1000, 1, "1024") == pytest.approx(1100.0 + 100.0)
+
+
+def test_learned_estimate_blends_with_the_prior_by_count() -> None:
+    prior = estimate_training(steps=1500, batch_size=1, resolution="1024", gpu_price=H100)
+    assert prior.basis == est.COMMUNITY
+    shapes = [(1000 + 100 * i, 1, "1024") for i in range(30)]
+    truth = 75.0 + 1500 * 0.7
+    few = estimate_training(
+        steps=1500, batch_size=1, resolution="1024", gpu_price=H100,
+        calibration=calibrate(_runs(0.7, 75.0, shapes[:3])),
+    )  # fmt: skip
+    many = estimate_training(
+        steps=1500, batch_size=1, resolution="1024", gpu_price=H100,
+        calibration=calibrate(_runs(0.7, 75.0, shapes)),
+    )  # fmt: skip
+    assert few.basis == "from 3 of the team's trainings"
+    assert many.basis == "from 30 of the team's trainings"
+    mid = lambda e: (e.seconds_low + e.seconds_high) / 2  # noqa: E731
+    # The team's runs are faster than the community figures: more runs, closer to the truth.
+    assert abs(mid(many) - truth) < abs(mid(few) - truth) < abs(mid(prior) - truth)
+    assert many.seconds_low < truth < many.seconds_high
+
+
+def test_money_in_cents() -> None:
+    assert to_cents(2.345) == 235 and to_cents(Decimal("0.005")) == 1 and to_cents(20) == 2000
+    assert actual_cents(None, H100) is None and actual_cents(-1, H100) is None
+    assert actual_cents(1000.0, H100) == 153  # 1.525 rounds half up
+    assert actual_cents(0.1 + 0.2, 1.0) == 30  # no float error reaches the cents
+    assert format_cents(0) == "$0.00" and format_cents(123456) == "$1,234.56"
+    assert format_cents(-5) == "$0.00"
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,21 @@ reports and tqdm rates seen in runs of comparable trainers); the low and high en
 (optimizer update, LoRA bookkeeping, data loading) does not, which is `FIXED_SHARE`. The largest
 bucket is used because ai-toolkit trains on every listed resolution and the largest dominates.
 Setup is a fixed `OVERHEAD_*` (downloading the base weights, unpacking the zip, caching latents,
-saving): about 3-6 minutes. Re-calibrate from finished trainings with `calibrate()`.
+saving): about 3-6 minutes.
+
+Those are someone else's runs. Once the team has a few finished trainings of its own,
+`calibrate()` fits `seconds = overhead + rate x steps x step_scale` to them (least squares), and
+`estimate_training` blends that fit with the community range, weighting the team's runs by how
+many there are: three runs move the estimate a little, thirty decide it. Every estimate says what
+it is based on, so a user knows how far to trust it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from bot.core.errors import InputError
 
@@ -29,16 +37,50 @@ REFERENCE_PIXELS = 1024 * 1024
 FIXED_SHARE = 0.15  # part of a step that does not grow with batch x pixels
 OVERHEAD_LOW = 180.0  # seconds: base weights download + unzip + latents + save, best case
 OVERHEAD_HIGH = 360.0  # seconds: the same, worst case seen
+COMMUNITY = "community figures"
+MIN_SAMPLES = 3  # fewer finished runs than this say too little to fit anything
+MIN_SAMPLE_STEPS = 50  # shorter runs are mostly overhead
+PRIOR_WEIGHT = 4.0  # in the blend, the community figures count as this many of the team's runs
+MIN_SPREAD = 0.08  # a fitted range is never narrower than +-8 %: GPUs and datasets vary
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A range of billed seconds and of dollars for one training."""
+    """A range of billed seconds and of dollars for one training, and what it is based on."""
 
     seconds_low: float
     seconds_high: float
     cost_low: float
     cost_high: float
+    basis: str = COMMUNITY
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One finished training, as far as its duration goes."""
+
+    steps: int
+    batch_size: int
+    resolution: str
+    predict_time: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """`seconds = overhead + rate x steps x step_scale`, fitted on `count` finished runs;
+    `spread` is the relative half-width that covers their scatter."""
+
+    overhead: float
+    rate: float
+    spread: float
+    count: int
+
+    @property
+    def basis(self) -> str:
+        return f"from {self.count} of the team's trainings"
+
+    def seconds(self, steps: int, batch_size: int, resolution: str) -> float:
+        return self.overhead + max(0, steps) * self.rate * step_scale(batch_size, resolution)
 
 
 def _digits(text: str) -> bool:
@@ -71,18 +113,32 @@ def seconds_per_step(batch_size: int, resolution: str | int) -> tuple[float, flo
 
 
 def estimate_training(
-    *, steps: int, batch_size: int, resolution: str, gpu_price: float
+    *,
+    steps: int,
+    batch_size: int,
+    resolution: str,
+    gpu_price: float,
+    calibration: Calibration | None = None,
 ) -> Estimate:
-    """The range of billed time and cost for a run, before it is submitted."""
+    """The range of billed time and cost for a run, before it is submitted: the community
+    range, blended with the team's own fit when there is one."""
     low, high = seconds_per_step(batch_size, resolution)
     steps = max(0, steps)
     seconds_low = OVERHEAD_LOW + steps * low
     seconds_high = OVERHEAD_HIGH + steps * high
+    basis = COMMUNITY
+    if calibration is not None:
+        mid = calibration.seconds(steps, batch_size, resolution)
+        weight = calibration.count / (calibration.count + PRIOR_WEIGHT)
+        seconds_low = weight * mid * (1 - calibration.spread) + (1 - weight) * seconds_low
+        seconds_high = weight * mid * (1 + calibration.spread) + (1 - weight) * seconds_high
+        basis = calibration.basis
     return Estimate(
         seconds_low=seconds_low,
         seconds_high=seconds_high,
         cost_low=seconds_low * gpu_price,
         cost_high=seconds_high * gpu_price,
+        basis=basis,
     )
 
 
@@ -93,20 +149,59 @@ def actual_cost(predict_time: float | None, gpu_price: float) -> float | None:
     return predict_time * gpu_price
 
 
-def calibrate(samples: Iterable[tuple[int, int, str, float]]) -> tuple[float, float] | None:
-    """Observed (min, max) seconds per step at batch 1 @ 1024 px from finished runs.
+def calibrate(samples: Iterable[Sample]) -> Calibration | None:
+    """Fit overhead and seconds per step to finished runs; None with fewer than MIN_SAMPLES.
 
-    Each sample is (steps, batch_size, resolution, predict_time). The mid overhead is taken off
-    first; runs too short to say anything (under 50 steps) are ignored. Compare the result with
-    `S_PER_STEP_LOW`/`S_PER_STEP_HIGH` to re-tune them.
+    Least squares on (steps x step_scale, predict_time). When the runs are too alike to separate
+    overhead from rate (same steps every time) or the fit is not physical (negative overhead or
+    rate), the community overhead is kept and only the rate is fitted.
     """
-    rates: list[float] = []
-    overhead = (OVERHEAD_LOW + OVERHEAD_HIGH) / 2
-    for steps, batch_size, resolution, predict_time in samples:
-        if steps < 50 or predict_time <= overhead:
+    points: list[tuple[float, float]] = []
+    for s in samples:
+        if s.steps < MIN_SAMPLE_STEPS or not s.predict_time > 0:
             continue
-        rates.append((predict_time - overhead) / steps / step_scale(batch_size, resolution))
-    return (min(rates), max(rates)) if rates else None
+        try:
+            points.append((s.steps * step_scale(s.batch_size, s.resolution), s.predict_time))
+        except InputError:
+            continue
+    if len(points) < MIN_SAMPLES:
+        return None
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    overhead, rate = -1.0, -1.0
+    if sxx > (0.05 * mean_x) ** 2 * n:
+        rate = sxy / sxx
+        overhead = mean_y - rate * mean_x
+    if rate <= 0 or overhead < 0:
+        overhead = (OVERHEAD_LOW + OVERHEAD_HIGH) / 2
+        rates = [(y - overhead) / x for x, y in points if x > 0]
+        rate = max(sum(rates) / len(rates), 0.01) if rates else S_PER_STEP_LOW
+    errors = [(y - overhead - rate * x) / y for x, y in points]
+    spread = max(MIN_SPREAD, 2 * math.sqrt(sum(e * e for e in errors) / n))
+    return Calibration(overhead=overhead, rate=rate, spread=min(spread, 0.9), count=n)
+
+
+def to_cents(usd: float | Decimal) -> int:
+    """Dollars as whole cents, rounded half up once (money is summed in cents, never floats)."""
+    amount = Decimal(str(usd)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return int(amount * 100)
+
+
+def actual_cents(predict_time: float | None, gpu_price: float) -> int | None:
+    """`actual_cost` in whole cents, computed in decimal so no float error reaches a sum."""
+    if predict_time is None or predict_time < 0:
+        return None
+    amount = Decimal(str(predict_time)) * Decimal(str(gpu_price))
+    return int(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
+
+
+def format_cents(cents: int) -> str:
+    """`$12.34` from whole cents (negative amounts show as $0.00, like `format_money`)."""
+    cents = max(0, cents)
+    return f"${cents // 100:,}.{cents % 100:02d}"
 
 
 def format_duration(seconds: float) -> str:

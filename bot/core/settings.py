@@ -6,6 +6,7 @@ as they are read, so no later print or log can show them.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ DEFAULT_TRAINER = (
     "lucataco/sd3.5-large-fine-tuner:"
     "64360fd3c38f47e8132564044b67b1ed1d45b450f008b896d354c4d0d65973d0"
 )
+MAX_USD = Decimal(10**9)  # a budget beyond this is a typo, and would not fit a cent count
 
 
 def _split_csv(value: Any) -> Any:
@@ -93,11 +95,38 @@ class Settings(BaseSettings):
     policy_min_images: int = Field(
         2, ge=0, validation_alias=AliasChoices("SD35L_POLICY_MIN_IMAGES")
     )
+    # USD amounts; empty means no cap (budgets) or never (approval).
+    budget_user_monthly: Decimal | None = Field(
+        None, ge=0, validation_alias=AliasChoices("SD35L_BUDGET_USER_MONTHLY")
+    )
+    budget_team_monthly: Decimal | None = Field(
+        None, ge=0, validation_alias=AliasChoices("SD35L_BUDGET_TEAM_MONTHLY")
+    )
+    approval_above: Decimal | None = Field(
+        None, ge=0, validation_alias=AliasChoices("SD35L_APPROVAL_ABOVE")
+    )
 
     @field_validator("guild_ids", "allowed_roles", "manager_roles", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("budget_user_monthly", "budget_team_monthly", "approval_above", mode="before")
+    @classmethod
+    def _usd(cls, value: Any) -> Any:
+        """Empty means unset; `$20` and `20.00` both mean twenty dollars."""
+        if isinstance(value, str):
+            value = value.strip().removeprefix("$").strip()
+            if not value:
+                return None
+            try:
+                amount = Decimal(value)
+            except ArithmeticError:
+                raise ValueError("must be an amount in USD such as 20 or 12.50, or empty") from None
+            if not amount.is_finite() or abs(amount) > MAX_USD:
+                raise ValueError("must be an amount in USD such as 20 or 12.50, or empty")
+            return amount
+        return value
 
     @field_validator("policy_steps", mode="before")
     @classmethod

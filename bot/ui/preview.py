@@ -194,3 +194,16 @@ def summary(config_data: Mapping[str, Any]) -> str:
     return clip(
         f"{config_data.get('destination')} · trigger `{config_data.get('trigger_word')}`", 300
     )
+
+
+def dataset_summary(report: DatasetReport | None) -> str:
+    """One line of the dataset check for the managers (the full report was the owner's)."""
+    if report is None:
+        return "not checked"
+    counts = report.counts
+    parts = [f"{counts.get('usable_images', 0)} usable images"]
+    if "captions" in counts:
+        parts.append(f"{counts['captions']} captions")
+    if report.warnings:
+        parts.append(f"{len(report.warnings)} warning(s)")
+    return ", ".join(parts)

@@ -23,17 +23,19 @@ import discord
 from bot.core.config.model import resolve_config
 from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
+from bot.core.jobs.budget import ApprovalRequiredError, money_lines
 from bot.core.jobs.preflight import preflight
 from bot.core.log import get_logger
 from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
 from bot.tree import send_ephemeral
 from bot.ui.access import require_start, services
+from bot.ui.approval import request_approval
 from bot.ui.attachments import SHEET_NAME, sheet_file
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
 from bot.ui.card import card_embed
-from bot.ui.preview import preview_checks, preview_embeds
+from bot.ui.preview import PreviewChecks, dataset_summary, preview_checks, preview_embeds
 
 log = get_logger(__name__)
 
@@ -42,6 +44,15 @@ AGAIN_STATUSES = frozenset({"failed", "canceled", "aborted"})
 
 
 # -- the preview ---------------------------------------------------------------------------------
+
+
+async def add_money(bot: Any, checks: PreviewChecks, owner_id: int, config: Any) -> None:
+    """The estimate learnt from the team's runs, and what budgets and approval will do."""
+    verdict = await bot.budget.verdict(owner_id, config)
+    lines = money_lines(verdict, bot.budget.approval_cents)
+    checks.estimate = lines.estimate
+    checks.problems += lines.problems
+    checks.notes += lines.notes
 
 
 async def preview_config(
@@ -66,6 +77,7 @@ async def preview_config(
         resolved.config, bot.settings, bot.gateway, dry_run=dry_run, local=local
     )
     checks = preview_checks(found, destination=str(resolved.config.destination))
+    await add_money(bot, checks, interaction.user.id, resolved)
     sheet = sheet_file(local.sheet if local else None, interaction.filesize_limit)
     checks.dataset_label = local.label if local else None
     checks.sheet = SHEET_NAME if sheet is not None else None
@@ -76,7 +88,11 @@ async def preview_config(
         if local is not None and local.packed is not None:  # kept for Start, even after a restart
             stored["dataset_path"] = str(bot.jobs.datasets.keep(local.packed))
         preview = await bot.previews.save(
-            interaction.user.id, interaction.guild_id, interaction.channel_id, stored
+            interaction.user.id,
+            interaction.guild_id,
+            interaction.channel_id,
+            stored,
+            dataset_summary(checks.dataset),
         )
         view = view_of(StartButton(preview.key), DiscardButton(preview.key))
         await interaction.followup.send(embeds=embeds, view=view, ephemeral=True, **files)
@@ -145,6 +161,12 @@ class StartButton(
             # The training may exist: never offer the same preview twice.
             await interaction.edit_original_response(view=None)
             raise
+        except ApprovalRequiredError as needed:
+            link = await request_approval(interaction, preview, needed)
+            await interaction.edit_original_response(
+                content=f"⏳ {needed} Asked the managers here: {link}", view=None
+            )
+            return
         except SD35LError:
             await bot.previews.release(self.key)
             raise

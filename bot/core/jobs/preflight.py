@@ -79,7 +79,9 @@ async def check_account(config: TrainingConfig, gateway: ReplicateGateway) -> Ac
 
 
 def estimate_text(config: TrainingConfig, settings: Settings) -> str:
-    """Duration and cost from the steps, batch size and resolution, as one line."""
+    """Duration and cost from the steps, batch size and resolution, as one line saying what it
+    is based on. This is the community-figures estimate; the bot's preview replaces it with
+    `budget.Budget.estimate`, which blends in the team's own finished runs."""
     t = config.training
     estimate = estimate_training(
         steps=t.steps,
@@ -87,7 +89,7 @@ def estimate_text(config: TrainingConfig, settings: Settings) -> str:
         resolution=t.resolution,
         gpu_price=settings.gpu_price,
     )
-    return format_estimate(estimate)
+    return f"{format_estimate(estimate)} ({estimate.basis})"
 
 
 async def preflight(

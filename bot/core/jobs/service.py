@@ -13,8 +13,9 @@ Every state change goes through the store first (RoboDanny style), so a restart 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
 from bot.core.dataset.collect import UPLOAD_STAND_IN
@@ -31,6 +32,9 @@ from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.db import Store
 from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
+
+if TYPE_CHECKING:
+    from bot.core.jobs.budget import Budget, Verdict
 
 log = get_logger(__name__)
 
@@ -73,10 +77,18 @@ def ended_payload(
 class JobService:
     """What the bot does with trainings, through its store. Owns no Discord, no loop."""
 
-    def __init__(self, store: Store, gateway: ReplicateGateway, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        gateway: ReplicateGateway,
+        settings: Settings,
+        budget: Budget | None = None,
+    ) -> None:
         self.store = store
         self.gateway = gateway
         self.settings = settings
+        self.budget = budget  # the team's money rule and ledger; the CLI has none
+        self._money_lock = asyncio.Lock()
         self.datasets = LocalDatasets(settings, gateway)
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
@@ -129,18 +141,24 @@ class JobService:
         start_key: str | None = None,
         *,
         pending_id: int | None = None,
+        approved: bool = False,
     ) -> TrainingRow:
         """Start a training for `owner_id` from a checked config.
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
-        both pass it. Secrets go to Replicate only; the stored row holds the scrubbed config.
+        both pass it; budgets and approval (`budget.Budget.check`) too, before anything is
+        uploaded or created, and under one lock for everyone when there is a team budget, since
+        that one is shared. `approved`: a manager approved this training. A refusal drops the
+        Start's record: nothing was sent. Secrets go to Replicate only; the stored row holds
+        the scrubbed config.
         A local dataset (`dataset_path`, a pack the bot kept) is uploaded here, inside the
         claimed Start, and a retry of the same `start_key` reuses that upload. `pending_id` is
         the record `claim_start` made; without one, it is made here.
         """
         config = resolved_config.config
         lock = self._owner_locks.setdefault(owner_id, asyncio.Lock())
-        async with lock:
+        shared = self.budget is not None and self.settings.budget_team_monthly is not None
+        async with lock, self._money_lock if shared else contextlib.nullcontext():
             if pending_id is None:
                 inputs = await self._inputs_with_marker(config)
                 pending_id = await self.store.add_pending_submission(
@@ -156,12 +174,12 @@ class JobService:
                 assert pending_id is not None
             self._inflight.add(pending_id)
             try:
-                return await self._send(owner_id, pending_id, config, start_key)
+                return await self._send(owner_id, pending_id, config, start_key, approved)
             finally:
                 self._inflight.discard(pending_id)
 
     async def _send(
-        self, owner_id: int, pending_id: int, config: Any, start_key: str | None
+        self, owner_id: int, pending_id: int, config: Any, start_key: str | None, approved: bool
     ) -> TrainingRow:
         pending = await self.store.pending_submission(pending_id)
         if pending is None:
@@ -175,6 +193,7 @@ class JobService:
                 f"allows {limit} at once; wait for one to end or cancel one first.",
                 field="SD35L_MAX_ACTIVE_PER_USER",
             )
+        verdict = await self._money_check(owner_id, pending_id, config, approved)
         local = config.dataset_path
         upload = await self.datasets.upload(local, start_key) if local else None
         inputs = dict(pending.inputs)
@@ -196,10 +215,29 @@ class JobService:
         crash_point("create-answered")
         row = new_row(training, pending)
         row = await self.store.add_training(row, pending_id=pending_id)
+        if self.budget is not None:
+            await self.budget.record(row, config, verdict)
         if local:
             self.datasets.started(local)
         log.info("training %s submitted by %s to %s", training.id, owner_id, pending.destination)
         return await self.apply(row, training)
+
+    async def record_adopted(self, row: TrainingRow, config: Any) -> None:
+        """A training adopted after a lost create answer enters the ledger too."""
+        if self.budget is not None:
+            await self.budget.record(row, config)
+
+    async def _money_check(
+        self, owner_id: int, pending_id: int, config: Any, approved: bool
+    ) -> Verdict | None:
+        """The team's budgets and approval rule; a refusal drops the Start's record."""
+        if self.budget is None:
+            return None
+        try:
+            return await self.budget.check(owner_id, config, approved=approved)
+        except SD35LError:
+            await self.store.drop_pending_submission(pending_id)
+            raise
 
     # -- refresh -----------------------------------------------------------------------------
 
@@ -227,6 +265,8 @@ class JobService:
         if updated.is_terminal and not row.is_terminal:
             log.info("training %s ended: %s", training.id, updated.status)
             await self.datasets.forget(training)
+        if updated.is_terminal and self.budget is not None:
+            await self.budget.settle(training)
         return updated
 
     # -- cancel ------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ log = get_logger(__name__)
 FIELD = "dataset"
 URL_OPTION = "dataset_url"
 KEEP_SECONDS = 2 * 15 * 60  # twice a preview's lifetime: Start is claimed within it
+HOLD_SECONDS = 26 * 3600  # a pack waiting for a manager's approval (a day, and some margin)
+HELD = ".held"
 EXPIRED = (
     "The images of this preview are no longer kept (it expired or the bot's data folder was "
     "cleaned); run Train on these images or /train dataset: again."
@@ -80,6 +82,15 @@ class LocalDatasets:
             start=start_key,
         )
 
+    def hold(self, dataset_path: str) -> str:
+        """Keep a pack for as long as an approval request may wait (the sweep spares it)."""
+        path = self.pack_at(dataset_path)
+        if path.stem.endswith(HELD):
+            return str(path)
+        held = path.with_name(f"{path.stem}{HELD}.zip")
+        os.replace(path, held)
+        return str(held)
+
     def started(self, dataset_path: str) -> None:
         """The training exists: the kept pack is no longer needed."""
         Path(dataset_path).unlink(missing_ok=True)
@@ -114,11 +125,12 @@ class LocalDatasets:
         """Remove packs older than a preview can live; returns how many were removed."""
         if not self.root.is_dir():
             return 0
-        limit = (now or time.time()) - KEEP_SECONDS
+        now = now or time.time()
         removed = 0
         for path in self.root.iterdir():
+            keep = HOLD_SECONDS if path.stem.endswith(HELD) else KEEP_SECONDS
             try:
-                if path.stat().st_mtime < limit:
+                if path.stat().st_mtime < now - keep:
                     path.unlink()
                     removed += 1
             except OSError:

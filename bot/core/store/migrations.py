@@ -106,6 +106,61 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN attempted_at TEXT;
     ALTER TABLE trainings ADD COLUMN card_attempted_at TEXT;
     """,
+    # v4: the money ledger (one row per training the bot started, in integer cents, by the UTC
+    # month of its Start) and approval requests. Trainings from before v4 enter the ledger at
+    # their known cost (none while running: their estimate was never stored).
+    """
+    CREATE TABLE ledger (
+        training_id TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        month TEXT NOT NULL,
+        estimate_low_cents INTEGER NOT NULL,
+        estimate_high_cents INTEGER NOT NULL,
+        estimate_basis TEXT NOT NULL DEFAULT '',
+        steps INTEGER,
+        batch_size INTEGER,
+        resolution TEXT,
+        images INTEGER,
+        status TEXT NOT NULL DEFAULT 'running',
+        predict_time REAL,
+        actual_cents INTEGER,
+        loss_json TEXT,
+        created_at TEXT NOT NULL,
+        settled_at TEXT
+    );
+    CREATE INDEX ledger_month ON ledger(month, owner_id);
+    INSERT INTO ledger (training_id, owner_id, guild_id, month, estimate_low_cents,
+                        estimate_high_cents, status, predict_time, actual_cents, created_at,
+                        settled_at)
+    SELECT id, owner_id, guild_id, substr(created_at, 1, 7),
+           CAST(ROUND(COALESCE(cost, 0) * 100) AS INTEGER),
+           CAST(ROUND(COALESCE(cost, 0) * 100) AS INTEGER),
+           CASE WHEN completed_at IS NULL THEN 'running' ELSE status END,
+           predict_time,
+           CASE WHEN completed_at IS NULL THEN NULL
+                ELSE CAST(ROUND(COALESCE(cost, 0) * 100) AS INTEGER) END,
+           created_at, completed_at
+    FROM trainings;
+    CREATE TABLE approvals (
+        key TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        channel_id INTEGER,
+        message_id INTEGER,
+        config_json TEXT NOT NULL DEFAULT '{}',
+        estimate_high_cents INTEGER NOT NULL,
+        summary TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'pending',
+        decided_by INTEGER,
+        training_id TEXT,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        decided_at TEXT
+    );
+    CREATE INDEX approvals_pending ON approvals(status, expires_at);
+    ALTER TABLE previews ADD COLUMN dataset_summary TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

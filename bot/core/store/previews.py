@@ -32,6 +32,7 @@ class Preview:
     created_at: datetime
     expires_at: datetime
     used: bool = False
+    dataset_summary: str = ""  # one line of the dataset report, for an approval request
 
     def expired(self, now: datetime | None = None) -> bool:
         return (now or utcnow()) >= self.expires_at
@@ -47,6 +48,7 @@ def _from_db(rec: Any) -> Preview:
         created_at=from_iso(rec["created_at"]) or utcnow(),
         expires_at=from_iso(rec["expires_at"]) or utcnow(),
         used=bool(rec["used"]),
+        dataset_summary=rec["dataset_summary"] or "",
     )
 
 
@@ -63,6 +65,7 @@ class PreviewStore:
         guild_id: int | None,
         channel_id: int | None,
         config: dict[str, Any],
+        dataset_summary: str = "",
     ) -> Preview:
         """Store a new preview (and drop expired ones) and return it with its fresh key."""
         now = utcnow()
@@ -75,12 +78,13 @@ class PreviewStore:
             config=json.loads(config_json),
             created_at=now,
             expires_at=now + self.ttl,
+            dataset_summary=dataset_summary,
         )
         async with self.store.transaction() as db:
             await db.execute("DELETE FROM previews WHERE expires_at < ?", (to_iso(now),))
             await db.execute(
                 "INSERT INTO previews (key, owner_id, guild_id, channel_id, config_json, "
-                "created_at, expires_at, used) VALUES (?,?,?,?,?,?,?,0)",
+                "created_at, expires_at, used, dataset_summary) VALUES (?,?,?,?,?,?,?,0,?)",
                 (
                     preview.key,
                     owner_id,
@@ -89,6 +93,7 @@ class PreviewStore:
                     config_json,
                     to_iso(now),
                     to_iso(preview.expires_at),
+                    dataset_summary,
                 ),
             )
         return preview

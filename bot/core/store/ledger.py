@@ -1,0 +1,176 @@
+"""The money ledger: what every training the bot started was expected to cost and what it cost.
+
+One row per training, in whole cents, filed under the UTC month of its Start. A running training
+counts at its high estimate until its ending settles the row with the actual cost, so a budget
+can never be overrun by trainings that have not ended yet. Shares the store's connection and
+write lock, like the previews.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.core.estimate import Sample
+from bot.core.store.db import Store
+from bot.core.store.rows import from_iso, to_iso, utcnow
+
+RUNNING = "running"
+SAMPLE_LIMIT = 200  # the newest finished runs are enough to fit an estimate
+_SPENT = (
+    "COALESCE(SUM(CASE WHEN settled_at IS NULL THEN estimate_high_cents "
+    "ELSE COALESCE(actual_cents, 0) END), 0)"
+)
+
+
+def month_of(at: datetime) -> str:
+    """`YYYY-MM` of a moment, in UTC (budgets reset at midnight UTC on the 1st)."""
+    return to_iso(at)[:7]  # type: ignore[index]
+
+
+@dataclass
+class LedgerEntry:
+    """One training's money: estimate at Start, actual at the end (None while running)."""
+
+    training_id: str
+    owner_id: int
+    guild_id: int | None
+    month: str
+    estimate_low_cents: int
+    estimate_high_cents: int
+    estimate_basis: str = ""
+    steps: int | None = None
+    batch_size: int | None = None
+    resolution: str | None = None
+    status: str = RUNNING
+    predict_time: float | None = None
+    actual_cents: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    settled_at: datetime | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.settled_at is not None
+
+    @property
+    def counted_cents(self) -> int:
+        """What this training weighs on a budget now: actual when ended, else the high end."""
+        if self.settled:
+            return self.actual_cents or 0
+        return self.estimate_high_cents
+
+
+_COLUMNS = (
+    "training_id, owner_id, guild_id, month, estimate_low_cents, estimate_high_cents, "
+    "estimate_basis, steps, batch_size, resolution, status, predict_time, actual_cents, "
+    "created_at, settled_at"
+)
+
+
+def _entry(rec: Any) -> LedgerEntry:
+    data = {key: rec[key] for key in rec.keys()}
+    data["created_at"] = from_iso(data["created_at"]) or utcnow()
+    data["settled_at"] = from_iso(data["settled_at"])
+    return LedgerEntry(**data)
+
+
+class LedgerStore:
+    """The ledger table of the bot's database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def record(self, entry: LedgerEntry) -> None:
+        """File a training at its Start (a second record of the same training changes nothing)."""
+        async with self.store.transaction() as db:
+            await db.execute(
+                f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES "  # noqa: S608
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    entry.training_id,
+                    entry.owner_id,
+                    entry.guild_id,
+                    entry.month,
+                    entry.estimate_low_cents,
+                    entry.estimate_high_cents,
+                    entry.estimate_basis,
+                    entry.steps,
+                    entry.batch_size,
+                    entry.resolution,
+                    entry.status,
+                    entry.predict_time,
+                    entry.actual_cents,
+                    to_iso(entry.created_at),
+                    to_iso(entry.settled_at),
+                ),
+            )
+
+    async def settle(
+        self,
+        training_id: str,
+        status: str,
+        predict_time: float | None,
+        actual_cents: int | None,
+        loss_points: list[tuple[int, float]] | None = None,
+    ) -> bool:
+        """Record the ending once; later calls (a re-poll, a restart) change nothing."""
+        loss_json = json.dumps(loss_points) if loss_points else None
+        async with self.store.transaction() as db:
+            cur = await db.execute(
+                "UPDATE ledger SET status = ?, predict_time = ?, actual_cents = ?, "
+                "loss_json = ?, settled_at = ? WHERE training_id = ? AND settled_at IS NULL",
+                (
+                    status,
+                    predict_time,
+                    actual_cents or 0,
+                    loss_json,
+                    to_iso(utcnow()),
+                    training_id,
+                ),
+            )
+            return cur.rowcount > 0
+
+    async def get(self, training_id: str) -> LedgerEntry | None:
+        sql = f"SELECT {_COLUMNS} FROM ledger WHERE training_id = ?"  # noqa: S608
+        async with self.store.connection.execute(sql, (training_id,)) as cur:
+            rec = await cur.fetchone()
+        return _entry(rec) if rec is not None else None
+
+    async def spent_cents(self, month: str, owner_id: int | None = None) -> int:
+        """Actual cost of ended trainings plus the high estimate of running ones."""
+        sql = f"SELECT {_SPENT} FROM ledger WHERE month = ?"  # noqa: S608
+        params: list[Any] = [month]
+        if owner_id is not None:
+            sql += " AND owner_id = ?"
+            params.append(owner_id)
+        async with self.store.connection.execute(sql, params) as cur:
+            rec = await cur.fetchone()
+        return int(rec[0]) if rec else 0
+
+    async def entries(self, month: str) -> list[LedgerEntry]:
+        sql = f"SELECT {_COLUMNS} FROM ledger WHERE month = ? ORDER BY created_at"  # noqa: S608
+        async with self.store.connection.execute(sql, (month,)) as cur:
+            return [_entry(rec) for rec in await cur.fetchall()]
+
+    async def samples(self, limit: int = SAMPLE_LIMIT) -> list[Sample]:
+        """Succeeded trainings whose shape and billed time are known, newest first."""
+        sql = (
+            "SELECT steps, batch_size, resolution, predict_time FROM ledger "
+            "WHERE status = 'succeeded' AND predict_time IS NOT NULL AND steps IS NOT NULL "
+            "AND batch_size IS NOT NULL AND resolution IS NOT NULL "
+            "ORDER BY settled_at DESC LIMIT ?"
+        )
+        async with self.store.connection.execute(sql, (limit,)) as cur:
+            return [
+                Sample(int(r[0]), int(r[1]), str(r[2]), float(r[3])) for r in await cur.fetchall()
+            ]
+
+    async def loss_points(self, training_id: str) -> list[tuple[int, float]]:
+        sql = "SELECT loss_json FROM ledger WHERE training_id = ?"
+        async with self.store.connection.execute(sql, (training_id,)) as cur:
+            rec = await cur.fetchone()
+        if rec is None or not rec[0]:
+            return []
+        return [(int(step), float(loss)) for step, loss in json.loads(rec[0])]

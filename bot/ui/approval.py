@@ -1,0 +1,167 @@
+"""Approval requests in the channel: who asks for what, the estimate and the dataset, with
+Approve and Reject buttons only managers may use.
+
+The buttons are DynamicItems whose custom_id carries only the request's key, so they keep working
+after a restart; every click reads the request from the database and the clicker's roles as they
+are at that moment. Approve submits for the original owner (the job service checks the budgets
+again) and posts the job card; Reject and expiry tell the owner in the channel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.core.errors import SD35LError
+from bot.core.estimate import format_cents, format_estimate
+from bot.core.jobs.approvals import request_text
+from bot.core.jobs.budget import APPROVAL_ABOVE, ApprovalRequiredError
+from bot.core.log import get_logger
+from bot.core.store.approvals import ApprovalRequest
+from bot.core.store.previews import Preview
+from bot.core.store.rows import TrainingRow
+from bot.tree import send_ephemeral
+from bot.ui.access import is_manager, services
+from bot.ui.buttons import KeyedButton, view_of
+from bot.ui.cancel import CardCancelButton
+from bot.ui.card import card_embed
+from bot.ui.format import FIELD_VALUE, GREEN, ORANGE, RED, clip, mention, relative
+from bot.ui.preview import summary
+
+log = get_logger(__name__)
+
+
+def request_embed(request: ApprovalRequest, estimate: str, dataset: str) -> discord.Embed:
+    embed = discord.Embed(
+        title="Approval needed",
+        colour=ORANGE,
+        description=clip(
+            f"{mention(request.owner_id)} wants to train {request.summary}.", FIELD_VALUE
+        ),
+    )
+    training = request.config.get("training") or {}
+    shape = ", ".join(
+        f"{k} {training[k]}" for k in ("steps", "batch_size", "resolution") if k in training
+    )
+    embed.add_field(name="Config", value=clip(shape or "defaults", FIELD_VALUE), inline=False)
+    embed.add_field(name="Estimate", value=clip(estimate, FIELD_VALUE), inline=False)
+    embed.add_field(name="Dataset", value=clip(dataset, FIELD_VALUE), inline=False)
+    embed.set_footer(
+        text=f"Above {APPROVAL_ABOVE}: only a manager can approve or reject it. Budgets are "
+        "checked again on Approve."
+    )
+    embed.add_field(name="Expires", value=relative(request.expires_at), inline=False)
+    return embed
+
+
+def decided_embed(request: ApprovalRequest, text: str, colour: int) -> discord.Embed:
+    return discord.Embed(
+        title="Training request", colour=colour, description=clip(text, FIELD_VALUE)
+    ).add_field(name="Request", value=clip(request_text(request), FIELD_VALUE))
+
+
+async def request_approval(
+    interaction: discord.Interaction[Any], preview: Preview, needed: ApprovalRequiredError
+) -> str:
+    """Post the request in the preview's channel; returns a link to it."""
+    bot = services(interaction)
+    verdict = needed.verdict
+    request = await bot.approvals.request(
+        preview.owner_id,
+        preview.guild_id,
+        preview.channel_id,
+        preview.config,
+        verdict,
+        summary(preview.config),
+    )
+    estimate = f"{format_estimate(verdict.estimate)} ({verdict.estimate.basis})"
+    channel_id = preview.channel_id or interaction.channel_id
+    if channel_id is None:  # slash commands here are guild-only; a channel always exists
+        raise SD35LError("This training needs a manager's approval; start it from a channel.")
+    message = await bot.get_partial_messageable(channel_id).send(
+        embed=request_embed(request, estimate, preview.dataset_summary or "not checked"),
+        view=view_of(ApproveButton(request.key), RejectButton(request.key)),
+    )
+    await bot.approvals.store.set_message(request.key, message.channel.id, message.id)
+    return str(message.jump_url)
+
+
+async def _tell_owner(bot: Any, request: ApprovalRequest, text: str) -> None:
+    """A line in the request's channel that pings only the owner."""
+    if request.channel_id is None:
+        return
+    try:
+        await bot.get_partial_messageable(request.channel_id).send(
+            f"{mention(request.owner_id)} {text}",
+            allowed_mentions=discord.AllowedMentions(users=[discord.Object(request.owner_id)]),
+        )
+    except discord.HTTPException as exc:
+        log.warning("owner of approval %s not told (%s)", request.key, exc.code)
+
+
+async def close_request(bot: Any, request: ApprovalRequest, text: str, colour: int) -> None:
+    """Replace the request's buttons by what happened (the message may be gone: fine)."""
+    if request.channel_id is None or request.message_id is None:
+        return
+    message = bot.get_partial_messageable(request.channel_id).get_partial_message(
+        request.message_id
+    )
+    try:
+        await message.edit(embed=decided_embed(request, text, colour), view=None)
+    except discord.HTTPException as exc:
+        log.warning("approval message %s not edited (%s)", request.key, exc.code)
+
+
+async def expired(bot: Any, request: ApprovalRequest) -> None:
+    """The day passed without a decision: say so on the request and to its owner."""
+    text = "Nobody approved it within a day, so nothing was submitted; run /train again."
+    await close_request(bot, request, f"⌛ Expired. {text}", RED)
+    await _tell_owner(bot, request, f"your training request ({request.summary}) expired. {text}")
+
+
+async def _post_card(bot: Any, row: TrainingRow) -> None:
+    """The approved training's job card in the request's channel (a fresh card offers Cancel;
+    the tracker redraws it from there on)."""
+    if row.channel_id is None:
+        return
+    message = await bot.get_partial_messageable(row.channel_id).send(
+        embed=card_embed(row), view=view_of(CardCancelButton(row.id))
+    )
+    await bot.store.set_card(row.id, message.channel.id, message.id)
+
+
+class ApproveButton(
+    KeyedButton, action="approve", label="Approve", style=discord.ButtonStyle.success
+):
+    """A manager's yes: submits the training for its owner, once."""
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        bot = services(interaction)
+        manager = is_manager(interaction.user, bot.settings.manager_roles)
+        if manager:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        request, row = await bot.approvals.approve(self.key, interaction.user.id, manager)
+        bot.tracker.wake()
+        await _post_card(bot, row)
+        text = f"✅ Approved by {mention(interaction.user.id)}: training `{row.id}` started."
+        await close_request(bot, request, text, GREEN)
+        await _tell_owner(bot, request, f"your training `{row.id}` was approved and started.")
+        await send_ephemeral(interaction, f"Approved; training `{row.id}` started.")
+
+
+class RejectButton(KeyedButton, action="reject", label="Reject", style=discord.ButtonStyle.danger):
+    """A manager's no: nothing is submitted and the owner is told why."""
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        bot = services(interaction)
+        manager = is_manager(interaction.user, bot.settings.manager_roles)
+        request = await bot.approvals.reject(self.key, interaction.user.id, manager)
+        who = mention(interaction.user.id)
+        why = (
+            f"it may cost up to {format_cents(request.estimate_high_cents)}, above "
+            f"{APPROVAL_ABOVE}, and {who} rejected it; nothing was submitted"
+        )
+        await close_request(bot, request, f"❌ Rejected: {why}.", RED)
+        await _tell_owner(bot, request, f"your training request ({request.summary}): {why}.")
+        await send_ephemeral(interaction, "Rejected; the owner was told.")

@@ -1,0 +1,267 @@
+"""Team money without Discord: the USD settings, the ledger and its migration, the budget rule
+and its messages, approvals decided once, /usage sums, the loss series, and the chart PNGs."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.core.errors import InputError
+from bot.core.estimate import Sample
+from bot.core.jobs.budget import (
+    ApprovalRequiredError,
+    Budget,
+    BudgetExceededError,
+    Standing,
+    money_lines,
+    next_month_start,
+    parse_month,
+    refusal,
+    training_shape,
+)
+from bot.core.jobs.usage import usage_report
+from bot.core.loss import loss_series, smooth, thin
+from bot.core.settings import load_settings
+from bot.core.store.approvals import ApprovalStore
+from bot.core.store.db import Store
+from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
+from bot.core.store.migrations import MIGRATIONS
+from bot.sim.logs import TrainingLog
+from bot.ui.charts import loss_curve_png, usage_chart_png
+
+CONFIG = {"training": {"steps": 1000, "batch_size": 1, "resolution": "1024"}}
+
+
+def settings(**env: Any) -> Any:
+    return load_settings(**env)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> Any:
+    async with await Store.open(tmp_path / "bot.sqlite") as s:
+        yield s
+
+
+def test_usd_settings_accept_amounts_and_empty() -> None:
+    s = settings(
+        SD35L_BUDGET_USER_MONTHLY="$20",
+        SD35L_BUDGET_TEAM_MONTHLY=" 150.50 ",
+        SD35L_APPROVAL_ABOVE="",
+    )
+    assert s.budget_user_monthly == Decimal("20") and s.budget_team_monthly == Decimal("150.50")
+    assert s.approval_above is None
+
+
+@pytest.mark.parametrize("bad", ["twenty", "-5", "NaN", "1e999999"])
+def test_usd_settings_name_the_variable(bad: str) -> None:
+    with pytest.raises(InputError) as err:
+        settings(SD35L_BUDGET_USER_MONTHLY=bad)
+    assert err.value.field == "SD35L_BUDGET_USER_MONTHLY"
+    assert "SD35L_BUDGET_USER_MONTHLY" in str(err.value)
+
+
+def test_months() -> None:
+    now = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
+    assert parse_month(None, now) == "2026-12" == parse_month("  ", now) == month_of(now)
+    assert parse_month("2027-01") == "2027-01"
+    assert next_month_start("2026-12") == datetime(2027, 1, 1, tzinfo=UTC)
+    assert next_month_start("2026-01") == datetime(2026, 2, 1, tzinfo=UTC)
+    for bad in ("2026-13", "26-01", "2026/01", "1999-01", "x" * 50):
+        with pytest.raises(InputError) as err:
+            parse_month(bad)
+        assert err.value.field == "month" and "YYYY-MM" in str(err.value)
+
+
+def test_refusal_names_the_budget_spent_left_and_reset() -> None:
+    standing = Standing(
+        "2026-12", user_spent=1750, team_spent=9000, user_budget=2000, team_budget=None
+    )
+    assert refusal(standing, 250) is None  # exactly reaching the budget is allowed
+    refused = refusal(standing, 251)
+    assert isinstance(refused, BudgetExceededError)
+    assert refused.field == "SD35L_BUDGET_USER_MONTHLY"
+    text = str(refused)
+    assert "$20.00 a month" in text and "up to $2.51" in text and "spent $17.50 in 2026-12" in text
+    assert "$2.50 is left" in text and "resets on 2027-01-01 00:00 UTC" in text
+    team = Standing("2026-12", 0, 9000, None, 9100)
+    refused = refusal(team, 200)
+    assert refused is not None and refused.field == "SD35L_BUDGET_TEAM_MONTHLY"
+    assert "the team already spent $90.00" in str(refused) and team.team_left == 100
+    assert Standing("2026-12", 50, 50, 40, None).user_left == 0
+
+
+def test_training_shape_reads_models_and_stored_dicts() -> None:
+    assert training_shape(CONFIG) == (1000, 1, "1024")
+    assert training_shape({}) == (0, 1, "1024")
+
+
+async def test_migration_files_existing_trainings_in_the_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # a database written before the ledger existed
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        for version, script in enumerate(MIGRATIONS[:2], start=1):
+            db.executescript(script)
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        for tid, status, cost, done in (
+            ("old1", "succeeded", 1.234, "2026-11-03T10:00:00.000000+00:00"),
+            ("old2", "processing", None, None),
+        ):
+            db.execute(
+                "INSERT INTO trainings (id, owner_id, destination, status, cost, created_at, "
+                "updated_at, completed_at) VALUES (?, 7, 'a/b', ?, ?, ?, ?, ?)",
+                (tid, status, cost, "2026-11-02T10:00:00.000000+00:00", "x", done),
+            )
+    async with await Store.open(path) as store:
+        ledger = LedgerStore(store)
+        old1, old2 = await ledger.get("old1"), await ledger.get("old2")
+        assert old1 is not None and old1.settled and old1.actual_cents == 123
+        assert old1.month == "2026-11" and old1.status == "succeeded"
+        assert old2 is not None and not old2.settled
+        assert await ledger.spent_cents("2026-11", 7) == 123
+        preview = (
+            await __import__("bot.core.store.previews", fromlist=["x"])
+            .PreviewStore(store)
+            .save(7, None, None, {}, "3 usable images")
+        )
+        assert preview.dataset_summary == "3 usable images"
+
+
+async def test_budget_check_record_settle_and_usage(store: Store) -> None:
+    ledger = LedgerStore(store)
+    budget = Budget(
+        ledger,
+        settings(SD35L_BUDGET_USER_MONTHLY="10", SD35L_APPROVAL_ABOVE="2"),
+    )
+    verdict = await budget.check(
+        1, {"training": {"steps": 50, "batch_size": 1, "resolution": "512"}}
+    )
+    assert not verdict.needs_approval and verdict.standing.user_spent == 0
+    with pytest.raises(ApprovalRequiredError) as needed:
+        await budget.check(1, CONFIG)
+    assert "SD35L_APPROVAL_ABOVE ($2.00)" in str(needed.value)
+    approved = await budget.check(1, CONFIG, approved=True)
+    assert approved.high_cents > 200
+    lines = money_lines(await budget.verdict(1, CONFIG), budget.approval_cents)
+    assert "community figures" in lines.estimate and not lines.problems
+    assert any("asks a manager" in n for n in lines.notes)
+    assert any("$0.00 of $10.00 spent, $10.00 left" in n for n in lines.notes)
+
+    now = datetime.now(UTC)
+    for i in range(4):
+        await ledger.record(
+            LedgerEntry(
+                f"t{i}",
+                1 + i % 2,
+                None,
+                month_of(now),
+                100,
+                300,
+                steps=1000,
+                batch_size=1,
+                resolution="1024",
+            )
+        )
+    assert await ledger.spent_cents(month_of(now)) == 1200  # running: at the high estimate
+    assert await ledger.settle("t0", "succeeded", 1000.0, 153, [(1, 0.5), (2, 0.4)])
+    assert not await ledger.settle("t0", "succeeded", 9999.0, 999)  # once only
+    await ledger.settle("t1", "failed", 200.0, 31)
+    await ledger.settle("t2", "canceled", None, None)
+    assert await ledger.loss_points("t0") == [(1, 0.5), (2, 0.4)]
+    assert await ledger.loss_points("t1") == [] and await ledger.loss_points("nope") == []
+    report = await usage_report(budget, month_of(now))
+    assert report.team.total == 153 + 31 + 0 + 300
+    assert report.users[2].lost == 31 and report.users[2].failed == 1
+    assert report.users[1].by_outcome == {
+        "succeeded": 153,
+        "failed": 0,
+        "canceled": 0,
+        "running": 0,
+    }
+    assert report.users[2].running == 1 and report.user_budget == 1000
+    # Only the succeeded run says how good the estimate was: middle 200 vs actual 153.
+    assert report.accuracy is not None and report.accuracy.count == 1
+    assert report.accuracy.within == 1
+    assert report.accuracy.mean_error == pytest.approx(47 / 153)
+    assert report.resets_at == next_month_start(month_of(now))
+
+
+async def test_budget_learns_from_succeeded_runs(store: Store) -> None:
+    ledger = LedgerStore(store)
+    budget = Budget(ledger, settings())
+    assert (await budget.estimate(CONFIG)).basis == "community figures"
+    month = month_of(datetime.now(UTC))
+    for i in range(5):
+        steps = 1000 + 200 * i
+        await ledger.record(
+            LedgerEntry(f"r{i}", 1, None, month, 1, 2, steps=steps, batch_size=1, resolution="1024")
+        )
+        await ledger.settle(f"r{i}", "succeeded", 60.0 + steps * 0.8, 1)
+    assert len(await ledger.samples()) == 5
+    assert (await budget.estimate(CONFIG)).basis == "from 5 of the team's trainings"
+    assert await ledger.samples() == [s for s in await ledger.samples() if isinstance(s, Sample)]
+
+
+async def test_approvals_are_decided_once_and_expire(store: Store) -> None:
+    approvals = ApprovalStore(store, ttl=timedelta(hours=1))
+    request = await approvals.create(
+        owner_id=1, guild_id=2, channel_id=3, config=CONFIG, estimate_high_cents=500, summary="a/b"
+    )
+    assert request.pending and not request.expired()
+    assert await approvals.decide(request.key, "approved", 9)
+    assert not await approvals.decide(request.key, "rejected", 9)
+    await approvals.reopen(request.key)
+    assert (await approvals.get(request.key)).pending  # type: ignore[union-attr]
+    assert [r.key for r in await approvals.pending()] == [request.key]
+    short = ApprovalStore(store, ttl=timedelta(seconds=-1))
+    old = await short.create(
+        owner_id=1, guild_id=2, channel_id=3, config={}, estimate_high_cents=1, summary="x"
+    )
+    assert not await short.decide(old.key, "approved", 9)  # past its time: nobody can decide
+    assert [r.key for r in await short.expire_due()] == [old.key]
+    assert await short.expire_due() == []  # each expiry is reported once
+    assert (await approvals.get(old.key)).status == "expired"  # type: ignore[union-attr]
+
+
+def test_loss_series_reads_every_step_and_survives_garbage() -> None:
+    log = TrainingLog("seed", 300, 1e-4, 1)
+    text = log.text(300, "succeeded")
+    points = loss_series(text)
+    assert [s for s, _ in points] == list(range(1, 300))
+    assert all(0 < v < 1 for _, v in points)
+    garbage = (
+        "sd3.5_train_replicate:  1%|▏| 3/300 [00:03<05:00, 1.0s/it, lr: 1e-4 loss: nan]\n"
+        "sd3.5_train_replicate: no bar here loss: 0.3\n"
+        "other: 2%|▏| 6/300 [00:03<05:00, 1.0s/it, loss: 0.2]\n"
+        "sd3.5_train_replicate:  1%|▏| 4/300 [00:04<05:00, 1.0s/it, loss: 1e9999]\r"
+        "sd3.5_train_replicate:  1%|▏| 5/300 [00:05<05:00, 1.0s/it, loss: 0.25]"
+    )
+    assert loss_series(garbage) == [(5, 0.25)]
+    assert loss_series(None) == [] and loss_series("") == []
+    smoothed = smooth([(1, 1.0), (2, 0.0)], weight=0.5)
+    assert smoothed[0] == (1, 1.0) and smoothed[1][1] == pytest.approx(1 / 3)
+    thinned = thin(points, 10)
+    assert len(thinned) == 10 and thinned[0] == points[0] and thinned[-1] == points[-1]
+    assert thin(points[:5], 10) == points[:5]
+
+
+def _png(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+def test_charts_are_pngs() -> None:
+    points = loss_series(TrainingLog("c", 200, 1e-4, 1).text(200, "succeeded"))
+    assert _png(loss_curve_png(points, title="Training x: loss over 200 steps"))[0] > 300
+    spend = {"alice": {"succeeded": 300, "running": 120}, "bob": {"failed": 50}}
+    assert _png(usage_chart_png(spend, budget_cents=2000, title="t"))[1] > 200
+    assert _png(usage_chart_png({}, budget_cents=None, title="empty"))[0] > 100
