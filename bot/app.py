@@ -23,7 +23,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.core.errors import SD35LError
+from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.approvals import ApprovalDesk
 from bot.core.jobs.budget import Budget
 from bot.core.jobs.service import JobService
@@ -250,6 +250,30 @@ def create_bot(settings: Settings | None = None, **kwargs: Any) -> TrainerBot:
     return TrainerBot(settings if settings is not None else load_settings(), **kwargs)
 
 
+def check_replicate(settings: Settings) -> None:
+    """At start, `GET /v1/account` once, so a bad token is found now and not at someone's
+    /train: a refused token stops the bot (InputError, exit 2); a missing one or an unreachable
+    Replicate is a warning, since the bot can still answer and Replicate may come back."""
+    if not settings.token:
+        log.warning(
+            "REPLICATE_API_TOKEN is not set: the bot starts, but /train cannot submit until it is."
+        )
+        return
+
+    async def account() -> str:
+        async with ReplicateGateway(settings, read_attempts=2, timeout=10.0) as gateway:
+            return await gateway.check_token()
+
+    try:
+        name = asyncio.run(account())
+    except InputError:
+        raise
+    except SD35LError as exc:
+        log.warning("could not check REPLICATE_API_TOKEN at start: %s", exc)
+        return
+    log.info("Replicate token OK (account %s)", name or "unknown")
+
+
 def run_bot() -> None:
     """`sd35l-trainer bot` / `python -m bot`: run until stopped; exit 2 on bad configuration."""
     setup_logging()
@@ -261,6 +285,11 @@ def run_bot() -> None:
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         print(f"Error: {MSG_MISSING_BOT_LOGIN}", file=sys.stderr)
         raise SystemExit(2)
+    try:
+        check_replicate(settings)
+    except SD35LError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     bot = create_bot(settings)
     bot.close_on_sigterm = True
     try:

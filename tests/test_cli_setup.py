@@ -29,6 +29,29 @@ def test_init_config_stdout_and_file(tmp_path: Path) -> None:
     assert "dataset_url" in yaml.safe_load(target.read_text())
     again = invoke(["init-config", "--output", str(target)])
     assert again.exit_code == 2 and "already exists" in again.output
+    nested = tmp_path / "nodir" / "sub" / "cfg.yaml"
+    made = invoke(["init-config", "--output", str(nested)])
+    assert made.exit_code == 0 and nested.is_file(), made.output
+    blocked = invoke(["init-config", "--output", str(target / "cfg.yaml")])  # a file in the way
+    assert blocked.exit_code == 2 and "Cannot write" in blocked.output
+
+
+def test_shell_completion_offers_commands_and_options(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("_SD35L_TRAINER_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "sd35l-trainer fo")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 0 and "plain,follow" in capsys.readouterr().out
+    monkeypatch.setenv("COMP_WORDS", "sd35l-trainer cancel --y")
+    monkeypatch.setenv("COMP_CWORD", "2")
+    with pytest.raises(SystemExit):
+        main([])
+    assert "plain,--yes" in capsys.readouterr().out
 
 
 def test_init_config_unknown_preset() -> None:
@@ -40,6 +63,7 @@ def _answers(url: str, *, submit: bool) -> str:
     lines = [
         "fast",  # preset
         "ftp://example.com/x.zip",  # refused, asked again
+        url.rsplit("/", 1)[0] + "/missing.zip",  # answers 404: refused at the prompt
         url,
         "nope",  # refused destination
         "alice/lora",
@@ -59,7 +83,9 @@ def test_interactive_writes_config_and_submits(
 ) -> None:
     result = invoke(["interactive"], input=_answers(dataset_url, submit=True))
     assert result.exit_code == 0, result.output
-    assert result.output.count("Dataset ZIP URL") >= 2  # re-asked after the refusal
+    assert result.output.count("Dataset ZIP URL") >= 3  # re-asked after each refusal
+    assert "was not found (404)" in result.output
+    assert result.output.index("was not found (404)") < result.output.index("Trigger word")
     saved = yaml.safe_load((tmp_path / "my.yaml").read_text())
     assert saved["destination"] == "alice/lora" and saved["trigger_word"] == TRIGGER
     assert saved["training"]["steps"] == 1200 and saved["training"]["lora_rank"] == 8
@@ -88,8 +114,8 @@ def test_simulate_prints_how_to_use(monkeypatch: pytest.MonkeyPatch) -> None:
 
     seen: dict[str, Any] = {}
 
-    def fake(host: str, port: int, *, on_ready: Callable[[str], None]) -> None:
-        seen.update(host=host, port=port)
+    def fake(host: str, port: int, *, on_ready: Callable[[str], None], **kw: Any) -> None:
+        seen.update(host=host, port=port, token=kw["token"], outcome=kw["faults"].outcome)
         on_ready(f"http://{host}:{port}")
         raise KeyboardInterrupt
 
@@ -98,7 +124,7 @@ def test_simulate_prints_how_to_use(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     assert "export REPLICATE_BASE_URL=http://127.0.0.1:9911" in result.output
     assert "any token works" in result.output and "stopped" in result.output
-    assert seen == {"host": "127.0.0.1", "port": 9911}
+    assert seen == {"host": "127.0.0.1", "port": 9911, "token": None, "outcome": "succeeded"}
 
 
 def test_simulate_port_in_use(monkeypatch: pytest.MonkeyPatch) -> None:

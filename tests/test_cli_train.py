@@ -42,7 +42,7 @@ def test_acceptance_wait_downloads_exact_file(
     assert inputs["input_images"] == dataset_url
     assert inputs["optimizer"] == "adamw8bit"
     assert inputs["learning_rate"] == pytest.approx(0.0004)
-    assert inputs["steps"] == 1000 and inputs["batch_size"] == 4
+    assert inputs["steps"] == 1000 and inputs["batch_size"] == 2
     assert inputs["resolution"] == "512,768"
     assert inputs["trigger_word"] == TRIGGER
     known = trainer_openapi_schema()["components"]["schemas"]["TrainingInput"]["properties"]
@@ -52,7 +52,7 @@ def test_acceptance_wait_downloads_exact_file(
 def test_submit_without_wait_prints_id_and_url(
     cli_env: ReplicateSimulator, dataset_url: str
 ) -> None:
-    result = invoke(_args(dataset_url))
+    result = invoke(_args(dataset_url, "--yes"))
     assert result.exit_code == 0, result.output
     (tid,) = list(cli_env.trainings)
     assert f"https://replicate.com/p/{tid}" in result.output
@@ -244,19 +244,38 @@ def test_ctrl_c_while_waiting_leaves_training_running(
     result = invoke(_args(dataset_url, "--steps", "2000", "--wait", "--yes"))
     assert result.exit_code == 130, result.output
     (tid,) = list(cli_env.trainings)
-    assert f"sd35l-trainer status {tid}" in result.output
-    assert f"sd35l-trainer download {tid}" in result.output
+    assert f"training {tid} keeps running" in result.output
+    assert f"sd35l-trainer follow {tid}" in result.output
     assert cli_env.trainings[tid]["status"] in ("starting", "processing")
 
 
-def test_wait_refuses_existing_target_before_paying(
+def test_wait_keeps_an_existing_file_and_names_the_new_one_with_the_id(
     cli_env: ReplicateSimulator, dataset_url: str, tmp_path: Path
 ) -> None:
-    (tmp_path / f"alice_lora_{TRIGGER}.safetensors").write_bytes(b"mine")
+    mine = tmp_path / f"alice_lora_{TRIGGER}.safetensors"
+    mine.write_bytes(b"mine")
     result = invoke(_args(dataset_url, "--wait", "--yes", "--output-dir", str(tmp_path)))
-    assert result.exit_code == 2 and "already exists" in result.output
-    assert len(cli_env.trainings) == 0
-    assert (tmp_path / f"alice_lora_{TRIGGER}.safetensors").read_bytes() == b"mine"
+    assert result.exit_code == 0, result.output
+    (tid,) = list(cli_env.trainings)
+    saved = tmp_path / f"alice_lora_{TRIGGER}_{tid}.safetensors"
+    assert mine.read_bytes() == b"mine"
+    assert saved.read_bytes() == cli_env.lora_bytes
+    assert "already exists" in result.output and f"saved as {saved.name}" in result.output
+
+
+def test_without_a_terminal_and_without_yes_nothing_is_submitted(
+    cli_env: ReplicateSimulator, dataset_url: str
+) -> None:
+    result = invoke(_args(dataset_url, "--wait"))
+    assert result.exit_code == 2, result.output
+    assert "--yes" in result.output and "Nothing was submitted" in result.output
+    assert _creates(cli_env) == [] and len(cli_env.trainings) == 0
+
+
+def test_dry_run_needs_no_yes(cli_env: ReplicateSimulator, dataset_url: str) -> None:
+    result = invoke(_args(dataset_url, "--dry-run"))
+    assert result.exit_code == 0, result.output
+    assert "--yes" not in result.output
 
 
 def test_unexpected_error_is_one_redacted_line(
@@ -266,19 +285,20 @@ def test_unexpected_error_is_one_redacted_line(
         raise RuntimeError(f"kaput with {TOKEN}\nsecond line")
 
     monkeypatch.setattr(_common, "settings", boom)
-    result = invoke(_args(dataset_url))
+    result = invoke(_args(dataset_url, "--yes"))
     assert result.exit_code == 1
     assert "Unexpected error: RuntimeError: kaput with [redacted] second line" in result.output
 
 
-def test_wait_on_a_terminal_uses_the_live_line(
+def test_wait_on_a_terminal_uses_the_progress_bar(
     cli_env: ReplicateSimulator, dataset_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_common, "stdout_is_tty", lambda: True)
     monkeypatch.setattr(_follow, "stdout_is_tty", lambda: True)
     result = invoke(_args(dataset_url, "--wait", "--yes", "--output-dir", str(tmp_path)))
     assert result.exit_code == 0, result.output
-    assert "step 1000/1000" in result.output
+    assert "step 1000/1000" in result.output and "━" in result.output
+    assert "Training\n" in result.output  # a stage line above the bar
     assert (tmp_path / f"alice_lora_{TRIGGER}.safetensors").is_file()
 
 

@@ -70,10 +70,13 @@ def refused(settings: Settings, **kwargs: Any) -> InputError:
 # --- defaults, presets, layering --------------------------------------------------------------
 
 
-def test_defaults_from_the_issue(settings: Settings) -> None:
+def test_defaults_are_the_beginner_preset(settings: Settings) -> None:
+    """No preset costs what `interactive` (which proposes beginner) estimates: batch 1."""
     resolved = resolve_config(cli=BASE, settings=settings)
+    beginner = resolve_config(cli={**BASE, "preset": "beginner"}, settings=settings)
+    assert resolved.config.training == beginner.config.training
     t, w, a = resolved.config.training, resolved.config.wandb, resolved.config.advanced
-    assert (t.steps, t.lora_rank, t.optimizer, t.batch_size) == (1500, 16, "prodigy", 4)
+    assert (t.steps, t.lora_rank, t.optimizer, t.batch_size) == (1500, 16, "prodigy", 1)
     assert (t.resolution, t.learning_rate) == ("768,1024", 1.0)
     assert (w.project, w.save_interval, w.sample_interval) == ("sd3.5_train_replicate", 100, 100)
     assert (a.caption_dropout_rate, a.cache_latents_to_disk) == (0.05, False)
@@ -88,7 +91,7 @@ def test_defaults_from_the_issue(settings: Settings) -> None:
     [
         ("beginner", ("prodigy", 1.0, 1500, 1, "768,1024")),
         ("experienced", ("prodigy", 1.0, 1500, 4, "768,1024")),
-        ("fast", ("adamw8bit", 0.0004, 1000, 4, "512,768")),
+        ("fast", ("adamw8bit", 0.0004, 1000, 2, "512,768")),
     ],
 )
 def test_presets(settings: Settings, name: str, expected: tuple[Any, ...]) -> None:
@@ -100,6 +103,43 @@ def test_presets(settings: Settings, name: str, expected: tuple[Any, ...]) -> No
     assert resolved.origins["training.lora_rank"] == "default"
     preset = load_presets()[name]
     assert preset.description and "\n" not in preset.description
+
+
+def test_preset_descriptions_match_their_estimates(settings: Settings) -> None:
+    """A preset called quicker and cheaper than beginner is estimated so, at both ends."""
+    from bot.core.estimate import estimate_training
+
+    def estimate(name: str) -> Any:
+        t = resolve_config(cli={**BASE, "preset": name}, settings=settings).config.training
+        return estimate_training(
+            steps=t.steps, batch_size=t.batch_size, resolution=t.resolution, gpu_price=1.0
+        )
+
+    presets = load_presets()
+    beginner = estimate("beginner")
+    for name in presets:
+        text = presets[name].description.lower()
+        if "cheaper than beginner" in text:
+            mine = estimate(name)
+            assert mine.cost_low < beginner.cost_low, name
+            assert mine.cost_high < beginner.cost_high, name
+            assert mine.seconds_high < beginner.seconds_high, name
+        if "3x the cost of beginner" in text:
+            ratio = estimate(name).cost_low / beginner.cost_low
+            assert 2.5 <= ratio <= 3.5, (name, ratio)
+    assert "cheaper than beginner" in presets["fast"].description.lower()
+
+
+def test_every_field_problem_is_reported_at_once(settings: Settings) -> None:
+    file = {"training": {"steps": 99999, "lora_rank": 0, "optimizer": "sgd"}}
+    with pytest.raises(InputError) as info:
+        resolve_config(cli={"dataset_url": BASE["dataset_url"]}, file=file, settings=settings)
+    text = str(info.value)
+    for name in ("destination", "trigger_word", "training.steps", "training.lora_rank",
+                 "training.optimizer"):  # fmt: skip
+        assert name in text, (name, text)
+    assert text.startswith("The config has 5 problems:")
+    assert info.value.field == "destination"
 
 
 def test_preset_files_layout() -> None:
@@ -255,7 +295,7 @@ def test_required_fields(settings: Settings) -> None:
         ({"trigger_word": "  "}, "trigger_word", "empty"),
         ({"destination": "alice"}, "destination", "owner/model-name"),
         ({"destination": "a/b/c"}, "destination", "owner/model-name"),
-        ({"destination": "Alice/My-Lora"}, "destination", "'Alice/my-lora'"),
+        ({"destination": "Alice/My-Lora"}, "destination", "'alice/my-lora'"),
         ({"destination": "alice/-lora"}, "destination", "lowercase letters"),
         ({"destination": "al ice/lora"}, "destination", "username"),
         ({"destination": "-alice/lora"}, "destination", "username"),
@@ -669,3 +709,11 @@ def test_user_defaults_file_sits_below_everything_given(tmp_path: Path) -> None:
     (tmp_path / "defaults.yaml").write_text("hf_token: abcdef\n", encoding="utf-8")
     with pytest.raises(InputError, match="secret"):
         load_user_defaults(settings)
+
+
+def test_yaml_export_round_trips_characters_beyond_the_basic_plane(settings: Settings) -> None:
+    """JSON would write U+10E60 as a surrogate pair that YAML reads back as two characters."""
+    word = "A\U00010e60"
+    resolved = resolve_config(cli={**BASE, "trigger_word": word}, settings=settings)
+    text = config_to_yaml(resolved.config)
+    assert parse_config_text(text)["trigger_word"] == word

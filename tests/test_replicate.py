@@ -123,9 +123,9 @@ async def test_401_says_how_to_fix_the_token(gateways: GatewayFactory) -> None:
     wrong = "r8_" + "bad" * 10
     gw = gateways(token=wrong)
     for call in (gw.check_token(), gw.create_training("alice/lora", inputs())):
-        with pytest.raises(ServiceError) as info:
+        with pytest.raises(InputError) as info:
             await call
-        assert info.value.status == 401
+        assert info.value.exit_code == 2 and info.value.field == "REPLICATE_API_TOKEN"
         assert str(info.value) == rerr.MSG_401
         assert wrong not in str(info.value) and TOKEN not in str(info.value)
     assert gw.requests_made == 2  # a 401 is never retried

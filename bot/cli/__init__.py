@@ -103,11 +103,12 @@ def _print_version(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from bot.cli import jobs, misc, setup, train
+    from bot.cli import follow, jobs, misc, setup, train
 
     cli.add_command(train.train)
     cli.add_command(jobs.list_cmd)
     cli.add_command(jobs.status)
+    cli.add_command(follow.follow_cmd)
     cli.add_command(jobs.cancel)
     cli.add_command(jobs.download)
     cli.add_command(setup.init_config)

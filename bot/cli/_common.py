@@ -58,11 +58,43 @@ def stdin_is_tty() -> bool:
         return False
 
 
+def confirm(text: str, *, default: bool = False) -> bool:
+    """`click.confirm` where one Ctrl-C ends the question at once (KeyboardInterrupt -> 130).
+
+    Inside `asyncio.run` the loop's SIGINT handler only cancels the main task at its next await,
+    so a blocking prompt swallowed the first Ctrl-C and the next answer then looked like an
+    interrupted submission. During the prompt Python's own handler is back, and click's Abort
+    after a Ctrl-C is turned back into the KeyboardInterrupt it was.
+    """
+    import signal
+    import threading
+
+    interrupted = False
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        return click.confirm(text, default=default)
+    except click.Abort:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+
+
 def show(*renderables: Any) -> None:
     """Render rich objects to text first, then print that text through the redactor."""
     import io
 
     from rich.console import Console
+    from rich.table import Table
 
     buffer = io.StringIO()
     tty = stdout_is_tty()
@@ -72,10 +104,10 @@ def show(*renderables: Any) -> None:
         color_system="auto" if tty else None,
         width=None if tty else 120,
         highlight=False,
-        soft_wrap=False,
     )
     for item in renderables:
-        console.print(item)
+        # Piped output is read by programs and logs: sentences stay on one line there.
+        console.print(item, soft_wrap=not tty and not isinstance(item, Table))
     click.echo(_redact(buffer.getvalue()), nl=False)
 
 
@@ -92,12 +124,25 @@ def gateway(s: Settings) -> ReplicateGateway:
     return ReplicateGateway(s, **GATEWAY_KWARGS)
 
 
-def run(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run one coroutine to completion on a fresh event loop."""
+def _block_sigint() -> None:
+    import signal
 
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def run(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run one coroutine to completion on a fresh event loop.
+
+    Worker threads (file checks, DNS lookups) block SIGINT, so the kernel always delivers Ctrl-C
+    to the main thread: otherwise a Ctrl-C landing on a worker could leave a prompt's blocking
+    read in the main thread waiting for Enter.
+    """
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     async def _main() -> T:
+        executor = ThreadPoolExecutor(thread_name_prefix="sd35l-cli", initializer=_block_sigint)
+        asyncio.get_running_loop().set_default_executor(executor)
         return await factory()
 
     return asyncio.run(_main())

@@ -106,6 +106,8 @@ def _print_status(training: Training, settings: Settings, as_json: bool) -> None
         _dump(render.training_json(training, settings.gpu_price, progress))
         return
     show(render.status_table(training, progress, settings.gpu_price))
+    for line in render.status_links(training):
+        echo(line)
     if training.status in ("failed", "aborted") and training.logs:
         echo("Last log lines:")
         echo(_common.trainer_log(log_tail(training.logs, 15)))
@@ -113,27 +115,46 @@ def _print_status(training: Training, settings: Settings, as_json: bool) -> None
 
 @click.command()
 @click.argument("training_id")
-def cancel(training_id: str) -> None:
-    """Cancel a running training (it stops being billed once canceled)."""
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def cancel(training_id: str, yes: bool) -> None:
+    """Cancel a running training (it stops being billed once canceled; this cannot be undone).
+
+    On a terminal it first shows the training and asks; `--yes` skips the question."""
     settings = _common.settings()
     _token_or_fail(settings)
 
-    async def go() -> tuple[Training, bool]:
+    async def look() -> Training:
+        async with _common.gateway(settings) as gw:
+            return await gw.get_training(training_id)
+
+    current = _common.run(look)
+    if current.is_terminal:
+        _print_cancel(current, asked=False)
+        return
+    if not yes and _common.stdin_is_tty():
+        from bot.cli.render import destination_of
+
+        question = (
+            f"Cancel training {current.id} ({current.status}, {destination_of(current)})? "
+            "This cannot be undone"
+        )
+        if not _common.confirm(question, default=False):
+            echo("Nothing was canceled.")
+            return
+
+    async def go() -> Training:
         import asyncio
 
         async with _common.gateway(settings) as gw:
-            current = await gw.get_training(training_id)
-            if current.is_terminal:
-                return current, False
-            training = await gw.cancel_training(training_id)
+            training = await gw.cancel_training(current.id)
             for _ in range(20):  # Replicate may answer "processing" for a moment
                 if training.is_terminal:
                     break
                 await asyncio.sleep(min(settings.poll_interval, 1.0))
-                training = await gw.get_training(training_id)
-            return training, True
+                training = await gw.get_training(current.id)
+            return training
 
-    _print_cancel(*_common.run(go))
+    _print_cancel(_common.run(go), asked=True)
 
 
 def _print_cancel(training: Training, asked: bool) -> None:
@@ -164,10 +185,28 @@ def weights_target(training: Training, output_dir: Path) -> Path:
     return output_dir / weights_filename(destination, training.trigger_word or "TOK")
 
 
+def free_target(training: Training, output_dir: Path, *, force: bool) -> Path:
+    """Where `train --wait` and `follow` save: the plain name, or, when another file already
+    has it and `force` was not given, the name with the training id (never overwriting)."""
+    from bot.core.errors import InputError
+
+    plain = weights_target(training, output_dir)
+    if force or not plain.exists():
+        return plain
+    other = plain.with_name(f"{plain.stem}_{training.id}{plain.suffix}")
+    if other.exists():
+        raise InputError(
+            f"{plain} and {other} already exist; pass --force to overwrite {plain.name} or "
+            "choose another --output-dir.",
+            field="output_dir",
+        )
+    return other
+
+
 async def fetch_weights(
-    gw: ReplicateGateway, training: Training, output_dir: Path, *, force: bool
+    gw: ReplicateGateway, training: Training, target: Path, *, force: bool
 ) -> Path:
-    """Download a succeeded training's LoRA; refuses to overwrite without `force` (exit 2)."""
+    """Download a succeeded training's LoRA to `target`; refuses to overwrite without `force`."""
     from bot.core.artifacts.weights import download_weights
     from bot.core.errors import InputError, SD35LError
 
@@ -182,18 +221,17 @@ async def fetch_weights(
             f"Training {training.id} succeeded but Replicate lists no weights file; see "
             f"{training.web_url}."
         )
-    target = weights_target(training, output_dir)
-    if target.exists() and not force:
+    import asyncio
+
+    if not force and await asyncio.to_thread(target.exists):
         raise InputError(
             f"{target} already exists; pass --force to overwrite it or choose another "
             "--output-dir.",
             field="output_dir",
         )
-    import asyncio
-
-    await asyncio.to_thread(output_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     return await download_weights(
-        url, output_dir, target.name, headers=gw.download_headers(url), force=force
+        url, target.parent, target.name, headers=gw.download_headers(url), force=force
     )
 
 
@@ -215,6 +253,7 @@ def download(training_id: str, output_dir: Path, force: bool) -> None:
     async def go() -> Path:
         async with _common.gateway(settings) as gw:
             training = await gw.get_training(training_id)
-            return await fetch_weights(gw, training, output_dir, force=force)
+            target = weights_target(training, output_dir)
+            return await fetch_weights(gw, training, target, force=force)
 
     echo(f"Saved {_common.run(go)}")

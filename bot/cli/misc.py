@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from bot.cli import _common
 from bot.cli._common import echo
+
+OUTCOMES = ("succeeded", "failed", "aborted", "canceled")
 
 
 @click.command()
@@ -15,20 +18,61 @@ from bot.cli._common import echo
     show_default=True,
     help="Port on 127.0.0.1 to listen on (0 picks a free one).",
 )
-def simulate(port: int) -> None:
+@click.option(
+    "--step-seconds",
+    type=click.FloatRange(0.0001, 60.0),
+    default=0.002,
+    show_default=True,
+    help="Seconds per training step; 1 makes a 1500-step training last 25 minutes (time to "
+    "rehearse follow and cancel).",
+)
+@click.option(
+    "--outcome",
+    type=click.Choice(OUTCOMES),
+    default="succeeded",
+    show_default=True,
+    help="How new trainings end; failures and aborts strike half-way, with the trainer's log.",
+)
+@click.option(
+    "--require-token",
+    is_flag=True,
+    help="Accept only the REPLICATE_API_TOKEN this command was started with (others get 401).",
+)
+def simulate(port: int, step_seconds: float, outcome: str, require_token: bool) -> None:
     """Run a local Replicate simulator to try the CLI and the bot without spending money."""
     from bot.sim import main_sync
+    from bot.sim.state import Faults
+
+    token = _common.settings().token if require_token else None
+    if require_token and not token:
+        from bot.core.errors import InputError
+
+        raise InputError(
+            "--require-token needs REPLICATE_API_TOKEN set for the simulator to accept.",
+            field="REPLICATE_API_TOKEN",
+        )
 
     def ready(base_url: str) -> None:
         echo(f"Replicate simulator listening on {base_url} (Ctrl-C stops it).")
+        echo(f"Trainings take {step_seconds:g} s per step and end {outcome}.")
         echo("In another shell run:")
         echo(f"  export REPLICATE_BASE_URL={base_url}")
-        echo("  export REPLICATE_API_TOKEN=anything   # any token works here")
-        echo("  export SD35L_ALLOW_PRIVATE_URLS=1      # if your dataset URL is local")
-        echo("The model alice/lora exists; trainings finish in seconds.")
+        if token:
+            echo("  export REPLICATE_API_TOKEN=...          # the same token as this shell")
+        else:
+            echo("  export REPLICATE_API_TOKEN=anything     # any token works here")
+        echo("  export SD35L_ALLOW_PRIVATE_URLS=1       # if your dataset URL is local")
+        echo("The model alice/lora exists.")
 
     try:
-        main_sync("127.0.0.1", port, on_ready=ready)
+        main_sync(
+            "127.0.0.1",
+            port,
+            on_ready=ready,
+            token=token,
+            step_seconds=step_seconds,
+            faults=Faults(outcome=outcome),
+        )
     except KeyboardInterrupt:
         echo("Simulator stopped.")
     except OSError as exc:

@@ -148,10 +148,18 @@ def destination_of(training: Training) -> str:
 
 
 def trainings_table(trainings: Iterable[Training], gpu_price: float) -> Table:
+    """Ids are copied into other commands: their column never wraps or shortens; the others
+    fold instead, however narrow the terminal."""
+    from rich.table import Table
     from rich.text import Text
 
-    table = _table(None, "id", "status", "destination", "created", "duration", "cost")
-    for t in trainings:
+    rows = list(trainings)
+    table = Table(title=None, show_header=True)
+    width = max((len(t.id) for t in rows), default=2)
+    table.add_column("id", no_wrap=True, min_width=width)
+    for column in ("status", "destination", "created", "duration", "cost"):
+        table.add_column(column, overflow="fold")
+    for t in rows:
         table.add_row(
             t.id,
             Text(t.status, style=STATUS_STYLE.get(t.status, "")),
@@ -161,6 +169,16 @@ def trainings_table(trainings: Iterable[Training], gpu_price: float) -> Table:
             _money(cost_of(t, gpu_price)),
         )
     return table
+
+
+def shown_progress(progress: Progress, status: str) -> Progress:
+    """The one progress every view shows (table, --json, the bar): a succeeded training is at
+    its last step (100%) even when the trainer's last logged bar line stopped one short."""
+    from dataclasses import replace
+
+    if status != "succeeded" or not progress.total:
+        return progress
+    return replace(progress, step=progress.total, percent=100.0, remaining_s=0.0)
 
 
 def progress_text(progress: Progress, status: str) -> str:
@@ -192,15 +210,23 @@ def status_table(training: Training, progress: Any, gpu_price: float) -> Table:
         ("completed", format_when(training.completed_at)),
         ("duration", _duration(duration_seconds(training))),
         ("cost", _money(cost_of(training, gpu_price))),
-        ("new version", training.new_version or ""),
-        ("weights", training.weights_url or ""),
         ("error", training.error or ""),
-        ("web", training.web_url),
     ]
     for name, value in rows:
         if value:
             table.add_row(name, value)
     return table
+
+
+def status_links(training: Training) -> list[str]:
+    """What users copy from `status` (version, weights URL, web page), printed below the table
+    as whole lines so that no terminal width can shorten or split them."""
+    rows = (
+        ("new version", training.new_version),
+        ("weights", training.weights_url),
+        ("web", training.web_url),
+    )
+    return [f"{name}: {value}" for name, value in rows if value]
 
 
 def training_json(training: Training, gpu_price: float, progress: Any = None) -> dict[str, Any]:
@@ -228,6 +254,7 @@ def training_json(training: Training, gpu_price: float, progress: Any = None) ->
         "input": inputs,
     }
     if progress is not None:
+        progress = shown_progress(progress, training.status)
         out["progress"] = (
             asdict(progress)
             if is_dataclass(progress) and not isinstance(progress, type)

@@ -62,7 +62,16 @@ def init_config(preset: str | None, output: Path | None) -> None:
         echo(text, nl=not text.endswith("\n"))
         return
     _refuse_existing(output, "--output")
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from bot.core.errors import InputError
+
+        raise InputError(
+            f"Cannot write {output} ({exc.strerror or exc}); choose another --output.",
+            field="output",
+        ) from None
     echo(f"Wrote {output}. Fill it in, then check it with:")
     echo(f"  sd35l-trainer train --config {output} --dry-run")
 
@@ -95,7 +104,30 @@ def _ask_valid(
         except InputError as exc:
             echo(f"  {exc}")
             continue
+        if key == "dataset_url" and not _dataset_usable(answer, settings):
+            continue
         return answer
+
+
+def _dataset_usable(url: str, settings: Settings) -> bool:
+    """Check the link at its prompt, so a 404 or a share page is found now rather than after
+    every other question; the full report is shown when something is wrong."""
+    from bot.cli import render
+    from bot.core.dataset.check import inspect_dataset
+    from bot.core.errors import SD35LError
+
+    echo("  Checking the dataset...")
+    try:
+        report = _common.run(lambda: inspect_dataset(url, settings=settings))
+    except SD35LError as exc:
+        echo(f"  {exc}")
+        return False
+    if report.ok:
+        echo("  Dataset check: OK.")
+        return True
+    show(render.dataset_report(report))
+    echo("  Fix the link or the ZIP, then give the link again.")
+    return False
 
 
 def _choose_preset() -> str | None:

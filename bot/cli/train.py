@@ -148,11 +148,11 @@ async def _check_account(
             await gw.create_destination(destination)
             echo(f"Created the destination model {destination} (private).")
         elif req.create_destination:
-            echo(f"Destination model {destination} does not exist; it would be created.")
+            _would_create(destination, found.account or "")
         elif (
             req.prompting
             and not req.dry_run
-            and click.confirm(
+            and _common.confirm(
                 f"Destination model {destination} does not exist on Replicate. Create it now "
                 "(private)?",
                 default=True,
@@ -175,6 +175,22 @@ async def _check_account(
         )
 
 
+def _would_create(destination: str, username: str) -> None:
+    """The dry run of --create-destination: compare the owner with the token's account, since
+    Replicate refuses (403) a model under an account the token does not belong to."""
+    owner = destination.split("/", 1)[0]
+    if username and owner.lower() == username.lower():
+        echo(f"Destination model {destination} does not exist; it would be created (private).")
+        return
+    warn(
+        f"the destination model {destination} does not exist, and the token belongs to "
+        f"account {username or 'unknown'}, not {owner}: it can be created only if {owner} is "
+        "an organization that account belongs to; otherwise Replicate refuses (403) before "
+        f"anything is submitted. Use {username or 'your-account'}/{destination.split('/', 1)[1]} "
+        "to train into your own account."
+    )
+
+
 def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
     from bot.core.jobs.preflight import estimate_text
 
@@ -183,45 +199,58 @@ def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
     return text
 
 
-def _target_free(req: TrainRequest, resolved: ResolvedConfig) -> Path:
-    """With --wait, refuse before paying if the weights file would overwrite another file."""
+def _target_note(req: TrainRequest, resolved: ResolvedConfig) -> None:
+    """With --wait, say before paying that a taken file name will not be overwritten."""
+    if not req.wait:
+        return
     from bot.core.artifacts.weights import weights_filename
-    from bot.core.errors import InputError
 
     _url, destination, trigger = identity(resolved)
     target = req.output_dir / weights_filename(destination, trigger)
-    if req.wait and target.exists():
-        raise InputError(
-            f"{target} already exists and --wait would download the weights there; move it "
-            "away or choose another --output-dir.",
-            field="output_dir",
+    if target.exists():
+        echo(
+            f"Note: {target} already exists; it is kept, and the new weights will be saved "
+            "with the training id in the file name."
         )
-    return target
+
+
+def _require_yes(req: TrainRequest) -> None:
+    """Spending money needs a yes: with nobody to ask, only --yes gives it (exit 2 otherwise)."""
+    from bot.core.errors import InputError
+
+    if not req.dry_run and not req.yes and not req.prompting:
+        raise InputError(
+            "train spends money on Replicate and there is no terminal to confirm on; add --yes "
+            "to submit without asking (or --dry-run to only check). Nothing was submitted.",
+            field="yes",
+        )
 
 
 async def _submit_and_follow(
     req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State,
     local: LocalDataset | None = None,
 ) -> None:  # fmt: skip
-    from bot.cli import dataset, jobs
+    from bot.cli import dataset
+    from bot.cli.follow import follow_to_end
     from bot.core.config.model import secret_inputs, to_trainer_input
-    from bot.core.errors import InputError, SD35LError
-    from bot.core.replicate.errors import OutcomeUnknownError
+    from bot.core.errors import SD35LError
 
     config = resolved.config
+    if not settings.token:  # a dry run without a token: no Replicate client is even loaded
+        warn(
+            "REPLICATE_API_TOKEN is not set, so the token, destination and trainer-schema "
+            "checks were skipped."
+        )
+        _show_estimate(resolved, settings)
+        echo("Dry run: every check ran and nothing was submitted.")
+        return
     async with _common.gateway(settings) as gw:
-        if settings.token:
-            await _check_account(req, resolved, gw, settings)
-        elif req.dry_run:
-            warn(
-                "REPLICATE_API_TOKEN is not set, so the token, destination and trainer-schema "
-                "checks were skipped."
-            )
+        await _check_account(req, resolved, gw, settings)
         estimate = _show_estimate(resolved, settings)
         if req.dry_run:
             echo("Dry run: every check ran and nothing was submitted.")
             return
-        if req.prompting and not click.confirm(
+        if req.prompting and not _common.confirm(
             f"Start this training on Replicate ({estimate})?", default=False
         ):
             echo("Nothing was submitted.")
@@ -235,6 +264,8 @@ async def _submit_and_follow(
                 secret_inputs(settings),
             )
         except SD35LError as exc:
+            from bot.core.replicate.errors import OutcomeUnknownError
+
             if made is not None and made[1] and not isinstance(exc, OutcomeUnknownError):
                 await dataset.forget(gw, made[0], "no training was started")
             raise
@@ -246,45 +277,18 @@ async def _submit_and_follow(
             if made is not None:
                 echo(f"The uploaded dataset file {made[0].id} expires 24 h after its upload.")
             return
-        from bot.cli._follow import follow
+        echo(
+            f"Following training {training.id}; Ctrl-C stops following (the training keeps "
+            "running)."
+        )
 
-        echo("Following progress; Ctrl-C stops following (the training keeps running).")
-        ended = await follow(gw, training, settings)
-        if made is not None:
-            await dataset.forget(gw, made[0], f"the training {ended.status}")
-        if ended.status != "succeeded":
-            _report_failure(ended)
-        try:
-            path = await jobs.fetch_weights(gw, ended, req.output_dir, force=False)
-        except InputError as exc:
-            raise InputError(
-                f"{exc} The training succeeded; download later with `sd35l-trainer download "
-                f"{ended.id} --output-dir DIR`.",
-                field="output_dir",
-            ) from None
-        _report_success(ended, path, settings)
+        async def forget_upload(ended: Training) -> None:
+            if made is not None:
+                await dataset.forget(gw, made[0], f"the training {ended.status}")
 
-
-def _report_failure(training: Training) -> None:
-    from bot.core.errors import SD35LError
-    from bot.core.progress import log_tail
-
-    tail = log_tail(training.logs, 20)
-    if tail:
-        echo("Last log lines:")
-        echo(_common.trainer_log(tail))
-    reason = f": {training.error}" if training.error else ""
-    raise SD35LError(f"Training {training.id} ended {training.status}{reason}.")
-
-
-def _report_success(training: Training, path: Path, settings: Settings) -> None:
-    from bot.core.estimate import actual_cost, format_duration, format_money
-
-    echo(f"Training {training.id} succeeded.")
-    echo(f"Saved {path}")
-    cost = actual_cost(training.predict_time, settings.gpu_price)
-    if cost is not None and training.predict_time is not None:
-        echo(f"Cost: {format_money(cost)} ({format_duration(training.predict_time)} of GPU time)")
+        await follow_to_end(
+            gw, training, settings, req.output_dir, force=False, on_end=forget_upload
+        )
 
 
 def run_train(req: TrainRequest) -> None:
@@ -292,7 +296,6 @@ def run_train(req: TrainRequest) -> None:
     from bot.cli import render
     from bot.core.errors import InputError
     from bot.core.jobs.preflight import token_missing
-    from bot.core.replicate.errors import MSG_NO_TOKEN
 
     settings = _common.settings()
     resolved = resolve(req, settings)
@@ -301,8 +304,11 @@ def run_train(req: TrainRequest) -> None:
     if req.show_config:
         show(render.config_table(resolved.config.model_dump(mode="json"), resolved.origins))
     if token_missing(settings, dry_run=req.dry_run):
+        from bot.core.replicate.errors import MSG_NO_TOKEN
+
         raise InputError(MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
-    _target_free(req, resolved)
+    _require_yes(req)
+    _target_note(req, resolved)
     state = _State()
 
     async def checks_then_submit() -> None:
@@ -316,14 +322,12 @@ def run_train(req: TrainRequest) -> None:
 
 
 def _interrupted(state: _State) -> None:
+    """One Ctrl-C ends the run at once (exit 130) with the truth about what was submitted."""
     if state.training_id:
-        tid = state.training_id
-        echo(
-            f"\nStopped following; training {tid} keeps running on Replicate. Follow it with "
-            f"`sd35l-trainer status {tid}` and get the weights with `sd35l-trainer download "
-            f"{tid}` once it has succeeded."
-        )
-    elif state.submitting:
+        from bot.cli.follow import stopped_following
+
+        stopped_following(state.training_id)
+    if state.submitting:
         echo(
             "\nInterrupted while submitting; the training may have been created. Check with "
             "`sd35l-trainer list` before trying again."
@@ -338,12 +342,12 @@ def _interrupted(state: _State) -> None:
 @click.option("--dataset-url", help="Direct download URL of the dataset ZIP (images + captions).")
 @click.option("--destination", help="Replicate model OWNER/NAME that receives the LoRA.")
 @click.option("--trigger-word", help="Word that calls up the trained concept in prompts.")
-@click.option("--preset", help="Preset: beginner, experienced or fast.")
+@click.option("--preset", help="Preset: beginner (the default), experienced or fast.")
 @click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Config file (.yaml/.yml/.json) in the handoff layout.",
+    help="Config file (.yaml/.yml/.json); its layout is in docs/configuration.md.",
 )
 @click.option("--steps", type=int, help="Training steps.")
 @click.option("--batch-size", type=int, help="Images per step.")

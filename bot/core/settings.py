@@ -106,6 +106,18 @@ class Settings(BaseSettings):
         None, ge=0, validation_alias=AliasChoices("SD35L_APPROVAL_ABOVE")
     )
 
+    @field_validator("replicate_api_token", "discord_token", "wandb_api_key", mode="before")
+    @classmethod
+    def _token(cls, value: Any) -> Any:
+        """A pasted token often carries a trailing newline or space; HTTP libraries then refuse
+        the header and the failure looks like a network problem. Strip it; refuse inner space."""
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ValueError("the token contains spaces or control characters; paste it again")
+        return value or None
+
     @field_validator("guild_ids", "allowed_roles", "manager_roles", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:

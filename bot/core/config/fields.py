@@ -240,7 +240,7 @@ def destination(value: str | None) -> str | None:
             "- and _, not at its start or end (at most 64)"
         )
     if name != name.lower() and _MODEL.match(name.lower()):
-        raise ValueError(f"model names are lowercase; use {owner + '/' + name.lower()!r}")
+        raise ValueError(f"model names are lowercase; use {value.lower()!r}")
     if len(name) > 100 or not _MODEL.match(name):
         raise ValueError(
             f"model name {show(name)} is not allowed; use lowercase letters, digits, - _ and ., "

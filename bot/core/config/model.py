@@ -1,11 +1,10 @@
 """The training config: its layout, its checks, its layering, and the trainer's real inputs.
 
-Everything a run needs is decided here once for both front ends, before any money is spent:
-values are layered (`LAYERS`: options > file > preset > env > user defaults > default) and each
-remembers where it came from, every field is checked with a sentence that names it and what is
-allowed, and the result maps onto exactly the trainer's inputs (docs/trainer.md): never
-Flux-only ones, never secrets. Field rules (trigger word, destination, URL, resolution) live in
-`fields`; file parsing in `parse`; the template and YAML export in `template`.
+Decided once for both front ends, before any money is spent: values are layered (`LAYERS`:
+options > file > preset > env > user defaults > default) and remember where they came from;
+every problem is reported at once, naming its field; the result maps onto exactly the trainer's
+inputs (docs/trainer.md): never Flux-only ones, never secrets. Field rules live in `fields`,
+file parsing in `parse`, the template and YAML export in `template`.
 """
 
 from __future__ import annotations
@@ -39,27 +38,12 @@ from bot.core.secrets import looks_like_secret_value
 from bot.core.settings import Settings
 
 __all__ = [
-    "LAYERS",
-    "OPTIMIZERS",
-    "USER_DEFAULTS_FILE",
-    "AdvancedSection",
-    "Preset",
-    "ResolvedConfig",
-    "TrainingConfig",
-    "TrainingSection",
-    "WandbSection",
-    "config_to_yaml",
-    "describe_parameters",
-    "flat_values",
-    "load_config_file",
-    "load_presets",
-    "load_user_defaults",
-    "parse_config_text",
-    "render_template",
-    "resolve_config",
-    "secret_inputs",
-    "to_trainer_input",
-]
+    "LAYERS", "OPTIMIZERS", "USER_DEFAULTS_FILE", "AdvancedSection", "Preset", "ResolvedConfig",
+    "TrainingConfig", "TrainingSection", "WandbSection", "config_to_yaml",
+    "describe_parameters", "flat_values", "load_config_file", "load_presets",
+    "load_user_defaults", "parse_config_text", "render_template", "resolve_config",
+    "secret_inputs", "to_trainer_input",
+]  # fmt: skip
 
 # Highest priority first; `origins` values are these names.
 LAYERS: tuple[str, ...] = ("cli", "file", "preset", "env", "user", "default")
@@ -242,21 +226,27 @@ def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _input_error(
-    exc: ValidationError, origins: Mapping[str, str], preset: str | None
+    exc: ValidationError | None,
+    origins: Mapping[str, str],
+    preset: str | None,
+    missing: tuple[str, ...] = (),
 ) -> InputError:
-    """Pydantic's list of problems -> one sentence about the first, naming its dotted path."""
-    first = exc.errors(include_url=False)[0]
-    path = ".".join(str(part) for part in first["loc"]) or "config"
-    origin = origins.get(path)
-    if origin == "env":
-        where = " (from SD35L_DEFAULT_DESTINATION)"
-    elif origin == "user":
-        where = f" (from your {USER_DEFAULTS_FILE} in SD35L_CONFIG_DIR)"
-    elif origin == "preset":
-        where = f" (from preset {preset})"
-    else:
-        where = ""
-    return InputError(f"{path}: {rules.describe_error(first)}{where}.", field=path)
+    """Every problem at once (missing values, then pydantic's list), each naming its path, so
+    a config with three mistakes takes one run to fix, not three; `field` is the first."""
+    problems = [(path, rules.missing_message(path).rstrip(".")) for path in missing]
+    wheres = {
+        "env": " (from SD35L_DEFAULT_DESTINATION)",
+        "user": f" (from your {USER_DEFAULTS_FILE} in SD35L_CONFIG_DIR)",
+        "preset": f" (from preset {preset})",
+    }
+    for error in exc.errors(include_url=False) if exc is not None else []:
+        path = ".".join(str(part) for part in error["loc"]) or "config"
+        where = wheres.get(origins.get(path, ""), "")
+        problems.append((path, f"{path}: {rules.describe_error(error)}{where}"))
+    if len(problems) == 1:
+        return InputError(f"{problems[0][1]}.", field=problems[0][0])
+    listed = "".join(f"\n  - {text}." for _path, text in problems)
+    return InputError(f"The config has {len(problems)} problems:{listed}", field=problems[0][0])
 
 
 def _pick_layers(
@@ -318,7 +308,7 @@ def resolve_config(
     Priority: `cli` (flat keys or dotted paths; `None` = not given) > `file` (the handoff's
     nested layout) > the chosen preset > SD35L_DEFAULT_DESTINATION (destination only) > `user`
     (the CLI user's defaults.yaml, see `load_user_defaults`) > built-in defaults. Raises one
-    `InputError` naming the first bad field.
+    `InputError` listing every bad field (its `field` is the first).
     """
     cli_values = _flatten_cli(cli or {})
     file_values = flatten_nested(file or {}, source="config file")
@@ -349,16 +339,17 @@ def resolve_config(
     values, origins = _pick_layers(layers)
     warnings = _adjust(values, origins, settings)
     rules.one_dataset(values, origins)
-    if require_all:
-        for path in REQUIRED:
-            if path == "dataset_url" and values.get("dataset_path") not in (None, ""):
-                continue
-            if values.get(path) in (None, ""):
-                raise InputError(rules.missing_message(path), field=path)
+    given = {p for p in REQUIRED if values.get(p) not in (None, "")}
+    if values.get("dataset_path") not in (None, ""):
+        given.add("dataset_url")  # a local dataset stands in for the URL
+    missing = tuple(p for p in REQUIRED if require_all and p not in given)
+    preset_shown = preset.name if preset else None
     try:
         config = TrainingConfig.model_validate(_nest(values), context={"settings": settings})
     except ValidationError as exc:
-        raise _input_error(exc, origins, preset.name if preset else None) from None
+        raise _input_error(exc, origins, preset_shown, missing) from None
+    if missing:
+        raise _input_error(None, origins, preset_shown, missing)
     warnings.extend(rules.advice(config))
     return ResolvedConfig(config=config, origins=origins, warnings=warnings)
 

@@ -46,10 +46,11 @@ PATHS: tuple[str, ...] = tuple(FLAT_TO_PATH.values())
 SECTIONS: tuple[str, ...] = ("training", "wandb", "advanced")
 REQUIRED: tuple[str, ...] = ("dataset_url", "destination", "trigger_word")
 
-# Built-in defaults (the lowest layer), by dotted path.
+# Built-in defaults (the lowest layer), by dotted path. The training values are the beginner
+# preset's, so a run without a preset costs what `interactive` (which offers beginner) shows.
 DEFAULTS: dict[str, Any] = {
     "training.steps": 1500,
-    "training.batch_size": 4,
+    "training.batch_size": 1,
     "training.optimizer": "prodigy",
     "training.learning_rate": 1.0,
     "training.resolution": "768,1024",
@@ -70,8 +71,8 @@ _HELP: dict[str, str] = {
     "(model names are lowercase: letters, digits, - _ .).",
     "trigger_word": "One made-up word (no spaces, not a common English word, e.g. ZXQTOK) "
     "that calls up your subject in prompts.",
-    "preset": "Starting values: beginner (batch 1, safest), experienced (batch 4), "
-    "fast (adamw8bit, 1000 steps, smaller images).",
+    "preset": "Starting values: beginner (the default: batch 1, safest), experienced "
+    "(batch 4, about 3x the cost), fast (adamw8bit, 1000 steps, smaller images, cheapest).",
     "steps": "Training steps; guides recommend 1000–2000 for SD3.5 Large (more = longer "
     "and costlier, too many can overfit).",
     "batch_size": "Images per step; higher is smoother but uses more GPU memory "

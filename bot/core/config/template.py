@@ -40,7 +40,17 @@ _SECTION_HELP = {
 def _scalar(value: Any) -> str:
     """One YAML scalar that reads back as the same type (strings always double-quoted)."""
     if isinstance(value, str):
-        return json.dumps(value)
+        # JSON's escapes are YAML's, except that JSON writes a character beyond U+FFFF as a
+        # surrogate pair, which YAML reads back as two broken characters: use YAML's \U form.
+        quoted = json.dumps(value, ensure_ascii=False)
+        return "".join(
+            ch
+            if ord(ch) < 0x80
+            else f"\\u{ord(ch):04x}"
+            if ord(ch) <= 0xFFFF
+            else f"\\U{ord(ch):08x}"
+            for ch in quoted
+        )
     return str(yaml.safe_dump(value)).split("\n", 1)[0]
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.retry import retry_after as parse_retry_after
 from bot.core.secrets import redact
+
+if TYPE_CHECKING:  # httpx is imported only where a response is handled (CLI start-up time)
+    import httpx
 
 TOKEN_URL = "https://replicate.com/account/api-tokens"  # noqa: S105
 BILLING_URL = "https://replicate.com/account/billing"
@@ -112,6 +113,8 @@ def json_object(
 
 def network_error(base_url: str, exc: BaseException) -> ServiceError:
     """A request that got no answer at all (refused, DNS, timeout, reset)."""
+    import httpx
+
     reason = str(exc).strip() or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         reason = f"timed out ({type(exc).__name__})"
@@ -155,8 +158,8 @@ def error_for(
     """Map a non-2xx answer to the error the user sees. `action` says what we were doing;
     `subject` names what a 422 rejected ("training inputs", "model settings")."""
     status = resp.status_code
-    if status == 401:
-        return ServiceError(MSG_401, status=401)
+    if status == 401:  # configuration, not an outage: the user fixes it (exit 2)
+        return InputError(MSG_401, field="REPLICATE_API_TOKEN")
     if status == 402:
         return ServiceError(MSG_402, status=402)
     if status == 404 and training_id is not None:

@@ -1,0 +1,150 @@
+"""`follow ID` and the end of `train --wait`: progress until the training ends, then the weights.
+
+Both end the same way, so they share one path and one set of exit statuses: 0 when the weights
+are saved, 1 when the training ended failed/canceled/aborted or Replicate could not be reached,
+2 for input the user can fix, 130 after Ctrl-C (the training keeps running either way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from bot.cli import _common
+from bot.cli._common import EXIT_INTERRUPTED, echo
+
+if TYPE_CHECKING:
+    from bot.core.replicate.gateway import ReplicateGateway
+    from bot.core.replicate.training import Training
+    from bot.core.settings import Settings
+
+
+def stopped_following(training_id: str) -> None:
+    """After Ctrl-C while following: the truth (it still runs) and how to come back."""
+    echo(
+        f"\nStopped following; training {training_id} keeps running on Replicate. Re-attach "
+        f"with `sd35l-trainer follow {training_id}` (progress, then the download)."
+    )
+    raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+def _lost_contact(training: Training, exc: Exception) -> Exception:
+    """A follow that lost Replicate must never invite a second paid submission."""
+    from bot.core.errors import SD35LError
+
+    status = getattr(exc, "status", None)
+    why = f"HTTP {status}" if status else "no answer"
+    return SD35LError(
+        f"Lost contact with Replicate while following training {training.id} ({why}); it was "
+        f"{training.status} at the last check and keeps running there. Do not start it again: "
+        f"re-attach with `sd35l-trainer follow {training.id}` once the network is back."
+    )
+
+
+async def follow_to_end(
+    gw: ReplicateGateway,
+    training: Training,
+    settings: Settings,
+    output_dir: Path,
+    *,
+    force: bool,
+    on_end: Callable[[Training], Awaitable[None]] | None = None,
+) -> None:
+    """Live progress until the end, then the download (or the failure with the log tail);
+    `on_end` runs once the training has ended, whatever the outcome (cleanup of an upload)."""
+    from bot.cli import jobs
+    from bot.cli._follow import follow
+    from bot.core.errors import SD35LError, ServiceError
+
+    last = [training]
+    try:
+        ended = await follow(gw, training, settings, seen=last)
+    except ServiceError as exc:
+        raise _lost_contact(last[0], exc) from None
+    if on_end is not None:
+        await on_end(ended)
+    if ended.status != "succeeded":
+        report_failure(ended)
+    plain = jobs.weights_target(ended, output_dir)
+    target = jobs.free_target(ended, output_dir, force=force)
+    if target != plain:
+        echo(f"{plain} already exists, so the weights are saved as {target.name}.")
+    try:
+        path = await jobs.fetch_weights(gw, ended, target, force=force)
+    except SD35LError as exc:
+        exc.hint = " ".join(
+            part
+            for part in (
+                exc.hint,
+                f"The training succeeded; get the weights with `sd35l-trainer download "
+                f"{ended.id} --output-dir DIR`.",
+            )
+            if part
+        )
+        raise
+    report_success(ended, path, settings)
+
+
+def report_failure(training: Training) -> None:
+    """The trainer's last log lines and its error; raises (exit 1)."""
+    from bot.core.errors import SD35LError
+    from bot.core.progress import log_tail
+
+    tail = log_tail(training.logs, 20)
+    if tail:
+        echo("Last log lines:")
+        echo(_common.trainer_log(tail))
+    reason = f": {training.error}" if training.error else ""
+    raise SD35LError(f"Training {training.id} ended {training.status}{reason}.")
+
+
+def report_success(training: Training, path: Path, settings: Settings) -> None:
+    from bot.core.estimate import actual_cost, format_duration, format_money
+
+    echo(f"Training {training.id} succeeded.")
+    echo(f"Saved {path}")
+    cost = actual_cost(training.predict_time, settings.gpu_price)
+    if cost is not None and training.predict_time is not None:
+        echo(f"Cost: {format_money(cost)} ({format_duration(training.predict_time)} of GPU time)")
+
+
+@click.command("follow")
+@click.argument("training_id")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory to write the .safetensors file into.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite an existing weights file (otherwise a taken name gets the training id).",
+)
+def follow_cmd(training_id: str, output_dir: Path, force: bool) -> None:
+    """Re-attach to a training: live progress until it ends, then download its weights."""
+    from bot.core.errors import InputError
+    from bot.core.replicate.errors import MSG_NO_TOKEN
+
+    settings = _common.settings()
+    if not settings.token:
+        raise InputError(MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
+
+    async def go() -> None:
+        async with _common.gateway(settings) as gw:
+            training = await gw.get_training(training_id)
+            if not training.is_terminal:
+                echo(
+                    f"Following training {training.id}; Ctrl-C stops following (the training "
+                    "keeps running)."
+                )
+            await follow_to_end(gw, training, settings, output_dir, force=force)
+
+    try:
+        _common.run(go)
+    except KeyboardInterrupt:
+        stopped_following(training_id.strip())
