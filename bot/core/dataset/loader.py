@@ -53,7 +53,7 @@ def run_loader(
     entries: Sequence[EntryView], resolutions: Sequence[int], trigger: str | None
 ) -> LoaderVerdict:
     """Replay the trainer's steps on `entries` (in ZIP order) and return its verdict."""
-    verdict = LoaderVerdict(resolutions=tuple(resolutions), entries=len(entries))
+    verdict = LoaderVerdict(resolutions=tuple(resolutions), entries=len(entries), trigger=trigger)
     tree = extract(entries, verdict)
     candidates = _discover(tree, entries, verdict)
     _probe(candidates, tree, entries, verdict, trigger)

@@ -290,6 +290,16 @@ def _captions(verdict: LoaderVerdict, result: RuleResult) -> None:
             "train on the trigger word alone; add <image name>.txt if that is not intended.",
             missing,
         )
+    texts = [u.caption for u in usable if u.caption]
+    if verdict.trigger and texts:
+        word = verdict.trigger.lower()
+        hits = sum(1 for t in texts if word in t.lower() or "[trigger]" in t)
+        result.add(
+            "note",
+            "trigger_word_in_captions",
+            f"{hits} of {len(texts)} captions mention the trigger word '{verdict.trigger}'; the "
+            "trainer prepends it to the others.",
+        )
     if verdict.orphan_captions:
         result.add(
             "warning",

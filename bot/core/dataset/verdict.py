@@ -83,6 +83,7 @@ class LoaderVerdict:
     failures: list[Failure] = field(default_factory=list)
     partial: list[str] = field(default_factory=list)
     resolutions: tuple[int, ...] = ()
+    trigger: str | None = None
     entries: int = 0
     unread_captions: int = 0
     unread_named: set[str] = field(default_factory=set)  # unread caption files with content
