@@ -13,74 +13,67 @@ import io
 import re
 import struct
 import zipfile
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from PIL import Image
 
 # ------------------------------------------------------------------ images
+
+
+def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **options)
+    return buf.getvalue()
 
 
 def png_bytes(
     width: int = 512, height: int = 512, *, alpha: bool = False, trns: bool = False
 ) -> bytes:
-    """A valid PNG (1 row of data is enough for header parsing; real decoders need all rows)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    colour = 6 if alpha else 2
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
-    extra = chunk(b"tRNS", b"\x00\x00\x00\x00\x00\x00") if trns else b""
-    row = b"\x00" + b"\x80" * (width * (4 if alpha else 3))
-    idat = zlib.compress(row * min(height, 2))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + extra
-        + chunk(b"IDAT", idat)
-        + chunk(b"IEND", b"")
-    )
+    """A real PNG (Pillow decodes it whole, as the trainer does)."""
+    if alpha:
+        return _encode(Image.new("RGBA", (width, height), (200, 40, 40, 128)), "PNG")
+    image = Image.new("RGB", (width, height), (200, 40, 40))
+    return _encode(image, "PNG", transparency=(0, 0, 0)) if trns else _encode(image, "PNG")
 
 
 def jpeg_bytes(
-    width: int = 512, height: int = 512, *, exif: int = 0, progressive: bool = False
+    width: int = 512,
+    height: int = 512,
+    *,
+    exif: int = 0,
+    progressive: bool = False,
+    orientation: int = 0,
 ) -> bytes:
-    """A baseline (or progressive) JPEG header: SOI, APP0, optional APP1 padding, SOFn, SOS."""
-    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    app1 = b"\xff\xe1" + struct.pack(">H", exif + 2) + b"\x00" * exif if exif else b""
-    sof = b"\xff\xc2" if progressive else b"\xff\xc0"
-    frame = (
-        sof
-        + struct.pack(">HBHHB", 17, 8, height, width, 3)
-        + b"\x01\x11\x00\x02\x11\x01\x03\x11\x01"
-    )
-    sos = b"\xff\xda" + struct.pack(">H", 12) + b"\x03\x01\x00\x02\x11\x03\x11\x00\x3f\x00"
-    return b"\xff\xd8" + app0 + app1 + frame + sos + b"\x00" * 64 + b"\xff\xd9"
+    """A real JPEG; `exif` inserts an APP1 block of that many bytes before the frame header,
+    `orientation` writes an EXIF rotation tag (6 = stored sideways)."""
+    options: dict[str, object] = {"progressive": progressive, "quality": 70}
+    if orientation:
+        tags = Image.Exif()
+        tags[0x0112] = orientation
+        options["exif"] = tags.tobytes()
+    data = _encode(Image.new("RGB", (width, height), (40, 90, 200)), "JPEG", **options)
+    if exif:
+        pad = b"\xff\xe1" + struct.pack(">H", exif + 2) + b"\x00" * exif
+        data = data[:2] + pad + data[2:]
+    return data
 
 
 def webp_bytes(
-    width: int = 512, height: int = 512, *, kind: str = "VP8L", alpha: bool = False
+    width: int = 512, height: int = 512, *, kind: str = "", alpha: bool = False
 ) -> bytes:
-    if kind == "VP8 ":
-        payload = (
-            b"\x00\x00\x00" + b"\x9d\x01\x2a" + struct.pack("<HH", width, height) + b"\x00" * 8
-        )
-    elif kind == "VP8L":
-        bits = (width - 1) | ((height - 1) << 14) | (int(alpha) << 28)
-        payload = b"\x2f" + bits.to_bytes(4, "little") + b"\x00" * 8
-    else:  # VP8X
-        payload = (
-            bytes([0x10 if alpha else 0])
-            + b"\x00\x00\x00"
-            + (width - 1).to_bytes(3, "little")
-            + (height - 1).to_bytes(3, "little")
-        )
-    body = b"WEBP" + kind.encode() + struct.pack("<I", len(payload)) + payload
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    """A real WebP (lossless when `kind` is "VP8L")."""
+    mode = "RGBA" if alpha else "RGB"
+    return _encode(
+        Image.new(mode, (width, height), (10, 160, 90, 255)), "WEBP", lossless=kind == "VP8L"
+    )
+
+
+def image_bytes(fmt: str, width: int = 512, height: int = 512) -> bytes:
+    """Any format Pillow writes (PPM, ICO, TGA, PCX, JPEG 2000 when available, BMP, GIF...)."""
+    mode = "RGB" if fmt not in ("GIF",) else "P"
+    return _encode(Image.new(mode, (width, height)), fmt)
 
 
 def heic_bytes() -> bytes:
@@ -88,11 +81,11 @@ def heic_bytes() -> bytes:
 
 
 def gif_bytes(width: int = 300, height: int = 300) -> bytes:
-    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00" * 20
+    return image_bytes("GIF", width, height)
 
 
 def bmp_bytes(width: int = 300, height: int = 300) -> bytes:
-    return b"BM" + b"\x00" * 16 + struct.pack("<ii", width, -height) + b"\x00" * 30
+    return image_bytes("BMP", width, height)
 
 
 # ------------------------------------------------------------------ ZIPs

@@ -55,8 +55,9 @@ def test_folder_packs_exactly_the_usable_images_and_their_captions(tmp_path: Pat
     report = local.report  # type: ignore[attr-defined]
     assert report.counts["usable_images"] == 4
     codes = {f.code for f in report.warnings}
-    assert {"undecodable_images", "unsupported_images", "orphan_captions"} <= codes
-    assert "unreadable_images" not in codes  # the damaged JPEG is reported once, as damaged
+    assert {"unreadable_images", "unsupported_images", "orphan_captions"} <= codes
+    damaged = next(f for f in report.warnings if f.code == "unreadable_images")
+    assert damaged.paths == ["photos/broken.jpg"] and "truncated" in damaged.message
 
 
 def test_same_input_gives_the_same_bytes_and_other_input_other_bytes(tmp_path: Path) -> None:
@@ -112,11 +113,11 @@ def test_short_name_keeps_a_readable_stem() -> None:
 def test_trainer_fatal_dataset_is_refused_and_nothing_packed(tmp_path: Path) -> None:
     local = _prepare(write_folder(tmp_path / "ds", {"one.jpg": jpeg(), "one.txt": b"x"}))
     assert not local.ok and local.packed is None  # type: ignore[attr-defined]
-    assert [f.code for f in local.report.errors] == ["too_few_images"]  # type: ignore[attr-defined]
+    assert [f.code for f in local.report.errors] == ["too_few_images_policy"]  # type: ignore[attr-defined]
     bad_caption = dataset_files(3)
     bad_caption["photos/img00.txt"] = "café".encode("latin-1")
     refused = _prepare(write_folder(tmp_path / "cap", bad_caption))
-    assert "caption_not_utf8" in [f.code for f in refused.report.errors]  # type: ignore[attr-defined]
+    assert "caption_unreadable" in [f.code for f in refused.report.errors]  # type: ignore[attr-defined]
 
 
 def test_over_the_upload_limit_says_how_big_and_what_to_do(

@@ -51,6 +51,8 @@ async def check_local(
     contact_sheet: Path | None,
     dry_run: bool,
     skip_check: bool,
+    resolution: str | None = None,
+    min_images: int = 2,
 ) -> LocalDataset:
     """Judge and pack; show the report; write the sheet; refuse what the trainer cannot use."""
     from bot.cli import render
@@ -68,6 +70,8 @@ async def check_local(
         field=FIELD,
         url_option=URL_OPTION,
         with_sheet=contact_sheet is not None,
+        resolution=resolution,
+        min_images=min_images,
     )
     show(render.dataset_report(local.report))
     if contact_sheet is not None and local.sheet is not None:

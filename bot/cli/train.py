@@ -112,6 +112,8 @@ async def _check_dataset(
             contact_sheet=req.contact_sheet,
             dry_run=req.dry_run,
             skip_check=req.skip_dataset_check,
+            resolution=resolved.config.training.resolution,
+            min_images=settings.policy_min_images,
         )
     if req.contact_sheet is not None:
         warn("--contact-sheet is drawn only for a local --dataset.")

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     )
     gpu_price: float = Field(0.001525, gt=0, validation_alias=AliasChoices("SD35L_GPU_PRICE"))
     max_dataset_mb: int = Field(1024, gt=0, validation_alias=AliasChoices("SD35L_MAX_DATASET_MB"))
+    # Team policy, not a trainer rule: the trainer trains on a single image.
+    policy_min_images: int = Field(
+        2, ge=0, validation_alias=AliasChoices("SD35L_POLICY_MIN_IMAGES")
+    )
     # USD amounts; empty means no cap (budgets) or never (approval).
     budget_user_monthly: Decimal | None = Field(
         None, ge=0, validation_alias=AliasChoices("SD35L_BUDGET_USER_MONTHLY")

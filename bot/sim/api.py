@@ -215,7 +215,9 @@ async def create_training(sim: ReplicateSimulator, request: web.Request) -> web.
     record = sim.create_training(
         destination,
         inputs,
-        dataset_error=await read_input_images(sim, inputs.get("input_images")),
+        dataset_error=await read_input_images(
+            sim, inputs.get("input_images"), inputs.get("resolution")
+        ),
     )
     if faults.create_timeouts > 0:
         faults.create_timeouts -= 1

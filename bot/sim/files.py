@@ -5,20 +5,21 @@ upload answered 201 with the file object (plus the `name` and `etag` the real AP
 official client's `File` model carry), 413 problem+json over 100 MiB, list newest first, get,
 delete (204, then 404), and a signed download URL. Files expire 24 h after upload.
 
-A training reads its `input_images` the way the trainer starts: an uploaded file of ours or a
-loopback URL must be a ZIP (else "input_images must be a zip file") holding at least one
-.jpg/.jpeg/.png/.webp outside `__MACOSX/` (else "no images found"); such trainings fail.
+A training reads its `input_images` the way the trainer does (an uploaded file of ours or a
+loopback URL; others are trusted): `trainer_dataset.trainer_outcome` replays the trainer's
+extraction, image probe, buckets and captions, and a ZIP it fails on fails the training after one
+billed step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import io
 import json
 import time
-import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,15 +29,13 @@ import aiohttp
 from aiohttp import web
 
 from bot.sim.state import iso, random_id
+from bot.sim.trainer_dataset import trainer_outcome
 
 if TYPE_CHECKING:
     from bot.sim.server import ReplicateSimulator
 
 MAX_FILE = 100 * 1024 * 1024
 LIFETIME = 24 * 3600
-NOT_A_ZIP = "input_images must be a zip file"
-NO_IMAGES = "no images found"
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # A route's handler: a plain function of the simulator and the request.
 Handler = Callable[["ReplicateSimulator", web.Request], Awaitable[web.StreamResponse]]
@@ -204,25 +203,19 @@ FILE_ROUTES: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
-def _verdict(data: bytes) -> str | None:
-    """The trainer's first steps on the ZIP: None when it gets as far as training."""
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        return NOT_A_ZIP
+def _verdict(data: bytes, resolution: Any) -> str | None:
+    """The trainer's steps on the ZIP (`trainer_dataset`): None when it gets as far as training."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = [
-                i.filename
-                for i in archive.infolist()
-                if not i.is_dir()
-                and not i.filename.startswith(("__MACOSX/", "._"))
-                and i.filename.lower().endswith(_IMAGE_SUFFIXES)
-            ]
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return NOT_A_ZIP
-    return None if names else NO_IMAGES
+        sizes = [int(r) for r in str(resolution or "512,768").split(",")]
+    except ValueError:
+        sizes = [512, 768]
+    outcome = trainer_outcome(data, sizes)
+    return outcome.why if outcome.fails else None
 
 
-async def read_input_images(sim: ReplicateSimulator, url: Any) -> str | None:
+async def read_input_images(
+    sim: ReplicateSimulator, url: Any, resolution: Any = None
+) -> str | None:
     """Why the trainer would fail on `input_images`, or None (non-loopback URLs are trusted)."""
     if not isinstance(url, str):
         return None
@@ -233,7 +226,7 @@ async def read_input_images(sim: ReplicateSimulator, url: Any) -> str | None:
     if len(segments) == 3 and segments[:2] == ["v1", "files"] and url.startswith(sim.base_url):
         item = sim.files.get(segments[2])
         return "input_images could not be downloaded (file not found)" if item is None else (
-            _verdict(item.data)
+            await asyncio.to_thread(_verdict, item.data, resolution)
         )  # fmt: skip
     try:
         timeout = aiohttp.ClientTimeout(total=10)
@@ -243,4 +236,4 @@ async def read_input_images(sim: ReplicateSimulator, url: Any) -> str | None:
             data = await resp.read()
     except (aiohttp.ClientError, TimeoutError):
         return "input_images could not be downloaded"
-    return _verdict(data)
+    return await asyncio.to_thread(_verdict, data, resolution)

@@ -91,6 +91,8 @@ class SimTraining:
     @property
     def end_steps(self) -> int:
         """Steps run before the natural ending (failures and deadlines strike half-way)."""
+        if self.error:  # a ZIP the trainer cannot use fails while latents are cached
+            return 1
         return self.steps if self.outcome == "succeeded" else max(1, self.steps // 2)
 
     def natural_end(self) -> float:

@@ -1,40 +1,35 @@
-"""Pre-flight dataset inspection: catch every trainer-fatal ZIP before a cent is spent.
+"""Pre-flight dataset inspection: the trainer's verdict on the ZIP before a cent is spent.
 
-Why: the trainer only discovers a share page, HEIC photos or an empty ZIP after the GPU run has
-started (and is billed). `inspect_dataset` looks at the URL the way the trainer will, reading as
-little as possible: a HEAD (or a one-byte GET), the first block (is it a ZIP at all?), then with
-HTTP Range support only the central directory and each image's first bytes; without Range
-support it downloads up to SD35L_MAX_DATASET_MB and inspects the copy, or says which checks could
-not run. The result is one `DatasetReport` that both front ends render.
+Why: the trainer only discovers a share page, an empty ZIP or an image it cannot bucket after the
+GPU run has started (and is billed). `inspect_dataset` looks at the URL the way the trainer will
+and runs the loader model (`loader.py`) on what it reads: a HEAD (or a one-byte GET), the first
+block (a web page? an image?), then either the whole ZIP (small ones, or hosts without Range
+support, up to SD35L_MAX_DATASET_MB) so every check runs in full, or, for a large ZIP over HTTP
+ranges, its directory plus a sample of its members in at most ~100 requests. The result is one
+`DatasetReport` both front ends render; `skipped_checks` says what was partial.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
-import struct
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from bot.core.dataset.imageinfo import ImageHeader, sniff_image
+from PIL import Image
+
+from bot.core.dataset.archive import Resolutions, judge_zip, parse_resolutions
 from bot.core.dataset.links import share_page_fix
-from bot.core.dataset.rules import (
-    Entry,
-    Finding,
-    RuleResult,
-    check_archive,
-    check_dataset,
-)
-from bot.core.dataset.zipremote import (
-    BLOCK,
-    FileSource,
-    RangeSource,
-    Source,
-    list_entries,
-    read_members,
-)
+from bot.core.dataset.loader import run_loader
+from bot.core.dataset.remote import sample_entries
+from bot.core.dataset.rules import Finding, RuleResult, describe
+from bot.core.dataset.verdict import LoaderVerdict
+from bot.core.dataset.zipremote import BLOCK, RangeSource, list_entries
 from bot.core.log import get_logger
 from bot.core.net import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.settings import Settings
@@ -45,6 +40,9 @@ log = get_logger(__name__)
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 HEAD_REFUSED = frozenset({400, 403, 405, 501})
+WHOLE_MAX = 12 * MIB  # a ZIP up to this size is read whole and judged in full
+SAMPLE_BUDGET = 12 * MIB  # member bytes a large ZIP's sample may read
+MAX_REQUESTS = 100  # per dataset check, every request included
 _ALL_CHECKS = ("archive structure", "image formats and sizes", "captions", "image count")
 # The counts worth a person's attention, in this order, with their labels (the report has more).
 SHOWN_COUNTS = {
@@ -72,6 +70,7 @@ class DatasetReport:
     range_supported: bool | None = None
     skipped_checks: list[str] = field(default_factory=list)
     recommended_steps: int | None = None
+    requests: int = 0
 
     @property
     def ok(self) -> bool:
@@ -123,10 +122,12 @@ async def inspect_dataset(
     *,
     settings: Settings,
     trigger_word: str | None = None,
+    resolution: Resolutions = None,
     fetcher: SafeFetcher | None = None,
 ) -> DatasetReport:
     """Inspect the dataset ZIP at `url` as the trainer would, reading as little as possible.
 
+    `resolution` is the training's `resolution` ("768,1024"): bucket rules depend on it.
     Raises `InputError(field="dataset_url")` when the URL is refused (scheme, private address,
     too many redirects) and `ServiceError` when the host cannot be reached; every answer the host
     gives ends up in the report.
@@ -136,103 +137,176 @@ async def inspect_dataset(
     cap = settings.max_dataset_mb * MIB
     own = fetcher is None
     fetcher = fetcher or SafeFetcher(settings, max_body_bytes=cap, max_total_bytes=cap + 32 * MIB)
-    spool: IO[bytes] | None = None
+    job = _Job(fetcher, url, report, parse_resolutions(resolution), trigger_word, cap)
     try:
-        source, spool = await _open(fetcher, url, report, cap)
-        if source is not None:
-            await _inspect_archive(source, report, trigger_word)
+        verdict = await job.run()
+        if verdict is not None and not report.errors:
+            rules = RuleResult()
+            describe(verdict, rules, min_images=settings.policy_min_images)
+            report._merge(rules)
     finally:
-        if spool is not None:
-            spool.close()
+        if job.spool is not None:
+            job.spool.close()
         if own:
             await fetcher.aclose()
         report.bytes_read = fetcher.bytes_read
+        report.requests = fetcher.requests_made
         report.seconds = time.monotonic() - started
     return report
 
 
-async def _open(
-    fetcher: SafeFetcher, url: str, report: DatasetReport, cap: int
-) -> tuple[Source | None, IO[bytes] | None]:
-    """Probe the URL; return a byte source for the ZIP, or None after recording why not."""
-    head = await _probe(fetcher, url)
-    if head.status >= 400:
-        _fatal(
-            report,
-            "url_http_error",
-            f"The dataset URL {describe_status(head.status)}; make sure the link is public "
-            "(no login) and points straight at the .zip file.",
-        )
-        return None, None
-    first = await fetcher.fetch(url, headers={"Range": f"bytes=0-{BLOCK - 1}"}, max_bytes=BLOCK)
-    if first.status == 416 or (first.status < 300 and not first.body):
-        _fatal(
-            report,
-            "archive_empty",
-            "The dataset URL returns an empty file; upload the ZIP again and check its size.",
-        )
-        return None, None
-    if first.status >= 400:
-        _fatal(
-            report,
-            "url_http_error",
-            f"The dataset URL {describe_status(first.status)} when "
-            "downloading; make sure the link is public and points straight at the .zip file.",
-        )
-        return None, None
-    if not first.body.startswith(ZIP_MAGIC):
-        if _looks_like_html(first) or _looks_like_html(head):
+def _image_kind(data: bytes) -> str | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return str(image.format) if image.format else None
+    except Exception:  # anything Pillow cannot identify is simply "not an image"
+        return None
+
+
+@dataclass
+class _Job:
+    """One inspection: the fetcher, what is known so far, and the downloaded copy if any."""
+
+    fetcher: SafeFetcher
+    url: str
+    report: DatasetReport
+    resolutions: tuple[int, ...]
+    trigger: str | None
+    cap: int
+    spool: IO[bytes] | None = None
+
+    async def run(self) -> LoaderVerdict | None:
+        """Probe the URL, then judge the ZIP whole or sampled; None after recording why not."""
+        report, fetcher, url = self.report, self.fetcher, self.url
+        head = await _probe(fetcher, url)
+        if head.status >= 400:
+            _fatal(
+                report,
+                "url_http_error",
+                f"The dataset URL {describe_status(head.status)}; make sure the link is public "
+                "(no login) and points straight at the .zip file.",
+            )
+            return None
+        first = await fetcher.fetch(url, headers={"Range": f"bytes=0-{BLOCK - 1}"}, max_bytes=BLOCK)
+        if not self._first_block_ok(first, head):
+            return None
+        size = _total_size(first)
+        if first.status == 206 and size is not None and size > WHOLE_MAX:
+            report.range_supported, report.archive_size = True, size
+            return await self._sampled(first, size)
+        report.range_supported = first.status == 206
+        verdict = await self._whole(_total_size(head) or size)
+        if verdict is not None:
+            _explain_not_zip(report, verdict, first.body)
+        return verdict
+
+    def _first_block_ok(self, first: FetchResult, head: FetchResult) -> bool:
+        report = self.report
+        if first.status == 416 or (first.status < 300 and not first.body):
+            _fatal(
+                report,
+                "archive_empty",
+                "The dataset URL returns an empty file; upload the ZIP again and check its size.",
+            )
+            return False
+        if first.status >= 400:
+            _fatal(
+                report,
+                "url_http_error",
+                f"The dataset URL {describe_status(first.status)} when "
+                "downloading; make sure the link is public and points straight at the .zip file.",
+            )
+            return False
+        if not first.body.startswith(ZIP_MAGIC) and (
+            _looks_like_html(first) or _looks_like_html(head)
+        ):
             _fatal(
                 report,
                 "not_a_zip_html",
                 "The dataset URL returns a web page (HTML), not the ZIP file (a share page), "
                 "so the trainer would fail with 'input_images must be a zip file'; "
-                f"{share_page_fix(url)}.",
+                f"{share_page_fix(self.url)}.",
             )
-        else:
-            kind = sniff_image(first.body).format
-            what = f"a {kind.upper()} image" if kind else "a file that is not a ZIP"
-            _fatal(
+            return False
+        return True
+
+    async def _sampled(self, first: FetchResult, size: int) -> LoaderVerdict | None:
+        source = RangeSource(self.fetcher, first.url, size)
+        source.seed(first.body)
+        try:
+            infos, start_dir = await list_entries(source)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+            verdict = _unreadable(exc, self.resolutions)
+            _explain_not_zip(self.report, verdict, first.body)
+            return verdict
+        left = MAX_REQUESTS - self.fetcher.requests_made - 2
+        sample = await sample_entries(
+            source, infos, start_dir, budget=SAMPLE_BUDGET, max_requests=max(left, 1)
+        )
+        verdict = await asyncio.to_thread(
+            run_loader, sample.entries, self.resolutions, self.trigger
+        )
+        if sample.sampled < sample.images:
+            verdict.partial.insert(0, sample.sampling)
+        return verdict
+
+    async def _whole(self, size: int | None) -> LoaderVerdict | None:
+        """Download up to the cap and judge the copy in full, or say what was skipped."""
+        report, cap = self.report, self.cap
+        report.archive_size = size
+        limit_text = f"SD35L_MAX_DATASET_MB={cap // MIB}"
+        if size is not None and size > cap:
+            _not_inspected(
                 report,
-                "not_a_zip",
-                f"The dataset URL returns {what}, but the trainer needs a .zip of your images; "
-                "zip the images (and .txt captions) and link to the .zip.",
+                f"The host does not support byte ranges and the ZIP "
+                f"({size / MIB:.0f} MB) is larger than {limit_text}",
             )
-        return None, None
-    size = _total_size(first)
-    if first.status == 206 and size is not None:
-        report.range_supported, report.archive_size = True, size
-        source = RangeSource(fetcher, first.url, size)
-        source.seed(first.body)  # the block just read serves the first member's header
-        return source, None
-    report.range_supported = False
-    return await _download(fetcher, url, report, cap, _total_size(head) or size)
+            return None
+        self.spool = tempfile.SpooledTemporaryFile(max_size=64 * MIB)
+        result = await self.fetcher.fetch(self.url, max_bytes=cap, sink=self.spool)
+        got = self.spool.tell()
+        if result.truncated:
+            _not_inspected(
+                report,
+                f"The host does not support byte ranges and the ZIP is larger than {limit_text}",
+            )
+            return None
+        report.archive_size = got
+        self.spool.seek(0)
+        return await asyncio.to_thread(judge_zip, self.spool, self.resolutions, self.trigger)
 
 
-async def _download(
-    fetcher: SafeFetcher, url: str, report: DatasetReport, cap: int, size: int | None
-) -> tuple[Source | None, IO[bytes] | None]:
-    """No Range support: download up to the cap and inspect the copy, or say what was skipped."""
-    report.archive_size = size
-    limit_text = f"SD35L_MAX_DATASET_MB={cap // MIB}"
-    if size is not None and size > cap:
-        _not_inspected(
+def _unreadable(exc: BaseException, resolutions: Sequence[int]) -> LoaderVerdict:
+    from bot.core.dataset.verdict import Failure
+
+    why = f"zipfile cannot open it ({str(exc)[:80] or type(exc).__name__})"
+    code = "not_a_zip" if "not a zip file" in str(exc) else "archive_unreadable"
+    return LoaderVerdict(failures=[Failure(code, why)], resolutions=tuple(resolutions))
+
+
+def _explain_not_zip(report: DatasetReport, verdict: LoaderVerdict, first: bytes) -> None:
+    """Name what the file is instead, when it is not a ZIP at all (an image, say)."""
+    if not any(f.code == "not_a_zip" for f in verdict.failures):
+        return
+    verdict.failures = [f for f in verdict.failures if f.code != "not_a_zip"]
+    if first.startswith(ZIP_MAGIC):
+        _fatal(
             report,
-            f"The host does not support byte ranges and the ZIP "
-            f"({size / MIB:.0f} MB) is larger than {limit_text}",
+            "not_a_zip",
+            "The ZIP is cut short or damaged (its directory at the end is missing), probably an "
+            "upload that did not finish, so the trainer would stop with 'input_images must be a "
+            "zip file'; upload it again and check the file size.",
         )
-        return None, None
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=64 * MIB)
-    result = await fetcher.fetch(url, max_bytes=cap, sink=spool)
-    got = spool.tell()
-    if result.truncated:
-        spool.close()
-        _not_inspected(
-            report, f"The host does not support byte ranges and the ZIP is larger than {limit_text}"
-        )
-        return None, None
-    report.archive_size = got
-    return FileSource(spool, got), spool
+        return
+    kind = _image_kind(first)
+    what = f"a {kind} image" if kind else "a file that is not a ZIP"
+    _fatal(
+        report,
+        "not_a_zip",
+        f"The dataset URL returns {what}, but the trainer needs a .zip of your images (it would "
+        "stop with 'input_images must be a zip file'); zip the images (and .txt captions) and "
+        "link to the .zip.",
+    )
 
 
 def _not_inspected(report: DatasetReport, why: str) -> None:
@@ -250,60 +324,3 @@ def _not_inspected(report: DatasetReport, why: str) -> None:
 
 def _fatal(report: DatasetReport, code: str, message: str, paths: list[str] | None = None) -> None:
     report.errors.append(Finding(code, message, paths or []))
-
-
-async def _inspect_archive(source: Source, report: DatasetReport, trigger: str | None) -> None:
-    try:
-        entries = await list_entries(source)
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        EOFError,
-        OSError,
-        ValueError,
-        struct.error,
-        NotImplementedError,
-    ) as exc:
-        _fatal(
-            report,
-            "archive_corrupt",
-            f"The ZIP is truncated or damaged ({str(exc)[:80] or type(exc).__name__}), "
-            "probably an upload that did not finish; upload it again and check the file size.",
-        )
-        return
-    rules = RuleResult()
-    beyond = [e.name for e in entries if _ends_after(e, source.size)]
-    if beyond:
-        _fatal(
-            report,
-            "archive_corrupt",
-            f"{len(beyond)} ZIP entries point past the end of the file, so the ZIP is "
-            "truncated or damaged; upload it again and check the file size.",
-            beyond[:10],
-        )
-    check_archive(entries, rules)
-    cut = set(beyond)
-    members = await read_members(source, [e for e in entries if e.name not in cut])
-    if members.corrupt:
-        _fatal(
-            report,
-            "archive_corrupt",
-            f"{len(members.corrupt)} ZIP entries have damaged headers, so the trainer cannot "
-            "extract them; re-create the ZIP and upload it again.",
-            sorted(members.corrupt)[:10],
-        )
-    if members.skipped_images:
-        rules.skipped_checks.append(
-            f"format, size and transparency of {members.skipped_images} images (over the "
-            "header read budget)"
-        )
-    headers: dict[str, ImageHeader | None] = {
-        name: sniff_image(data) for name, data in members.images.items()
-    }
-    captions: dict[str, bytes | None] = dict(members.captions)
-    check_dataset(entries, headers, captions, trigger, rules)
-    report._merge(rules)
-
-
-def _ends_after(entry: Entry, size: int) -> bool:
-    return entry.header_offset + 30 + entry.compress_size > size

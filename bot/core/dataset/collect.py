@@ -16,7 +16,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core.dataset.rules import Entry, check_archive, classify
+from bot.core.dataset.archive import data_start
+from bot.core.dataset.extract import EXTRACT_ERRORS, is_dir, overlaps
+from bot.core.dataset.loader import IMAGE_SUFFIXES as TRAINER_IMAGES
 from bot.core.errors import InputError
 
 MIB = 1024 * 1024
@@ -24,18 +26,35 @@ UPLOAD_LIMIT = 100 * MIB  # Replicate's Files API refuses bigger uploads (413)
 READ_CAP = 2 * UPLOAD_LIMIT
 ARCHIVE_SUFFIXES = (".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".gif", ".bmp", ".tif")
-_READ_KINDS = frozenset({"image", "caption"})
+BOMB_RATIO, BOMB_MIN_SIZE, MAX_TOTAL_UNCOMPRESSED = 100, 50 * MIB, 20 * 1024**3
 # The upload's URL shape, for checks (the trainer's input schema) that run before the upload.
 UPLOAD_STAND_IN = "https://api.replicate.com/v1/files/not-uploaded-yet"
 
 
 @dataclass(frozen=True)
 class Member:
-    """One file of a dataset; `data` is None for files the trainer never reads."""
+    """One entry of a dataset, in order; `data` is None for files the trainer never reads,
+    `problem` says why zipfile could not extract it (bad CRC, overlap, password...)."""
 
     name: str
     size: int
     data: bytes | None = None
+    is_dir: bool = False
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a ZIP's central directory says about one member (for the unpacked-size guard)."""
+
+    name: str
+    size: int = 0
+    compress_size: int = 0
+
+
+def _wanted(name: str) -> bool:
+    """Files the loader reads: image candidates and (lower-case) .txt captions."""
+    return posixpath.basename(name).lower().endswith(TRAINER_IMAGES) or name.endswith(".txt")
 
 
 def human_size(size: int) -> str:
@@ -109,8 +128,7 @@ def collect_folder(root: Path, *, field: str, url_option: str) -> list[Member]:
             name = full.relative_to(root).as_posix()
             try:
                 size = full.stat().st_size
-                wanted = classify(Entry(name=name, size=size)) in _READ_KINDS
-                data = full.read_bytes() if wanted else None
+                data = full.read_bytes() if _wanted(name) else None
             except OSError as exc:
                 raise InputError(
                     f"{field}: {name} cannot be read ({exc.strerror or exc}).", field=field
@@ -130,23 +148,31 @@ def collect_folder(root: Path, *, field: str, url_option: str) -> list[Member]:
 
 
 def _entry(info: zipfile.ZipInfo) -> Entry:
-    return Entry(
-        name=info.filename,
-        size=info.file_size,
-        compress_size=info.compress_size,
-        compress_type=info.compress_type,
-        encrypted=bool(info.flag_bits & 0x1),
-        is_dir=info.is_dir(),
-    )
+    return Entry(name=info.filename, size=info.file_size, compress_size=info.compress_size)
+
+
+def _read(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, keep: bool
+) -> tuple[bytes | None, str | None]:
+    """Read a member as `extract` would (CRC checked); keep the bytes only when asked."""
+    try:
+        with archive.open(info) as handle:
+            if keep:
+                return handle.read(), None
+            while handle.read(1024 * 1024):
+                pass
+            return None, None
+    except EXTRACT_ERRORS as exc:
+        return None, f"zipfile cannot extract it ({str(exc)[:80] or type(exc).__name__})"
 
 
 def collect_zip(
     fileobj: io.IOBase | io.BufferedReader | io.BytesIO, label: str, *, field: str, url_option: str
 ) -> tuple[list[Member], list[Entry]]:
-    """A ZIP's members as the trainer extracts them (the last of duplicate names wins).
+    """A ZIP's entries in order, as the trainer's extraction meets them.
 
-    A member that cannot be read (bad CRC, damaged data) comes back without bytes, so the judge
-    reports it as unusable; archive-level dangers (unsafe names, bombs) are left to the rules.
+    Every member is read once (so a bad CRC or overlapping data is found, as `extract` would);
+    only images and captions keep their bytes. Duplicate names stay: the model lets the last win.
     """
     try:
         archive = zipfile.ZipFile(fileobj)  # type: ignore[arg-type]
@@ -156,32 +182,37 @@ def collect_zip(
             field=field,
         ) from None
     with archive:
-        infos = [i for i in archive.infolist() if not i.is_dir()]
-        entries = [_entry(i) for i in archive.infolist()]
-        probe = check_archive_errors(entries)
-        wanted = sum(i.file_size for i in infos if classify(_entry(i)) in _READ_KINDS and not probe)
+        infos = archive.infolist()
+        entries = [_entry(i) for i in infos]
+        bomb = bool(bomb_entries(entries))
+        wanted = sum(i.file_size for i in infos if _wanted(i.filename) and not bomb)
         if wanted > READ_CAP:
             raise InputError(too_big_message(wanted, label, url_option), field=field)
-        latest: dict[str, Member] = {}
-        for info in infos:
-            kind = classify(_entry(info))
+        start_dir = int(getattr(archive, "start_dir", 0))
+        overlapped = overlaps(infos, start_dir, lambda i: data_start(fileobj, i))  # type: ignore[arg-type]
+        members = []
+        for index, info in enumerate(infos):
+            if is_dir(info):
+                members.append(Member(info.filename, 0, is_dir=True))
+                continue
+            problem = overlapped.get(index)
             data = None
-            if kind in _READ_KINDS and not probe and not info.flag_bits & 0x1:
-                try:
-                    data = archive.read(info)
-                except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
-                    data = b""
-            latest[info.filename] = Member(info.filename, info.file_size, data)
-    return list(latest.values()), entries
+            if problem is None and not bomb:
+                data, problem = _read(archive, info, keep=_wanted(info.filename))
+            members.append(Member(info.filename, info.file_size, data, problem=problem))
+    return members, entries
 
 
-def check_archive_errors(entries: list[Entry]) -> bool:
-    """True when the archive must not be extracted at all (a compression bomb)."""
-    from bot.core.dataset.rules import RuleResult
-
-    result = RuleResult()
-    check_archive(entries, result)
-    return any(f.code == "compression_bomb" for f in result.errors)
+def bomb_entries(entries: list[Entry]) -> list[str]:
+    """Entries that unpack far beyond their packed size (all of them when the total is absurd)."""
+    bombs = [
+        e.name
+        for e in entries
+        if e.size > BOMB_MIN_SIZE and e.size > BOMB_RATIO * max(e.compress_size, 1)
+    ]
+    if sum(e.size for e in entries) > MAX_TOTAL_UNCOMPRESSED:
+        return bombs or [e.name for e in entries]
+    return bombs
 
 
 def display_name(name: str) -> str:

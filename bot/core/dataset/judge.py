@@ -1,41 +1,30 @@
 """The verdict on a local dataset: the same report as for a URL, plus what exactly is usable.
 
-Why an adapter: the loader rules (`rules.py`) judge a listing and header bytes; with a local
-dataset every byte is at hand, so each image is also decoded in full with Pillow the way the
-trainer's size probe does (`exif_transpose(Image.open(...))`), and an image Pillow cannot decode
-is skipped, as the trainer skips it. The result names every usable image with its caption (what
-`pack` puts in the upload) and every skipped file with its reason (what the contact sheet marks).
+Why an adapter: every byte of a local dataset is at hand, so the loader model (`loader.py`) runs
+in full on the collected members (extraction names and collisions, Pillow decoding every image,
+buckets, captions). This turns its verdict into what the upload path needs: each usable image
+with its bytes, its caption file's bytes and a thumbnail (what `pack` uploads and the contact
+sheet shows), and every skipped file with its reason.
 """
 
 from __future__ import annotations
 
 import io
-import posixpath
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
+from bot.core.dataset.archive import Resolutions, parse_resolutions
 from bot.core.dataset.check import DatasetReport
-from bot.core.dataset.collect import Member
-from bot.core.dataset.imageinfo import ImageHeader, check_images, sniff_image
-from bot.core.dataset.rules import (
-    Entry,
-    RuleResult,
-    check_archive,
-    check_dataset,
-    classify,
-)
+from bot.core.dataset.collect import Entry, Member, bomb_entries
+from bot.core.dataset.loader import run_loader
+from bot.core.dataset.rules import RuleResult, describe
+from bot.core.dataset.verdict import EntryView
 
 THUMB = 192
-_NOT_AN_IMAGE = "not a JPEG, PNG or WebP inside"
-_REASONS = {
-    "macos": "macOS metadata",
-    "appledouble": "macOS ._ file",
-    "unsupported_image": "format the trainer ignores",
-    "video": "video",
-    "other": "not an image or caption",
-}
+DEFAULT_MIN_IMAGES = 2  # the team policy's default (SD35L_POLICY_MIN_IMAGES)
 
 
 @dataclass
@@ -57,42 +46,36 @@ class Verdict:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
 
 
-def _caption_name(name: str) -> str:
-    folder, base = posixpath.split(name)
-    return posixpath.join(folder, posixpath.splitext(base)[0] + ".txt")
+def _const(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
 
 
-def _decode(data: bytes) -> tuple[int, int, Image.Image]:
-    """Decode in full like the trainer's probe; returns the upright size and a thumbnail."""
+def _thumb(data: bytes) -> Image.Image | None:
+    """A small upright RGB copy for the contact sheet (JPEGs decoded at reduced scale)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as raw:
-            upright = ImageOps.exif_transpose(raw)
-            upright.load()
-    width, height = upright.size
-    thumb = upright.convert("RGB")
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as raw:
+                raw.draft("RGB", (THUMB * 2, THUMB * 2))
+                upright = ImageOps.exif_transpose(raw) or raw
+                thumb = upright.convert("RGB")
+        except Exception:  # the model already decoded it; a thumbnail is only decoration
+            return None
     thumb.thumbnail((THUMB, THUMB))
-    return width, height, thumb
+    return thumb
 
 
-def _decode_all(
-    members: dict[str, Member], images: list[str], headers: dict[str, ImageHeader | None]
-) -> tuple[dict[str, tuple[int, int, Image.Image]], dict[str, str]]:
-    decoded: dict[str, tuple[int, int, Image.Image]] = {}
-    failed: dict[str, str] = {}
-    unreadable, _ = check_images(images, headers)
-    for name in images:
-        data = members[name].data
-        if not data:
-            failed[name] = "could not be read from the archive"
-        elif name in unreadable:
-            failed[name] = _NOT_AN_IMAGE
-        else:
-            try:
-                decoded[name] = _decode(data)
-            except Exception as exc:  # Pillow raises many types; the trainer skips on any
-                failed[name] = f"cannot be decoded ({type(exc).__name__})"
-    return decoded, failed
+def _views(members: Sequence[Member]) -> list[EntryView]:
+    return [
+        EntryView(
+            m.name,
+            m.is_dir,
+            m.size,
+            read=_const(m.data) if m.data is not None else None,
+            problem=m.problem,
+        )
+        for m in members
+    ]
 
 
 def judge(
@@ -101,58 +84,35 @@ def judge(
     label: str,
     trigger_word: str | None,
     archive_entries: list[Entry] | None = None,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
 ) -> Verdict:
-    """Judge `members` in full; `archive_entries` are the raw ZIP directory when one was given."""
+    """Judge `members` (in ZIP or folder order) in full; `archive_entries` is the raw ZIP
+    directory when one was given (for the unpacked-size guard)."""
     report = DatasetReport(url=label)
     rules = RuleResult()
-    if archive_entries:
-        check_archive(archive_entries, rules)
-    by_name = {m.name: m for m in members}
-    entries = [Entry(name=m.name, size=m.size) for m in members]
-    kinds = {e.name: classify(e) for e in entries}
-    images = [n for n, k in kinds.items() if k == "image"]
-    headers: dict[str, ImageHeader | None] = {
-        n: sniff_image(by_name[n].data or b"") for n in images
-    }
-    decoded, failed = _decode_all(by_name, images, headers)
-    broken = [n for n, why in failed.items() if why != _NOT_AN_IMAGE]
-    for name in failed:
-        headers[name] = ImageHeader(None)  # the rules count it as one the trainer skips
-    if broken:
+    model = run_loader(_views(members), parse_resolutions(resolution), trigger_word)
+    describe(model, rules, min_images=min_images)
+    bombs = bomb_entries(archive_entries or [])
+    if bombs:
         rules.add(
-            "warning",
-            "undecodable_images",
-            f"{len(broken)} images are damaged or cut short and cannot be decoded, so the "
-            "trainer skips them; export them again.",
-            broken,
+            "error",
+            "compression_bomb",
+            "Team policy: the ZIP unpacks to far more than it weighs (over 20 GB, or entries "
+            "over 100x their packed size), so it was not unpacked; zip only the images and "
+            "captions.",
+            bombs,
         )
-    captions = {n: by_name[n].data for n, k in kinds.items() if k == "caption"}
-    check_dataset(entries, headers, captions, trigger_word, rules)
-    _not_twice(rules, set(broken))
     report._merge(rules)
+    data_of = {m.name: m.data for m in members if m.data is not None}
     verdict = Verdict(report=report)
-    for name in sorted(decoded):
-        width, height, thumb = decoded[name]
-        caption = by_name.get(_caption_name(name))
+    for image in sorted(model.usable, key=lambda u: u.name):
+        data = image.read() if image.read is not None else b""
+        caption = data_of.get(image.caption_name) if image.caption_name else None
         verdict.usable.append(
-            Usable(name, by_name[name].data or b"", caption.data if caption else None,
-                   width, height, thumb)
-        )  # fmt: skip
-    used_captions = {_caption_name(u.name) for u in verdict.usable}
-    for name, kind in sorted(kinds.items()):
-        if name in failed:
-            verdict.skipped.append((name, failed[name]))
-        elif kind == "caption" and name not in used_captions:
-            verdict.skipped.append((name, "caption without an image of the same name"))
-        elif kind in _REASONS:
-            verdict.skipped.append((name, _REASONS[kind]))
+            Usable(image.name, data, caption, image.width, image.height, _thumb(data))
+        )
+    verdict.skipped = [(s.name, s.detail or s.reason) for s in model.skipped]
+    verdict.skipped += [(n, "caption without an image that uses it") for n in model.orphan_captions]
+    verdict.skipped.sort()
     return verdict
-
-
-def _not_twice(rules: RuleResult, broken: set[str]) -> None:
-    """A damaged image is reported once, as damaged, not also as 'not an image inside'."""
-    for finding in list(rules.warnings):
-        if finding.code == "unreadable_images":
-            finding.paths = [p for p in finding.paths if p not in broken]
-            if not finding.paths:
-                rules.warnings.remove(finding)

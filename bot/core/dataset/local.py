@@ -13,18 +13,20 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.core.dataset.archive import Resolutions
 from bot.core.dataset.check import DatasetReport
 from bot.core.dataset.collect import (
     UPLOAD_LIMIT,
+    Entry,
     Member,
     collect_path,
     collect_zip,
     human_size,
     too_big_message,
 )
-from bot.core.dataset.judge import judge
+from bot.core.dataset.judge import DEFAULT_MIN_IMAGES, judge
 from bot.core.dataset.pack import Packed, pack
-from bot.core.dataset.rules import Entry, Finding
+from bot.core.dataset.rules import Finding
 from bot.core.dataset.sheet import contact_sheet
 
 
@@ -50,9 +52,21 @@ def prepare_members(
     trigger_word: str | None,
     url_option: str,
     with_sheet: bool = True,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
 ) -> LocalDataset:
-    """Judge, pack (only when nothing is fatal) and draw the sheet, in that order."""
-    verdict = judge(members, label=label, trigger_word=trigger_word, archive_entries=entries)
+    """Judge, pack (only when nothing is fatal) and draw the sheet, in that order.
+
+    `resolution` is the training's (bucket rules depend on it); `min_images` the team policy.
+    """
+    verdict = judge(
+        members,
+        label=label,
+        trigger_word=trigger_word,
+        archive_entries=entries,
+        resolution=resolution,
+        min_images=min_images,
+    )
     report = verdict.report
     packed: Packed | None = None
     if report.ok:
@@ -81,7 +95,14 @@ def prepare_members(
 
 
 def prepare_path_sync(
-    path: Path, *, trigger_word: str | None, field: str, url_option: str, with_sheet: bool = True
+    path: Path,
+    *,
+    trigger_word: str | None,
+    field: str,
+    url_option: str,
+    with_sheet: bool = True,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
 ) -> LocalDataset:
     members, entries = collect_path(path, field=field, url_option=url_option)
     return prepare_members(
@@ -91,11 +112,20 @@ def prepare_path_sync(
         trigger_word=trigger_word,
         url_option=url_option,
         with_sheet=with_sheet,
+        resolution=resolution,
+        min_images=min_images,
     )
 
 
 async def prepare_path(
-    path: Path, *, trigger_word: str | None, field: str, url_option: str, with_sheet: bool = True
+    path: Path,
+    *,
+    trigger_word: str | None,
+    field: str,
+    url_option: str,
+    with_sheet: bool = True,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
 ) -> LocalDataset:
     """A folder or .zip on disk, judged and packed off the event loop."""
     return await asyncio.to_thread(
@@ -105,6 +135,8 @@ async def prepare_path(
         field=field,
         url_option=url_option,
         with_sheet=with_sheet,
+        resolution=resolution,
+        min_images=min_images,
     )
 
 

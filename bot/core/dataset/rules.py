@@ -1,10 +1,8 @@
-"""The trainer's dataset loader rules, as checks on a ZIP's listing and a few header bytes.
+"""The loader verdict in words: errors, warnings and notes that name the file, why, and the fix.
 
-Why a separate module: these rules mirror what the trainer (ai-toolkit behind
-lucataco/sd3.5-large-fine-tuner) does with the extracted ZIP (docs/trainer.md, "What the trainer
-does with the ZIP"), and each severity follows the trainer's behaviour: `error` = the run fails or
-trains garbage, `warning` = the run works but not the way the user meant, `note` = good to know.
-Everything here is pure (no I/O), so it is tested directly.
+Why a separate module: the model (`loader.py`) decides; this only tells. Severity follows the
+trainer: `error` = its run fails (or a team policy refuses, and says so), `warning` = it trains,
+but not the way the user probably meant, `note` = good to know. Pure, so it is tested directly.
 """
 
 from __future__ import annotations
@@ -14,32 +12,21 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bot.core.dataset.imageinfo import EXT_FORMAT, ImageHeader, check_images
+from bot.core.dataset.verdict import LoaderVerdict, Skipped
 
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+MAX_PATHS = 10
+MIN_SIDE_WARN, MAX_SIDE_WARN, FEW_IMAGES = 256, 2048, 10
 UNSUPPORTED_IMAGE_EXTS = frozenset(
-    {
-        ".heic",
-        ".heif",
-        ".avif",
-        ".gif",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".jxl",
-        ".dng",
-        ".raw",
-        ".cr2",
-        ".nef",
-        ".psd",
-        ".svg",
-        ".ico",
-    }
+    {".heic", ".heif", ".avif", ".gif", ".bmp", ".tif", ".tiff", ".jxl", ".dng", ".raw"}
+    | {".cr2", ".nef", ".psd", ".svg", ".ico"}
 )
 VIDEO_EXTS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".wmv", ".mpg", ".mpeg"})
-ZIP_METHODS_THE_TRAINER_READS = frozenset({0, 8, 12, 14})  # stored, deflate, bzip2, lzma
-MAX_PATHS = 10
-BOMB_RATIO, BOMB_MIN_SIZE, MAX_TOTAL_UNCOMPRESSED = 100, 50 * 1024 * 1024, 20 * 1024**3
+FAILURE_TEXT = {
+    "not_a_zip": "The file is not a ZIP, so the trainer stops with 'input_images must be a zip "
+    "file'; zip the images (and .txt captions) and link to the .zip.",
+    "archive_unreadable": "The ZIP's directory is damaged ({detail}), so the trainer cannot open "
+    "it; re-create the ZIP and upload it again.",
+}
 
 
 @dataclass
@@ -49,20 +36,6 @@ class Finding:
     code: str
     message: str
     paths: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Entry:
-    """What the central directory says about one member (independent of zipfile.ZipInfo)."""
-
-    name: str
-    size: int = 0
-    compress_size: int = 0
-    compress_type: int = 0
-    encrypted: bool = False
-    is_dir: bool = False
-    is_symlink: bool = False
-    header_offset: int = 0
 
 
 @dataclass
@@ -79,39 +52,6 @@ class RuleResult:
         bucket.append(Finding(code, message, sorted(paths)[:MAX_PATHS]))
 
 
-# ---------------------------------------------------------------- classification
-
-
-def classify(entry: Entry) -> str:
-    """The trainer's view of one member: image, caption, macos (skipped), appledouble, ..."""
-    name = entry.name
-    base = posixpath.basename(name.rstrip("/"))
-    ext = posixpath.splitext(base)[1].lower()
-    if entry.is_dir or name.endswith("/"):
-        return "dir"
-    if name.startswith("__MACOSX/") or ("/" not in name and base.startswith("._")):
-        return "macos"
-    if base.startswith("._"):
-        return "appledouble"
-    if ext in IMAGE_EXTS:
-        return "image"
-    if ext == ".txt":
-        return "caption"
-    if ext in UNSUPPORTED_IMAGE_EXTS:
-        return "unsupported_image"
-    if ext in VIDEO_EXTS:
-        return "video"
-    return "other"
-
-
-def is_unsafe_name(name: str) -> bool:
-    """Absolute paths, drive letters and `..` components could write outside the target folder."""
-    unified = name.replace("\\", "/")
-    if unified.startswith("/") or (len(unified) > 1 and unified[1] == ":"):
-        return True
-    return ".." in unified.split("/")
-
-
 def recommended_steps(usable: int) -> int | None:
     """Team guidance: 1000 steps up to 20 images, 1500 up to 80, 2000 above."""
     if usable < 2:
@@ -121,275 +61,251 @@ def recommended_steps(usable: int) -> int | None:
     return 1500 if usable <= 80 else 2000
 
 
-def _key(name: str) -> tuple[str, str]:
-    folder, base = posixpath.split(name)
-    return folder, posixpath.splitext(base)[0]
+def _files(n: int) -> str:
+    return f"{n} file{'s' if n != 1 else ''}"
 
 
-# ---------------------------------------------------------------- the rules
+def _n(n: int, one: str, many: str) -> str:
+    """`1 image is` / `3 images are`: the count with the words that agree with it."""
+    return f"{n} {one if n == 1 else many}"
 
 
-def check_archive(entries: list[Entry], result: RuleResult) -> None:
-    """Errors that make the trainer's extraction fail or are dangerous."""
-    unsafe = [e.name for e in entries if is_unsafe_name(e.name) or e.is_symlink]
-    if unsafe:
-        result.add(
-            "error",
-            "unsafe_entries",
-            f"{len(unsafe)} ZIP entries use absolute paths, '..' or symlinks; re-create the "
-            "ZIP from the folder itself (e.g. `zip -r dataset.zip images/`).",
-            unsafe,
-        )
-    encrypted = [e.name for e in entries if e.encrypted]
-    if encrypted:
-        result.add(
-            "error",
-            "encrypted_entries",
-            f"{len(encrypted)} ZIP entries are password-protected; the trainer cannot "
-            "extract them, so re-create the ZIP without a password.",
-            encrypted,
-        )
-    methods = [e.name for e in entries if e.compress_type not in ZIP_METHODS_THE_TRAINER_READS]
-    if methods:
-        result.add(
-            "error",
-            "unsupported_compression",
-            f"{len(methods)} ZIP entries use a compression method Python's zipfile cannot "
-            "extract (e.g. Deflate64 from Windows Explorer); re-create the ZIP with standard "
-            "Deflate (`zip -r`, 7-Zip 'Deflate').",
-            methods,
-        )
-    bombs = [
-        e.name
-        for e in entries
-        if e.size > BOMB_MIN_SIZE and e.size > BOMB_RATIO * max(e.compress_size, 1)
-    ]
-    total = sum(e.size for e in entries)
-    if bombs or total > MAX_TOTAL_UNCOMPRESSED:
-        result.add(
-            "error",
-            "compression_bomb",
-            f"The ZIP unpacks to {total / 1024**3:.1f} GB with a suspicious compression "
-            "ratio; it would fill the trainer's disk, so zip only the images and captions.",
-            bombs,
-        )
+def _listed(items: list[tuple[str, str]], limit: int = 3) -> str:
+    shown = "; ".join(f"{name}: {why}" for name, why in items[:limit])
+    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def check_dataset(
-    entries: list[Entry],
-    headers: dict[str, ImageHeader | None],
-    captions: dict[str, bytes | None],
-    trigger_word: str | None,
-    result: RuleResult,
-) -> None:
-    """Images, captions and counts exactly as the trainer's loader would see them."""
-    groups: dict[str, list[str]] = defaultdict(list)
-    for entry in entries:
-        groups[classify(entry)].append(entry.name)
-    images, caption_names = groups["image"], groups["caption"]
-    _ignored(groups, result)
-    unreadable, image_findings = check_images(images, headers)
-    for severity, code, message, paths in image_findings:
-        result.add(severity, code, message, paths)
-    usable = len(images) - len(unreadable)
-    _captions(images, caption_names, captions, trigger_word, result)
-    result.counts.update(
-        {
-            "entries": len(entries),
-            "images": len(images),
-            "usable_images": usable,
-            "captions": len(caption_names),
-            "ignored_files": sum(
-                len(groups[k])
-                for k in ("macos", "appledouble", "unsupported_image", "video", "other")
-            ),
-            "unsupported_images": len(groups["unsupported_image"]),
-            "headers_checked": sum(1 for n in images if headers.get(n) is not None),
-        }
-    )
-    for fmt in ("jpeg", "png", "webp"):
-        result.counts[f"images_{fmt}"] = sum(
-            1 for n in images if EXT_FORMAT[posixpath.splitext(n)[1].lower()] == fmt
-        )
-    if usable == 0:
+def describe(verdict: LoaderVerdict, result: RuleResult, *, min_images: int) -> None:
+    """Fill `result` from the verdict: failures first, then policy, then advice and counts."""
+    _failures(verdict, result)
+    _skipped(verdict, result)
+    usable = len(verdict.usable)
+    if not verdict.fails and usable < min_images:
         result.add(
             "error",
-            "no_images",
-            "The ZIP has no usable .jpg, .jpeg, .png or .webp image, so the trainer would "
-            "stop with 'no images found'; add your training images to the ZIP.",
+            "too_few_images_policy",
+            f"Team policy (SD35L_POLICY_MIN_IMAGES={min_images}): the ZIP has {usable} usable "
+            f"image{'s' if usable != 1 else ''}. The trainer would run, but a LoRA from so few "
+            "images learns little; add images (10 or more is recommended).",
+            [u.name for u in verdict.usable],
         )
-    elif usable < 2:
-        result.add(
-            "error",
-            "too_few_images",
-            "The ZIP has only 1 usable image; a LoRA needs at least 2 and the trainer "
-            "recommends 10 or more.",
-            images,
-        )
-    elif usable < 10:
+    elif min_images <= usable < FEW_IMAGES:
         result.add(
             "warning",
             "few_images",
             f"The ZIP has only {usable} usable images; the trainer recommends at least 10 "
             "(4-30 is typical for a subject), so expect a weak LoRA.",
         )
+    _sizes(verdict, result)
+    _captions(verdict, result)
     result.recommended_steps = recommended_steps(usable)
-    if result.recommended_steps:
+    if result.recommended_steps and not verdict.fails:
         result.add(
             "note",
             "steps_guidance",
             f"For {usable} images about {result.recommended_steps} steps is a good start.",
         )
+    result.skipped_checks += verdict.partial
 
 
-def _ignored(groups: dict[str, list[str]], result: RuleResult) -> None:
-    if groups["macos"]:
+def _failures(verdict: LoaderVerdict, result: RuleResult) -> None:
+    for failure in verdict.failures:
+        names = list(failure.names)
+        if failure.code in FAILURE_TEXT:
+            text = FAILURE_TEXT[failure.code].format(detail=failure.detail)
+            result.add("error", failure.code, text, names)
+        elif failure.code == "extraction_fails":
+            result.add(
+                "error",
+                "extraction_fails",
+                f"The trainer's extraction stops at '{names[0]}': {failure.detail}. Fix or remove "
+                "that entry and re-create the ZIP from the folder (`zip -r dataset.zip images/`).",
+                names,
+            )
+        elif failure.code == "zero_side_bucket":
+            sizes = {u.name: f"{u.width}x{u.height}" for u in verdict.usable}
+            items = [(n, sizes.get(n, "")) for n in names]
+            result.add(
+                "error",
+                "image_bucket_zero",
+                f"{_n(len(names), 'image is', 'images are')} so small or narrow that the trainer's "
+                f"aspect bucket has a 0 px side, which fails the run after the GPU is billed "
+                f"({_listed(items)}); remove them or use larger originals (both sides over "
+                "~128 px is safe).",
+                names,
+            )
+        elif failure.code == "caption_unreadable":
+            result.add(
+                "error",
+                "caption_unreadable",
+                f"{_n(len(names), 'caption file', 'caption files')} of images the trainer uses "
+                "cannot be read as UTF-8 "
+                f"text ({failure.detail}), which stops the run; re-save them as UTF-8 text.",
+                names,
+            )
+        else:  # no_images
+            result.add(
+                "error",
+                "no_images",
+                "No image in the ZIP is one the trainer can use, so it would stop with 'no "
+                "images found'; add .jpg, .jpeg, .png or .webp images (the reasons for the "
+                "files it skips are listed).",
+            )
+
+
+def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
+    by_reason: dict[str, list[Skipped]] = defaultdict(list)
+    for item in verdict.skipped:
+        by_reason[item.reason].append(item)
+    if by_reason["unopenable"]:
+        items = [(s.name, s.detail) for s in by_reason["unopenable"]]
+        result.add(
+            "warning",
+            "unreadable_images",
+            f"The trainer skips {_files(len(items))} named like images because Pillow cannot "
+            f"use them ({_listed(items)}); convert them to real JPEG or PNG, or remove them.",
+            [n for n, _ in items],
+        )
+    if by_reason["caption_wrong_case"]:
+        names = [s.name for s in by_reason["caption_wrong_case"]]
+        result.add(
+            "warning",
+            "caption_wrong_case",
+            f"{_n(len(names), 'caption ends', 'captions end')} in an upper-case extension (like "
+            ".TXT); the trainer "
+            "reads only '.txt', so their images train on the trigger word alone; rename them.",
+            names,
+        )
+    if by_reason["overwritten"]:
+        items = [(s.name, s.detail) for s in by_reason["overwritten"]]
+        result.add(
+            "warning",
+            "duplicate_entries",
+            f"{_n(len(items), 'ZIP entry shares', 'ZIP entries share')} a path with a later "
+            "entry, and the later one wins "
+            f"({_listed(items, 2)}); remove the duplicates.",
+            [n for n, _ in items],
+        )
+    if by_reason["macos_metadata"]:
+        names = [s.name for s in by_reason["macos_metadata"]]
         result.add(
             "note",
             "macos_metadata_ignored",
-            f"{len(groups['macos'])} macOS metadata entries (__MACOSX/, ._*) are skipped "
-            "by the trainer; harmless.",
-            groups["macos"],
+            f"{_n(len(names), 'entry', 'entries')} starting with __MACOSX/ or ._ are never "
+            "extracted by the "
+            "trainer; harmless, unless your images are in such a folder.",
+            names,
         )
-    if groups["appledouble"]:
-        result.add(
-            "warning",
-            "nested_appledouble",
-            f"{len(groups['appledouble'])} macOS '._' files sit inside folders, where the "
-            "trainer tries to open them as images and logs errors; zip with "
-            "`zip -r -X` or delete the ._ files.",
-            groups["appledouble"],
-        )
-    unsupported = groups["unsupported_image"]
-    if unsupported:
-        exts = sorted({posixpath.splitext(n)[1].lower() for n in unsupported})
+    _ignored(by_reason["not_an_image_name"], result)
+
+
+def _ignored(items: list[Skipped], result: RuleResult) -> None:
+    groups: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        ext = posixpath.splitext(item.name)[1].lower()
+        kind = "unsupported" if ext in UNSUPPORTED_IMAGE_EXTS else "other"
+        groups["video" if ext in VIDEO_EXTS else kind].append(item.name)
+    if groups["unsupported"]:
+        exts = sorted({posixpath.splitext(n)[1].lower() for n in groups["unsupported"]})
         result.add(
             "warning",
             "unsupported_images",
-            f"{len(unsupported)} images are {', '.join(exts)}, which the trainer silently "
-            "ignores; convert them to JPEG or PNG.",
-            unsupported,
+            f"{_n(len(groups['unsupported']), 'image is', 'images are')} {', '.join(exts)}, which "
+            "the trainer "
+            "never looks at; convert them to JPEG or PNG.",
+            groups["unsupported"],
         )
     if groups["video"]:
         result.add(
             "warning",
             "videos_ignored",
-            f"{len(groups['video'])} video files are ignored by the trainer; extract "
-            "frames as JPEG or PNG if you meant to train on them.",
+            f"{_n(len(groups['video']), 'video file is', 'video files are')} ignored by the "
+            "trainer; extract frames as "
+            "JPEG or PNG if you meant to train on them.",
             groups["video"],
         )
     if groups["other"]:
         result.add(
             "note",
             "ignored_files",
-            f"{len(groups['other'])} other files are ignored by the trainer.",
+            f"{_n(len(groups['other']), 'other file is', 'other files are')} ignored by the "
+            "trainer.",
             groups["other"],
         )
+    result.counts["unsupported_images"] = len(groups["unsupported"])
+    result.counts["ignored_files"] = len(items)
 
 
-def _captions(
-    images: list[str],
-    caption_names: list[str],
-    captions: dict[str, bytes | None],
-    trigger_word: str | None,
-    result: RuleResult,
-) -> None:
-    by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for name in images:
-        by_key[_key(name)].append(name)
-    caption_keys = {_key(n): n for n in caption_names}
-    shared = [n for names in by_key.values() if len(names) > 1 for n in names]
-    if shared:
+def _sizes(verdict: LoaderVerdict, result: RuleResult) -> None:
+    checked = [u for u in verdict.usable if u.checked]
+    small = [u.name for u in checked if min(u.width, u.height) < MIN_SIDE_WARN]
+    large = [u.name for u in checked if max(u.width, u.height) > MAX_SIDE_WARN]
+    if small:
         result.add(
             "warning",
-            "shared_stem",
-            f"{len(shared)} images share a file name stem in one folder (like a.jpg and "
-            "a.png), so they share one caption a.txt; rename them if they differ.",
-            shared,
+            "image_small",
+            f"{_n(len(small), 'image is', 'images are')} under {MIN_SIDE_WARN} px on a side; the "
+            "trainer never "
+            "upscales them, so they train poorly at 512-1024 px.",
+            small,
         )
-    with_ext = [
-        n
-        for k, n in caption_keys.items()
-        if k not in by_key
-        and (k[0], posixpath.splitext(k[1])[0]) in by_key
-        and posixpath.splitext(k[1])[1].lower() in IMAGE_EXTS
-    ]
-    if with_ext:
+    if large:
         result.add(
-            "warning",
-            "caption_named_with_extension",
-            f"{len(with_ext)} captions are named like img.jpg.txt, but the trainer looks "
-            "for img.txt; rename them.",
-            with_ext,
+            "note",
+            "image_large",
+            f"{_n(len(large), 'image is', 'images are')} over {MAX_SIDE_WARN} px on a side; the "
+            "trainer scales them "
+            "down, so smaller copies would upload faster and train the same.",
+            large,
         )
-    orphans = [n for k, n in caption_keys.items() if k not in by_key and n not in with_ext]
-    if orphans:
-        result.add(
-            "warning",
-            "orphan_captions",
-            f"{len(orphans)} caption files have no image with the same name in the same "
-            "folder, so the trainer never uses them; check the file names.",
-            orphans,
-        )
-    paired = [name for name in images if _key(name) in caption_keys]
-    missing = [name for name in images if _key(name) not in caption_keys]
-    result.counts["images_with_captions"] = len(paired)
-    if images and not paired:
+    result.counts.update(
+        {
+            "entries": verdict.entries,
+            "images": len(verdict.usable) + sum(s.reason == "unopenable" for s in verdict.skipped),
+            "usable_images": len(verdict.usable),
+            "images_checked": len(checked),
+        }
+    )
+
+
+def _captions(verdict: LoaderVerdict, result: RuleResult) -> None:
+    usable = verdict.usable
+    with_file = [u for u in usable if u.caption_name]
+    result.counts["captions"] = len(with_file) + len(verdict.orphan_captions)
+    result.counts["images_with_captions"] = verdict.captioned
+    missing = [u.name for u in usable if u.caption_name is None]
+    if usable and not with_file:
         result.add(
             "note",
             "no_captions",
-            "No image has a caption (.txt with the same name), so every image trains on "
-            "the trigger word alone; fine for a simple subject.",
+            "No image has a caption (.txt with the same name), so every image trains on the "
+            "trigger word alone; fine for a simple subject.",
         )
     elif missing:
         result.add(
             "warning",
             "images_without_captions",
-            f"{len(missing)} of {len(images)} images have no caption file next to them "
-            "and train on the trigger word alone; add <image name>.txt if that is not "
-            "intended.",
+            f"{len(missing)} of {_n(len(usable), 'image has', 'images have')} no caption file "
+            "next to them and "
+            "train on the trigger word alone; add <image name>.txt if that is not intended.",
             missing,
         )
-    _caption_texts(sorted({caption_keys[_key(n)] for n in paired}), captions, trigger_word, result)
-
-
-def _caption_texts(
-    names: list[str],
-    captions: dict[str, bytes | None],
-    trigger_word: str | None,
-    result: RuleResult,
-) -> None:
-    texts: dict[str, str] = {}
-    bad: list[str] = []
-    unread = 0
-    for name in names:
-        raw = captions.get(name)
-        if raw is None:
-            unread += 1
-            continue
-        try:
-            texts[name] = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            bad.append(name)
-    if bad:
-        result.add(
-            "error",
-            "caption_not_utf8",
-            f"{len(bad)} captions are not UTF-8 text and would stop the trainer, which "
-            "reads them as UTF-8; re-save them as UTF-8.",
-            bad,
-        )
-    if unread:
-        result.skipped_checks.append(
-            f"caption text of {unread} captions (over the read budget): UTF-8 and trigger word"
-        )
-    if trigger_word and texts:
-        lower = trigger_word.lower()
-        hits = [n for n, t in texts.items() if lower in t.lower() or "[trigger]" in t]
+    texts = [u.caption for u in usable if u.caption]
+    if verdict.trigger and texts:
+        word = verdict.trigger.lower()
+        hits = sum(1 for t in texts if word in t.lower() or "[trigger]" in t)
         result.add(
             "note",
             "trigger_word_in_captions",
-            f"{len(hits)} of {len(texts)} captions mention the trigger word "
-            f"'{trigger_word}'; the trainer prepends it to the others.",
-            [n for n in texts if n not in hits],
+            f"{hits} of {len(texts)} captions mention the trigger word '{verdict.trigger}'; the "
+            "trainer prepends it to the others.",
+        )
+    if verdict.orphan_captions:
+        result.add(
+            "warning",
+            "orphan_captions",
+            f"{_n(len(verdict.orphan_captions), 'caption file belongs', 'caption files belong')} "
+            "to no image the trainer uses "
+            "(same name, same folder), so they are never read; check the file names.",
+            verdict.orphan_captions,
         )

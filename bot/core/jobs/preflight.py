@@ -62,7 +62,10 @@ async def check_dataset(
     if local is not None:
         return local.report
     return await inspect_dataset(
-        str(config.dataset_url), settings=settings, trigger_word=config.trigger_word
+        str(config.dataset_url),
+        settings=settings,
+        trigger_word=config.trigger_word,
+        resolution=config.training.resolution,
     )
 
 
