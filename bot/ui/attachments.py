@@ -24,6 +24,7 @@ from bot.core.dataset.collect import (
     too_big_message,
 )
 from bot.core.errors import InputError, ServiceError
+from bot.core.words import count
 from bot.ui.format import clip
 
 TRAINABLE = (".jpg", ".jpeg", ".png", ".webp")
@@ -134,4 +135,4 @@ def label_of(attachments: list[discord.Attachment]) -> str:
     if len(attachments) == 1 and attachments[0].filename.lower().endswith(".zip"):
         return attachments[0].filename
     images = sum(1 for a in attachments if a.filename.lower().endswith(TRAINABLE))
-    return f"{images} images from the message"
+    return f"{count(images, 'image')} from the message"

@@ -30,6 +30,7 @@ from bot.core.dataset.verdict import (
     Skipped,
     UsableImage,
 )
+from bot.core.words import count
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -125,8 +126,8 @@ def _probe(
         )
     if unread:
         verdict.partial.append(
-            f"{unread} of {len(candidates)} images were judged from their first and last bytes "
-            "(not decoded)"
+            f"{unread} of {count(len(candidates), 'image')} were judged from their first and "
+            "last bytes (not decoded)"
         )
     used = {image.caption_name for image in verdict.usable}
     verdict.orphan_captions = [

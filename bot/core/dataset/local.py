@@ -28,6 +28,7 @@ from bot.core.dataset.judge import DEFAULT_MIN_IMAGES, judge
 from bot.core.dataset.pack import Packed, pack
 from bot.core.dataset.rules import Finding
 from bot.core.dataset.sheet import contact_sheet
+from bot.core.words import count
 
 
 @dataclass
@@ -85,7 +86,8 @@ def prepare_members(
             report.notes.append(
                 Finding(
                     "upload_contents",
-                    f"Uploaded at Start: {len(verdict.usable)} images and {captions} captions "
+                    f"Uploaded at Start: {count(len(verdict.usable), 'image')} and "
+                    f"{count(captions, 'caption')} "
                     f"in one {human_size(packed.size)} ZIP (only what the trainer uses).",
                 )
             )

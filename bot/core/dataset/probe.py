@@ -76,11 +76,14 @@ def probe_full(data: bytes) -> Probe:
 
 
 def _ends_like(fmt: str, tail: bytes, size: int, head: bytes) -> bool:
-    """Does the file end where its format says it ends? (Unknown formats: assume yes.)"""
+    """Does the file end where its format says it ends? (Unknown formats: assume yes.)
+
+    JPEG is not judged here: Pillow decodes a JPEG followed by other data (phone "motion
+    photos" append a video; some tools pad), so a missing end marker in the last bytes proves
+    nothing, and calling such a file truncated would refuse images the trainer uses.
+    """
     if not tail:
         return True  # the end was not read (a compressed member): nothing to say
-    if fmt == "JPEG":
-        return b"\xff\xd9" in tail[-64:]
     if fmt == "PNG":
         return b"IEND" in tail[-32:]
     if fmt == "WEBP" and len(head) >= 8:

@@ -23,6 +23,7 @@ from bot.core.dataset.loader import IMAGE_SUFFIXES
 from bot.core.dataset.plan import HEAD, ReadPlan, Wanted, plan_reads
 from bot.core.dataset.verdict import EntryView
 from bot.core.dataset.zipremote import RangeSource, read_ranges
+from bot.core.words import ordinal
 
 EXTRACTABLE = frozenset({0, 8, 12, 14})  # stored, deflate, bzip2, lzma: what zipfile reads
 _LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile's local file header layout (30 bytes)
@@ -40,11 +41,13 @@ class Sample:
     @property
     def sampling(self) -> str:
         if self.sampled >= self.images:
+            if self.images == 1:
+                return "the one image was read"
             return f"all {self.images} images were read"
         step = self.images / max(self.sampled, 1)
         return (
             f"{self.sampled} of {self.images} images were read (an evenly spaced sample, about "
-            f"every {step:.0f}th in ZIP order), with their captions"
+            f"every {ordinal(round(step))} in ZIP order), with their captions"
         )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.core.dataset.verdict import LoaderVerdict, Skipped
+from bot.core.words import count
 
 MAX_PATHS = 10
 MIN_SIDE_WARN, MAX_SIDE_WARN, FEW_IMAGES = 256, 2048, 10
@@ -103,7 +104,7 @@ def describe(verdict: LoaderVerdict, result: RuleResult, *, min_images: int) -> 
         result.add(
             "note",
             "steps_guidance",
-            f"For {usable} images about {result.recommended_steps} steps is a good start.",
+            f"For {count(usable, 'image')} about {result.recommended_steps} steps is a good start.",
         )
     result.skipped_checks += verdict.partial
 
