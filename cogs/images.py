@@ -22,7 +22,7 @@ from bot.core.dataset.local import prepare_upload
 from bot.core.log import get_logger
 from bot.tree import reply_error, send_ephemeral
 from bot.ui.attachments import label_of, message_dataset, read_message_dataset
-from bot.ui.training import preview_config
+from bot.ui.training import attached_resolution, preview_config
 from cogs._common import require_start, services
 
 log = get_logger(__name__)
@@ -91,18 +91,20 @@ class ImagesModal(discord.ui.Modal, title="Train on these images"):
         destination = self.destination.value.strip()
         if destination:
             _last_destination[self.owner_id] = destination
+        options = {
+            "trigger_word": self.trigger_word.value.strip() or None,
+            "destination": destination or None,
+            "preset": self.preset.value.strip().lower() or None,
+        }
         local = await prepare_upload(
             await self.download,
             self.label,
             trigger_word=self.trigger_word.value.strip() or None,
             field="message",
             url_option="dataset_url",
+            resolution=attached_resolution(bot, options, None, self.label),
+            min_images=bot.settings.policy_min_images,
         )
-        options = {
-            "trigger_word": self.trigger_word.value.strip() or None,
-            "destination": destination or None,
-            "preset": self.preset.value.strip().lower() or None,
-        }
         await preview_config(interaction, options, None, dry_run=False, source=None, local=local)
 
     async def on_error(

@@ -15,7 +15,7 @@ from bot.core.dataset.local import prepare_upload
 from bot.core.errors import InputError
 from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS
 from bot.ui.attachments import check_zip, read
-from bot.ui.training import DiscardButton, StartButton, preview_config
+from bot.ui.training import DiscardButton, StartButton, attached_resolution, preview_config
 from cogs._common import (
     PRESET_CHOICES,
     config_attachment_of,
@@ -49,6 +49,8 @@ async def show_preview(
             trigger_word=options.get("trigger_word") or (file_data or {}).get("trigger_word"),
             field="dataset",
             url_option="dataset_url",
+            resolution=attached_resolution(bot, options, file_data, dataset.filename),
+            min_images=bot.settings.policy_min_images,
         )
     await preview_config(
         interaction, options, file_data, dry_run=dry_run, source=source, local=local

@@ -175,3 +175,23 @@ async def test_a_form_opened_before_a_restart_says_it_is_no_longer_open(world: W
         late = await fd.submit_modal(res, FORM)
         await late.wait_text("no longer open", timeout=10)
     assert _uploads(world) == [] and world.sim.trainings == {}
+
+
+async def test_an_attached_dataset_is_judged_at_the_training_s_own_resolution(
+    world: World,
+) -> None:
+    """1163x64 images train at 768,1024 but get a 0 px bucket side at 256: the verdict follows
+    the resolution the training will use, not a default."""
+    from tests.local_images import jpeg
+
+    narrow = zip_of({f"img{i}.jpg": jpeg(1163, 64, seed=i) for i in range(3)})
+    options = {"destination": "alice/lora", "trigger_word": TRIGGER}
+    fd = world.fd
+    async with fd.running(make_bot(world)):
+        res = await fd.slash("train", options, user=world.alice, attachments=[("n.zip", narrow)])
+        await res.wait_original(has_button("Start"), timeout=20)
+        small = {**options, "resolution": "256"}
+        res = await fd.slash("train", small, user=world.alice, attachments=[("n.zip", narrow)])
+        refused = await res.wait_original(lambda m: "0 px side" in m.text(), timeout=20)
+        assert not has_button("Start")(refused)
+    assert _uploads(world) == [] and world.sim.trainings == {}

@@ -100,6 +100,20 @@ async def preview_config(
         await interaction.followup.send(embeds=embeds, ephemeral=True, **files)
 
 
+def attached_resolution(
+    bot: Any, options: dict[str, Any], file_data: dict[str, Any] | None, label: str
+) -> str | None:
+    """The resolutions the training will use, so an attached dataset is judged by the buckets it
+    will really get; `None` when the config does not resolve yet (the preview then names why)."""
+    try:
+        resolved = resolve_config(
+            cli={**options, "dataset_path": label}, file=file_data, settings=bot.settings
+        )
+    except SD35LError:
+        return None
+    return str(resolved.config.training.resolution)
+
+
 def local_dataset_option(
     bot: Any, options: dict[str, Any], file_data: dict[str, Any] | None, local: LocalDataset | None
 ) -> dict[str, Any]:

@@ -143,11 +143,24 @@ async def prepare_path(
 
 
 def prepare_zip_bytes_sync(
-    data: bytes, label: str, *, trigger_word: str | None, field: str, url_option: str
+    data: bytes,
+    label: str,
+    *,
+    trigger_word: str | None,
+    field: str,
+    url_option: str,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
 ) -> LocalDataset:
     members, entries = collect_zip(io.BytesIO(data), label, field=field, url_option=url_option)
     return prepare_members(
-        members, entries, label=label, trigger_word=trigger_word, url_option=url_option
+        members,
+        entries,
+        label=label,
+        trigger_word=trigger_word,
+        url_option=url_option,
+        resolution=resolution,
+        min_images=min_images,
     )
 
 
@@ -158,8 +171,11 @@ async def prepare_upload(
     trigger_word: str | None,
     field: str,
     url_option: str,
+    resolution: Resolutions = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
 ) -> LocalDataset:
-    """Attachments: the bytes of one .zip, or loose images and captions as members."""
+    """Attachments: the bytes of one .zip, or loose images and captions as members, judged at
+    the resolutions the training will use (`None`: the trainer's buckets for 768 and 1024)."""
     if isinstance(members, bytes):
         return await asyncio.to_thread(
             prepare_zip_bytes_sync,
@@ -168,6 +184,8 @@ async def prepare_upload(
             trigger_word=trigger_word,
             field=field,
             url_option=url_option,
+            resolution=resolution,
+            min_images=min_images,
         )
     return await asyncio.to_thread(
         prepare_members,
@@ -176,4 +194,6 @@ async def prepare_upload(
         label=label,
         trigger_word=trigger_word,
         url_option=url_option,
+        resolution=resolution,
+        min_images=min_images,
     )
