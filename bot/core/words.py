@@ -10,5 +10,6 @@ def ordinal(n: int) -> str:
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
-    """`n` and the noun, singular for exactly one (`plural` for irregular nouns)."""
+    """`n` and the noun, singular for exactly one; `plural` for other forms ("image is" /
+    "images are")."""
     return f"{n} {noun if n == 1 else (plural or noun + 's')}"

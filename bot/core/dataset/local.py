@@ -12,6 +12,7 @@ import asyncio
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.core.dataset.archive import Resolutions
 from bot.core.dataset.check import DatasetReport
@@ -96,8 +97,9 @@ def prepare_members(
     return LocalDataset(label=label, report=report, packed=packed, sheet=sheet)
 
 
-def prepare_path_sync(
-    path: Path,
+def prepare_source_sync(
+    source: Path | bytes | list[Member],
+    label: str,
     *,
     trigger_word: str | None,
     field: str,
@@ -106,94 +108,44 @@ def prepare_path_sync(
     resolution: Resolutions = None,
     min_images: int = DEFAULT_MIN_IMAGES,
 ) -> LocalDataset:
-    members, entries = collect_path(path, field=field, url_option=url_option)
-    return prepare_members(
-        members,
-        entries,
-        label=Path(path).name,
-        trigger_word=trigger_word,
-        url_option=url_option,
-        with_sheet=with_sheet,
-        resolution=resolution,
-        min_images=min_images,
-    )
-
-
-async def prepare_path(
-    path: Path,
-    *,
-    trigger_word: str | None,
-    field: str,
-    url_option: str,
-    with_sheet: bool = True,
-    resolution: Resolutions = None,
-    min_images: int = DEFAULT_MIN_IMAGES,
-) -> LocalDataset:
-    """A folder or .zip on disk, judged and packed off the event loop."""
-    return await asyncio.to_thread(
-        prepare_path_sync,
-        path,
-        trigger_word=trigger_word,
-        field=field,
-        url_option=url_option,
-        with_sheet=with_sheet,
-        resolution=resolution,
-        min_images=min_images,
-    )
-
-
-def prepare_zip_bytes_sync(
-    data: bytes,
-    label: str,
-    *,
-    trigger_word: str | None,
-    field: str,
-    url_option: str,
-    resolution: Resolutions = None,
-    min_images: int = DEFAULT_MIN_IMAGES,
-) -> LocalDataset:
-    members, entries = collect_zip(io.BytesIO(data), label, field=field, url_option=url_option)
-    return prepare_members(
-        members,
-        entries,
-        label=label,
-        trigger_word=trigger_word,
-        url_option=url_option,
-        resolution=resolution,
-        min_images=min_images,
-    )
-
-
-async def prepare_upload(
-    members: list[Member] | bytes,
-    label: str,
-    *,
-    trigger_word: str | None,
-    field: str,
-    url_option: str,
-    resolution: Resolutions = None,
-    min_images: int = DEFAULT_MIN_IMAGES,
-) -> LocalDataset:
-    """Attachments: the bytes of one .zip, or loose images and captions as members, judged at
-    the resolutions the training will use (`None`: the trainer's buckets for 768 and 1024)."""
-    if isinstance(members, bytes):
-        return await asyncio.to_thread(
-            prepare_zip_bytes_sync,
-            members,
-            label,
-            trigger_word=trigger_word,
-            field=field,
-            url_option=url_option,
-            resolution=resolution,
-            min_images=min_images,
+    """Collect (a folder or .zip on disk, the bytes of one .zip, or attachments already read as
+    members), then judge at the resolutions the training will use (`None`: the trainer's
+    buckets for 768 and 1024), pack and draw the sheet."""
+    entries: list[Entry] | None = None
+    if isinstance(source, Path):
+        members, entries = collect_path(source, field=field, url_option=url_option)
+    elif isinstance(source, bytes):
+        members, entries = collect_zip(
+            io.BytesIO(source), label, field=field, url_option=url_option
         )
-    return await asyncio.to_thread(
-        prepare_members,
+    else:
+        members = source
+    return prepare_members(
         members,
-        None,
+        entries,
         label=label,
         trigger_word=trigger_word,
         url_option=url_option,
+        with_sheet=with_sheet,
         resolution=resolution,
         min_images=min_images,
     )
+
+
+def prepare_path_sync(path: Path, **options: Any) -> LocalDataset:
+    return prepare_source_sync(Path(path), Path(path).name, **options)
+
+
+def prepare_zip_bytes_sync(data: bytes, label: str, **options: Any) -> LocalDataset:
+    return prepare_source_sync(data, label, **options)
+
+
+async def prepare_path(path: Path, **options: Any) -> LocalDataset:
+    """A folder or .zip on disk, judged and packed off the event loop."""
+    return await asyncio.to_thread(prepare_source_sync, Path(path), Path(path).name, **options)
+
+
+async def prepare_upload(source: list[Member] | bytes, label: str, **options: Any) -> LocalDataset:
+    """Attachments (the bytes of one .zip, or loose images and captions as members), judged
+    and packed off the event loop."""
+    return await asyncio.to_thread(prepare_source_sync, source, label, **options)

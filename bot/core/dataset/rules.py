@@ -66,11 +66,6 @@ def _files(n: int) -> str:
     return f"{n} file{'s' if n != 1 else ''}"
 
 
-def _n(n: int, one: str, many: str) -> str:
-    """`1 image is` / `3 images are`: the count with the words that agree with it."""
-    return f"{n} {one if n == 1 else many}"
-
-
 def _listed(items: list[tuple[str, str]], limit: int = 3) -> str:
     shown = "; ".join(f"{name}: {why}" for name, why in items[:limit])
     return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
@@ -129,7 +124,8 @@ def _failures(verdict: LoaderVerdict, result: RuleResult) -> None:
             result.add(
                 "error",
                 "image_bucket_zero",
-                f"{_n(len(names), 'image is', 'images are')} so small or narrow that the trainer's "
+                f"{count(len(names), 'image is', 'images are')} so small or narrow that the "
+                f"trainer's "
                 f"aspect bucket has a 0 px side, which fails the run after the GPU is billed "
                 f"({_listed(items)}); remove them or use larger originals (both sides over "
                 "~128 px is safe).",
@@ -139,7 +135,7 @@ def _failures(verdict: LoaderVerdict, result: RuleResult) -> None:
             result.add(
                 "error",
                 "caption_unreadable",
-                f"{_n(len(names), 'caption file', 'caption files')} of images the trainer uses "
+                f"{count(len(names), 'caption file', 'caption files')} of images the trainer uses "
                 "cannot be read as UTF-8 "
                 f"text ({failure.detail}), which stops the run; re-save them as UTF-8 text.",
                 names,
@@ -172,7 +168,7 @@ def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "caption_wrong_case",
-            f"{_n(len(names), 'caption ends', 'captions end')} in an upper-case extension (like "
+            f"{count(len(names), 'caption ends', 'captions end')} in an upper-case extension (like "
             ".TXT); the trainer "
             "reads only '.txt', so their images train on the trigger word alone; rename them.",
             names,
@@ -182,7 +178,7 @@ def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "duplicate_entries",
-            f"{_n(len(items), 'ZIP entry shares', 'ZIP entries share')} a path with a later "
+            f"{count(len(items), 'ZIP entry shares', 'ZIP entries share')} a path with a later "
             "entry, and the later one wins "
             f"({_listed(items, 2)}); remove the duplicates.",
             [n for n, _ in items],
@@ -192,7 +188,7 @@ def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "note",
             "macos_metadata_ignored",
-            f"{_n(len(names), 'entry', 'entries')} starting with __MACOSX/ or ._ are never "
+            f"{count(len(names), 'entry', 'entries')} starting with __MACOSX/ or ._ are never "
             "extracted by the "
             "trainer; harmless, unless your images are in such a folder.",
             names,
@@ -211,7 +207,8 @@ def _ignored(items: list[Skipped], result: RuleResult) -> None:
         result.add(
             "warning",
             "unsupported_images",
-            f"{_n(len(groups['unsupported']), 'image is', 'images are')} {', '.join(exts)}, which "
+            f"{count(len(groups['unsupported']), 'image is', 'images are')} "
+            f"{', '.join(exts)}, which "
             "the trainer "
             "never looks at; convert them to JPEG or PNG.",
             groups["unsupported"],
@@ -220,7 +217,7 @@ def _ignored(items: list[Skipped], result: RuleResult) -> None:
         result.add(
             "warning",
             "videos_ignored",
-            f"{_n(len(groups['video']), 'video file is', 'video files are')} ignored by the "
+            f"{count(len(groups['video']), 'video file is', 'video files are')} ignored by the "
             "trainer; extract frames as "
             "JPEG or PNG if you meant to train on them.",
             groups["video"],
@@ -229,7 +226,7 @@ def _ignored(items: list[Skipped], result: RuleResult) -> None:
         result.add(
             "note",
             "ignored_files",
-            f"{_n(len(groups['other']), 'other file is', 'other files are')} ignored by the "
+            f"{count(len(groups['other']), 'other file is', 'other files are')} ignored by the "
             "trainer.",
             groups["other"],
         )
@@ -245,7 +242,8 @@ def _sizes(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "image_small",
-            f"{_n(len(small), 'image is', 'images are')} under {MIN_SIDE_WARN} px on a side; the "
+            f"{count(len(small), 'image is', 'images are')} under {MIN_SIDE_WARN} px on a "
+            "side; the "
             "trainer never "
             "upscales them, so they train poorly at 512-1024 px.",
             small,
@@ -254,7 +252,7 @@ def _sizes(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "note",
             "image_large",
-            f"{_n(len(large), 'image is', 'images are')} over {MAX_SIDE_WARN} px on a side; the "
+            f"{count(len(large), 'image is', 'images are')} over {MAX_SIDE_WARN} px on a side; the "
             "trainer scales them "
             "down, so smaller copies would upload faster and train the same.",
             large,
@@ -286,7 +284,7 @@ def _captions(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "images_without_captions",
-            f"{len(missing)} of {_n(len(usable), 'image has', 'images have')} no caption file "
+            f"{len(missing)} of {count(len(usable), 'image has', 'images have')} no caption file "
             "next to them and "
             "train on the trigger word alone; add <image name>.txt if that is not intended.",
             missing,
@@ -305,7 +303,8 @@ def _captions(verdict: LoaderVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "orphan_captions",
-            f"{_n(len(verdict.orphan_captions), 'caption file belongs', 'caption files belong')} "
+            f"{count(len(verdict.orphan_captions), 'caption file belongs', 'caption files belong')}"
+            " "
             "to no image the trainer uses "
             "(same name, same folder), so they are never read; check the file names.",
             verdict.orphan_captions,
