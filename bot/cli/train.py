@@ -295,6 +295,8 @@ def run_train(req: TrainRequest) -> None:
     """The whole `train` path; raises `SD35LError` subclasses for the group to report."""
     from bot.cli import render
     from bot.core.errors import InputError
+
+    _common.import_pillow()
     from bot.core.jobs.preflight import token_missing
 
     settings = _common.settings()
