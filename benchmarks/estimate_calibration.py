@@ -11,13 +11,15 @@ embedding, +-15 % per run), which the simulator leaves out. So the hidden truth 
 shape with parameters the estimate does not know, and per-run noise it cannot know.
 
 Each history of N runs is what `calibrate()` learns from (`--histories` independent ones per N,
-figures averaged over them); 200 other runs are held out and estimated (a) from the community figures alone, (b) blended with the fit, as the bot's preview
-does, and (c) the same fit with the image counts withheld (older ledger rows have none), to show
-what the image count is worth. Prints the mean absolute error of the middle of the range, the
-share of actual costs inside the range, the range's width, and the worst error, for several
-history sizes; "per-image fitted" says in how many histories the per-image cost was learnt.
+figures averaged over them); 200 other runs are held out and estimated (a) from the community
+figures alone, (b) blended with the fit, as the bot's preview does, and (c) the same fit with
+the image counts withheld (older ledger rows have none), to show what the count is worth.
+Prints the mean absolute error of the middle of the range, the share of actual costs inside the
+range, the range's width, and the worst error, for several history sizes; "per-image fitted"
+says in how many histories the per-image cost was learnt.
 
-    .venv/bin/python benchmarks/estimate_calibration.py [--held-out 200] [--seed 7] [--per-image 1.2] [--histories 20]
+    .venv/bin/python benchmarks/estimate_calibration.py [--held-out 200] [--seed 7]
+        [--per-image 1.2] [--histories 20]
 """
 
 from __future__ import annotations
