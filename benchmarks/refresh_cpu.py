@@ -171,9 +171,7 @@ class SizeResult:
     refreshed: int
 
 
-async def rotate(
-    fns: list[Callable[[], Awaitable[float]]], repeats: int
-) -> list[list[float]]:
+async def rotate(fns: list[Callable[[], Awaitable[float]]], repeats: int) -> list[list[float]]:
     """Each coroutine `repeats` times, in rotating order so none always goes first."""
     out: list[list[float]] = [[] for _ in fns]
     for i in range(max(1, repeats)):
