@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from bot import notifier
+from bot.core.jobs.tracker import CardResult
+from bot.core.store.rows import TrainingRow, utcnow
 from tests.bot_fixtures import LONG_STEPS, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
 from tests.fakediscord import StoredMessage
@@ -131,4 +134,34 @@ async def test_lost_create_is_adopted_and_gets_its_card(
         assert "succeeded" in dm.text()
         assert len(sim.trainings) == 1
         assert fd.message(preview.id).buttons() == []  # the preview can't start it again
+    world.assert_clean()
+
+
+async def test_start_and_tracker_racing_post_one_card(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Start that created a training and the tracker, which posts the card of a training it
+    finds without one, reach the same training at the same moment. One card is posted, even
+    when Discord's nonce check is not there to catch a repeat."""
+    monkeypatch.setattr(notifier, "CARD_GRACE", timedelta(0))
+    fd = world.fd
+    fd.nonce_window = 0.0
+    async with fd.running(make_bot(world)) as bot:
+        row = TrainingRow(
+            id="race1",
+            owner_id=world.alice.id,
+            destination="alice/lora",
+            channel_id=world.channel().id,
+            created_at=utcnow() - timedelta(minutes=5),
+        )
+        await bot.store.add_training(row)
+        started, tracked = await asyncio.gather(
+            bot.notifier.post_card(row, world.channel().id), bot.notifier.update_card(row)
+        )
+        assert tracked is CardResult.OK
+        cards = [c for c in world.cards() if "race1" in c.embeds[0]["title"]]
+        assert len(cards) == 1 and started.id == cards[0].id
+        stored = await bot.store.get("race1")
+        assert stored is not None and stored.card_message_id == cards[0].id
+        assert len(bot.notifier.card_posts) == 0  # nothing kept once both are done
     world.assert_clean()

@@ -232,7 +232,7 @@ async def post_card(interaction: discord.Interaction[Any], row: TrainingRow) -> 
     with the bot token so it can be edited for hours, and never twice (see the notifier)."""
     bot = services(interaction)
     channel_id = row.channel_id or interaction.channel_id
-    message: discord.Message | discord.WebhookMessage
+    message: discord.Message | discord.PartialMessage | discord.WebhookMessage
     try:
         assert channel_id is not None
         message = await bot.notifier.post_card(row, channel_id)
