@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot import notifier
+from bot.core.jobs.pending import NOT_SUBMITTED
 from bot.core.jobs.tracker import CardResult
 from bot.core.store.rows import TrainingRow, utcnow
 from tests.bot_fixtures import LONG_STEPS, World, has_button, make_bot, train_options
@@ -164,4 +165,51 @@ async def test_start_and_tracker_racing_post_one_card(
         stored = await bot.store.get("race1")
         assert stored is not None and stored.card_message_id == cards[0].id
         assert len(bot.notifier.card_posts) == 0  # nothing kept once both are done
+    world.assert_clean()
+
+
+async def test_start_training_in_a_dm_is_judged_on_the_members_roles(world: World) -> None:
+    """After an interrupted start the owner is offered "Start training" in a DM. A DM click
+    carries no roles, so with SD35L_ALLOWED_ROLES set the bot looks the member up in the
+    preview's server: an allowed member starts, one who lost the role is refused."""
+    fd = world.fd
+    guild = fd.first_guild()
+    trainers = fd.add_role(guild, "lora-trainers")
+    carol = fd.add_member(guild, name="carol", roles=[trainers])
+    async with fd.running(make_bot(world, SD35L_ALLOWED_ROLES="lora-trainers")) as bot:
+
+        async def offered_in_dm() -> StoredMessage:
+            res = await fd.slash("train", train_options(world, steps=LONG_STEPS), user=carol)
+            preview = await res.wait_original(has_button("Start"), timeout=10)
+            key = preview.buttons()[0]["custom_id"].split(":")[-1]
+            saved = await bot.previews.get(key)
+            assert saved is not None
+            told = len(fd.dms(carol))
+            pending = await bot.store.add_pending_submission(
+                owner_id=carol.id,
+                guild_id=saved.guild_id,
+                channel_id=saved.channel_id,
+                destination="alice/lora",
+                trigger_word=None,
+                config=saved.config,
+                inputs={},
+            )
+            assert pending is not None
+            await bot.store.settle_pending(pending, NOT_SUBMITTED)
+            bot.tracker.wake()
+            await fd.wait_until(lambda: len(fd.dms(carol)) > told, timeout=10)
+            dm = fd.dms(carol)[-1]
+            assert has_button("Start training")(dm)
+            return dm
+
+        dm = await offered_in_dm()
+        click = await fd.click(dm, label="Start training", user=carol)
+        await click.wait_original(lambda m: "Started training" in m.content, timeout=10)
+        assert len(world.sim.trainings) == 1
+
+        dm = await offered_in_dm()
+        fd.add_member(guild, carol.id, name="carol", roles=[])  # the role is taken away
+        refused = await fd.click(dm, label="Start training", user=carol)
+        await refused.wait_text("lora-trainers")
+        assert len(world.sim.trainings) == 1
     world.assert_clean()
