@@ -17,7 +17,7 @@ from discord.ext import commands
 
 from bot.core.jobs.budget import parse_month
 from bot.core.jobs.rights import NotAllowedError
-from bot.core.jobs.usage import usage_report
+from bot.core.jobs.usage import Spend, usage_report
 from bot.ui.charts import usage_chart_png
 from bot.ui.usage import chart_data, usage_embed
 from cogs._common import is_manager, services
@@ -70,7 +70,8 @@ class UsageCog(commands.Cog):
         if user is not None:
             shown = [user.id]
         elif sees_all:
-            shown = sorted(report.users, key=lambda uid: -report.users[uid].total)
+            everyone = set(report.users) | set(report.awaiting)  # some only await approval
+            shown = sorted(everyone, key=lambda uid: -report.users.get(uid, Spend()).total)
         else:
             shown = [interaction.user.id]
         data = chart_data(report, shown, _name_of(interaction, user))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+import zipfile
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -22,18 +23,26 @@ from bot.core.store.ledger import month_of
 from bot.core.store.rows import utcnow
 from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
+from tests.cli_fixtures import dataset_zip
 from tests.fakediscord import FakeUser, StoredMessage
 from tests.local_images import dataset_files, zip_of
 
 PRICE = 0.001525
+with zipfile.ZipFile(io.BytesIO(dataset_zip())) as _zip:  # the world's good.zip
+    GOOD_IMAGES = sum(name.endswith(".png") for name in _zip.namelist())
 
 
-def high_cents(world: World, **options: Any) -> int:
-    """The high estimate of a /train, computed here from the resolved config (no team history)."""
+def high_cents(world: World, images: int | None = GOOD_IMAGES, **options: Any) -> int:
+    """The high estimate of a /train of the world's dataset, computed here from the resolved
+    config and the dataset's image count (no team history)."""
     config = resolve_config(cli=train_options(world, **options), settings=world.settings()).config
     t = config.training
     e = estimate_training(
-        steps=t.steps, batch_size=t.batch_size, resolution=t.resolution, gpu_price=PRICE
+        steps=t.steps,
+        batch_size=t.batch_size,
+        resolution=t.resolution,
+        gpu_price=PRICE,
+        images=images,
     )
     return to_cents(e.cost_high)
 
@@ -90,6 +99,7 @@ async def test_budgets_refuse_with_figures_at_preview_and_at_start(world: World)
         tid = await start(world, world.alice)
         entry = await bot.budget.ledger.get(tid)
         assert entry is not None and entry.estimate_high_cents == high
+        assert entry.images == GOOD_IMAGES  # the count the preview's dataset check made
         await wait_ended(world, bot, tid)
         row = await bot.store.get(tid)
         assert row is not None and row.predict_time is not None
@@ -280,6 +290,8 @@ async def test_an_attached_dataset_waits_for_approval_and_uploads_once(world: Wo
         await approve.wait_text("started", timeout=20)
         (training,) = world.sim.trainings.values()
         assert training["input"]["input_images"].startswith(f"{world.sim.base_url}/v1/files/")
+        entry = await bot.budget.ledger.get(training["id"])
+        assert entry is not None and entry.images == 2  # carried by the request to the ledger
         assert list(datasets.glob("*.zip")) == []
     world.assert_clean()
 
@@ -297,4 +309,41 @@ async def test_usage_open_lets_every_member_see_everyone(world: World) -> None:
         other = await fd.slash("usage", {"user": world.alice}, user=world.bob)
         theirs = (await other.wait_original(lambda m: "Spend in" in m.text(), timeout=20)).text()
         assert f"<@{world.alice.id}>" in theirs and "Only managers" not in theirs
+    world.assert_clean()
+
+
+async def test_requests_awaiting_approval_hold_back_the_budget_until_decided(world: World) -> None:
+    """A pending request counts at its high estimate against a NEW Start (preview, Start and
+    /usage say "awaiting approval"), and is counted once, as its training, at Approve."""
+    fd = world.fd
+    high = high_cents(world)
+    env = {"SD35L_APPROVAL_ABOVE": "0.01", "SD35L_BUDGET_USER_MONTHLY": f"{(high + 1) / 100}"}
+    async with fd.running(make_bot(world, **env)) as bot:
+        first = await request_for(world, world.alice)  # room for exactly this one
+        second = await preview(world, world.alice)
+        text = second.text()
+        assert "SD35L_BUDGET_USER_MONTHLY" in text and not has_button("Start")(second)
+        assert f"already spent $0.00 in {month_of(utcnow())} plus {format_cents(high)} " in text
+        assert "awaiting approval, so $0.01 is left" in text
+        assert "Nothing was submitted" in text
+        # Bob's budget is his own: his request is not held back by Alice's.
+        assert has_button("Start")(await preview(world, world.bob))
+
+        res = await fd.slash("usage", {}, user=world.alice)
+        mine = (await res.wait_original(lambda m: "Spend in" in m.text(), timeout=20)).text()
+        assert f"{format_cents(high)} awaiting approval (1 request(s)" in mine
+        assert "$0.01 left" in mine
+
+        # Approve re-checks the budget without counting the request twice: it fits exactly.
+        approve = await fd.click(first, label="Approve", user=world.mia)
+        await approve.wait_text("started", timeout=20)
+        (tid,) = list(world.sim.trainings)
+        entry = await bot.budget.ledger.get(tid)
+        assert entry is not None and entry.owner_id == world.alice.id
+        assert entry.estimate_high_cents == high
+        assert await bot.budget.ledger.awaiting_approval() == {}
+        # Now it is a training (held at its high estimate, or its actual cost once it ended):
+        # counted as spent, no more as awaiting approval.
+        again = (await preview(world, world.alice)).text()
+        assert "SD35L_BUDGET_USER_MONTHLY" in again and "awaiting approval" not in again
     world.assert_clean()

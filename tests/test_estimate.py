@@ -49,6 +49,23 @@ def test_largest_bucket_batch_and_steps_drive_the_cost() -> None:
     ).seconds_low == (est.OVERHEAD_LOW)
 
 
+def test_image_count_grows_the_overhead_not_the_steps() -> None:
+    def at(images: int | None, steps: int = 1000) -> est.Estimate:
+        return estimate_training(
+            steps=steps, batch_size=1, resolution="1024", gpu_price=H100, images=images
+        )
+
+    # An unknown count is the typical dataset; every image adds its latents to the setup.
+    assert at(None) == at(est.DEFAULT_IMAGES)
+    assert at(220).seconds_low - at(20).seconds_low == pytest.approx(200 * est.PER_IMAGE_LOW)
+    assert at(220).seconds_high - at(20).seconds_high == pytest.approx(200 * est.PER_IMAGE_HIGH)
+    # ...and nothing to each step: the step-driven part is the same at 10 and 1000 images.
+    for n in (10, 1000):
+        assert at(n, 2000).seconds_high - at(n, 1000).seconds_high == pytest.approx(
+            1000 * est.S_PER_STEP_HIGH
+        )
+
+
 def test_price_is_a_parameter() -> None:
     a = estimate_training(steps=700, batch_size=1, resolution="1024", gpu_price=H100)
     b = estimate_training(steps=700, batch_size=1, resolution="1024", gpu_price=2 * H100)
@@ -69,9 +86,21 @@ def test_actual_cost() -> None:
 
 
 def _runs(rate: float, overhead: float, shapes: list[tuple[int, int, str]]) -> list[Sample]:
+    """Runs without an image count (rows filed before it was recorded)."""
     return [
         Sample(steps, batch, res, overhead + steps * rate * est.step_scale(batch, res))
         for steps, batch, res in shapes
+    ]
+
+
+def _runs_with_images(
+    rate: float, base: float, per_image: float, shapes: list[tuple[int, int, str, int]]
+) -> list[Sample]:
+    return [
+        Sample(
+            steps, batch, res, base + per_image * n + steps * rate * est.step_scale(batch, res), n
+        )
+        for steps, batch, res, n in shapes
     ]
 
 
@@ -86,18 +115,67 @@ def test_calibrate_needs_a_few_real_runs() -> None:
     )
 
 
-def test_calibrate_recovers_overhead_and_rate() -> None:
+def test_calibrate_recovers_overhead_and_rate_without_image_counts() -> None:
+    """Older rows have no image count: the community per-image figure at the typical dataset
+    size is taken off, and the fit still predicts those runs exactly."""
     shapes = [(1000, 1, "1024"), (1500, 2, "768"), (2000, 1, "512,1024"), (1200, 4, "512")]
     cal = calibrate(_runs(0.9, 75.0, shapes))
-    assert cal is not None and cal.count == 4
-    assert cal.rate == pytest.approx(0.9) and cal.overhead == pytest.approx(75.0)
+    assert cal is not None and cal.count == 4 and not cal.images_fitted
+    per_image = (est.PER_IMAGE_LOW + est.PER_IMAGE_HIGH) / 2
+    assert cal.per_image == per_image
+    assert cal.rate == pytest.approx(0.9)
+    assert cal.overhead == pytest.approx(75.0 - per_image * est.DEFAULT_IMAGES)
+    assert cal.seconds(1500, 2, "768") == pytest.approx(
+        75.0 + 1500 * 0.9 * est.step_scale(2, "768")
+    )
     assert cal.spread == est.MIN_SPREAD and cal.basis == "from 4 of the team's trainings"
+
+
+def test_calibrate_learns_the_per_image_cost_when_the_history_spans_image_counts() -> None:
+    shapes = [
+        (1000, 1, "1024", 12),
+        (1500, 2, "768", 150),
+        (2000, 1, "512,1024", 40),
+        (1200, 4, "512", 300),
+        (1800, 1, "1024", 25),
+    ]
+    cal = calibrate(_runs_with_images(0.9, 120.0, 2.5, shapes))
+    assert cal is not None and cal.images_fitted and cal.count == 5
+    assert cal.rate == pytest.approx(0.9)
+    assert cal.per_image == pytest.approx(2.5) and cal.overhead == pytest.approx(120.0)
+    assert cal.seconds(1000, 1, "1024", 500) == pytest.approx(120.0 + 2.5 * 500 + 900.0)
+    # Old rows without a count stay usable beside them and do not bend the per-image slope.
+    old = _runs(0.9, 120.0 + 2.5 * 105.4, [(1000, 1, "1024")])  # at the mean count, 105.4
+    mixed = calibrate([*_runs_with_images(0.9, 120.0, 2.5, shapes), *old])
+    assert mixed is not None and mixed.count == 6 and mixed.images_fitted
+    assert mixed.per_image == pytest.approx(2.5, rel=0.05)
+
+
+def test_calibrate_keeps_the_prior_per_image_cost_when_counts_are_alike() -> None:
+    """Every dataset of about the same size: the per-image cost cannot be told from the base."""
+    shapes = [(1000 + 200 * i, 1, "1024", 20 + i % 3) for i in range(6)]
+    cal = calibrate(_runs_with_images(0.8, 100.0, 3.0, shapes))
+    assert cal is not None and not cal.images_fitted
+    assert cal.per_image == (est.PER_IMAGE_LOW + est.PER_IMAGE_HIGH) / 2
+    assert cal.seconds(1400, 1, "1024", 21) == pytest.approx(100.0 + 63.0 + 1400 * 0.8, rel=0.01)
+
+
+def test_calibrate_falls_back_when_images_and_steps_move_together() -> None:
+    """Bigger datasets always trained longer: the two cannot be separated, so per-image stays
+    the prior, and the range's spread still covers every run of the history."""
+    shapes = [(1000 + 10 * n, 1, "1024", n) for n in (10, 50, 100, 200)]
+    runs = _runs_with_images(0.8, 100.0, 3.0, shapes)
+    cal = calibrate(runs)
+    assert cal is not None and not cal.images_fitted
+    for run in runs:
+        guess = cal.seconds(run.steps, run.batch_size, run.resolution, run.images)
+        assert abs(guess - run.predict_time) / run.predict_time <= cal.spread
 
 
 def test_calibrate_keeps_prior_overhead_when_runs_are_alike() -> None:
     cal = calibrate(_runs(1.1, 100.0, [(1000, 1, "1024")] * 3))
     assert cal is not None
-    assert cal.overhead == (est.OVERHEAD_LOW + est.OVERHEAD_HIGH) / 2
+    assert cal.overhead == (est.BASE_LOW + est.BASE_HIGH) / 2
     assert cal.seconds(1000, 1, "1024") == pytest.approx(1100.0 + 100.0)
 
 

@@ -1,9 +1,10 @@
 """Time and cost of a training, as a range before it is submitted and exactly after it ends.
 
 Replicate bills active GPU seconds (`metrics.predict_time` x the GPU's price per second). Before a
-run we only have the config, so the estimate is a RANGE built from an explicit per-step model:
+run we only have the config and the dataset report, so the estimate is a RANGE built from an
+explicit model:
 
-    seconds = overhead + steps x seconds_per_step(batch_size, largest resolution bucket)
+    seconds = base + per_image x images + steps x seconds_per_step(batch_size, largest bucket)
     seconds_per_step = S_PER_STEP x (FIXED_SHARE + (1 - FIXED_SHARE) x batch x pixels / 1024²)
 
 Calibration (an estimate, not a measurement of this trainer): SD3.5 Large LoRA training with
@@ -12,11 +13,19 @@ reports and tqdm rates seen in runs of comparable trainers); the low and high en
 `S_PER_STEP_LOW` / `S_PER_STEP_HIGH`. Work per step grows with batch x pixels; a slice of each step
 (optimizer update, LoRA bookkeeping, data loading) does not, which is `FIXED_SHARE`. The largest
 bucket is used because ai-toolkit trains on every listed resolution and the largest dominates.
-Setup is a fixed `OVERHEAD_*` (downloading the base weights, unpacking the zip, caching latents,
-saving): about 3-6 minutes.
+
+The time before the first step is the overhead. Part of it is fixed, `BASE_*` (downloading the
+base weights, loading the model, saving the LoRA); part grows with the dataset, `PER_IMAGE_*`:
+ai-toolkit unpacks and encodes every image (latents, once per resolution bucket) and its caption
+before training starts. The number of images does not change the time of a step: a step reads
+`batch_size` images whatever the dataset's size. At a typical 20 images the overhead is 3-6
+minutes. When a Start's image count is not known (a dataset that was not checked, a row filed
+before the count was stored), `DEFAULT_IMAGES` stands in for it.
 
 Those are someone else's runs. Once the team has a few finished trainings of its own,
-`calibrate()` fits `seconds = overhead + rate x steps x step_scale` to them (least squares), and
+`calibrate()` fits `seconds = base + per_image x images + rate x steps x step_scale` to them (least
+squares). The per-image cost is fitted only when the history spans image counts enough to tell it
+from the rest; otherwise the community per-image figure is kept and only base and rate are fitted.
 `estimate_training` blends that fit with the community range, weighting the team's runs by how
 many there are: three runs move the estimate a little, thirty decide it. Every estimate says what
 it is based on, so a user knows how far to trust it.
@@ -35,11 +44,18 @@ S_PER_STEP_LOW = 1.0  # seconds per step, batch 1 @ 1024x1024, optimistic end (H
 S_PER_STEP_HIGH = 1.6  # seconds per step, batch 1 @ 1024x1024, pessimistic end (H100)
 REFERENCE_PIXELS = 1024 * 1024
 FIXED_SHARE = 0.15  # part of a step that does not grow with batch x pixels
-OVERHEAD_LOW = 180.0  # seconds: base weights download + unzip + latents + save, best case
-OVERHEAD_HIGH = 360.0  # seconds: the same, worst case seen
+BASE_LOW = 174.0  # seconds: base weights download + model load + save, best case
+BASE_HIGH = 330.0  # seconds: the same, worst case seen
+PER_IMAGE_LOW = 0.3  # seconds per image: unpack, latents and caption embedding, one bucket
+PER_IMAGE_HIGH = 1.5  # seconds per image: the same with three buckets and a slow disk
+DEFAULT_IMAGES = 20  # stands in for an unknown image count (a typical LoRA dataset)
+OVERHEAD_LOW = BASE_LOW + PER_IMAGE_LOW * DEFAULT_IMAGES  # 180 s before the first step
+OVERHEAD_HIGH = BASE_HIGH + PER_IMAGE_HIGH * DEFAULT_IMAGES  # 360 s
 COMMUNITY = "community figures"
 MIN_SAMPLES = 3  # fewer finished runs than this say too little to fit anything
 MIN_SAMPLE_STEPS = 50  # shorter runs are mostly overhead
+MIN_IMAGE_SPAN = 20  # fewer images between the smallest and largest dataset: no per-image fit
+MIN_IMAGE_SAMPLES = 5  # three parameters from fewer runs with a count chase their noise
 PRIOR_WEIGHT = 4.0  # in the blend, the community figures count as this many of the team's runs
 MIN_SPREAD = 0.08  # a fitted range is never narrower than +-8 %: GPUs and datasets vary
 
@@ -57,30 +73,38 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Sample:
-    """One finished training, as far as its duration goes."""
+    """One finished training, as far as its duration goes (`images` None: not recorded)."""
 
     steps: int
     batch_size: int
     resolution: str
     predict_time: float
+    images: int | None = None
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """`seconds = overhead + rate x steps x step_scale`, fitted on `count` finished runs;
-    `spread` is the relative half-width that covers their scatter."""
+    """`seconds = overhead + per_image x images + rate x steps x step_scale`, fitted on `count`
+    finished runs; `spread` is the relative half-width that covers their scatter.
+    `images_fitted`: per_image was learnt from the runs, not taken from the community figures."""
 
     overhead: float
     rate: float
     spread: float
     count: int
+    per_image: float = (PER_IMAGE_LOW + PER_IMAGE_HIGH) / 2
+    images_fitted: bool = False
 
     @property
     def basis(self) -> str:
         return f"from {self.count} of the team's trainings"
 
-    def seconds(self, steps: int, batch_size: int, resolution: str) -> float:
-        return self.overhead + max(0, steps) * self.rate * step_scale(batch_size, resolution)
+    def seconds(
+        self, steps: int, batch_size: int, resolution: str, images: int | None = None
+    ) -> float:
+        count = DEFAULT_IMAGES if images is None else max(0, images)
+        work = max(0, steps) * self.rate * step_scale(batch_size, resolution)
+        return self.overhead + self.per_image * count + work
 
 
 def _digits(text: str) -> bool:
@@ -119,16 +143,19 @@ def estimate_training(
     resolution: str,
     gpu_price: float,
     calibration: Calibration | None = None,
+    images: int | None = None,
 ) -> Estimate:
     """The range of billed time and cost for a run, before it is submitted: the community
-    range, blended with the team's own fit when there is one."""
+    range, blended with the team's own fit when there is one. `images`: the dataset's usable
+    images (None when unknown: `DEFAULT_IMAGES`)."""
     low, high = seconds_per_step(batch_size, resolution)
     steps = max(0, steps)
-    seconds_low = OVERHEAD_LOW + steps * low
-    seconds_high = OVERHEAD_HIGH + steps * high
+    count = DEFAULT_IMAGES if images is None else max(0, images)
+    seconds_low = BASE_LOW + PER_IMAGE_LOW * count + steps * low
+    seconds_high = BASE_HIGH + PER_IMAGE_HIGH * count + steps * high
     basis = COMMUNITY
     if calibration is not None:
-        mid = calibration.seconds(steps, batch_size, resolution)
+        mid = calibration.seconds(steps, batch_size, resolution, images)
         weight = calibration.count / (calibration.count + PRIOR_WEIGHT)
         seconds_low = weight * mid * (1 - calibration.spread) + (1 - weight) * seconds_low
         seconds_high = weight * mid * (1 + calibration.spread) + (1 - weight) * seconds_high
@@ -149,39 +176,109 @@ def actual_cost(predict_time: float | None, gpu_price: float) -> float | None:
     return predict_time * gpu_price
 
 
-def calibrate(samples: Iterable[Sample]) -> Calibration | None:
-    """Fit overhead and seconds per step to finished runs; None with fewer than MIN_SAMPLES.
+_Point = tuple[float, float, float]  # (steps x step_scale, images, predict_time)
 
-    Least squares on (steps x step_scale, predict_time). When the runs are too alike to separate
-    overhead from rate (same steps every time) or the fit is not physical (negative overhead or
-    rate), the community overhead is kept and only the rate is fitted.
-    """
-    points: list[tuple[float, float]] = []
+
+def _points(samples: Iterable[Sample]) -> tuple[list[_Point], int]:
+    """Usable runs as points, and how many of them had their image count recorded. A run
+    without one gets the mean count of those that have one (DEFAULT_IMAGES if none has): it
+    still tells base and rate, and adds nothing to the per-image slope."""
+    raw: list[tuple[float, int | None, float]] = []
     for s in samples:
         if s.steps < MIN_SAMPLE_STEPS or not s.predict_time > 0:
             continue
         try:
-            points.append((s.steps * step_scale(s.batch_size, s.resolution), s.predict_time))
+            raw.append((s.steps * step_scale(s.batch_size, s.resolution), s.images, s.predict_time))
         except InputError:
             continue
-    if len(points) < MIN_SAMPLES:
-        return None
+    known = [n for _, n, _ in raw if n is not None and n >= 0]
+    fill = sum(known) / len(known) if known else float(DEFAULT_IMAGES)
+    points = [(x, float(n) if n is not None and n >= 0 else fill, y) for x, n, y in raw]
+    return points, len(known)
+
+
+def _fit_with_images(points: list[_Point]) -> tuple[float, float, float] | None:
+    """(base, per_image, rate) by least squares, or None when steps and image counts do not
+    vary independently enough to tell them apart, or the fit is not physical."""
     n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    overhead, rate = -1.0, -1.0
+    mx, mn, my = (sum(p[i] for p in points) / n for i in range(3))
+    sxx = sum((x - mx) ** 2 for x, _, _ in points)
+    snn = sum((c - mn) ** 2 for _, c, _ in points)
+    sxn = sum((x - mx) * (c - mn) for x, c, _ in points)
+    sxy = sum((x - mx) * (y - my) for x, _, y in points)
+    sny = sum((c - mn) * (y - my) for _, c, y in points)
+    det = sxx * snn - sxn * sxn
+    if sxx <= (0.05 * mx) ** 2 * n or det <= 0.05 * sxx * snn:
+        return None
+    rate = (sxy * snn - sny * sxn) / det
+    per_image = (sny * sxx - sxy * sxn) / det
+    base = my - rate * mx - per_image * mn
+    if base < 0:  # the best physical fit has no fixed part: refit through the origin
+        sxx, snn, sxn = (sum(p[i] * p[j] for p in points) for i, j in ((0, 0), (1, 1), (0, 1)))
+        sxy, sny = (sum(p[i] * p[2] for p in points) for i in (0, 1))
+        det = sxx * snn - sxn * sxn
+        if det <= 0.05 * sxx * snn:
+            return None
+        base, rate = 0.0, (sxy * snn - sny * sxn) / det
+        per_image = (sny * sxx - sxy * sxn) / det
+    if rate <= 0 or per_image < 0:
+        return None
+    return base, per_image, rate
+
+
+def _fit_without_images(points: list[_Point], per_image: float) -> tuple[float, float]:
+    """(base, rate) with the community per-image cost taken off each run first. A negative base
+    becomes 0 (the best fit that is physical). When the runs are too alike to separate base from
+    rate (same steps every time) or the rate is not positive, the community base is kept and
+    only the rate is fitted."""
+    pts = [(x, y - per_image * c) for x, c, y in points]
+    n = len(pts)
+    mean_x = sum(x for x, _ in pts) / n
+    mean_y = sum(y for _, y in pts) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in pts)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in pts)
+    base, rate = -1.0, -1.0
     if sxx > (0.05 * mean_x) ** 2 * n:
         rate = sxy / sxx
-        overhead = mean_y - rate * mean_x
-    if rate <= 0 or overhead < 0:
-        overhead = (OVERHEAD_LOW + OVERHEAD_HIGH) / 2
-        rates = [(y - overhead) / x for x, y in points if x > 0]
+        base = mean_y - rate * mean_x
+        if rate > 0 and base < 0:  # the best physical fit has no fixed part
+            base, rate = 0.0, sum(x * y for x, y in pts) / sum(x * x for x, _ in pts)
+    if rate <= 0 or base < 0:
+        base = (BASE_LOW + BASE_HIGH) / 2
+        rates = [(y - base) / x for x, y in pts if x > 0]
         rate = max(sum(rates) / len(rates), 0.01) if rates else S_PER_STEP_LOW
-    errors = [(y - overhead - rate * x) / y for x, y in points]
-    spread = max(MIN_SPREAD, 2 * math.sqrt(sum(e * e for e in errors) / n))
-    return Calibration(overhead=overhead, rate=rate, spread=min(spread, 0.9), count=n)
+    return base, rate
+
+
+def calibrate(samples: Iterable[Sample]) -> Calibration | None:
+    """Fit the overhead, the per-image cost and the seconds per step to finished runs; None with
+    fewer than MIN_SAMPLES usable runs.
+
+    The per-image cost is fitted when at least MIN_IMAGE_SAMPLES runs recorded their count and
+    those counts span MIN_IMAGE_SPAN images or more; otherwise it is the community figure.
+    """
+    points, known = _points(samples)
+    if len(points) < MIN_SAMPLES:
+        return None
+    per_image = (PER_IMAGE_LOW + PER_IMAGE_HIGH) / 2
+    counts = [c for _, c, _ in points]
+    fitted = None
+    if known >= MIN_IMAGE_SAMPLES and max(counts) - min(counts) >= MIN_IMAGE_SPAN:
+        fitted = _fit_with_images(points)
+    if fitted is not None:
+        base, per_image, rate = fitted
+    else:
+        base, rate = _fit_without_images(points, per_image)
+    errors = [(y - base - per_image * c - rate * x) / y for x, c, y in points]
+    spread = max(MIN_SPREAD, 2 * math.sqrt(sum(e * e for e in errors) / len(points)))
+    return Calibration(
+        overhead=base,
+        rate=rate,
+        spread=min(spread, 0.9),
+        count=len(points),
+        per_image=per_image,
+        images_fitted=fitted is not None,
+    )
 
 
 def to_cents(usd: float | Decimal) -> int:

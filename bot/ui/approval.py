@@ -74,6 +74,7 @@ async def request_approval(
         preview.config,
         verdict,
         summary(preview.config),
+        preview.images,
     )
     estimate = f"{format_estimate(verdict.estimate)} ({verdict.estimate.basis})"
     channel_id = preview.channel_id or interaction.channel_id

@@ -24,7 +24,7 @@ from bot.core.config.model import resolve_config
 from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.budget import ApprovalRequiredError, money_lines
-from bot.core.jobs.preflight import preflight
+from bot.core.jobs.preflight import image_count, preflight
 from bot.core.log import get_logger
 from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
@@ -48,7 +48,7 @@ AGAIN_STATUSES = frozenset({"failed", "canceled", "aborted"})
 
 async def add_money(bot: Any, checks: PreviewChecks, owner_id: int, config: Any) -> None:
     """The estimate learnt from the team's runs, and what budgets and approval will do."""
-    verdict = await bot.budget.verdict(owner_id, config)
+    verdict = await bot.budget.verdict(owner_id, config, images=image_count(checks.dataset))
     lines = money_lines(verdict, bot.budget.approval_cents)
     checks.estimate = lines.estimate
     checks.problems += lines.problems
@@ -93,6 +93,7 @@ async def preview_config(
             interaction.channel_id,
             stored,
             dataset_summary(checks.dataset),
+            image_count(checks.dataset),
         )
         view = view_of(StartButton(preview.key), DiscardButton(preview.key))
         await interaction.followup.send(embeds=embeds, view=view, ephemeral=True, **files)
@@ -171,6 +172,7 @@ class StartButton(
                 resolved,
                 self.key,
                 pending_id=pending_id,
+                images=preview.images,
             )
         except OutcomeUnknownError:
             # The training may exist: never offer the same preview twice.

@@ -13,20 +13,26 @@ from bot.core.jobs.usage import Spend, UsageReport
 from bot.ui.format import BLUE, DESCRIPTION, FIELD_VALUE, clip, mention, relative
 
 
-def _budget_part(spent: int, budget: int | None) -> str:
+def _budget_part(spent: int, budget: int | None, waiting: int = 0) -> str:
     if budget is None:
         return f"{format_cents(spent)} (no cap)"
-    left = max(0, budget - spent)
+    left = max(0, budget - spent - waiting)
     return f"{format_cents(spent)} of {format_cents(budget)}, {format_cents(left)} left"
 
 
-def spend_line(spend: Spend, budget: int | None) -> str:
-    """`$4.20 of $20.00, $15.80 left · 3 trainings, 1 failed ($0.40 lost) · 1 running`"""
-    parts = [_budget_part(spend.total, budget), f"{spend.trainings} training(s)"]
+def spend_line(spend: Spend, budget: int | None, waiting: tuple[int, int] = (0, 0)) -> str:
+    """`$4.20 of $20.00, $15.80 left · 3 trainings, 1 failed ($0.40 lost) · 1 running ·
+    $3.66 awaiting approval (1 request)`; what awaits approval is held back from what is left."""
+    parts = [_budget_part(spend.total, budget, waiting[1]), f"{spend.trainings} training(s)"]
     if spend.failed:
         parts[-1] += f", {spend.failed} failed ({format_cents(spend.lost)} lost)"
     if spend.running:
         parts.append(f"{spend.running} running (counted at their high estimate)")
+    if waiting[0]:
+        parts.append(
+            f"{format_cents(waiting[1])} awaiting approval ({waiting[0]} request(s), "
+            "at their high estimate)"
+        )
     return " · ".join(parts)
 
 
@@ -55,11 +61,12 @@ def usage_embed(
     )
     embed.add_field(
         name="Team",
-        value=clip(spend_line(report.team, report.team_budget), FIELD_VALUE),
+        value=clip(spend_line(report.team, report.team_budget, report.waiting()), FIELD_VALUE),
         inline=False,
     )
     lines = [
-        f"{mention(uid)}: {spend_line(report.users.get(uid, Spend()), report.user_budget)}"
+        f"{mention(uid)}: "
+        + spend_line(report.users.get(uid, Spend()), report.user_budget, report.waiting(uid))
         for uid in user_ids
     ]
     if lines:

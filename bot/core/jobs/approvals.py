@@ -3,7 +3,9 @@
 Approve submits the stored config for the ORIGINAL owner through the job service, which applies
 the budgets again at that moment (a month may have filled up since the request). A request is
 claimed atomically before submitting, so two managers clicking at once start one training; a
-submit that fails before anything was created puts the request back to pending.
+submit that fails before anything was created puts the request back to pending. Reject takes the
+manager's reason (optional, at most REASON_MAX characters; none given reads NO_REASON); a request
+decided or expired while the manager was typing it is refused as such and changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from bot.core.store.rows import TrainingRow
 log = get_logger(__name__)
 
 APPROVED, REJECTED = "approved", "rejected"
+REASON_MAX = 300  # characters of a rejection reason: a sentence or two, within one embed field
+NO_REASON = "no reason given"
 
 
 def require_manager(is_manager: bool) -> None:
@@ -50,6 +54,7 @@ class ApprovalDesk:
         config: dict[str, Any],
         verdict: Verdict,
         summary: str,
+        images: int | None = None,
     ) -> ApprovalRequest:
         """File a request for a Start that needs a manager; nothing is submitted. A dataset the
         bot packed from attachments is held until the request is decided or expires."""
@@ -62,6 +67,7 @@ class ApprovalDesk:
             config=config,
             estimate_high_cents=verdict.high_cents,
             summary=summary,
+            images=images,
         )
         log.info("approval %s requested by %s (%s)", request.key, owner_id, APPROVAL_ABOVE)
         return request
@@ -97,6 +103,7 @@ class ApprovalDesk:
                 resolved,
                 f"approval-{key}",  # a retried approval reuses an upload of a local dataset
                 approved=True,
+                images=request.images,
             )
         except OutcomeUnknownError:
             raise  # the training may exist: never submit this request again
@@ -107,15 +114,20 @@ class ApprovalDesk:
         log.info("approval %s approved by %s: training %s", key, manager_id, row.id)
         return request, row
 
-    async def reject(self, key: str, manager_id: int, is_manager: bool) -> ApprovalRequest:
+    async def reject(
+        self, key: str, manager_id: int, is_manager: bool, reason: str | None = None
+    ) -> ApprovalRequest:
+        """Refuse the request with the manager's reason (checked, then stored with it)."""
         require_manager(is_manager)
+        why = clean_reason(reason)
         request = await self._pending(key)
-        if not await self.store.decide(key, REJECTED, manager_id):
+        if not await self.store.decide(key, REJECTED, manager_id, why):
             raise InputError(
                 "This approval request was already decided by another click.", field="approval"
             )
         self._release(request)
         log.info("approval %s rejected by %s", key, manager_id)
+        request.reason = why
         return request
 
     async def expire_due(self) -> list[ApprovalRequest]:
@@ -128,6 +140,16 @@ class ApprovalDesk:
         """No training will use the held pack any more."""
         if request.config.get("dataset_path"):
             self.jobs.datasets.started(str(request.config["dataset_path"]))
+
+
+def clean_reason(reason: str | None) -> str | None:
+    """The reason as shown to the owner: trimmed, None when empty; InputError when too long."""
+    text = " ".join((reason or "").split())
+    if len(text) > REASON_MAX:
+        raise InputError(
+            f"reason is {len(text)} characters; at most {REASON_MAX} are allowed.", field="reason"
+        )
+    return text or None
 
 
 def request_text(request: ApprovalRequest) -> str:

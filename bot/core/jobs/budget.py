@@ -4,7 +4,11 @@ submit (under its lock, so two quick Starts cannot both slip under a budget) and
 shows the same verdict before Start.
 
 Money is counted in whole cents. A month is a UTC calendar month; a training belongs to the month
-of its Start. Spent = actual cost of ended trainings + high estimate of running ones.
+of its Start. Spent = actual cost of ended trainings + high estimate of running ones. Approval
+requests still waiting for a manager count too, at their high estimate, when a NEW Start is
+checked: otherwise one member could queue requests worth many budgets and have them approved one
+by one. At Approve the request is decided before the check, so it is counted once, as the
+training it becomes.
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ class Standing:
     team_spent: int
     user_budget: int | None
     team_budget: int | None
+    user_pending: int = 0  # high estimates of the owner's requests awaiting approval
+    team_pending: int = 0  # the same for everyone
 
     @property
     def resets_at(self) -> datetime:
@@ -104,11 +110,15 @@ class Standing:
 
     @property
     def user_left(self) -> int | None:
-        return None if self.user_budget is None else max(0, self.user_budget - self.user_spent)
+        if self.user_budget is None:
+            return None
+        return max(0, self.user_budget - self.user_spent - self.user_pending)
 
     @property
     def team_left(self) -> int | None:
-        return None if self.team_budget is None else max(0, self.team_budget - self.team_spent)
+        if self.team_budget is None:
+            return None
+        return max(0, self.team_budget - self.team_spent - self.team_pending)
 
 
 @dataclass(frozen=True)
@@ -125,17 +135,18 @@ class Verdict:
 def refusal(standing: Standing, high_cents: int) -> BudgetExceededError | None:
     """The budget this Start would break (the owner's first), with spent, left and reset date."""
     checks = (
-        (USER_BUDGET, "you", standing.user_spent, standing.user_budget),
-        (TEAM_BUDGET, "the team", standing.team_spent, standing.team_budget),
+        (USER_BUDGET, "you", standing.user_spent, standing.user_pending, standing.user_budget),
+        (TEAM_BUDGET, "the team", standing.team_spent, standing.team_pending, standing.team_budget),
     )
-    for name, who, spent, budget in checks:
-        if budget is None or spent + high_cents <= budget:
+    for name, who, spent, pending, budget in checks:
+        if budget is None or spent + pending + high_cents <= budget:
             continue
-        left = max(0, budget - spent)
+        left = max(0, budget - spent - pending)
+        waiting = f" plus {format_cents(pending)} awaiting approval" if pending else ""
         return BudgetExceededError(
             f"Refused by {name} ({format_cents(budget)} a month): this training may cost up to "
             f"{format_cents(high_cents)}, and {who} already spent {format_cents(spent)} in "
-            f"{standing.month}, so {format_cents(left)} is left; it resets on "
+            f"{standing.month}{waiting}, so {format_cents(left)} is left; it resets on "
             f"{standing.resets_at:%Y-%m-%d} 00:00 UTC. Nothing was submitted.",
             field=name,
         )
@@ -156,8 +167,9 @@ class Budget:
     async def calibration(self) -> Calibration | None:
         return calibrate(await self.ledger.samples())
 
-    async def estimate(self, config: Any) -> Estimate:
-        """The estimate every front end shows for this config, learnt from the team's runs."""
+    async def estimate(self, config: Any, images: int | None = None) -> Estimate:
+        """The estimate every front end shows for this config and dataset size, learnt from the
+        team's runs."""
         steps, batch_size, resolution = training_shape(config)
         return estimate_training(
             steps=steps,
@@ -165,24 +177,33 @@ class Budget:
             resolution=resolution,
             gpu_price=self.settings.gpu_price,
             calibration=await self.calibration(),
+            images=images,
         )
 
     async def standing(self, owner_id: int, now: datetime | None = None) -> Standing:
-        """Spent this month against each budget; a budget that is not set costs no query."""
+        """Spent this month and awaiting approval, against each budget; a budget that is not
+        set costs no query."""
         month = month_of(now or utcnow())
         user_budget = _cents(self.settings.budget_user_monthly)
         team_budget = _cents(self.settings.budget_team_monthly)
+        waiting: dict[int, tuple[int, int]] = {}
+        if user_budget is not None or team_budget is not None:
+            waiting = await self.ledger.awaiting_approval()
         return Standing(
             month=month,
             user_spent=0 if user_budget is None else await self.ledger.spent_cents(month, owner_id),
             team_spent=0 if team_budget is None else await self.ledger.spent_cents(month),
             user_budget=user_budget,
             team_budget=team_budget,
+            user_pending=waiting.get(owner_id, (0, 0))[1],
+            team_pending=sum(cents for _, cents in waiting.values()),
         )
 
-    async def verdict(self, owner_id: int, config: Any, *, approved: bool = False) -> Verdict:
+    async def verdict(
+        self, owner_id: int, config: Any, *, approved: bool = False, images: int | None = None
+    ) -> Verdict:
         """The rule, without raising: estimate, standing, and whether approval is due."""
-        estimate = await self.estimate(config)
+        estimate = await self.estimate(config, images)
         high = to_cents(estimate.cost_high)
         threshold = self.approval_cents
         return Verdict(
@@ -193,9 +214,11 @@ class Budget:
             needs_approval=threshold is not None and high > threshold and not approved,
         )
 
-    async def check(self, owner_id: int, config: Any, *, approved: bool = False) -> Verdict:
+    async def check(
+        self, owner_id: int, config: Any, *, approved: bool = False, images: int | None = None
+    ) -> Verdict:
         """Raise BudgetExceededError or ApprovalRequiredError; else the verdict to record."""
-        verdict = await self.verdict(owner_id, config, approved=approved)
+        verdict = await self.verdict(owner_id, config, approved=approved, images=images)
         refused = refusal(verdict.standing, verdict.high_cents)
         if refused is not None:
             raise refused
@@ -203,10 +226,17 @@ class Budget:
             raise ApprovalRequiredError(verdict, self.approval_cents or 0)
         return verdict
 
-    async def record(self, row: TrainingRow, config: Any, verdict: Verdict | None = None) -> None:
-        """File a started training (an adopted one gets its estimate computed now)."""
+    async def record(
+        self,
+        row: TrainingRow,
+        config: Any,
+        verdict: Verdict | None = None,
+        images: int | None = None,
+    ) -> None:
+        """File a started training with its dataset's image count (an adopted one gets its
+        estimate computed now, without a count: the preview that had it is not at hand)."""
         if verdict is None:
-            verdict = await self.verdict(row.owner_id, config, approved=True)
+            verdict = await self.verdict(row.owner_id, config, approved=True, images=images)
         steps, batch_size, resolution = training_shape(config)
         await self.ledger.record(
             LedgerEntry(
@@ -220,6 +250,7 @@ class Budget:
                 steps=steps,
                 batch_size=batch_size,
                 resolution=resolution,
+                images=images,
                 created_at=row.created_at,
             )
         )
@@ -250,6 +281,10 @@ class MoneyLines:
     verdict: Verdict
 
 
+def _waiting(cents: int) -> str:
+    return f" and {format_cents(cents)} awaiting approval" if cents else ""
+
+
 def money_lines(verdict: Verdict, approval_cents: int | None) -> MoneyLines:
     """The preview's view of the rule, so the user learns before Start what Start will do."""
     estimate = f"{format_estimate(verdict.estimate)} ({verdict.estimate.basis})"
@@ -260,12 +295,12 @@ def money_lines(verdict: Verdict, approval_cents: int | None) -> MoneyLines:
     if st.user_budget is not None:
         notes.append(
             f"Your {st.month}: {format_cents(st.user_spent)} of {format_cents(st.user_budget)} "
-            f"spent, {format_cents(st.user_left or 0)} left."
+            f"spent{_waiting(st.user_pending)}, {format_cents(st.user_left or 0)} left."
         )
     if st.team_budget is not None:
         notes.append(
             f"Team {st.month}: {format_cents(st.team_spent)} of {format_cents(st.team_budget)} "
-            f"spent, {format_cents(st.team_left or 0)} left."
+            f"spent{_waiting(st.team_pending)}, {format_cents(st.team_left or 0)} left."
         )
     if verdict.needs_approval and approval_cents is not None:
         notes.append(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from bot.core.config.model import TrainingConfig, to_trainer_input
 from bot.core.dataset.check import DatasetReport, inspect_dataset
 from bot.core.dataset.collect import UPLOAD_STAND_IN
-from bot.core.estimate import estimate_training, format_estimate
+from bot.core.estimate import calibrate, estimate_training, format_estimate
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,6 +50,13 @@ class Preflight:
         return self.dataset.ok and account_ok and not self.token_missing
 
 
+def image_count(report: DatasetReport | None) -> int | None:
+    """The usable images a dataset check counted, None when it counted none: the image count
+    that goes with a Start into the estimate and the ledger."""
+    found = report.counts.get("usable_images") if report is not None else None
+    return found if isinstance(found, int) and found >= 0 else None
+
+
 def token_missing(settings: Settings, *, dry_run: bool) -> bool:
     """A submit needs REPLICATE_API_TOKEN; a dry run checks what it can without one."""
     return not dry_run and not settings.token
@@ -78,16 +85,36 @@ async def check_account(config: TrainingConfig, gateway: ReplicateGateway) -> Ac
     return AccountCheck(account=account, destination_exists=exists, input_problems=problems)
 
 
-def estimate_text(config: TrainingConfig, settings: Settings) -> str:
-    """Duration and cost from the steps, batch size and resolution, as one line saying what it
-    is based on. This is the community-figures estimate; the bot's preview replaces it with
-    `budget.Budget.estimate`, which blends in the team's own finished runs."""
+def estimate_text(
+    config: TrainingConfig,
+    settings: Settings,
+    *,
+    images: int | None = None,
+    history: bool = True,
+) -> str:
+    """Duration and cost from the steps, batch size, resolution and image count, as one line
+    saying what it is based on.
+
+    With `history`, the team's finished trainings in the bot's database (`SD35L_DATABASE`), when
+    that file is there and readable, calibrate it exactly as the bot's preview does, so the CLI
+    shows the same estimate and basis ("from 7 of the team's trainings"). The read is read-only
+    and anything unreadable means the community figures (see `bot.core.store.history`). The
+    bot's own preview passes `history=False`: it computes the same estimate through its store
+    (`budget.Budget.estimate`) without a blocking read on its event loop.
+    """
+    calibration = None
+    if history:
+        from bot.core.store.history import read_samples  # stdlib sqlite3 only
+
+        calibration = calibrate(read_samples(settings.database))
     t = config.training
     estimate = estimate_training(
         steps=t.steps,
         batch_size=t.batch_size,
         resolution=t.resolution,
         gpu_price=settings.gpu_price,
+        calibration=calibration,
+        images=images,
     )
     return f"{format_estimate(estimate)} ({estimate.basis})"
 
@@ -107,5 +134,5 @@ async def preflight(
         dataset=dataset,
         account=account,
         token_missing=token_missing(settings, dry_run=dry_run),
-        estimate=estimate_text(config, settings),
+        estimate=estimate_text(config, settings, images=image_count(dataset), history=False),
     )

@@ -35,6 +35,7 @@ from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
 
 if TYPE_CHECKING:
     from bot.core.jobs.budget import Budget, Verdict
+    from bot.core.replicate.poll import Fingerprint
 
 log = get_logger(__name__)
 
@@ -92,6 +93,7 @@ class JobService:
         self.datasets = LocalDatasets(settings, gateway)
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
+        self._stored: dict[str, Fingerprint] = {}  # the last answer stored, per training
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -142,13 +144,15 @@ class JobService:
         *,
         pending_id: int | None = None,
         approved: bool = False,
+        images: int | None = None,
     ) -> TrainingRow:
         """Start a training for `owner_id` from a checked config.
 
         The per-user limit is checked under a per-user lock, so two quick /train clicks cannot
         both pass it; budgets and approval (`budget.Budget.check`) too, before anything is
         uploaded or created, and under one lock for everyone when there is a team budget, since
-        that one is shared. `approved`: a manager approved this training. A refusal drops the
+        that one is shared. `approved`: a manager approved this training. `images`: the usable
+        images the dataset check counted, for the estimate and the ledger. A refusal drops the
         Start's record: nothing was sent. Secrets go to Replicate only; the stored row holds
         the scrubbed config.
         A local dataset (`dataset_path`, a pack the bot kept) is uploaded here, inside the
@@ -174,12 +178,18 @@ class JobService:
                 assert pending_id is not None
             self._inflight.add(pending_id)
             try:
-                return await self._send(owner_id, pending_id, config, start_key, approved)
+                money = (approved, images)
+                return await self._send(owner_id, pending_id, config, start_key, money)
             finally:
                 self._inflight.discard(pending_id)
 
     async def _send(
-        self, owner_id: int, pending_id: int, config: Any, start_key: str | None, approved: bool
+        self,
+        owner_id: int,
+        pending_id: int,
+        config: Any,
+        start_key: str | None,
+        money: tuple[bool, int | None],
     ) -> TrainingRow:
         pending = await self.store.pending_submission(pending_id)
         if pending is None:
@@ -193,7 +203,7 @@ class JobService:
                 f"allows {limit} at once; wait for one to end or cancel one first.",
                 field="SD35L_MAX_ACTIVE_PER_USER",
             )
-        verdict = await self._money_check(owner_id, pending_id, config, approved)
+        verdict = await self._money_check(owner_id, pending_id, config, *money)
         local = config.dataset_path
         upload = await self.datasets.upload(local, start_key) if local else None
         inputs = dict(pending.inputs)
@@ -216,7 +226,7 @@ class JobService:
         row = new_row(training, pending)
         row = await self.store.add_training(row, pending_id=pending_id)
         if self.budget is not None:
-            await self.budget.record(row, config, verdict)
+            await self.budget.record(row, config, verdict, money[1])
         if local:
             self.datasets.started(local)
         log.info("training %s submitted by %s to %s", training.id, owner_id, pending.destination)
@@ -239,13 +249,13 @@ class JobService:
                 log.warning("training %s was missing from the ledger: filed now", row.id)
 
     async def _money_check(
-        self, owner_id: int, pending_id: int, config: Any, approved: bool
+        self, owner_id: int, pending_id: int, config: Any, approved: bool, images: int | None
     ) -> Verdict | None:
         """The team's budgets and approval rule; a refusal drops the Start's record."""
         if self.budget is None:
             return None
         try:
-            return await self.budget.check(owner_id, config, approved=approved)
+            return await self.budget.check(owner_id, config, approved=approved, images=images)
         except SD35LError:
             await self.store.drop_pending_submission(pending_id)
             raise
@@ -256,9 +266,19 @@ class JobService:
         """Ask Replicate, store the answer; an ending enqueues its one 'ended' notice."""
         row = await self._row(training_id)
         # Only the end of the logs is decoded: what `recent_tail` reads, and where the last
-        # progress bar and stage are (a bar missing there keeps the step already stored).
-        training = await self.gateway.get_training(training_id, logs_chars=_TAIL_SCAN)
-        return await self.apply(row, training)
+        # progress bar and stage are (a bar missing there keeps the step already stored). The
+        # same answer as the last one stored is not decoded, parsed nor stored again.
+        polled = await self.gateway.poll_training(
+            training_id, logs_chars=_TAIL_SCAN, since=self._stored.get(training_id)
+        )
+        if polled.training is None:
+            return row
+        updated = await self.apply(row, polled.training)
+        if updated.is_terminal:
+            self._stored.pop(training_id, None)
+        else:
+            self._stored[training_id] = polled.fingerprint
+        return updated
 
     async def apply(self, row: TrainingRow, training: Training) -> TrainingRow:
         """Store a training object we already have (a refresh, a cancel answer, a webhook)."""

@@ -64,6 +64,16 @@ class UsageReport:
     user_budget: int | None
     team_budget: int | None
     accuracy: Accuracy | None
+    awaiting: dict[int, tuple[int, int]] = field(default_factory=dict)  # owner: (count, cents)
+
+    def waiting(self, owner_id: int | None = None) -> tuple[int, int]:
+        """(requests, cents) awaiting approval for one owner, or for the team with None."""
+        if owner_id is not None:
+            return self.awaiting.get(owner_id, (0, 0))
+        return (
+            sum(n for n, _ in self.awaiting.values()),
+            sum(c for _, c in self.awaiting.values()),
+        )
 
     @property
     def resets_at(self) -> datetime:
@@ -90,6 +100,8 @@ def accuracy(entries: list[LedgerEntry]) -> Accuracy | None:
 
 
 async def usage_report(budget: Budget, month: str) -> UsageReport:
+    """The month's ledger summed up; requests awaiting approval are shown with the current month
+    (they are not spent, but the budgets already hold them back from new Starts)."""
     entries = await budget.ledger.entries(month)
     users: dict[int, Spend] = {}
     team = Spend()
@@ -104,4 +116,5 @@ async def usage_report(budget: Budget, month: str) -> UsageReport:
         user_budget=standing.user_budget,
         team_budget=standing.team_budget,
         accuracy=accuracy(entries),
+        awaiting=await budget.ledger.awaiting_approval() if month == standing.month else {},
     )

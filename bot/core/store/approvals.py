@@ -38,6 +38,8 @@ class ApprovalRequest:
     training_id: str | None
     created_at: datetime
     expires_at: datetime
+    images: int | None = None  # usable images of the dataset, carried to the ledger at Approve
+    reason: str | None = None  # a rejecting manager's words
 
     @property
     def pending(self) -> bool:
@@ -62,6 +64,8 @@ def _request(rec: Any) -> ApprovalRequest:
         training_id=rec["training_id"],
         created_at=from_iso(rec["created_at"]) or utcnow(),
         expires_at=from_iso(rec["expires_at"]) or utcnow(),
+        images=rec["images"],
+        reason=rec["reason"],
     )
 
 
@@ -81,14 +85,15 @@ class ApprovalStore:
         config: dict[str, Any],
         estimate_high_cents: int,
         summary: str,
+        images: int | None = None,
     ) -> ApprovalRequest:
         now = utcnow()
         key = secrets.token_urlsafe(12)
         async with self.store.transaction() as db:
             await db.execute(
                 "INSERT INTO approvals (key, owner_id, guild_id, channel_id, config_json, "
-                "estimate_high_cents, summary, status, created_at, expires_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "estimate_high_cents, summary, status, created_at, expires_at, images) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key,
                     owner_id,
@@ -100,6 +105,7 @@ class ApprovalStore:
                     PENDING,
                     to_iso(now),
                     to_iso(now + self.ttl),
+                    images,
                 ),
             )
         request = await self.get(key)
@@ -120,14 +126,15 @@ class ApprovalStore:
                 (channel_id, message_id, key),
             )
 
-    async def decide(self, key: str, status: str, by: int) -> bool:
-        """Move a pending, unexpired request to `status`; False when someone was first."""
+    async def decide(self, key: str, status: str, by: int, reason: str | None = None) -> bool:
+        """Move a pending, unexpired request to `status` (with a rejecting manager's reason);
+        False when someone was first."""
         now = to_iso(utcnow())
         async with self.store.transaction() as db:
             cur = await db.execute(
-                "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? "
+                "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ? "
                 "WHERE key = ? AND status = ? AND expires_at > ?",
-                (status, by, now, key, PENDING, now),
+                (status, by, now, reason, key, PENDING, now),
             )
             return cur.rowcount > 0
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from bot.core.estimate import Sample
 from bot.core.store.db import Store
+from bot.core.store.history import SAMPLE_LIMIT, SAMPLES_SQL, sample_of
 from bot.core.store.rows import from_iso, to_iso, utcnow
 
 RUNNING = "running"
-SAMPLE_LIMIT = 200  # the newest finished runs are enough to fit an estimate
 _SPENT = (
     "COALESCE(SUM(CASE WHEN settled_at IS NULL THEN estimate_high_cents "
     "ELSE COALESCE(actual_cents, 0) END), 0)"
@@ -44,6 +44,7 @@ class LedgerEntry:
     steps: int | None = None
     batch_size: int | None = None
     resolution: str | None = None
+    images: int | None = None  # usable images of the dataset at Start; None on older rows
     status: str = RUNNING
     predict_time: float | None = None
     actual_cents: int | None = None
@@ -64,7 +65,7 @@ class LedgerEntry:
 
 _COLUMNS = (
     "training_id, owner_id, guild_id, month, estimate_low_cents, estimate_high_cents, "
-    "estimate_basis, steps, batch_size, resolution, status, predict_time, actual_cents, "
+    "estimate_basis, steps, batch_size, resolution, images, status, predict_time, actual_cents, "
     "created_at, settled_at"
 )
 
@@ -87,7 +88,7 @@ class LedgerStore:
         async with self.store.transaction() as db:
             await db.execute(
                 f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES "  # noqa: S608
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     entry.training_id,
                     entry.owner_id,
@@ -99,6 +100,7 @@ class LedgerStore:
                     entry.steps,
                     entry.batch_size,
                     entry.resolution,
+                    entry.images,
                     entry.status,
                     entry.predict_time,
                     entry.actual_cents,
@@ -159,23 +161,30 @@ class LedgerStore:
             rec = await cur.fetchone()
         return int(rec[0]) if rec else 0
 
+    async def awaiting_approval(self, owner_id: int | None = None) -> dict[int, tuple[int, int]]:
+        """Approval requests still pending (not decided, not expired), by owner: (count, sum of
+        their high estimates in cents). They are not trainings yet, but each may become one."""
+        sql = (
+            "SELECT owner_id, COUNT(*), COALESCE(SUM(estimate_high_cents), 0) FROM approvals "
+            "WHERE status = 'pending' AND expires_at > ?"
+        )
+        params: list[Any] = [to_iso(utcnow())]
+        if owner_id is not None:
+            sql += " AND owner_id = ?"
+            params.append(owner_id)
+        async with self.store.connection.execute(sql + " GROUP BY owner_id", params) as cur:
+            return {int(r[0]): (int(r[1]), int(r[2])) for r in await cur.fetchall()}
+
     async def entries(self, month: str) -> list[LedgerEntry]:
         sql = f"SELECT {_COLUMNS} FROM ledger WHERE month = ? ORDER BY created_at"  # noqa: S608
         async with self.store.connection.execute(sql, (month,)) as cur:
             return [_entry(rec) for rec in await cur.fetchall()]
 
     async def samples(self, limit: int = SAMPLE_LIMIT) -> list[Sample]:
-        """Succeeded trainings whose shape and billed time are known, newest first."""
-        sql = (
-            "SELECT steps, batch_size, resolution, predict_time FROM ledger "
-            "WHERE status = 'succeeded' AND predict_time IS NOT NULL AND steps IS NOT NULL "
-            "AND batch_size IS NOT NULL AND resolution IS NOT NULL "
-            "ORDER BY settled_at DESC LIMIT ?"
-        )
-        async with self.store.connection.execute(sql, (limit,)) as cur:
-            return [
-                Sample(int(r[0]), int(r[1]), str(r[2]), float(r[3])) for r in await cur.fetchall()
-            ]
+        """Succeeded trainings whose shape and billed time are known, newest first (the image
+        count is None on rows filed before it was recorded)."""
+        async with self.store.connection.execute(SAMPLES_SQL, (limit,)) as cur:
+            return [sample_of(r) for r in await cur.fetchall()]
 
     async def loss_points(self, training_id: str) -> list[tuple[int, float]]:
         sql = "SELECT loss_json FROM ledger WHERE training_id = ?"

@@ -161,6 +161,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX approvals_pending ON approvals(status, expires_at);
     ALTER TABLE previews ADD COLUMN dataset_summary TEXT NOT NULL DEFAULT '';
     """,
+    # v5: the usable image count of a Start's dataset travels from the preview (and from an
+    # approval request) into the ledger, where the estimate learns the per-image overhead from
+    # it (ledger.images existed since v4, unused; older rows keep NULL and still count). A
+    # rejected request keeps the manager's reason.
+    """
+    ALTER TABLE previews ADD COLUMN images INTEGER;
+    ALTER TABLE approvals ADD COLUMN images INTEGER;
+    ALTER TABLE approvals ADD COLUMN reason TEXT;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -33,6 +33,7 @@ class Preview:
     expires_at: datetime
     used: bool = False
     dataset_summary: str = ""  # one line of the dataset report, for an approval request
+    images: int | None = None  # usable images the dataset check counted (the estimate uses it)
 
     def expired(self, now: datetime | None = None) -> bool:
         return (now or utcnow()) >= self.expires_at
@@ -49,6 +50,7 @@ def _from_db(rec: Any) -> Preview:
         expires_at=from_iso(rec["expires_at"]) or utcnow(),
         used=bool(rec["used"]),
         dataset_summary=rec["dataset_summary"] or "",
+        images=rec["images"],
     )
 
 
@@ -66,6 +68,7 @@ class PreviewStore:
         channel_id: int | None,
         config: dict[str, Any],
         dataset_summary: str = "",
+        images: int | None = None,
     ) -> Preview:
         """Store a new preview (and drop expired ones) and return it with its fresh key."""
         now = utcnow()
@@ -79,12 +82,14 @@ class PreviewStore:
             created_at=now,
             expires_at=now + self.ttl,
             dataset_summary=dataset_summary,
+            images=images,
         )
         async with self.store.transaction() as db:
             await db.execute("DELETE FROM previews WHERE expires_at < ?", (to_iso(now),))
             await db.execute(
                 "INSERT INTO previews (key, owner_id, guild_id, channel_id, config_json, "
-                "created_at, expires_at, used, dataset_summary) VALUES (?,?,?,?,?,?,?,0,?)",
+                "created_at, expires_at, used, dataset_summary, images) "
+                "VALUES (?,?,?,?,?,?,?,0,?,?)",
                 (
                     preview.key,
                     owner_id,
@@ -94,6 +99,7 @@ class PreviewStore:
                     to_iso(now),
                     to_iso(preview.expires_at),
                     dataset_summary,
+                    images,
                 ),
             )
         return preview
