@@ -119,7 +119,7 @@ class Paired:
     ratios: Spread
 
 
-def _pair(measured: list[float], base: list[float]) -> Paired:
+def pair(measured: list[float], base: list[float]) -> Paired:
     return Paired(
         spread(measured),
         spread(base),
@@ -138,7 +138,7 @@ def paired(measure: Callable[[], float], baseline: Callable[[], float], repeats:
         else:
             measured.append(measure())
             base.append(baseline())
-    return _pair(measured, base)
+    return pair(measured, base)
 
 
 async def apaired(
@@ -156,7 +156,7 @@ async def apaired(
         else:
             measured.append(await measure())
             base.append(await baseline())
-    return _pair(measured, base)
+    return pair(measured, base)
 
 
 def verdict(value: float, target: float, *, at_most: bool = True) -> str:

@@ -17,6 +17,7 @@ from bot.core.replicate import errors as rerr
 from bot.core.replicate import gateway as gateway_module
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.replicate.training import Training
+from bot.core.replicate.urls import same_origin
 from bot.core.settings import Settings, load_settings
 from bot.sim import ReplicateSimulator
 
@@ -426,12 +427,12 @@ async def test_wrong_trainer_version_on_create_names_the_setting(sim: ReplicateS
 
 
 def test_next_links_never_leave_the_base_origin() -> None:
-    gw = ReplicateGateway(make_settings("http://127.0.0.1:8123"))
+    base = "http://127.0.0.1:8123"
     same = "http://127.0.0.1:8123/v1/trainings?cursor=abc"
-    assert gw._same_origin(same) == same
-    assert gw._same_origin("/v1/trainings?cursor=x") == "/v1/trainings?cursor=x"
+    assert same_origin(same, base) == same
+    assert same_origin("/v1/trainings?cursor=x", base) == "/v1/trainings?cursor=x"
     other = "https://api.replicate.com/v1/trainings?cursor=abc"
-    assert gw._same_origin(other) == "/v1/trainings?cursor=abc"
+    assert same_origin(other, base) == "/v1/trainings?cursor=abc"
 
 
 def test_unreadable_answer_is_a_service_error() -> None:

@@ -479,3 +479,28 @@ async def test_an_ending_is_told_without_waiting_for_the_rest_of_the_round(
     report = await round_task
     assert report.notices_delivered == 1 and report.refreshed == 2
     assert notifier.delivered == [(ended.id, "succeeded")]  # not delivered a second time
+
+
+async def test_a_training_that_disappears_from_replicate_is_kept_and_the_round_goes_on(
+    sim: ReplicateSimulator, settings: Settings, proc: Process
+) -> None:
+    """Replicate answering 404 for a training it showed before (deleted there): the row stays
+    as last seen, the round refreshes the others, and the next round asks again."""
+    notifier = FakeNotifier()
+    tracker = make_tracker(proc, notifier, settings)
+    gone = await submit_with_card(proc, settings, steps=LONG)
+    other = await submit_with_card(proc, settings, steps=LONG, owner=OWNER + 1)
+    report = await tracker.run_once()
+    assert report.refreshed == 2 and report.failed == 0
+    with sim.lock:
+        del sim.records[gone.id]
+    sim.finish(other.id, "succeeded")
+    before = proc.gateway.requests_made
+    report = await tracker.run_once()
+    assert report.failed == 1 and report.refreshed == 1
+    assert proc.gateway.requests_made - before == 2  # a 404 is not retried
+    assert notifier.delivered == [(other.id, "succeeded")]
+    kept = await proc.store.get(gone.id)
+    assert kept is not None and not kept.is_terminal
+    report = await tracker.run_once()
+    assert report.active == 1 and report.failed == 1

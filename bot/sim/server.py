@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -228,9 +229,12 @@ class ReplicateSimulator:
 
     def _read_fault(self) -> web.Response | None:
         faults = self.faults
-        if faults.read_failure_rate <= 0 or self.fault_rng.random() >= faults.read_failure_rate:
+        if faults.read_statuses:
+            status = faults.read_statuses.pop(0)
+        elif faults.read_failure_rate <= 0 or self.fault_rng.random() >= faults.read_failure_rate:
             return None
-        status = self.fault_rng.choice((429, 500, 503))
+        else:
+            status = self.fault_rng.choice((429, 500, 503))
         if status == 429:
             response = problem(
                 429,
@@ -242,6 +246,8 @@ class ReplicateSimulator:
             return response
         if status == 500:
             return problem(500, "Internal Server Error", "An unexpected error occurred.")
+        if status != 503:
+            return problem(status, HTTPStatus(status).phrase, "An injected fault.")
         return problem(503, "Service Unavailable", "The service is temporarily unavailable.")
 
     @web.middleware

@@ -23,6 +23,7 @@ class Faults:
     """Faults to inject; mutable while the simulator runs (`sim.faults.slow_seconds = 1`)."""
 
     read_failure_rate: float = 0.0  # share of GET /v1 requests answered 429 or 500/503
+    read_statuses: list[int] = field(default_factory=list)  # the next GETs answer these, in turn
     retry_after: float = 0.01  # seconds sent in Retry-After with a 429
     slow_seconds: float = 0.0  # every /v1 reply delayed by this
     create_timeouts: int = 0  # next N creates make the training, then never answer in time

@@ -35,6 +35,7 @@ from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
 
 if TYPE_CHECKING:
     from bot.core.jobs.budget import Budget, Verdict
+    from bot.core.replicate.poll import Fingerprint
 
 log = get_logger(__name__)
 
@@ -92,6 +93,7 @@ class JobService:
         self.datasets = LocalDatasets(settings, gateway)
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
+        self._stored: dict[str, Fingerprint] = {}  # the last answer stored, per training
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -264,9 +266,19 @@ class JobService:
         """Ask Replicate, store the answer; an ending enqueues its one 'ended' notice."""
         row = await self._row(training_id)
         # Only the end of the logs is decoded: what `recent_tail` reads, and where the last
-        # progress bar and stage are (a bar missing there keeps the step already stored).
-        training = await self.gateway.get_training(training_id, logs_chars=_TAIL_SCAN)
-        return await self.apply(row, training)
+        # progress bar and stage are (a bar missing there keeps the step already stored). The
+        # same answer as the last one stored is not decoded, parsed nor stored again.
+        polled = await self.gateway.poll_training(
+            training_id, logs_chars=_TAIL_SCAN, since=self._stored.get(training_id)
+        )
+        if polled.training is None:
+            return row
+        updated = await self.apply(row, polled.training)
+        if updated.is_terminal:
+            self._stored.pop(training_id, None)
+        else:
+            self._stored[training_id] = polled.fingerprint
+        return updated
 
     async def apply(self, row: TrainingRow, training: Training) -> TrainingRow:
         """Store a training object we already have (a refresh, a cancel answer, a webhook)."""

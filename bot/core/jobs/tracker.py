@@ -225,7 +225,10 @@ class Tracker:
             if result is CardResult.OK:
                 report.cards_edited += 1
                 self._last_shown[row.id] = _shown(row)
-                await self.store.mark_card_edited(row.id, utcnow(), status=row.status)
+                # Only the status a card shows is read back (is its ending shown?), so an edit
+                # that changed only the step is not written: one transaction less a refresh.
+                if row.card_status != row.status:
+                    await self.store.mark_card_edited(row.id, utcnow(), status=row.status)
             elif result is CardResult.GONE:
                 log.info("card of training %s was deleted; no more edits", row.id)
                 await self.store.mark_card_gone(row.id)

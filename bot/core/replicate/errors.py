@@ -8,6 +8,7 @@ Replicate sometimes echoes input values, and an input may be a secret.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -98,15 +99,22 @@ def json_object(
 ) -> dict[str, Any]:
     """The answer's JSON object (decoded by `loads` if given); anything else is one sentence
     naming what we tried to do."""
+    return decode_object(resp.content, resp.status_code, action, loads)
+
+
+def decode_object(
+    content: bytes, status: int, action: str, loads: Callable[[bytes], Any] | None = None
+) -> dict[str, Any]:
+    """`json_object` for an answer read by another client (`poll`): the same sentence."""
     try:
-        data = resp.json() if loads is None else loads(resp.content)
+        data = json.loads(content) if loads is None else loads(content)
     except ValueError:
         data = None
     if not isinstance(data, dict):
         raise ServiceError(
-            f"Replicate sent an unreadable answer (HTTP {resp.status_code}, not a JSON "
+            f"Replicate sent an unreadable answer (HTTP {status}, not a JSON "
             f"object) while trying to {action}; try again later.",
-            status=resp.status_code,
+            status=status,
         )
     return data
 
@@ -116,7 +124,7 @@ def network_error(base_url: str, exc: BaseException) -> ServiceError:
     import httpx
 
     reason = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):  # TimeoutError: aiohttp's
         reason = f"timed out ({type(exc).__name__})"
     return ServiceError(
         redact(

@@ -1,10 +1,12 @@
 """The only module that talks to Replicate.
 
 It sends every request through the official `replicate` client's own httpx client (auth,
-user agent, base URL, `REPLICATE_BASE_URL`), but reads raw JSON: the client's `Training` model
-rejects `status: "aborted"` and drops `metrics`, and its `ReplicateError` drops `Retry-After` and
-`invalid_fields`. The client's built-in retry (uncapped `Retry-After` sleeps, no 500/502, no
-connection errors) is switched off in favour of one policy here:
+user agent, base URL, `REPLICATE_BASE_URL`), except the read of one training, the tracker's
+poll, which goes through aiohttp with the same semantics (`poll`). It reads raw JSON: the
+client's `Training` model rejects `status: "aborted"` and drops `metrics`, and its
+`ReplicateError` drops `Retry-After` and `invalid_fields`. The client's built-in retry
+(uncapped `Retry-After` sleeps, no 500/502, no connection errors) is switched off in favour of
+one policy here:
 
 * reads (and the idempotent cancel) retry 429/5xx/timeouts/connection errors with capped
   exponential backoff and jitter, honouring `Retry-After` up to `max_backoff`;
@@ -18,8 +20,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -29,10 +30,13 @@ from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors as rerr
 from bot.core.replicate.errors import OutcomeUnknownError
-from bot.core.replicate.logs_json import loads_with_logs_end
 from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
+from bot.core.replicate.urls import auth_headers, same_origin
 from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
+
+if TYPE_CHECKING:  # aiohttp is imported when a training is first read (CLI start-up time)
+    from bot.core.replicate.poll import Fingerprint, Polled, TrainingReader
 
 __all__ = ["MARKER_INPUT", "OutcomeUnknownError", "ReplicateGateway"]
 
@@ -42,7 +46,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Exceptions raised before the request reached Replicate: nothing can have been created.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _CLOCK_SKEW = timedelta(minutes=1)
-_TRUSTED_SUFFIXES = ("replicate.com", "replicate.delivery")
 
 # TrainingInput schemas per (base_url, trainer): versions are immutable, so once per process.
 _SCHEMA_CACHE: dict[tuple[str, str], dict[str, Any]] = {}
@@ -73,6 +76,8 @@ class ReplicateGateway:
         self.lookup_interval = max(0.0, lookup_interval)
         self.requests_made = 0
         self._token = settings.token
+        self.timeout = timeout
+        self._reader: TrainingReader | None = None
         self._client = Client(
             api_token=self._token or "",
             base_url=self.base_url,
@@ -95,6 +100,8 @@ class ReplicateGateway:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._reader is not None:
+            await self._reader.aclose()
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -103,7 +110,11 @@ class ReplicateGateway:
             raise InputError(rerr.MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
 
     def _delay(self, attempt: int, resp: httpx.Response | None) -> float:
-        asked = rerr.retry_after(resp.headers) if resp is not None else None
+        return self.backoff(attempt, rerr.retry_after(resp.headers) if resp is not None else None)
+
+    def backoff(self, attempt: int, asked: float | None) -> float:
+        """Seconds before retry `attempt + 1`: `Retry-After` (`asked`) up to the cap, else
+        capped exponential backoff with jitter."""
         if asked is not None:
             return min(asked, self.max_backoff)
         backoff = min(self.max_backoff, self.backoff_base * float(2 ** (attempt - 1)))
@@ -333,15 +344,23 @@ class ReplicateGateway:
         """`logs_chars`: keep only the end of the logs, more than that many characters from a
         line start (`raw` too). The tracker reads only their end, and decoding ~0.5 MB of log on
         every poll was the largest cost of a refresh that grows with the log."""
+        polled = await self.poll_training(training_id, logs_chars=logs_chars)
+        if polled.training is None:  # pragma: no cover - only a read with `since` skips
+            raise AssertionError("unreachable")
+        return polled.training
+
+    async def poll_training(
+        self, training_id: str, *, logs_chars: int | None = None, since: Fingerprint | None = None
+    ) -> Polled:
+        """`get_training` through the shared aiohttp session (see `poll`); the training is
+        None when the answer's fingerprint equals `since` (nothing changed, nothing decoded)."""
         tid = rerr.check_training_id(training_id)
-        data = await self._json(
-            "GET",
-            f"/v1/trainings/{tid}",
-            action=f"read training {tid}",
-            training_id=tid,
-            loads=None if logs_chars is None else partial(loads_with_logs_end, chars=logs_chars),
-        )
-        return Training.from_json(data)
+        self._require_token()
+        if self._reader is None:
+            from bot.core.replicate.poll import TrainingReader
+
+            self._reader = TrainingReader(self)
+        return await self._reader.read(tid, logs_chars=logs_chars, since=since)
 
     async def list_trainings(self, limit: int = 100) -> list[Training]:
         """Newest first, following `next` pages until `limit` trainings are collected."""
@@ -356,17 +375,8 @@ class ReplicateGateway:
                 if isinstance(item, dict) and len(out) < limit:
                     out.append(Training.from_json(item))
             nxt = page.get("next")
-            url = self._same_origin(nxt) if isinstance(nxt, str) and nxt else None
+            url = same_origin(nxt, self.base_url) if isinstance(nxt, str) and nxt else None
         return out
-
-    def _same_origin(self, url: str) -> str:
-        """`next` as something safe to request: absolute on our origin, else path+query only."""
-        target, base = httpx.URL(url), httpx.URL(self.base_url)
-        if not target.is_absolute_url:
-            return url
-        if (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port):
-            return url
-        return target.raw_path.decode("ascii")  # never send the token to another host
 
     async def cancel_training(self, training_id: str) -> Training:
         """Cancel (idempotent on Replicate, so it shares the read retry policy)."""
@@ -383,16 +393,4 @@ class ReplicateGateway:
 
     def download_headers(self, url: str) -> dict[str, str]:
         """The token goes only to Replicate's own hosts (or the configured base URL's host)."""
-        if not self._token:
-            return {}
-        try:
-            target = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError):
-            return {}
-        host = (target.host or "").lower()
-        base = httpx.URL(self.base_url)
-        same_base = host == (base.host or "").lower() and target.scheme == base.scheme
-        trusted = target.scheme == "https" and any(
-            host == s or host.endswith("." + s) for s in _TRUSTED_SUFFIXES
-        )
-        return {"Authorization": f"Bearer {self._token}"} if same_base or trusted else {}
+        return auth_headers(url, self.base_url, self._token)

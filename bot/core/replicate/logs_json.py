@@ -66,16 +66,29 @@ def _decoded_end(body: bytes, first: int, end: int, chars: int) -> str | None:
     return None
 
 
-def loads_with_logs_end(body: bytes, chars: int) -> Any:
-    """`json.loads(body)`, except that a top-level `logs` string longer than `chars` characters
-    keeps only its end: more than `chars` characters, starting with a newline (the line cut
-    off is dropped whole). The end of the log is exactly what a full decode gives."""
-    key = _LOGS_KEY.search(body) if len(body) > chars else None
+def logs_span(body: bytes) -> tuple[int, int] | None:
+    """Where the first `"logs": "..."` string of a JSON answer lies: (its first character, its
+    closing quote), or None. Only a top-level key when the answer is a training (see
+    `loads_with_logs_end`, which checks it)."""
+    key = _LOGS_KEY.search(body)
     if key is None:
-        return json.loads(body)
+        return None
     first = key.end()
     end = _string_end(body, first)
-    tail = _decoded_end(body, first, end, chars) if end >= 0 else None
+    return (first, end) if end >= 0 else None
+
+
+def loads_with_logs_end(body: bytes, chars: int, span: tuple[int, int] | None = None) -> Any:
+    """`json.loads(body)`, except that a top-level `logs` string longer than `chars` characters
+    keeps only its end: more than `chars` characters, starting with a newline (the line cut
+    off is dropped whole). The end of the log is exactly what a full decode gives. `span` is
+    `logs_span(body)` when the caller has it already."""
+    if span is None and len(body) > chars:
+        span = logs_span(body)
+    if span is None:
+        return json.loads(body)
+    first, end = span
+    tail = _decoded_end(body, first, end, chars)
     if tail is None:
         return json.loads(body)
     try:

@@ -302,6 +302,12 @@ class Store(OutboxMixin, CardsMixin):
             WHERE id = :id
             RETURNING {_ROW_COLUMNS}
         """  # noqa: S608
+        if notice is None or not training.is_terminal:
+            # One statement is atomic on its own (autocommit): one trip to the database thread
+            # instead of three, on every refresh of a running training.
+            async with self._lock:
+                updated = list(await self._conn.execute_fetchall(sql, params))
+            return row_from_db(updated[0]) if updated else None
         async with self._tx() as db:  # the row comes back with the UPDATE: no second read
             updated = list(await db.execute_fetchall(sql, params))
             if not updated:
