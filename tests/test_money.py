@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 
 from bot.core.errors import InputError
 from bot.core.estimate import Sample
+from bot.core.jobs.approvals import REASON_MAX, clean_reason
 from bot.core.jobs.budget import (
     ApprovalRequiredError,
     Budget,
@@ -265,3 +267,38 @@ def test_charts_are_pngs() -> None:
     spend = {"alice": {"succeeded": 300, "running": 120}, "bob": {"failed": 50}}
     assert _png(usage_chart_png(spend, budget_cents=2000, title="t"))[1] > 200
     assert _png(usage_chart_png({}, budget_cents=None, title="empty"))[0] > 100
+
+
+def test_a_rejection_reason_is_trimmed_optional_and_bounded() -> None:
+    assert clean_reason(None) is None and clean_reason("  \n ") is None
+    assert clean_reason("  over\n the plan ") == "over the plan"
+    assert clean_reason("x" * REASON_MAX) == "x" * REASON_MAX
+    with pytest.raises(InputError, match=f"at most {REASON_MAX}") as err:
+        clean_reason("x" * (REASON_MAX + 1))
+    assert err.value.field == "reason"
+
+
+async def test_reject_keeps_the_reason_and_pending_requests_weigh_on_budgets(
+    store: Store,
+) -> None:
+    ledger = LedgerStore(store)
+    approvals = ApprovalStore(store, ttl=timedelta(hours=1))
+    budget = Budget(ledger, settings(SD35L_BUDGET_TEAM_MONTHLY="50"))
+    made = [
+        await approvals.create(
+            owner_id=owner, guild_id=2, channel_id=3, config=CONFIG, estimate_high_cents=cents,
+            summary="a/b", images=12,
+        )
+        for owner, cents in ((1, 400), (1, 100), (2, 250))
+    ]  # fmt: skip
+    assert made[0].images == 12
+    assert await ledger.awaiting_approval() == {1: (2, 500), 2: (1, 250)}
+    assert await ledger.awaiting_approval(2) == {2: (1, 250)}
+    standing = await budget.standing(2)
+    assert (standing.team_pending, standing.user_pending) == (750, 250)
+    assert standing.team_left == 5000 - 750
+    assert await approvals.decide(made[0].key, "rejected", 9, "too big")
+    assert (await approvals.get(made[0].key)).reason == "too big"  # type: ignore[union-attr]
+    assert await ledger.awaiting_approval() == {1: (1, 100), 2: (1, 250)}
+    refused = refusal(replace(standing, team_pending=350), 4700)
+    assert refused is not None and "plus $3.50 awaiting approval, so $46.50 is left" in str(refused)
