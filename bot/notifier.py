@@ -16,9 +16,10 @@ the card's title) and, if found, counts it as delivered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,12 +59,37 @@ def _looked_long_ago(attempted: datetime | None) -> bool:
     return attempted is not None and utcnow() - attempted >= NONCE_TRUST
 
 
+class KeyedLocks:
+    """One asyncio lock per key, forgotten once nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class DiscordNotifier:
     """Implements `bot.core.jobs.tracker.Notifier` for a connected `discord.Client`."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
         self._curves: dict[str, bytes | None] = {}  # loss curve PNGs drawn recently, by training
+        self.card_posts = KeyedLocks()  # one card post at a time per training
 
     async def loss_curve(self, row: TrainingRow) -> tuple[str, bytes] | None:
         """(filename, PNG) of a succeeded training's loss curve, when its log showed a loss."""
@@ -106,25 +132,34 @@ class DiscordNotifier:
 
     # -- cards -------------------------------------------------------------------------------
 
-    async def post_card(self, row: TrainingRow, channel_id: int) -> discord.Message:
+    async def post_card(
+        self, row: TrainingRow, channel_id: int
+    ) -> discord.Message | discord.PartialMessage:
         """Post a training's card once: an earlier post (before a crash) is found, not doubled.
-        Raises discord.HTTPException when Discord refuses."""
-        store = getattr(self.client, "store", None)
-        channel = self.client.get_partial_messageable(channel_id)
-        title = card_embed(row).title
-        earlier = None
-        if store is not None:
-            if row.card_attempted_at is not None:
-                earlier = await self._find(channel, title=title)
-            await store.mark_card_attempt(row.id)
-        if earlier is not None:
-            message = await earlier.edit(**card_message(row))  # show what is true now
-        else:
-            message = await channel.send(**card_message(row), nonce=nonce("card", row.id))
-        crash_point("card-posted")
-        if store is not None:
-            await store.set_card(row.id, channel_id, message.id)
-        return message
+        The Start that created a training and the tracker finding it without a card may get
+        here at the same moment; they take turns, and the second gets the first one's card
+        from the store. Raises discord.HTTPException when Discord refuses."""
+        async with self.card_posts.hold(row.id):
+            store = getattr(self.client, "store", None)
+            fresh = await store.get(row.id) if store is not None else None
+            if fresh is not None and fresh.card_message_id is not None and fresh.channel_id:
+                shown = self.client.get_partial_messageable(fresh.channel_id)
+                return shown.get_partial_message(fresh.card_message_id)
+            row = fresh or row
+            channel = self.client.get_partial_messageable(channel_id)
+            earlier = None
+            if store is not None:
+                if row.card_attempted_at is not None:
+                    earlier = await self._find(channel, title=card_embed(row).title)
+                await store.mark_card_attempt(row.id)
+            if earlier is not None:
+                message = await earlier.edit(**card_message(row))  # show what is true now
+            else:
+                message = await channel.send(**card_message(row), nonce=nonce("card", row.id))
+            crash_point("card-posted")
+            if store is not None:
+                await store.set_card(row.id, channel_id, message.id)
+            return message
 
     async def update_card(self, row: TrainingRow) -> CardResult:
         if row.channel_id is None or row.card_gone:

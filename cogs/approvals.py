@@ -6,11 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
+import discord
 from discord.ext import commands
 
 from bot.core.log import get_logger
-from bot.ui.approval import ApproveButton, RejectButton, expired
+from bot.tree import reply_error
+from bot.ui.approval import (
+    REASON_FORM,
+    ApproveButton,
+    RejectButton,
+    expired,
+    form_reason,
+    held_form,
+    reject_submitted,
+)
 
 log = get_logger(__name__)
 
@@ -32,6 +43,25 @@ class ApprovalsCog(commands.Cog):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A reject form this process does not hold (opened before a restart, or held past its
+        timeout) is still answered: everything it needs is its key and the database."""
+        data: Any = interaction.data or {}
+        custom_id = str(data.get("custom_id") or "")
+        if (
+            interaction.type is discord.InteractionType.modal_submit
+            and custom_id.startswith(REASON_FORM)
+            and not held_form(self.bot, interaction.user.id, custom_id)
+            and not interaction.response.is_done()
+        ):
+            try:
+                await reject_submitted(
+                    interaction, custom_id.removeprefix(REASON_FORM), form_reason(data)
+                )
+            except Exception as exc:
+                await reply_error(interaction, exc)
 
     async def sweep_once(self) -> int:
         bot = self.bot

@@ -19,6 +19,7 @@ from PIL import Image
 from bot.core.config.model import resolve_config
 from bot.core.errors import InputError
 from bot.core.estimate import estimate_training, format_cents, to_cents
+from bot.core.jobs.approvals import REASON_MAX
 from bot.core.store.ledger import month_of
 from bot.core.store.rows import utcnow
 from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
@@ -180,19 +181,37 @@ async def test_approval_by_a_manager_submits_once_for_the_requester(world: World
     world.assert_clean()
 
 
-async def test_reject_and_expiry_tell_the_owner(world: World) -> None:
+async def test_reject_asks_why_and_tells_the_owner_then_expiry(world: World) -> None:
     fd = world.fd
     async with fd.running(make_bot(world, SD35L_APPROVAL_ABOVE="0.01")):
         request = await request_for(world, world.alice)
+        stranger = await fd.click(request, label="Reject", user=world.bob)
+        await stranger.wait_text("manager role")  # a member who is no manager gets no form
         click = await fd.click(request, label="Reject", user=world.mia)
-        await click.wait_text("Rejected")
-        await fd.wait_until(
-            lambda: any("rejected it" in m.content for m in fd.messages(world.channel()))
-        )
-        told = [m for m in fd.messages(world.channel()) if "rejected it" in m.content]
-        assert told and f"<@{world.alice.id}>" in told[0].content
-        assert "SD35L_APPROVAL_ABOVE" in told[0].content
-        assert not fd.message(request.id).buttons()
+        form = await click.wait_response()
+        assert form["type"] == 9  # the reason form, as the first answer
+        (field,) = [c for row in form["data"]["components"] for c in row["components"]]
+        assert field["required"] is False and field["max_length"] == REASON_MAX
+        assert f"max {REASON_MAX} characters" in field["label"]
+        assert fd.message(request.id).buttons()  # nothing is decided before the form is sent
+        with pytest.raises(ValueError, match="over 300 chars"):  # the client enforces the limit
+            await fd.submit_modal(click, {"Reason": "x" * (REASON_MAX + 1)})
+
+        reason = "over this month's plan; 1500 steps should do"
+        sent = await fd.submit_modal(click, {"Reason": reason})
+        await sent.wait_text("Rejected; the owner was told why")
+
+        def told() -> list[StoredMessage]:
+            return [m for m in fd.messages(world.channel()) if "was rejected" in m.content]
+
+        await fd.wait_until(lambda: bool(told()) and bool(fd.dms(world.alice)), timeout=5)
+        (line,) = told()
+        assert f"<@{world.alice.id}>" in line.content and reason in line.content
+        assert f"<@{world.mia.id}> rejected it" in line.content
+        assert "SD35L_APPROVAL_ABOVE" in line.content and "nothing was submitted" in line.content
+        (dm,) = fd.dms(world.alice)
+        assert reason in dm.content and "was rejected" in dm.content
+        assert not fd.message(request.id).buttons() and reason in fd.message(request.id).text()
 
     bot = make_bot(world, SD35L_APPROVAL_ABOVE="0.01")
     bot.approval_ttl, bot.approval_sweep = timedelta(seconds=0.3), 0.05
@@ -201,17 +220,59 @@ async def test_reject_and_expiry_tell_the_owner(world: World) -> None:
         await fd.wait_until(lambda: "Expired" in fd.message(request.id).text(), timeout=10)
         assert not fd.message(request.id).buttons()
 
-        def told() -> list[StoredMessage]:
+        def expired() -> list[StoredMessage]:
             return [m for m in fd.messages(world.channel()) if "expired" in m.content]
 
-        await fd.wait_until(lambda: bool(told()), timeout=5)
-        assert f"<@{world.bob.id}>" in told()[0].content
+        await fd.wait_until(lambda: bool(expired()), timeout=5)
+        assert f"<@{world.bob.id}>" in expired()[0].content
         # A click that raced the expiry (the buttons were still shown) is told so.
         first = fd.message(request.id).history[0]
         key = first["components"][0]["components"][0]["custom_id"].split(":")[-1]
         with pytest.raises(InputError, match="already expired"):
             await bot.approvals.approve(key, world.mia.id, True)
     assert len(world.sim.trainings) == 0
+    world.assert_clean()
+
+
+async def test_a_reason_typed_while_another_manager_approved_changes_nothing(
+    world: World,
+) -> None:
+    """Two managers: one opens the reject form, the other approves meanwhile; the form's submit
+    is told the request was approved, and the training stands. An empty reason reads as such,
+    and a form opened before a restart is still answered after it."""
+    fd = world.fd
+    async with fd.running(make_bot(world, SD35L_APPROVAL_ABOVE="0.01")):
+        racing = await request_for(world, world.alice)
+        form = await fd.click(racing, label="Reject", user=world.mia)
+        await form.wait_response()
+        approve = await fd.click(racing, label="Approve", user=world.mia)
+        await approve.wait_text("started", timeout=20)
+        late = await fd.submit_modal(form, {"Reason": "too expensive"})
+        await late.wait_text("already approved")
+        assert len(world.sim.trainings) == 1
+        assert "Approved by" in fd.message(racing.id).text()
+        assert not [m for m in fd.messages(world.channel()) if "was rejected" in m.content]
+
+        quiet = await request_for(world, world.bob)
+        form = await fd.click(quiet, label="Reject", user=world.mia)
+        await form.wait_response()
+    async with fd.running(make_bot(world, SD35L_APPROVAL_ABOVE="0.01")):  # a restart
+        # The form's submitter is checked at submit: a member who is no manager changes nothing.
+        sent = await fd.submit_modal(form, {}, user=world.bob)
+        await sent.wait_text("manager role")
+        assert quiet.id in {m.id for m in fd.messages(world.channel()) if m.buttons()}
+        sent = await fd.submit_modal(form, {})
+        await sent.wait_text("Rejected; the owner was told why")
+        await fd.wait_until(
+            lambda: any(
+                "was rejected" in m.content and f"<@{world.bob.id}>" in m.content
+                for m in fd.messages(world.channel())
+            ),
+            timeout=5,
+        )
+        line = [m for m in fd.messages(world.channel()) if "no reason given" in m.content]
+        assert line and f"<@{world.bob.id}>" in line[0].content
+    assert len(world.sim.trainings) == 1
     world.assert_clean()
 
 
@@ -239,6 +300,12 @@ async def test_usage_adds_up_to_the_cent_with_chart_and_loss_curve(world: World)
         assert f"<@{world.bob.id}>: {format_cents(bob)} of $25.00" in text
         assert f"{format_cents(2500 - alice)} left" in text
         assert "Over 2 ended training(s)" in text  # the failed run says nothing about estimates
+        # Estimate vs actual of the two succeeded runs, from their ledger rows.
+        ran = [(e.estimate_low_cents, e.estimate_high_cents, e.actual_cents or 0) for e in [
+            await bot.budget.ledger.get(tid) for tid in ids[:2]] if e is not None]  # fmt: skip
+        off = [abs((low + high) / 2 - actual) / actual for low, high, actual in ran]
+        inside = sum(low <= actual <= high for low, high, actual in ran)
+        assert f"off by {sum(off) / 2:.0%} on average; {inside} of 2 cost within the range" in text
         width, height = png_size(attachment_bytes(world, answer, ".png"))
         assert width > 300 and height > 200
 
@@ -284,7 +351,8 @@ async def test_an_attached_dataset_waits_for_approval_and_uploads_once(world: Wo
         assert len(list(datasets.glob("*.zip"))) == 2 and not world.sim.files
 
         reject = await fd.click(second, label="Reject", user=world.mia)
-        await reject.wait_text("Rejected")
+        await reject.wait_response()
+        await (await fd.submit_modal(reject, {})).wait_text("Rejected")
         assert len(list(datasets.glob("*.zip"))) == 1  # the rejected request's pack is gone
         approve = await fd.click(first, label="Approve", user=world.mia)
         await approve.wait_text("started", timeout=20)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from bot import notifier
+from bot.core.jobs.pending import NOT_SUBMITTED
+from bot.core.jobs.tracker import CardResult
+from bot.core.store.rows import TrainingRow, utcnow
 from tests.bot_fixtures import LONG_STEPS, World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
 from tests.fakediscord import StoredMessage
@@ -131,4 +135,81 @@ async def test_lost_create_is_adopted_and_gets_its_card(
         assert "succeeded" in dm.text()
         assert len(sim.trainings) == 1
         assert fd.message(preview.id).buttons() == []  # the preview can't start it again
+    world.assert_clean()
+
+
+async def test_start_and_tracker_racing_post_one_card(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Start that created a training and the tracker, which posts the card of a training it
+    finds without one, reach the same training at the same moment. One card is posted, even
+    when Discord's nonce check is not there to catch a repeat."""
+    monkeypatch.setattr(notifier, "CARD_GRACE", timedelta(0))
+    fd = world.fd
+    fd.nonce_window = 0.0
+    async with fd.running(make_bot(world)) as bot:
+        row = TrainingRow(
+            id="race1",
+            owner_id=world.alice.id,
+            destination="alice/lora",
+            channel_id=world.channel().id,
+            created_at=utcnow() - timedelta(minutes=5),
+        )
+        await bot.store.add_training(row)
+        started, tracked = await asyncio.gather(
+            bot.notifier.post_card(row, world.channel().id), bot.notifier.update_card(row)
+        )
+        assert tracked is CardResult.OK
+        cards = [c for c in world.cards() if "race1" in c.embeds[0]["title"]]
+        assert len(cards) == 1 and started.id == cards[0].id
+        stored = await bot.store.get("race1")
+        assert stored is not None and stored.card_message_id == cards[0].id
+        assert len(bot.notifier.card_posts) == 0  # nothing kept once both are done
+    world.assert_clean()
+
+
+async def test_start_training_in_a_dm_is_judged_on_the_members_roles(world: World) -> None:
+    """After an interrupted start the owner is offered "Start training" in a DM. A DM click
+    carries no roles, so with SD35L_ALLOWED_ROLES set the bot looks the member up in the
+    preview's server: an allowed member starts, one who lost the role is refused."""
+    fd = world.fd
+    guild = fd.first_guild()
+    trainers = fd.add_role(guild, "lora-trainers")
+    carol = fd.add_member(guild, name="carol", roles=[trainers])
+    async with fd.running(make_bot(world, SD35L_ALLOWED_ROLES="lora-trainers")) as bot:
+
+        async def offered_in_dm() -> StoredMessage:
+            res = await fd.slash("train", train_options(world, steps=LONG_STEPS), user=carol)
+            preview = await res.wait_original(has_button("Start"), timeout=10)
+            key = preview.buttons()[0]["custom_id"].split(":")[-1]
+            saved = await bot.previews.get(key)
+            assert saved is not None
+            told = len(fd.dms(carol))
+            pending = await bot.store.add_pending_submission(
+                owner_id=carol.id,
+                guild_id=saved.guild_id,
+                channel_id=saved.channel_id,
+                destination="alice/lora",
+                trigger_word=None,
+                config=saved.config,
+                inputs={},
+            )
+            assert pending is not None
+            await bot.store.settle_pending(pending, NOT_SUBMITTED)
+            bot.tracker.wake()
+            await fd.wait_until(lambda: len(fd.dms(carol)) > told, timeout=10)
+            dm = fd.dms(carol)[-1]
+            assert has_button("Start training")(dm)
+            return dm
+
+        dm = await offered_in_dm()
+        click = await fd.click(dm, label="Start training", user=carol)
+        await click.wait_original(lambda m: "Started training" in m.content, timeout=10)
+        assert len(world.sim.trainings) == 1
+
+        dm = await offered_in_dm()
+        fd.add_member(guild, carol.id, name="carol", roles=[])  # the role is taken away
+        refused = await fd.click(dm, label="Start training", user=carol)
+        await refused.wait_text("lora-trainers")
+        assert len(world.sim.trainings) == 1
     world.assert_clean()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 
 from bot.core.errors import InputError
 from bot.core.estimate import Sample
+from bot.core.jobs.approvals import REASON_MAX, clean_reason
 from bot.core.jobs.budget import (
     ApprovalRequiredError,
     Budget,
@@ -265,3 +267,76 @@ def test_charts_are_pngs() -> None:
     spend = {"alice": {"succeeded": 300, "running": 120}, "bob": {"failed": 50}}
     assert _png(usage_chart_png(spend, budget_cents=2000, title="t"))[1] > 200
     assert _png(usage_chart_png({}, budget_cents=None, title="empty"))[0] > 100
+
+
+def test_a_rejection_reason_is_trimmed_optional_and_bounded() -> None:
+    assert clean_reason(None) is None and clean_reason("  \n ") is None
+    assert clean_reason("  over\n the plan ") == "over the plan"
+    assert clean_reason("x" * REASON_MAX) == "x" * REASON_MAX
+    with pytest.raises(InputError, match=f"at most {REASON_MAX}") as err:
+        clean_reason("x" * (REASON_MAX + 1))
+    assert err.value.field == "reason"
+
+
+async def test_reject_keeps_the_reason_and_pending_requests_weigh_on_budgets(
+    store: Store,
+) -> None:
+    ledger = LedgerStore(store)
+    approvals = ApprovalStore(store, ttl=timedelta(hours=1))
+    budget = Budget(ledger, settings(SD35L_BUDGET_TEAM_MONTHLY="50"))
+    made = [
+        await approvals.create(
+            owner_id=owner, guild_id=2, channel_id=3, config=CONFIG, estimate_high_cents=cents,
+            summary="a/b", images=12,
+        )
+        for owner, cents in ((1, 400), (1, 100), (2, 250))
+    ]  # fmt: skip
+    assert made[0].images == 12
+    assert await ledger.awaiting_approval() == {1: (2, 500), 2: (1, 250)}
+    assert await ledger.awaiting_approval(2) == {2: (1, 250)}
+    standing = await budget.standing(2)
+    assert (standing.team_pending, standing.user_pending) == (750, 250)
+    assert standing.team_left == 5000 - 750
+    assert await approvals.decide(made[0].key, "rejected", 9, "too big")
+    assert (await approvals.get(made[0].key)).reason == "too big"  # type: ignore[union-attr]
+    assert await ledger.awaiting_approval() == {1: (1, 100), 2: (1, 250)}
+    refused = refusal(replace(standing, team_pending=350), 4700)
+    assert refused is not None and "plus $3.50 awaiting approval, so $46.50 is left" in str(refused)
+
+
+async def test_v5_keeps_rows_filed_before_image_counts(tmp_path: Path) -> None:
+    """A database at v4 (ledger rows without an image count, a pending request, a preview) is
+    migrated in place: every row still reads, counts and teaches the estimate."""
+    path = tmp_path / "v4.sqlite"
+    now = datetime.now(UTC)
+    iso = now.isoformat()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        for version, script in enumerate(MIGRATIONS[:4], start=1):
+            db.executescript(script)
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        for i in range(3):
+            db.execute(
+                "INSERT INTO ledger (training_id, owner_id, month, estimate_low_cents, "
+                "estimate_high_cents, steps, batch_size, resolution, status, predict_time, "
+                "actual_cents, created_at, settled_at) "
+                "VALUES (?, 7, ?, 100, 300, ?, 1, '1024', 'succeeded', ?, 150, ?, ?)",
+                (f"old{i}", month_of(now), 1000 + 500 * i, 400.0 + 600 * i, iso, iso),
+            )
+        db.execute(
+            "INSERT INTO approvals (key, owner_id, config_json, estimate_high_cents, created_at, "
+            "expires_at) VALUES ('k', 7, '{}', 250, ?, ?)",
+            (iso, (now + timedelta(hours=1)).isoformat()),
+        )
+    async with await Store.open(path) as store:
+        ledger = LedgerStore(store)
+        old = await ledger.get("old0")
+        assert old is not None and old.images is None and old.actual_cents == 150
+        assert await ledger.spent_cents(month_of(now), 7) == 450
+        samples = await ledger.samples()
+        assert len(samples) == 3 and {s.images for s in samples} == {None}
+        budget = Budget(ledger, settings(SD35L_BUDGET_USER_MONTHLY="10"))
+        assert (await budget.estimate(CONFIG, images=40)).basis == "from 3 of the team's trainings"
+        assert (await budget.standing(7)).user_pending == 250
+        request = await ApprovalStore(store).get("k")
+        assert request is not None and request.images is None and request.reason is None

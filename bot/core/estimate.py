@@ -28,7 +28,7 @@ squares). The per-image cost is fitted only when the history spans image counts 
 from the rest; otherwise the community per-image figure is kept and only base and rate are fitted.
 `estimate_training` blends that fit with the community range, weighting the team's runs by how
 many there are: three runs move the estimate a little, thirty decide it. Every estimate says what
-it is based on, so a user knows how far to trust it.
+it is based on, so a user knows how far to trust it. `docs/money.md` has the whole picture.
 """
 
 from __future__ import annotations

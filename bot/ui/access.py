@@ -20,6 +20,26 @@ def services(interaction: discord.Interaction[Any]) -> TrainerBot:
     return interaction.client  # type: ignore[no-any-return]
 
 
+async def acting_member(
+    client: discord.Client, user: discord.abc.User, guild_id: int | None
+) -> discord.abc.User:
+    """The clicking user as a member of the server a preview belongs to. A click in a DM (the
+    "Start training" offered after an interrupted start) carries only the user, and roles
+    live on the member; without this, SD35L_ALLOWED_ROLES would refuse everyone there."""
+    if isinstance(user, discord.Member) or guild_id is None:
+        return user
+    guild = client.get_guild(guild_id)
+    if guild is None:
+        return user  # the bot left that server: nothing to check the roles against
+    member = guild.get_member(user.id)
+    if member is None:
+        try:
+            member = await guild.fetch_member(user.id)
+        except discord.HTTPException:
+            return user  # no longer a member there
+    return member
+
+
 def holds_role(user: discord.abc.User, specs: Iterable[str]) -> bool:
     """A server member holding a role named (case-insensitively) or numbered in `specs`."""
     wanted = {s.strip().lower() for s in specs if s.strip()}

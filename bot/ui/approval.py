@@ -5,6 +5,13 @@ The buttons are DynamicItems whose custom_id carries only the request's key, so 
 after a restart; every click reads the request from the database and the clicker's roles as they
 are at that moment. Approve submits for the original owner (the job service checks the budgets
 again) and posts the job card; Reject and expiry tell the owner in the channel.
+
+Reject opens a form asking the manager why (optional, at most REASON_MAX characters; none given
+reads "no reason given"); the owner is told that reason in the channel and by DM. The form's
+custom_id carries the request's key, so a form submitted after a restart (or after its view
+timed out here) is still answered from the database (`reject_submitted`). Whether the submitter
+is a manager and whether the request is still pending are checked again at submit: a request
+another manager approved while this one was typing is refused as such and nothing changes.
 """
 
 from __future__ import annotations
@@ -15,13 +22,13 @@ import discord
 
 from bot.core.errors import SD35LError
 from bot.core.estimate import format_cents, format_estimate
-from bot.core.jobs.approvals import request_text
+from bot.core.jobs.approvals import NO_REASON, REASON_MAX, request_text, require_manager
 from bot.core.jobs.budget import APPROVAL_ABOVE, ApprovalRequiredError
 from bot.core.log import get_logger
 from bot.core.store.approvals import ApprovalRequest
 from bot.core.store.previews import Preview
 from bot.core.store.rows import TrainingRow
-from bot.tree import send_ephemeral
+from bot.tree import reply_error, send_ephemeral
 from bot.ui.access import is_manager, services
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
@@ -30,6 +37,18 @@ from bot.ui.format import FIELD_VALUE, GREEN, ORANGE, RED, clip, mention, relati
 from bot.ui.preview import summary
 
 log = get_logger(__name__)
+
+REASON_FORM = "sd35l:reject-reason:"  # + the request's key: the form survives a restart
+REASON_INPUT = "reason"
+FORM_SECONDS = 15 * 60
+
+
+def open_forms(bot: Any) -> set[str]:
+    """`user:custom_id` of the forms this bot answers itself (the rest: the cog's listener); two
+    managers may have the same request's form open. Kept on the bot, not the module: a bot
+    built anew (a restart) holds no form of the old one."""
+    forms: set[str] = bot.__dict__.setdefault("sd35l_reason_forms", set())
+    return forms
 
 
 def request_embed(request: ApprovalRequest, estimate: str, dataset: str) -> discord.Embed:
@@ -101,6 +120,15 @@ async def _tell_owner(bot: Any, request: ApprovalRequest, text: str) -> None:
         log.warning("owner of approval %s not told (%s)", request.key, exc.code)
 
 
+async def _dm_owner(bot: Any, request: ApprovalRequest, text: str) -> None:
+    """The same words by DM, best effort: closed DMs leave the channel line as the notice."""
+    try:
+        dm = await bot.create_dm(discord.Object(id=request.owner_id))
+        await dm.send(text, allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException as exc:
+        log.info("owner of approval %s not told by DM (%s)", request.key, exc.code)
+
+
 async def close_request(bot: Any, request: ApprovalRequest, text: str, colour: int) -> None:
     """Replace the request's buttons by what happened (the message may be gone: fine)."""
     if request.channel_id is None or request.message_id is None:
@@ -152,17 +180,78 @@ class ApproveButton(
 
 
 class RejectButton(KeyedButton, action="reject", label="Reject", style=discord.ButtonStyle.danger):
-    """A manager's no: nothing is submitted and the owner is told why."""
+    """A manager's no: asks why (a form), then nothing is submitted and the owner is told."""
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         bot = services(interaction)
-        manager = is_manager(interaction.user, bot.settings.manager_roles)
-        request = await bot.approvals.reject(self.key, interaction.user.id, manager)
-        who = mention(interaction.user.id)
-        why = (
-            f"it may cost up to {format_cents(request.estimate_high_cents)}, above "
-            f"{APPROVAL_ABOVE}, and {who} rejected it; nothing was submitted"
+        require_manager(is_manager(interaction.user, bot.settings.manager_roles))
+        await bot.approvals.pending_request(self.key)  # decided or expired: say so, no form
+        form = ReasonForm(self.key, open_forms(bot), interaction.user.id)
+        await interaction.response.send_modal(form)
+
+
+class ReasonForm(discord.ui.Modal, title="Reject the training request"):
+    """The rejecting manager's reason; the request is decided only when it is submitted."""
+
+    def __init__(self, key: str, held: set[str], user_id: int) -> None:
+        super().__init__(timeout=FORM_SECONDS, custom_id=REASON_FORM + key)
+        self.key, self.held, self.mark = key, held, f"{user_id}:{self.custom_id}"
+        held.add(self.mark)
+        self.reason: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id=REASON_INPUT,
+            label=f"Reason for the owner (optional, max {REASON_MAX} characters)",
+            style=discord.TextStyle.paragraph,
+            placeholder="e.g. over this month's plan; 1500 steps should do",
+            required=False,
+            max_length=REASON_MAX,
         )
-        await close_request(bot, request, f"❌ Rejected: {why}.", RED)
-        await _tell_owner(bot, request, f"your training request ({request.summary}): {why}.")
-        await send_ephemeral(interaction, "Rejected; the owner was told.")
+        self.add_item(self.reason)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await reject_submitted(interaction, self.key, self.reason.value)
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: Exception, item: Any = None
+    ) -> None:
+        await reply_error(interaction, error)
+
+    def stop(self) -> None:
+        self.held.discard(self.mark)
+        super().stop()
+
+    async def on_timeout(self) -> None:
+        self.held.discard(self.mark)
+
+
+def form_reason(data: Any) -> str:
+    """The reason typed into a submitted form, from the raw interaction data."""
+    for row in (data or {}).get("components") or []:
+        inner = row.get("components") or [row.get("component") or {}]
+        for comp in inner:
+            if comp.get("custom_id") == REASON_INPUT:
+                return str(comp.get("value") or "")
+    return ""
+
+
+def held_form(bot: Any, user_id: int, custom_id: str) -> bool:
+    """True when this bot holds this user's form (its own on_submit answers it)."""
+    return f"{user_id}:{custom_id}" in open_forms(bot)
+
+
+async def reject_submitted(interaction: discord.Interaction[Any], key: str, reason: str) -> None:
+    """Reject with the reason, once: close the request, tell the owner, answer the manager."""
+    bot = services(interaction)
+    manager = is_manager(interaction.user, bot.settings.manager_roles)
+    request = await bot.approvals.reject(key, interaction.user.id, manager, reason)
+    who = mention(interaction.user.id)
+    because = request.reason or NO_REASON
+    why = (
+        f"{who} rejected it: {because.rstrip('.')}. It may cost up to "
+        f"{format_cents(request.estimate_high_cents)} (above {APPROVAL_ABOVE}); nothing was "
+        "submitted"
+    )
+    await close_request(bot, request, f"❌ Rejected. {why}.", RED)
+    text = f"your training request ({request.summary}) was rejected. {why}."
+    await _tell_owner(bot, request, text)
+    await _dm_owner(bot, request, f"Your training request ({request.summary}) was rejected. {why}.")
+    await send_ephemeral(interaction, "Rejected; the owner was told why.")

@@ -29,7 +29,7 @@ from bot.core.log import get_logger
 from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
 from bot.tree import send_ephemeral
-from bot.ui.access import require_start, services
+from bot.ui.access import acting_member, require_start, services
 from bot.ui.approval import request_approval
 from bot.ui.attachments import SHEET_NAME, sheet_file
 from bot.ui.buttons import KeyedButton, view_of
@@ -155,7 +155,8 @@ class StartButton(
                 interaction, "Only the person who ran /train can start this preview."
             )
             return
-        require_start(interaction.user, bot.settings.allowed_roles)
+        member = await acting_member(bot, interaction.user, preview.guild_id)
+        require_start(member, bot.settings.allowed_roles)
         await interaction.response.defer()
         resolved = resolve_config(file=preview.config, settings=bot.settings)
         # Claimed together with a record of this Start: whatever happens next, it is settled.
@@ -234,7 +235,7 @@ async def post_card(interaction: discord.Interaction[Any], row: TrainingRow) -> 
     with the bot token so it can be edited for hours, and never twice (see the notifier)."""
     bot = services(interaction)
     channel_id = row.channel_id or interaction.channel_id
-    message: discord.Message | discord.WebhookMessage
+    message: discord.Message | discord.PartialMessage | discord.WebhookMessage
     try:
         assert channel_id is not None
         message = await bot.notifier.post_card(row, channel_id)
@@ -275,8 +276,9 @@ async def train_again(interaction: discord.Interaction[Any], training_id: str) -
     """Defer first (the checks download the dataset), then the same preview as /train."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = services(interaction)
-    require_start(interaction.user, bot.settings.allowed_roles)
     row = await ended_row(interaction, training_id)
+    member = await acting_member(bot, interaction.user, row.guild_id)
+    require_start(member, bot.settings.allowed_roles)
     await preview_config(
         interaction,
         {},

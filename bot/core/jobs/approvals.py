@@ -72,7 +72,8 @@ class ApprovalDesk:
         log.info("approval %s requested by %s (%s)", request.key, owner_id, APPROVAL_ABOVE)
         return request
 
-    async def _pending(self, key: str) -> ApprovalRequest:
+    async def pending_request(self, key: str) -> ApprovalRequest:
+        """The request if it is still to be decided; InputError saying what became of it."""
         request = await self.store.get(key)
         if request is None:
             raise InputError("This approval request is not known to the bot.", field="approval")
@@ -89,7 +90,7 @@ class ApprovalDesk:
     ) -> tuple[ApprovalRequest, TrainingRow]:
         """Submit the request's training for its owner; budgets are checked again now."""
         require_manager(is_manager)
-        request = await self._pending(key)
+        request = await self.pending_request(key)
         if not await self.store.decide(key, APPROVED, manager_id):
             raise InputError(
                 "This approval request was already decided by another click.", field="approval"
@@ -120,7 +121,7 @@ class ApprovalDesk:
         """Refuse the request with the manager's reason (checked, then stored with it)."""
         require_manager(is_manager)
         why = clean_reason(reason)
-        request = await self._pending(key)
+        request = await self.pending_request(key)
         if not await self.store.decide(key, REJECTED, manager_id, why):
             raise InputError(
                 "This approval request was already decided by another click.", field="approval"

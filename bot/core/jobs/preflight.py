@@ -98,9 +98,9 @@ def estimate_text(
     With `history`, the team's finished trainings in the bot's database (`SD35L_DATABASE`), when
     that file is there and readable, calibrate it exactly as the bot's preview does, so the CLI
     shows the same estimate and basis ("from 7 of the team's trainings"). The read is read-only
-    and anything unreadable means the community figures (see `bot.core.store.history`). The
-    bot's own preview passes `history=False`: it computes the same estimate through its store
-    (`budget.Budget.estimate`) without a blocking read on its event loop.
+    and anything unreadable means the community figures (see `bot.core.store.history`).
+    `preflight()` (the bot's preview) passes `history=False`: the bot computes the same estimate
+    through its store (`budget.Budget.estimate`), without a blocking read on its event loop.
     """
     calibration = None
     if history:
