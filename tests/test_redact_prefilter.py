@@ -4,6 +4,7 @@ near-tokens and case variants."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,9 @@ from bot.core import secrets
 
 
 def redact_everything(text: str) -> str:
-    """`redact` without the pre-check (no registered secrets in this test)."""
+    """`redact` without the pre-check (secrets registered by other tests included)."""
+    for value in secrets._known_by_length:
+        text = text.replace(value, secrets.REDACTED)
     for pattern in secrets._PATTERNS:
         text = pattern.sub(secrets.REDACTED, text)
     return secrets._WANDB_KEY.sub(secrets.REDACTED, text)
@@ -43,6 +46,14 @@ PIECES = [
 @given(st.lists(st.sampled_from(PIECES) | st.text(max_size=6), max_size=30).map("".join))
 def test_the_pre_check_never_changes_what_is_redacted(text: str) -> None:
     assert secrets.redact(text) == redact_everything(text)
+
+
+def test_a_registered_secret_takes_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison above holds with a registered secret that looks like a W&B key."""
+    key = "0123456789abcdef" * 2 + "01234567"
+    monkeypatch.setattr(secrets, "_known_by_length", (key,))
+    text = "0123456789abcdef" * 3
+    assert secrets.redact(text) == redact_everything(text) == secrets.REDACTED + "89abcdef"
 
 
 def test_each_token_shape_is_still_redacted() -> None:
