@@ -66,7 +66,14 @@ def dry_run_argv(url: str) -> list[str]:
 
 
 def environment(home: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SD35L_", "REPLICATE_"))}
+    """No product variables; and .pyc files get written (the warm-up run writes them), as pip
+    writes them when it installs the package: with PYTHONDONTWRITEBYTECODE set (this project's
+    Dockerfile sets it), an edited module would be compiled again in every measured run."""
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SD35L_", "REPLICATE_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     return {**keep, "SD35L_ALLOW_PRIVATE_URLS": "1", "SD35L_CONFIG_DIR": str(home)}
 
 

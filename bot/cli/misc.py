@@ -64,6 +64,7 @@ def simulate(port: int, step_seconds: float, outcome: str, require_token: bool) 
         echo("  export SD35L_ALLOW_PRIVATE_URLS=1       # if your dataset URL is local")
         echo("The model alice/lora exists.")
 
+    _common.collect_garbage()
     try:
         main_sync(
             "127.0.0.1",
@@ -96,4 +97,5 @@ def bot() -> None:
             f"The Discord bot cannot start because a module is missing ({exc.name}); reinstall "
             "sd35l-trainer with `pip install .`."
         ) from None
+    _common.collect_garbage()
     run_bot()

@@ -113,8 +113,10 @@ def _dataset_usable(url: str, settings: Settings) -> bool:
     """Check the link at its prompt, so a 404 or a share page is found now rather than after
     every other question; the full report is shown when something is wrong."""
     from bot.cli import render
-    from bot.core.dataset.check import inspect_dataset
     from bot.core.errors import SD35LError
+
+    _common.import_pillow()
+    from bot.core.dataset.check import inspect_dataset
 
     echo("  Checking the dataset...")
     try:

@@ -52,9 +52,7 @@ class TrainRequest:
 
     @property
     def prompting(self) -> bool:
-        if self.yes:
-            return False
-        return _common.stdin_is_tty() if self.ask is None else self.ask
+        return not self.yes and (_common.stdin_is_tty() if self.ask is None else self.ask)
 
 
 @dataclass
@@ -295,6 +293,8 @@ def run_train(req: TrainRequest) -> None:
     """The whole `train` path; raises `SD35LError` subclasses for the group to report."""
     from bot.cli import render
     from bot.core.errors import InputError
+
+    _common.import_pillow()  # before the dataset checks import it
     from bot.core.jobs.preflight import token_missing
 
     settings = _common.settings()

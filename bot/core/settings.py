@@ -2,16 +2,31 @@
 
 One class for both front ends. Secrets are `SecretStr` and registered with the redactor as soon
 as they are read, so no later print or log can show them.
+
+`Settings` is a plain pydantic model that reads its variables itself (`environment`), the way
+pydantic-settings' `BaseSettings` did: names match whatever their case, the process environment
+wins over `.env`, `.env` is parsed by python-dotenv, unknown names are ignored, and keyword
+arguments win over both. Importing pydantic-settings cost a CLI run more than the rest of the
+config stack together (it loads every settings source it ships); this module needs only these
+few lines of it.
 """
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from bot.core.errors import InputError
 from bot.core.limits import BATCH_SIZE, STEPS
@@ -22,6 +37,7 @@ DEFAULT_TRAINER = (
     "64360fd3c38f47e8132564044b67b1ed1d45b450f008b896d354c4d0d65973d0"
 )
 MAX_USD = Decimal(10**9)  # a budget beyond this is a typo, and would not fit a cent count
+ENV_FILE = ".env"  # read from the working directory, below the process environment
 
 
 def _split_csv(value: Any) -> Any:
@@ -44,12 +60,17 @@ def _parse_range(value: Any, name: str) -> Any:
     return value
 
 
-class Settings(BaseSettings):
-    """Everything configurable from the environment. Build with `load_settings()`."""
+class Settings(BaseModel):
+    """Everything configurable from the environment. Build with `load_settings()`.
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=False
-    )
+    `Settings()` reads the environment and `.env` like `BaseSettings` did; `_env_file` names
+    another file (None: the environment only); keyword arguments, by variable name, win.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=False, validate_default=True)
+
+    def __init__(self, _env_file: str | os.PathLike[str] | None = ENV_FILE, **values: Any) -> None:
+        super().__init__(**{**environment(_env_file), **values})
 
     replicate_api_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("REPLICATE_API_TOKEN")
@@ -59,14 +80,14 @@ class Settings(BaseSettings):
     )
     discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     database: Path = Field(Path("./data/sd35l.db"), validation_alias=AliasChoices("SD35L_DATABASE"))
-    guild_ids: Annotated[list[int], NoDecode] = Field(
+    guild_ids: list[int] = Field(
         default_factory=list, validation_alias=AliasChoices("SD35L_GUILD_IDS")
     )
     poll_interval: float = Field(30.0, gt=0, validation_alias=AliasChoices("SD35L_POLL_INTERVAL"))
-    allowed_roles: Annotated[list[str], NoDecode] = Field(
+    allowed_roles: list[str] = Field(
         default_factory=list, validation_alias=AliasChoices("SD35L_ALLOWED_ROLES")
     )
-    manager_roles: Annotated[list[str], NoDecode] = Field(
+    manager_roles: list[str] = Field(
         default_factory=list, validation_alias=AliasChoices("SD35L_MANAGER_ROLES")
     )
     max_active_per_user: int = Field(
@@ -83,10 +104,10 @@ class Settings(BaseSettings):
     )
     trainer: str = Field(DEFAULT_TRAINER, validation_alias=AliasChoices("SD35L_TRAINER"))
     wandb_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("WANDB_API_KEY"))
-    policy_steps: Annotated[tuple[int, int], NoDecode] = Field(
+    policy_steps: tuple[int, int] = Field(
         (1000, 2000), validation_alias=AliasChoices("SD35L_POLICY_STEPS")
     )
-    policy_batch_size: Annotated[tuple[int, int], NoDecode] = Field(
+    policy_batch_size: tuple[int, int] = Field(
         (1, 4), validation_alias=AliasChoices("SD35L_POLICY_BATCH_SIZE")
     )
     gpu_price: float = Field(0.001525, gt=0, validation_alias=AliasChoices("SD35L_GPU_PRICE"))
@@ -197,13 +218,43 @@ class Settings(BaseSettings):
         return self.config_dir.expanduser()
 
 
+def _variable(field: Any) -> str:
+    """The environment variable a field reads (its first alias)."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    raise TypeError(f"settings field without a variable name: {field!r}")
+
+
+def environment(env_file: str | os.PathLike[str] | None = ENV_FILE) -> dict[str, str]:
+    """Each setting's raw text, keyed by its variable: the environment over `env_file`.
+
+    Names match whatever their case and values stay text for the validators, as in
+    pydantic-settings (no JSON decoding: the list and range settings are comma- and
+    dash-separated). A `.env` line without `=` sets nothing. python-dotenv is imported only when
+    the file exists.
+    """
+    found: dict[str, str | None] = {}
+    if env_file is not None:
+        path = Path(env_file).expanduser()
+        if path.is_file() or path.is_fifo():
+            from dotenv import dotenv_values
+
+            found.update((k.lower(), v) for k, v in dotenv_values(path, encoding="utf-8").items())
+    found.update((k.lower(), v) for k, v in os.environ.items())
+    values: dict[str, str] = {}
+    for field in Settings.model_fields.values():
+        name = _variable(field)
+        value = found.get(name.lower())
+        if value is not None:
+            values[name] = value
+    return values
+
+
 def _env_name(name: str) -> str:
     """The environment variable behind a settings field, for error messages."""
     field = Settings.model_fields.get(name)
-    alias = field.validation_alias if field else None
-    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
-        return alias.choices[0]
-    return name
+    return _variable(field) if field else name
 
 
 def load_settings(**overrides: Any) -> Settings:
