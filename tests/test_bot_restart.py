@@ -119,8 +119,10 @@ async def test_lost_create_is_adopted_and_gets_its_card(
     its card in the channel and notifies the owner once."""
     monkeypatch.setattr(notifier, "CARD_GRACE", timedelta(0))
     fd, sim = world.fd, world.sim
-    async with fd.running(make_bot(world)):
+    async with fd.running(make_bot(world)) as bot:
         preview = await _preview(world)
+        saved = await bot.previews.get(preview.buttons()[0]["custom_id"].split(":")[-1])
+        assert saved is not None and saved.images
         sim.faults.create_timeouts = 1
         sim.faults.create_timeout_mode = "close"
         sim.faults.read_failure_rate = 1.0  # the lookup for the lost create finds nothing
@@ -135,6 +137,9 @@ async def test_lost_create_is_adopted_and_gets_its_card(
         assert "succeeded" in dm.text()
         assert len(sim.trainings) == 1
         assert fd.message(preview.id).buttons() == []  # the preview can't start it again
+        (tid,) = sim.trainings
+        filed = await bot.budget.ledger.get(tid)
+        assert filed is not None and filed.images == saved.images  # the preview's count
     world.assert_clean()
 
 

@@ -34,7 +34,9 @@ class Jobs(Protocol):
 
     async def apply(self, row: TrainingRow, training: Training) -> TrainingRow: ...
 
-    async def record_adopted(self, row: TrainingRow, config: Any) -> None: ...
+    async def record_adopted(
+        self, row: TrainingRow, config: Any, preview_key: str | None = None
+    ) -> None: ...
 
 
 log = get_logger(__name__)
@@ -143,7 +145,7 @@ async def _adopt(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> 
             log.error("training %s is tracked for another owner: %s", training.id, exc)
             await jobs.store.settle_pending(item.id, AMBIGUOUS, {"trainings": [training.id]})
             return adopted
-        await jobs.record_adopted(row, item.config)
+        await jobs.record_adopted(row, item.config, item.preview_key)
         await jobs.apply(row, training)
         log.warning("adopted training %s for %s (create answer lost)", training.id, item.owner_id)
         adopted += 1

@@ -31,6 +31,7 @@ from bot.core.replicate.gateway import MARKER_INPUT, OutcomeUnknownError, Replic
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.db import Store
+from bot.core.store.previews import PreviewStore
 from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
 
 if TYPE_CHECKING:
@@ -232,10 +233,15 @@ class JobService:
         log.info("training %s submitted by %s to %s", training.id, owner_id, pending.destination)
         return await self.apply(row, training)
 
-    async def record_adopted(self, row: TrainingRow, config: Any) -> None:
-        """A training adopted after a lost create answer enters the ledger too."""
+    async def record_adopted(
+        self, row: TrainingRow, config: Any, preview_key: str | None = None
+    ) -> None:
+        """A training adopted after a lost create answer enters the ledger too, with the image
+        count of the preview its Start claimed while that preview is still stored."""
         if self.budget is not None:
-            await self.budget.record(row, config)
+            preview = await PreviewStore(self.store).get(preview_key) if preview_key else None
+            images = preview.images if preview is not None else None
+            await self.budget.record(row, config, images=images)
 
     async def _file_unfiled(self, rows: list[TrainingRow]) -> None:
         """A training row is written before its ledger row; a crash between the two would leave
