@@ -234,7 +234,9 @@ def _clean_line(line: str) -> str:
     line = line[: MAX_LINE_CHARS * 8]
     if "\x1b" in line:
         line = _ANSI.sub("", line)
-    line = "".join(ch if ch.isprintable() or ch == "\t" else " " for ch in line).rstrip()
+    if not line.isprintable():  # one C pass for the usual line; a step per character if not
+        line = "".join(ch if ch.isprintable() or ch == "\t" else " " for ch in line)
+    line = line.rstrip()
     if len(line) > MAX_LINE_CHARS:
         line = line[: MAX_LINE_CHARS - 1] + "…"
     return line
