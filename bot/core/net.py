@@ -2,28 +2,30 @@
 
 Why it exists: a URL from Discord or a config file is run from the bot's host, which may sit next
 to a cloud metadata service or a LAN. So every host name is resolved once, every address it
-resolves to is checked, and the connection goes to exactly those checked addresses (a resolver
-that only returns the pins), so a second DNS answer cannot rebind it. Redirects are followed by
-hand, each hop checked the same way. Timeouts and byte caps bound every request.
+resolves to is checked, and the connection goes to exactly those checked addresses (`pinned`
+connects to them, never to a fresh DNS answer), so a second answer cannot rebind it. Redirects
+are followed by hand, each hop checked the same way. Timeouts and byte caps bound every request.
 `SD35L_ALLOW_PRIVATE_URLS=1` lifts only the private-address rule; link-local addresses (cloud
 metadata at 169.254.169.254) are never fetched.
+The transport (`pinned`) is the standard library's `http.client` in worker threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import ipaddress
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from bot.core.errors import InputError, ServiceError
 from bot.core.log import get_logger
+from bot.core.pinned import REDIRECT_STATUSES, Pool, exchange
 from bot.core.settings import Settings
 
 log = get_logger(__name__)
@@ -33,8 +35,8 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 FIELD = "dataset_url"
 MAX_REDIRECTS = 5
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MIB = 1024 * 1024
+_HEADERS = {"User-Agent": "sd35l-trainer dataset check", "Accept-Encoding": "identity"}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _net = ipaddress.ip_network
@@ -116,34 +118,6 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-class _PinnedResolver(AbstractResolver):
-    """Hands aiohttp only addresses the fetcher has already checked; anything else fails."""
-
-    def __init__(self) -> None:
-        self.pins: dict[str, list[str]] = {}
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        addresses = self.pins.get(host)
-        if not addresses:
-            raise OSError(f"{host} was not checked before connecting")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=ip,
-                port=port,
-                family=socket.AF_INET6 if ":" in ip else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for ip in addresses
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 @dataclass
 class FetchResult:
     """One answered request after redirects: status, lower-cased headers and (capped) body."""
@@ -187,16 +161,10 @@ class SafeFetcher:
         self.bytes_read = 0
         self.requests_made = 0
         self._resolve = resolver or system_resolver
-        self._timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=connect_timeout,
-            sock_connect=connect_timeout,
-            sock_read=read_timeout,
-        )
-        self._max_connections = max_connections
-        self._pinned = _PinnedResolver()
+        self._pool = Pool(connect_timeout, read_timeout)
+        self._slots = asyncio.Semaphore(max_connections)
         self._checked: dict[tuple[str, int], list[str]] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._lock = threading.Lock()  # byte counts come from worker threads
 
     async def __aenter__(self) -> SafeFetcher:
         return self
@@ -205,26 +173,7 @@ class SafeFetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                resolver=self._pinned, use_dns_cache=False, limit=self._max_connections
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                auto_decompress=False,
-                trust_env=False,
-                headers={
-                    "User-Agent": "sd35l-trainer dataset check",
-                    "Accept-Encoding": "identity",
-                },
-            )
-        return self._session
+        self._pool.close()
 
     async def check_url(self, url: str | URL) -> URL:
         """Parse and vet one URL: scheme, host, and every address the host resolves to."""
@@ -282,12 +231,14 @@ class SafeFetcher:
                     field=FIELD,
                 )
         self._checked[key] = addresses
-        self._pinned.pins[host] = addresses
         return addresses
 
     def _count(self, n: int) -> None:
-        self.bytes_read += n
-        if self.max_total_bytes is not None and self.bytes_read > self.max_total_bytes:
+        with self._lock:
+            self.bytes_read += n
+            over = self.max_total_bytes is not None and self.bytes_read > self.max_total_bytes
+        if over:
+            assert self.max_total_bytes is not None
             raise ServiceError(
                 f"Stopped after reading {self.bytes_read // MIB} MB: more than the "
                 f"{self.max_total_bytes // MIB} MB one check may read."
@@ -334,7 +285,7 @@ class SafeFetcher:
                 f"Fetching {current.host} timed out; check that the link works in "
                 "a browser and try again."
             ) from None
-        except aiohttp.ClientError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             reason = str(exc) or type(exc).__name__
             raise ServiceError(f"Could not fetch {current.host}: {reason}.") from None
 
@@ -347,34 +298,19 @@ class SafeFetcher:
         sink: IO[bytes] | None,
     ) -> FetchResult:
         self.requests_made += 1
-        session = self._get_session()
-        async with session.request(
-            method, url, headers=dict(headers or {}), allow_redirects=False
-        ) as resp:
-            result = FetchResult(
-                url=str(url),
-                status=resp.status,
-                headers={k.lower(): v for k, v in resp.headers.items()},
-            )
-            if method == "HEAD" or resp.status in REDIRECT_STATUSES:
-                return result
-            chunks: list[bytes] = []
-            got = 0
-            async for chunk in resp.content.iter_chunked(256 * 1024):
-                room = cap - got
-                part = chunk[:room]
-                got += len(part)
-                self._count(len(part))
-                if sink is not None:
-                    sink.write(part)
-                else:
-                    chunks.append(part)
-                if len(chunk) > room or (got >= cap and not resp.content.at_eof()):
-                    result.truncated = True
-                    resp.close()  # do not download the rest
-                    break
-            result.body = b"".join(chunks)
-            return result
+        host, port = str(url.raw_host), int(url.port or 80)
+        sent = {**_HEADERS, **(headers or {})}
+        async with self._slots:
+            conn = self._pool.take((url.scheme, host, port), self._checked[(host, port)])
+            try:
+                reply = await asyncio.get_running_loop().run_in_executor(
+                    None, exchange, conn, method, url.raw_path_qs, sent, cap, sink, self._count
+                )
+            except BaseException:  # failed, timed out or interrupted: no thread stays blocked
+                self._pool.abort(conn)
+                raise
+            self._pool.give_back(conn, reusable=reply.reusable)
+        return FetchResult(str(url), reply.status, reply.headers, reply.body, reply.truncated)
 
 
 def describe_status(status: int) -> str:
