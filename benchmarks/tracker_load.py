@@ -248,11 +248,11 @@ async def run(args: argparse.Namespace) -> int:
         tracker.run_once = timed_run_once  # type: ignore[method-assign]
 
         refreshed: dict[str, list[float]] = {}  # training id -> start of each refresh
-        real_refresh: Callable[[str], Any] = jobs.refresh
+        real_refresh: Callable[..., Any] = jobs.refresh
 
-        async def recorded_refresh(training_id: str) -> Any:
+        async def recorded_refresh(training_id: str, *rest: Any) -> Any:
             refreshed.setdefault(training_id, []).append(time.time())
-            return await real_refresh(training_id)
+            return await real_refresh(training_id, *rest)
 
         jobs.refresh = recorded_refresh  # type: ignore[method-assign]
 

@@ -271,10 +271,10 @@ async def test_one_bad_training_does_not_stop_the_others(
 
     original = proc.jobs.refresh
 
-    async def refresh(training_id: str) -> TrainingRow:
+    async def refresh(training_id: str, row: TrainingRow | None = None) -> TrainingRow:
         if training_id == "boom":
             raise RuntimeError("unexpected")
-        return await original(training_id)
+        return await original(training_id, row)
 
     proc.jobs.refresh = refresh  # type: ignore[method-assign]
     await proc.store.add_training(TrainingRow(id="boom", owner_id=1, destination="a/b"))
@@ -293,12 +293,12 @@ class ThrottledJobs(JobService):
         self.throttled = throttled
         self.calls = 0
 
-    async def refresh(self, training_id: str) -> TrainingRow:
+    async def refresh(self, training_id: str, row: TrainingRow | None = None) -> TrainingRow:
         self.calls += 1
         if self.throttled > 0:
             self.throttled -= 1
             raise ServiceError("Replicate kept throttling requests (429).", status=429)
-        return await super().refresh(training_id)
+        return await super().refresh(training_id, row)
 
 
 async def test_429_skips_the_round_and_backs_off(settings: Settings, proc: Process) -> None:
@@ -323,7 +323,7 @@ async def test_service_errors_other_than_429_do_not_back_off(
     await submit_with_card(proc, settings, steps=LONG)
 
     class Broken(JobService):
-        async def refresh(self, training_id: str) -> TrainingRow:
+        async def refresh(self, training_id: str, row: TrainingRow | None = None) -> TrainingRow:
             raise ServiceError("Replicate had a server error (HTTP 500).", status=500)
 
     tracker = Tracker(
@@ -462,10 +462,10 @@ async def test_an_ending_is_told_without_waiting_for_the_rest_of_the_round(
     release = asyncio.Event()
     refresh = proc.jobs.refresh
 
-    async def held_refresh(training_id: str) -> TrainingRow:
+    async def held_refresh(training_id: str, row: TrainingRow | None = None) -> TrainingRow:
         if training_id == slow.id:
             await release.wait()
-        return await refresh(training_id)
+        return await refresh(training_id, row)
 
     monkeypatch.setattr(proc.jobs, "refresh", held_refresh)
     round_task = asyncio.create_task(tracker.run_once())

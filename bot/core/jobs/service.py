@@ -268,9 +268,11 @@ class JobService:
 
     # -- refresh -----------------------------------------------------------------------------
 
-    async def refresh(self, training_id: str) -> TrainingRow:
-        """Ask Replicate, store the answer; an ending enqueues its one 'ended' notice."""
-        row = await self._row(training_id)
+    async def refresh(self, training_id: str, row: TrainingRow | None = None) -> TrainingRow:
+        """Ask Replicate, store the answer; an ending enqueues its one 'ended' notice. `row` is
+        the caller's copy of the training's row (the tracker's, listed at its round's start),
+        which saves reading it again; the store keeps a terminal row terminal either way."""
+        row = row if row is not None and row.id == training_id else await self._row(training_id)
         # Only the end of the logs is decoded: what `recent_tail` reads, and where the last
         # progress bar and stage are (a bar missing there keeps the step already stored). The
         # same answer as the last one stored is not decoded, parsed nor stored again.

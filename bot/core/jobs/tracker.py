@@ -149,7 +149,7 @@ class Tracker:
                     report.skipped += 1
                     return
                 try:
-                    new = await self.jobs.refresh(old.id)
+                    new = await self.jobs.refresh(old.id, old)
                 except ServiceError as exc:
                     if exc.status == 429:
                         report.throttled = True
