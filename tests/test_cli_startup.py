@@ -79,6 +79,7 @@ def test_help_and_dry_run_do_not_import_what_they_do_not_use(tmp_path: Path) -> 
     assert "Dataset check: OK" in out and "Dry run: every check ran" in out
     assert "PIL" in modules  # the images were judged ...
     assert not modules & set(NEVER), out  # ... without loading any of these
+    assert "yaml" not in modules  # no config file, saved defaults or named preset to read
 
 
 def test_pillow_without_numpy_still_takes_numpy_arrays() -> None:
@@ -190,6 +191,9 @@ def test_settings_layers_and_messages(tmp_path: Path, monkeypatch: pytest.Monkey
     assert s.replicate_api_token is None  # a name without `=` sets nothing
     assert load_settings(SD35L_MAX_DATASET_MB=3).max_dataset_mb == 3  # arguments win
     assert Settings(_env_file=None).max_dataset_mb == 1024  # the environment only
+    one, two = Settings(_env_file=None), Settings(_env_file=None)
+    one.allowed_roles.append("trainers")  # list defaults are not shared between instances
+    assert two.allowed_roles == [] and Settings(_env_file=None).allowed_roles == []
     monkeypatch.setenv("sd35l_max_dataset_mb", "0")
     with pytest.raises(InputError, match=r"SD35L_MAX_DATASET_MB is invalid: .*greater than 0"):
         load_settings()

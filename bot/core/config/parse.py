@@ -8,18 +8,20 @@ token). Messages name the key, never echo a secret value.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from bot.core.config.fields import secret_message, show, suggest
 from bot.core.config.presets import FLAT_TO_PATH, PATHS, SECTIONS
 from bot.core.errors import InputError
 from bot.core.secrets import looks_like_secret_key, looks_like_secret_value
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_CONFIG_BYTES = 64 * 1024
 # Walking values is bounded so a YAML alias bomb cannot make the check itself the attack.
@@ -36,29 +38,34 @@ class _DuplicateKey(Exception):
         self.key, self.line = key, line
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping."""
+@functools.cache
+def _strict_loader() -> type[yaml.SafeLoader]:
+    """A SafeLoader that refuses a key given twice in one mapping.
 
+    Built on first use: PyYAML is imported only when a config file or text is read, not by
+    every command that merely resolves options (a dry run without a config file).
+    """
+    import yaml
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-        except TypeError:
-            duplicate = False
-        if duplicate:
-            raise _DuplicateKey(key, key_node.start_mark.line + 1)
-        if not isinstance(key, list | dict):
-            seen.add(key)
-    return dict(loader.construct_mapping(node, deep=True))
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                duplicate = False
+            if duplicate:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            if not isinstance(key, list | dict):
+                seen.add(key)
+        return dict(loader.construct_mapping(node, deep=True))
 
+    class StrictLoader(yaml.SafeLoader):
+        pass
 
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return StrictLoader
 
 
 def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -191,11 +198,13 @@ def parse_config_text(text: str, *, source: str = "config") -> dict[str, Any]:
         raise InputError(f"{source}: is empty; start from the config template.", field="config")
     if _bracket_depth(stripped) > _MAX_DEPTH:
         raise InputError(f"{source}: is nested too deeply to read.", field="config")
+    import yaml
+
     try:
         if stripped.startswith("{"):
             data = json.loads(stripped, object_pairs_hook=_json_pairs)
         else:
-            data = yaml.load(stripped, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+            data = yaml.load(stripped, Loader=_strict_loader())  # noqa: S506 - SafeLoader subclass
     except _DuplicateKey as dup:
         line = f" (line {dup.line})" if dup.line else ""
         raise InputError(

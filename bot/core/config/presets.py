@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.core.errors import InputError, SD35LError
 from bot.core.limits import LORA_RANK
 
@@ -141,6 +139,8 @@ def _preset_values(name: str, data: Any) -> Preset:
 
 @functools.lru_cache(maxsize=4)
 def _load(directory: Path) -> tuple[Preset, ...]:
+    import yaml  # only when a preset is named: a run without one does not pay for PyYAML
+
     found: list[Preset] = []
     for path in sorted(directory.glob("*.yaml")):
         try:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from bot.core.config.presets import (
     DEFAULTS,
     FLAT_TO_PATH,
@@ -51,6 +49,8 @@ def _scalar(value: Any) -> str:
             else f"\\U{ord(ch):08x}"
             for ch in quoted
         )
+    import yaml  # only when a template or export is written
+
     return str(yaml.safe_dump(value)).split("\n", 1)[0]
 
 
