@@ -42,3 +42,22 @@ async def test_a_handler_over_the_grace_is_cancelled(world: World) -> None:
         await fd.wait_until(lambda: bot.gate.running > 0, timeout=5)
         assert await bot.gate.drain(0.2) == 1
         sim.faults.slow_seconds = 0.0
+
+
+async def test_close_closes_the_session_the_tracker_reads_trainings_with(world: World) -> None:
+    fd, sim = world.fd, world.sim
+    async with fd.running(make_bot(world)) as bot:
+        res = await fd.slash("train", train_options(world), user=world.alice)
+        preview = await res.wait_original(has_button("Start"), timeout=10)
+        await fd.click(preview, label="Start", user=world.alice)
+        await fd.wait_until(lambda: len(sim.trainings) == 1, timeout=10)
+        (tid,) = sim.trainings
+        polled = f"/v1/trainings/{tid}"
+        await fd.wait_until(lambda: any(r.path == polled for r in sim.requests), timeout=10)
+        reader = bot.gateway._reader
+        assert reader is not None and reader._session is not None
+        session = reader._session
+        assert not session.closed
+        await bot.close()
+        assert session.closed
+    world.assert_clean()

@@ -27,6 +27,7 @@ _PATTERNS = [
 # a log tail redacted on every tracker refresh, contains none, and a regex scan costs more).
 # Checked in the lowered text, which holds every literal the original does.
 _NEEDS = [("r8_",), ("hf_",), ("sk-",), ("gh",), ("whsec_",), (".",), ("bearer", "token")]
+_CHECKED = tuple(zip(_PATTERNS, _NEEDS, strict=True))
 _WANDB_KEY = re.compile(r"\b[0-9a-f]{40}\b")
 
 # Config keys that must never hold a value in a file users post.
@@ -56,9 +57,11 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     lowered = text.lower()
-    for pattern, needs in zip(_PATTERNS, _NEEDS, strict=True):
-        if any(needle in lowered for needle in needs):
-            text = pattern.sub(REDACTED, text)
+    for pattern, needs in _CHECKED:
+        for needle in needs:  # a plain loop: `redact` runs several times a tracker refresh
+            if needle in lowered:
+                text = pattern.sub(REDACTED, text)
+                break
     return _WANDB_KEY.sub(REDACTED, text)
 
 
