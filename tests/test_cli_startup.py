@@ -101,13 +101,23 @@ def test_pillow_without_numpy_still_takes_numpy_arrays() -> None:
 
 
 def test_main_turns_the_garbage_collector_back_on() -> None:
-    from bot.cli import main
+    from bot.cli import _common, main
 
     assert gc.isenabled()
     with pytest.raises(SystemExit) as info:
         main(["init-config", "--preset", "turbo"])
     assert info.value.code == 2
     assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    _common.collect_garbage()  # the collector is on: nothing is frozen
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        _common.collect_garbage()  # as after main's start: back on
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()  # give this test process its objects back
 
 
 # -- settings read as pydantic-settings reads them ----------------------------------------------

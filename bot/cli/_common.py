@@ -143,16 +143,18 @@ def gateway(s: Settings) -> ReplicateGateway:
 
 
 def collect_garbage() -> None:
-    """Turn the cyclic garbage collector back on (`bot.cli.main` starts with it off).
+    """Turn the cyclic garbage collector back on if `bot.cli.main` turned it off.
 
-    Everything alive by now (modules, classes, settings) lives to the end, so it is frozen out
+    Everything alive by then (modules, classes, settings) lives to the end, so it is frozen out
     of every later collection; from here on a long command (following a training, serving) has
-    its cycles collected as usual.
+    its cycles collected as usual. With the collector already on (the group invoked some other
+    way, as the tests do) nothing changes.
     """
     import gc
 
-    gc.freeze()
-    gc.enable()
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _block_sigint() -> None:
