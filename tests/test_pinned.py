@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.core.errors import ServiceError
 from bot.core.net import SafeFetcher
+from bot.core.pinned import Pool
 
 DATA = bytes(range(256)) * 40
 
@@ -106,3 +107,13 @@ async def test_https_speaks_tls_to_the_checked_address(server: PeerServer) -> No
         with pytest.raises(ServiceError, match=r"Could not fetch 127\.0\.0\.1"):
             await fetcher.fetch(f"{plain}/data")
     assert server.peers == []  # no request got through without TLS
+
+
+def test_https_connections_share_one_tls_context() -> None:
+    pool = Pool(connect_timeout=1, read_timeout=1)
+    first = pool.take(("https", "a.example", 443), ["8.8.8.8"])
+    second = pool.take(("https", "b.example", 443), ["8.8.4.4"])
+    plain = pool.take(("http", "a.example", 80), ["8.8.8.8"])
+    assert first._context is second._context  # type: ignore[attr-defined]
+    assert not hasattr(plain, "_context")
+    pool.close()  # never connected: closing costs nothing and sends nothing

@@ -50,8 +50,16 @@ class _PinnedHTTP(http.client.HTTPConnection):
 class _PinnedHTTPS(http.client.HTTPSConnection):
     """TLS to the checked addresses; the certificate must match the host name (SNI)."""
 
-    def __init__(self, host: str, port: int, pins: Sequence[str], connect: float, read: float):
-        super().__init__(host, port, timeout=connect, context=ssl.create_default_context())
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        pins: Sequence[str],
+        connect: float,
+        read: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(host, port, timeout=connect, context=context)
         self.pins, self.timeouts = pins, (connect, read)
 
     def connect(self) -> None:
@@ -70,15 +78,18 @@ class Pool:
         self.timeouts = (connect_timeout, read_timeout)
         self._idle: dict[Key, list[http.client.HTTPConnection]] = {}
         self._busy: dict[http.client.HTTPConnection, Key] = {}
+        self._tls: ssl.SSLContext | None = None  # one per pool: loading the CA store is slow
 
     def take(self, key: Key, pins: Sequence[str]) -> http.client.HTTPConnection:
         """An idle connection to `key`, or a new one to `pins` (connected on first use)."""
         idle = self._idle.get(key)
         if idle:
             conn = idle.pop()
+        elif key[0] == "https":
+            self._tls = self._tls or ssl.create_default_context()
+            conn = _PinnedHTTPS(key[1], key[2], pins, *self.timeouts, self._tls)
         else:
-            kind = _PinnedHTTPS if key[0] == "https" else _PinnedHTTP
-            conn = kind(key[1], key[2], pins, *self.timeouts)
+            conn = _PinnedHTTP(key[1], key[2], pins, *self.timeouts)
         self._busy[conn] = key
         return conn
 

@@ -8,7 +8,6 @@ bucketing cannot use. Validators raise `ValueError(<predicate>)`; `model` prefix
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -69,6 +68,8 @@ def show(value: Any, limit: int = 60) -> str:
 
 def suggest(word: str, choices: Sequence[str]) -> str:
     """' (did you mean X?)' for the nearest valid name, or nothing."""
+    import difflib  # only for a misspelt name
+
     match = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {match[0]}?)" if match else ""
 
