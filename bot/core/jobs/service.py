@@ -333,7 +333,7 @@ class JobService:
         async def one(row: TrainingRow) -> TrainingRow:
             async with sem:
                 try:
-                    return await self.refresh(row.id)
+                    return await self.refresh(row.id, row)
                 except Exception as exc:
                     log.warning("reconcile: training %s not refreshed: %s", row.id, exc)
                     return row

@@ -51,18 +51,35 @@ def _line_start(body: bytes, first: int, lo: int, end: int) -> int:
 
 def _decoded_end(body: bytes, first: int, end: int, chars: int) -> str | None:
     """More than `chars` characters from the end of the string [first, end), starting with a
-    newline; None when that means (about) the whole string."""
-    window = 2 * chars  # a character takes 1 to 6 bytes in JSON (`\\u2588`)
+    newline; None when that means (about) the whole string.
+
+    A character takes 1 byte in JSON (ASCII) to 6 (`\\u2588`), so no one window fits every
+    log: the end is decoded in pieces, each cut at a newline escape (a clean place to split a
+    JSON string) further back, the next one sized by the bytes per character seen so far,
+    until there are enough characters. Nothing is decoded twice."""
+    pieces: list[str] = []
+    have = 0
+    stop = end  # [stop, end) is decoded already
+    window = chars + chars // 8
     while end - window > first:
-        cut = _line_start(body, first, end - window, end)
-        if cut >= 0:
-            try:
-                text = json.loads(b'"' + body[cut:end] + b'"')
-            except ValueError:
-                return None  # not valid JSON: the full decode says so
-            if isinstance(text, str) and len(text) > chars:
-                return text
-        window *= 4
+        cut = _line_start(body, first, end - window, stop)
+        if cut < 0:  # no line break in view: look further back
+            window *= 4
+            continue
+        try:
+            piece = json.loads(b'"' + body[cut:stop] + b'"')
+        except ValueError:
+            return None  # not valid JSON: the full decode says so
+        if not isinstance(piece, str):  # pragma: no cover - a JSON string decodes to str
+            return None
+        pieces.append(piece)
+        have += len(piece)
+        stop = cut
+        if have > chars:
+            pieces.reverse()
+            return "".join(pieces)
+        per_char = (end - cut) / have if have else 6.0
+        window = max(end - cut + 1, int(per_char * chars * 1.05) + 1)
     return None
 
 
