@@ -15,7 +15,8 @@ card message (embed and buttons) without sending it.
 Measured per refresh, as CPU seconds of this process (`time.process_time`, all its threads,
 the database thread included) over a round divided by the trainings refreshed, in rotation in
 the same run:
-  * the tracker's refresh (GET, JSON, progress, log tail, store write, card);
+  * the tracker's refresh (GET, JSON of the log's end, progress, store write, card; the log's
+    last lines only on an ending);
   * the baseline: the same GETs made bare with the client the tracker reads trainings with
     (one aiohttp session) that only reads the bytes - what receiving the answer costs;
   * for reference, the same bare GETs through httpx (the official client's transport, which
@@ -53,7 +54,7 @@ STEP_SECONDS = 0.05  # the simulated trainings' pace: a round later, every answe
 ACTIVE = 1000
 CORE_SHARE_TARGET = 0.05
 MS_TARGET = 2.0  # per refresh, on the project's box
-# A refresh (GET, JSON, progress, log tail, store, card) at the largest log, against the bare
+# A refresh (GET, JSON, progress, store, card) at the largest log, against the bare
 # GET of the same answer by the same client, measured alongside (1.5 ms where a bare aiohttp
 # GET of 0.5 MB costs ~0.3 ms, as on the project's box when quiet).
 RATIO_TARGET = 5.0
@@ -114,7 +115,7 @@ async def breakdown(
     done as the tracker does them."""
     import json
 
-    from bot.core.jobs.service import _TAIL_SCAN, recent_tail
+    from bot.core.jobs.service import _PROGRESS_SCAN, _TAIL_SCAN, recent_tail
     from bot.core.progress import parse_progress
     from bot.core.replicate.logs_json import loads_with_logs_end, logs_span
     from bot.core.replicate.poll import fingerprint
@@ -124,13 +125,13 @@ async def breakdown(
     def unchanged(raw: bytes) -> Any:  # what a read of an unchanged answer computes
         return fingerprint(raw, logs_span(raw))
 
-    def decode(raw: bytes) -> Any:  # as the tracker decodes: only the end of the logs
-        return loads_with_logs_end(raw, _TAIL_SCAN, logs_span(raw))
+    def decode(raw: bytes, chars: int = _PROGRESS_SCAN) -> Any:  # only the end of the logs
+        return loads_with_logs_end(raw, chars, logs_span(raw))
 
     data = decode(body)
     training = Training.from_json(data)
     progress = parse_progress(training.logs)
-    tail = recent_tail(training.logs)
+    ended = Training.from_json(decode(body, _TAIL_SCAN))  # an ending: decoded once, with more
     row = await store.get(training_id)
     loops = 20
 
@@ -146,17 +147,18 @@ async def breakdown(
     steps = {
         "unchanged answer (fingerprint)": timed(lambda: unchanged(body)),
         "JSON decoding (log end)": timed(lambda: decode(body)),
+        "JSON decoding (ended, once)": timed(lambda: decode(body, _TAIL_SCAN)),
         "JSON decoding (whole)": timed(lambda: json.loads(body)),
         "Training.from_json": timed(lambda: Training.from_json(data)),
         "parse_progress": timed(lambda: parse_progress(training.logs)),
-        "recent_tail": timed(lambda: recent_tail(training.logs)),
+        "recent_tail (ended, once)": timed(lambda: recent_tail(ended.logs)),
         "card message": timed(lambda: card_message(row)),
     }
     runs = []
     for _ in range(repeats):
         cpu = time.process_time()
         for _ in range(loops):
-            await store.update_from_training(training, progress, None, log_tail=tail)
+            await store.update_from_training(training, progress, None)
         runs.append((time.process_time() - cpu) / loops)
     steps["store update (and row)"] = measure.spread(runs)
     return steps

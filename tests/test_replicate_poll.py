@@ -265,3 +265,16 @@ def test_the_proxy_comes_from_the_environment_once(monkeypatch: pytest.MonkeyPat
     assert env_proxy("http://127.0.0.1:8000") is None  # only an https proxy is set
     monkeypatch.setenv("NO_PROXY", "replicate.com")
     assert env_proxy("https://api.replicate.com") is None
+
+
+async def test_an_ended_training_is_decoded_with_more_of_its_log(sim: ReplicateSimulator) -> None:
+    """A running training needs only its last progress bar; an ended one is decoded once, with
+    enough of its log for the last lines its notice shows."""
+    training_id = ended(sim, LOG_STEPS)
+    async with gateway(sim.base_url) as gw:
+        full = await gw.get_training(training_id)
+        polled = await gw.poll_training(training_id, logs_chars=4096, ended_logs_chars=32768)
+    assert full.logs is not None and polled.training is not None
+    logs = polled.training.logs
+    assert logs is not None and 32768 < len(logs) < len(full.logs) // 4
+    assert full.logs.endswith(logs)

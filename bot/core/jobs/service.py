@@ -43,6 +43,9 @@ log = get_logger(__name__)
 NOTICE_ENDED = "ended"
 LOG_TAIL_LINES = 30
 _TAIL_SCAN = 64 * 1024
+# The end of a running training's log decoded on a refresh: its last progress bar and stage
+# (a job-bar line is ~110 characters). An ended training is decoded with _TAIL_SCAN, once.
+_PROGRESS_SCAN = 16 * 1024
 
 
 def recent_tail(logs: str | None) -> str:
@@ -273,11 +276,15 @@ class JobService:
         the caller's copy of the training's row (the tracker's, listed at its round's start),
         which saves reading it again; the store keeps a terminal row terminal either way."""
         row = row if row is not None and row.id == training_id else await self._row(training_id)
-        # Only the end of the logs is decoded: what `recent_tail` reads, and where the last
-        # progress bar and stage are (a bar missing there keeps the step already stored). The
-        # same answer as the last one stored is not decoded, parsed nor stored again.
+        # Only the end of the logs is decoded: where the last progress bar and stage are (a bar
+        # missing there keeps the step already stored), and for an ended training what
+        # `recent_tail` reads. The same answer as the last one stored is not decoded, parsed
+        # nor stored again.
         polled = await self.gateway.poll_training(
-            training_id, logs_chars=_TAIL_SCAN, since=self._stored.get(training_id)
+            training_id,
+            logs_chars=_PROGRESS_SCAN,
+            since=self._stored.get(training_id),
+            ended_logs_chars=_TAIL_SCAN,
         )
         if polled.training is None:
             return row
@@ -292,7 +299,9 @@ class JobService:
         """Store a training object we already have (a refresh, a cancel answer, a webhook)."""
         progress = parse_progress(training.logs)
         cost = actual_cost(training.predict_time, self.settings.gpu_price)
-        tail = recent_tail(training.logs)
+        # The end of the log is shown only once a training ended (its notice and log file);
+        # a running one's tail would be redacted and stored on every refresh for nobody.
+        tail = recent_tail(training.logs) if training.is_terminal else None
         notice = None
         if training.is_terminal:
             notice = (NOTICE_ENDED, ended_payload(row, training, cost, tail))

@@ -36,7 +36,7 @@ from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:  # aiohttp is imported when a training is first read (CLI start-up time)
-    from bot.core.replicate.poll import Fingerprint, Polled, TrainingReader
+    from bot.core.replicate.poll import Polled, TrainingReader
 
 __all__ = ["MARKER_INPUT", "OutcomeUnknownError", "ReplicateGateway"]
 
@@ -349,18 +349,16 @@ class ReplicateGateway:
             raise AssertionError("unreachable")
         return polled.training
 
-    async def poll_training(
-        self, training_id: str, *, logs_chars: int | None = None, since: Fingerprint | None = None
-    ) -> Polled:
-        """`get_training` through the shared aiohttp session (see `poll`); the training is
-        None when the answer's fingerprint equals `since` (nothing changed, nothing decoded)."""
+    async def poll_training(self, training_id: str, **read: Any) -> Polled:
+        """`get_training` through the shared aiohttp session; `read` are the options of
+        `poll.TrainingReader.read` (with `since`, an unchanged answer is not decoded)."""
         tid = rerr.check_training_id(training_id)
         self._require_token()
         if self._reader is None:
             from bot.core.replicate.poll import TrainingReader
 
             self._reader = TrainingReader(self)
-        return await self._reader.read(tid, logs_chars=logs_chars, since=since)
+        return await self._reader.read(tid, **read)
 
     async def list_trainings(self, limit: int = 100) -> list[Training]:
         """Newest first, following `next` pages until `limit` trainings are collected."""

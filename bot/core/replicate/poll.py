@@ -129,10 +129,17 @@ class TrainingReader:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def read(
-        self, training_id: str, *, logs_chars: int | None = None, since: Fingerprint | None = None
+        self,
+        training_id: str,
+        *,
+        logs_chars: int | None = None,
+        since: Fingerprint | None = None,
+        ended_logs_chars: int | None = None,
     ) -> Polled:
         """Training `training_id` (a checked id); `logs_chars` keeps only the end of its log
-        (see `logs_json`); `since` skips decoding an answer with that fingerprint."""
+        (see `logs_json`); `since` skips decoding an answer with that fingerprint. A training
+        that has ended keeps `ended_logs_chars` of its log instead (more, for its last lines:
+        a running one needs only its last progress bar, an ended one is decoded once)."""
         action = f"read training {training_id}"
         status, headers, body = await self._get(
             f"{self._gateway.base_url}/v1/trainings/{training_id}"
@@ -147,7 +154,12 @@ class TrainingReader:
         loads: Callable[[bytes], Any] = json.loads
         if logs_chars is not None:
             loads = partial(loads_with_logs_end, chars=logs_chars, span=span)
-        return Polled(Training.from_json(rerr.decode_object(body, status, action, loads)), seen)
+        training = Training.from_json(rerr.decode_object(body, status, action, loads))
+        ended = ended_logs_chars or 0
+        if training.is_terminal and span is not None and ended > (logs_chars or 0):
+            loads = partial(loads_with_logs_end, chars=ended, span=span)
+            training = Training.from_json(rerr.decode_object(body, status, action, loads))
+        return Polled(training, seen)
 
 
 def env_proxy(url: str) -> str | None:
