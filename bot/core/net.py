@@ -13,6 +13,7 @@ The transport (`pinned`) is the standard library's `http.client` in worker threa
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import http.client
 import ipaddress
 import socket
@@ -128,6 +129,22 @@ class FetchResult:
     body: bytes = b""
     truncated: bool = False  # the body had more bytes than the cap allowed us to read
     redirects: list[str] = field(default_factory=list)
+
+
+_EXCHANGE_THREADS = 64  # blocked on a slow host, not on the CPU: many are cheap
+_exchanges: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def exchanges() -> concurrent.futures.ThreadPoolExecutor:
+    """The worker threads HTTP exchanges block in. Not the loop's default executor: that one
+    has a few threads (cores + 4) for CPU work (judging a ZIP, drawing a chart), and a handful
+    of slow dataset hosts would otherwise hold every one of them for minutes."""
+    global _exchanges
+    if _exchanges is None:
+        _exchanges = concurrent.futures.ThreadPoolExecutor(
+            _EXCHANGE_THREADS, thread_name_prefix="sd35l-fetch"
+        )
+    return _exchanges
 
 
 class SafeFetcher:
@@ -304,7 +321,15 @@ class SafeFetcher:
             conn = self._pool.take((url.scheme, host, port), self._checked[(host, port)])
             try:
                 reply = await asyncio.get_running_loop().run_in_executor(
-                    None, exchange, conn, method, url.raw_path_qs, sent, cap, sink, self._count
+                    exchanges(),
+                    exchange,
+                    conn,
+                    method,
+                    url.raw_path_qs,
+                    sent,
+                    cap,
+                    sink,
+                    self._count,
                 )
             except BaseException:  # failed, timed out or interrupted: no thread stays blocked
                 self._pool.abort(conn)
