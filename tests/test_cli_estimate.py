@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -55,13 +56,26 @@ def seed(path: Path, *, images: bool = True) -> None:
     asyncio.run(fill())
 
 
-def expected(path: Path) -> str:
+def usable_images(output: str) -> int:
+    """The usable images the CLI's own dataset check reported in `output`."""
+    found = re.search(r"usable images: (\d+)", output)
+    assert found is not None, output
+    return int(found.group(1))
+
+
+def expected(path: Path, images: int) -> str:
+    """The estimate the bot's preview shows for this dataset's image count."""
     samples = read_samples(path)
     assert len(samples) == len(RUNS)
     cal = calibrate(samples)
     assert cal is not None
     e = estimate_training(
-        steps=STEPS, batch_size=BATCH, resolution=RESOLUTION, gpu_price=PRICE, calibration=cal
+        steps=STEPS,
+        batch_size=BATCH,
+        resolution=RESOLUTION,
+        gpu_price=PRICE,
+        calibration=cal,
+        images=images,
     )
     return f"Estimate: {format_estimate(e)} (from {len(RUNS)} of the team's trainings)"
 
@@ -96,7 +110,7 @@ def test_the_cli_estimate_learns_from_the_bots_database_read_only(
     monkeypatch.setenv("SD35L_DATABASE", str(db))
     before = db.read_bytes()
     out = dry_run(dataset_url)
-    assert expected(db) in out
+    assert expected(db, usable_images(out)) in out  # the count of the dataset checked
     # Not a byte of the database written and no rollback journal; SQLite's WAL readers share
     # the -shm index (the bot's own connection makes it too), and no WAL content is added.
     assert db.read_bytes() == before

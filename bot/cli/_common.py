@@ -233,3 +233,15 @@ def trainer_log(text: str) -> str:
             line = line.replace("Traceback (most recent call last)", "[trainer stack trace]")
         lines.append("  | " + line)
     return "\n".join(lines)
+
+
+def require_yes(*, dry_run: bool, yes: bool, prompting: bool) -> None:
+    """Spending money needs a yes: with nobody to ask, only --yes gives it (exit 2 otherwise)."""
+    from bot.core.errors import InputError
+
+    if not dry_run and not yes and not prompting:
+        raise InputError(
+            "train spends money on Replicate and there is no terminal to confirm on; add --yes "
+            "to submit without asking (or --dry-run to only check). Nothing was submitted.",
+            field="yes",
+        )

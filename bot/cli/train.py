@@ -61,6 +61,7 @@ class _State:
 
     training_id: str | None = None
     submitting: bool = False
+    images: int | None = None  # usable images the dataset check counted (for the estimate)
 
 
 def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
@@ -95,16 +96,17 @@ def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
 
 
 async def _check_dataset(
-    req: TrainRequest, resolved: ResolvedConfig, settings: Settings
+    req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State
 ) -> LocalDataset | None:
+    """The dataset check; the usable images it counted go into `state` for the estimate."""
     from bot.cli import render
     from bot.cli.dataset import check_local
     from bot.core.errors import InputError
-    from bot.core.jobs.preflight import check_dataset
+    from bot.core.jobs.preflight import check_dataset, image_count
 
     dataset, _destination, trigger = identity(resolved)
     if resolved.config.dataset_path:
-        return await check_local(
+        local = await check_local(
             dataset,
             trigger,
             contact_sheet=req.contact_sheet,
@@ -113,12 +115,15 @@ async def _check_dataset(
             resolution=resolved.config.training.resolution,
             min_images=settings.policy_min_images,
         )
+        state.images = image_count(local.report) if local is not None else None
+        return local
     if req.contact_sheet is not None:
         warn("--contact-sheet is drawn only for a local --dataset.")
     if req.skip_dataset_check:
         warn("the dataset check was skipped (--skip-dataset-check); a bad ZIP fails after billing.")
         return None
     report = await check_dataset(resolved.config, settings)
+    state.images = image_count(report)
     show(render.dataset_report(report))
     if not report.ok:
         n = len(report.errors)
@@ -189,10 +194,10 @@ def _would_create(destination: str, username: str) -> None:
     )
 
 
-def _show_estimate(resolved: ResolvedConfig, settings: Settings) -> str:
+def _show_estimate(resolved: ResolvedConfig, settings: Settings, images: int | None) -> str:
     from bot.core.jobs.preflight import estimate_text
 
-    text = estimate_text(resolved.config, settings)
+    text = estimate_text(resolved.config, settings, images=images)
     echo(f"Estimate: {text}")
     return text
 
@@ -212,18 +217,6 @@ def _target_note(req: TrainRequest, resolved: ResolvedConfig) -> None:
         )
 
 
-def _require_yes(req: TrainRequest) -> None:
-    """Spending money needs a yes: with nobody to ask, only --yes gives it (exit 2 otherwise)."""
-    from bot.core.errors import InputError
-
-    if not req.dry_run and not req.yes and not req.prompting:
-        raise InputError(
-            "train spends money on Replicate and there is no terminal to confirm on; add --yes "
-            "to submit without asking (or --dry-run to only check). Nothing was submitted.",
-            field="yes",
-        )
-
-
 async def _submit_and_follow(
     req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State,
     local: LocalDataset | None = None,
@@ -239,12 +232,12 @@ async def _submit_and_follow(
             "REPLICATE_API_TOKEN is not set, so the token, destination and trainer-schema "
             "checks were skipped."
         )
-        _show_estimate(resolved, settings)
+        _show_estimate(resolved, settings, state.images)
         echo("Dry run: every check ran and nothing was submitted.")
         return
     async with _common.gateway(settings) as gw:
         await _check_account(req, resolved, gw, settings)
-        estimate = _show_estimate(resolved, settings)
+        estimate = _show_estimate(resolved, settings, state.images)
         if req.dry_run:
             echo("Dry run: every check ran and nothing was submitted.")
             return
@@ -307,12 +300,12 @@ def run_train(req: TrainRequest) -> None:
         from bot.core.replicate.errors import MSG_NO_TOKEN
 
         raise InputError(MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
-    _require_yes(req)
+    _common.require_yes(dry_run=req.dry_run, yes=req.yes, prompting=req.prompting)
     _target_note(req, resolved)
     state = _State()
 
     async def checks_then_submit() -> None:
-        local = await _check_dataset(req, resolved, settings)
+        local = await _check_dataset(req, resolved, settings, state)
         await _submit_and_follow(req, resolved, settings, state, local)
 
     try:
