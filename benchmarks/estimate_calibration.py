@@ -29,6 +29,8 @@ import random
 import statistics
 from dataclasses import replace
 
+import measure
+
 from bot.core.estimate import Calibration, Sample, calibrate, estimate_training, step_scale
 from bot.sim.logs import TrainingLog
 
@@ -99,6 +101,7 @@ def main() -> None:
     parser.add_argument("--per-image", type=float, default=1.2)
     parser.add_argument("--histories", type=int, default=20)
     args = parser.parse_args()
+    measure.print_machine()  # the figures are seeded and do not depend on it; said for the record
     rng = random.Random(args.seed)
     held_out = history(args.held_out, rng, args.per_image)
     print(
