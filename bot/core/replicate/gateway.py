@@ -20,7 +20,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -36,7 +36,7 @@ from bot.core.secrets import redact, register_secret
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:  # aiohttp is imported when a training is first read (CLI start-up time)
-    from bot.core.replicate.poll import Polled, TrainingReader
+    from bot.core.replicate.poll import Polled, ReadOptions, TrainingReader
 
 __all__ = ["MARKER_INPUT", "OutcomeUnknownError", "ReplicateGateway"]
 
@@ -349,7 +349,7 @@ class ReplicateGateway:
             raise AssertionError("unreachable")
         return polled.training
 
-    async def poll_training(self, training_id: str, **read: Any) -> Polled:
+    async def poll_training(self, training_id: str, **read: Unpack[ReadOptions]) -> Polled:
         """`get_training` through the shared aiohttp session; `read` are the options of
         `poll.TrainingReader.read` (with `since`, an unchanged answer is not decoded)."""
         tid = rerr.check_training_id(training_id)

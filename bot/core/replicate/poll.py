@@ -27,7 +27,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -57,6 +57,14 @@ def fingerprint(body: bytes, span: tuple[int, int] | None) -> Fingerprint:
         return len(body), hash(body)
     first, end = span
     return len(body), hash(body[:first] + body[max(first, end - _LOG_END_BYTES) :])
+
+
+class ReadOptions(TypedDict, total=False):
+    """The options of `TrainingReader.read`, as `ReplicateGateway.poll_training` passes them."""
+
+    logs_chars: int | None
+    since: Fingerprint | None
+    ended_logs_chars: int | None
 
 
 @dataclass(frozen=True)
