@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -245,3 +246,15 @@ def require_yes(*, dry_run: bool, yes: bool, prompting: bool) -> None:
             "to submit without asking (or --dry-run to only check). Nothing was submitted.",
             field="yes",
         )
+
+
+def output_dir_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--output-dir DIR` (default: the current directory), as every command that saves the
+    weights file takes it."""
+    return click.option(
+        "--output-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help=help_text,
+    )

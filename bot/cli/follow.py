@@ -113,13 +113,7 @@ def report_success(training: Training, path: Path, settings: Settings) -> None:
 
 @click.command("follow")
 @click.argument("training_id")
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Directory to write the .safetensors file into.",
-)
+@_common.output_dir_option("Directory to write the .safetensors file into.")
 @click.option(
     "--force",
     is_flag=True,

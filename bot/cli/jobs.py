@@ -237,13 +237,7 @@ async def fetch_weights(
 
 @click.command()
 @click.argument("training_id")
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Directory to write the .safetensors file into.",
-)
+@_common.output_dir_option("Directory to write the .safetensors file into.")
 @click.option("--force", is_flag=True, help="Overwrite the file if it already exists.")
 def download(training_id: str, output_dir: Path, force: bool) -> None:
     """Download a succeeded training's LoRA as {owner}_{model}_{trigger}.safetensors."""

@@ -351,13 +351,7 @@ def _interrupted(state: _State) -> None:
 @click.option("--wandb-project", help="Weights & Biases project (needs WANDB_API_KEY).")
 @click.option("--dry-run", is_flag=True, help="Run every check and submit nothing.")
 @click.option("--wait", is_flag=True, help="Follow the training until it ends, then download.")
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Where --wait saves the .safetensors file.",
-)
+@_common.output_dir_option("Where --wait saves the .safetensors file.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--create-destination",
