@@ -137,3 +137,17 @@ async def test_slow_hosts_do_not_hold_the_default_worker_threads(server: PeerSer
         await asyncio.gather(*hanging, return_exceptions=True)
         for fetcher in fetchers:
             await fetcher.aclose()
+
+
+async def test_fetch_threads_leave_ctrl_c_to_the_main_thread(server: PeerServer) -> None:
+    """A SIGINT the kernel hands to a fetch thread would not interrupt the CLI's prompt in the
+    main thread: those threads block it, like the CLI's own workers."""
+    import signal
+
+    from bot.core.net import exchanges
+
+    async with SafeFetcher(allow_private=True) as fetcher:
+        await fetcher.fetch(f"{server.base}/data")
+    loop = asyncio.get_running_loop()
+    mask = await loop.run_in_executor(exchanges(), signal.pthread_sigmask, signal.SIG_BLOCK, [])
+    assert signal.SIGINT in mask

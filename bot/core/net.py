@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures
 import http.client
 import ipaddress
+import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -135,6 +136,13 @@ _EXCHANGE_THREADS = 64  # blocked on a slow host, not on the CPU: many are cheap
 _exchanges: concurrent.futures.ThreadPoolExecutor | None = None
 
 
+def _block_sigint() -> None:
+    """Ctrl-C goes to the main thread only: a SIGINT the kernel handed to one of these threads
+    would not interrupt a prompt's blocking read there (the CLI's own workers do the same)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
 def exchanges() -> concurrent.futures.ThreadPoolExecutor:
     """The worker threads HTTP exchanges block in. Not the loop's default executor: that one
     has a few threads (cores + 4) for CPU work (judging a ZIP, drawing a chart), and a handful
@@ -142,7 +150,7 @@ def exchanges() -> concurrent.futures.ThreadPoolExecutor:
     global _exchanges
     if _exchanges is None:
         _exchanges = concurrent.futures.ThreadPoolExecutor(
-            _EXCHANGE_THREADS, thread_name_prefix="sd35l-fetch"
+            _EXCHANGE_THREADS, thread_name_prefix="sd35l-fetch", initializer=_block_sigint
         )
     return _exchanges
 
