@@ -233,8 +233,8 @@ class Budget:
         verdict: Verdict | None = None,
         images: int | None = None,
     ) -> None:
-        """File a started training with its dataset's image count (an adopted one gets its
-        estimate computed now, without a count: the preview that had it is not at hand)."""
+        """File a started training with its dataset's image count (an adopted one, which has no
+        verdict from its Start, gets its estimate computed now)."""
         if verdict is None:
             verdict = await self.verdict(row.owner_id, config, approved=True, images=images)
         steps, batch_size, resolution = training_shape(config)

@@ -289,9 +289,7 @@ class JobService:
         if polled.training is None:
             return row
         updated = await self.apply(row, polled.training)
-        if updated.is_terminal:
-            self._stored.pop(training_id, None)
-        else:
+        if not updated.is_terminal:
             self._stored[training_id] = polled.fingerprint
         return updated
 
@@ -310,6 +308,8 @@ class JobService:
         )
         if updated is None:  # deleted under our feet: report what we know
             return row
+        if updated.is_terminal:
+            self._stored.pop(training.id, None)  # however it ended (a refresh, a cancel, a hook)
         if updated.is_terminal and not row.is_terminal:
             log.info("training %s ended: %s", training.id, updated.status)
             await self.datasets.forget(training)
