@@ -100,9 +100,27 @@ async def test_same_verdict_with_and_without_range_support(server, settings, mod
     assert report.range_supported is (mode != "norange")
     assert report.counts["usable_images"] == 25 and report.recommended_steps == 1500
     assert "unsupported_images" in codes(report)["warnings"]
-    if mode == "nohead":
-        assert [h.method for h in server.hits[:2]] == ["HEAD", "GET"]
-        assert server.hits[1].range == "bytes=0-0"
+    # No HEAD (hosts that refuse it check the same): the first request is a ranged GET.
+    assert [h.method for h in server.hits] == ["GET"] * len(server.hits)
+    assert server.hits[0].range == f"bytes=0-{check_module.FIRST_READ - 1}"
+
+
+@pytest.mark.parametrize("mode", ["range", "norange", "nohead"])
+async def test_a_zip_inside_the_first_read_is_judged_from_one_request(
+    server, settings, mode
+) -> None:
+    """A ZIP no bigger than the first read is whole after one GET, whether the host answers
+    the range (206) or ignores it (200): no second download, and the verdict is the full one."""
+    image = png_bytes(512, 512)
+    members = [(f"i{i}.png", image) for i in range(2)] + [(f"i{i}.txt", b"a TOK") for i in range(2)]
+    raw = make_zip(members)
+    assert len(raw) <= check_module.FIRST_READ
+    report = await check(server, settings, members, mode=mode, raw=raw)
+    assert report.requests == 1 and len(server.hits) == 1 and server.hits[0].method == "GET"
+    assert report.bytes_read == report.archive_size == len(raw)
+    assert report.range_supported is (mode != "norange")
+    assert report.counts["usable_images"] == 2 and report.counts["images_with_captions"] == 2
+    assert not report.skipped_checks and report.ok
 
 
 async def test_large_archive_reads_only_directory_and_members(server, settings) -> None:
@@ -124,7 +142,8 @@ async def test_sampling_stays_within_requests_and_budget(server, settings, monke
     server.files["d.zip"] = make_zip(members, method=zipfile.ZIP_STORED)
     report = await inspect_dataset(server.url("/range/d.zip"), settings=settings)
     assert report.ok and report.requests <= 100
-    assert report.bytes_read < 256 * 1024 + 64 * 1024
+    # The sample's budget, plus the first read and the directory at the end.
+    assert report.bytes_read < 256 * 1024 + check_module.FIRST_READ + 64 * 1024
     sample = report.skipped_checks[0]
     assert "of 400 images were read (an evenly spaced sample" in sample
     assert report.counts["usable_images"] == 400

@@ -2,10 +2,11 @@
 
 Why: the trainer only discovers a share page, an empty ZIP or an image it cannot bucket after the
 GPU run has started (and is billed). `inspect_dataset` looks at the URL the way the trainer will
-and runs the loader model (`loader.py`) on what it reads: a HEAD (or a one-byte GET), the first
-block (a web page? an image?), then either the whole ZIP (small ones, or hosts without Range
-support, up to SD35L_MAX_DATASET_MB) so every check runs in full, or, for a large ZIP over HTTP
-ranges, its directory plus a sample of its members in at most ~100 requests. The result is one
+and runs the loader model (`loader.py`) on what it reads: a ranged GET of the first 16 KB (an
+error? a web page? an image? the whole ZIP already, when it is that small), then either the
+whole ZIP (small ones, or hosts without Range support, up to SD35L_MAX_DATASET_MB) so every
+check runs in full, or, for a large ZIP over HTTP ranges, its directory plus a sample of its
+members in at most ~100 requests. The result is one
 `DatasetReport` both front ends render; `skipped_checks` says what was partial.
 """
 
@@ -29,7 +30,7 @@ from bot.core.dataset.loader import run_loader
 from bot.core.dataset.remote import sample_entries
 from bot.core.dataset.rules import Finding, RuleResult, describe
 from bot.core.dataset.verdict import LoaderVerdict
-from bot.core.dataset.zipremote import BLOCK, RangeSource, list_entries
+from bot.core.dataset.zipremote import FIRST_READ, RangeSource, list_entries
 from bot.core.log import get_logger
 from bot.core.net import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.settings import Settings
@@ -39,7 +40,6 @@ __all__ = ["DatasetReport", "Finding", "inspect_dataset", "share_page_fix"]
 log = get_logger(__name__)
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
-HEAD_REFUSED = frozenset({400, 403, 405, 501})
 WHOLE_MAX = 12 * MIB  # a ZIP up to this size is read whole and judged in full
 SAMPLE_BUDGET = 12 * MIB  # member bytes a large ZIP's sample may read
 MAX_REQUESTS = 100  # per dataset check, every request included
@@ -109,12 +109,11 @@ def _total_size(result: FetchResult) -> int | None:
     return int(length) if length.isdigit() else None
 
 
-async def _probe(fetcher: SafeFetcher, url: str) -> FetchResult:
-    """HEAD, or a one-byte ranged GET when the host refuses HEAD (many signed-URL stores do)."""
-    head = await fetcher.fetch(url, method="HEAD")
-    if head.status in HEAD_REFUSED:
-        head = await fetcher.fetch(url, headers={"Range": "bytes=0-0"}, max_bytes=1)
-    return head
+def _whole_body(first: FetchResult, size: int | None) -> bool:
+    """Whether the first read is the whole file: a ZIP that small needs no second request."""
+    if first.truncated:
+        return False
+    return first.status == 200 or (first.status == 206 and size == len(first.body))
 
 
 async def inspect_dataset(
@@ -176,31 +175,33 @@ class _Job:
     spool: IO[bytes] | None = None
 
     async def run(self) -> LoaderVerdict | None:
-        """Probe the URL, then judge the ZIP whole or sampled; None after recording why not."""
+        """Read the first 16 KB, then judge the ZIP whole or sampled; None after recording why
+        not. No HEAD first: the ranged GET answers everything it would (status, type, size),
+        and many signed-URL stores refuse HEAD anyway."""
         report, fetcher, url = self.report, self.fetcher, self.url
-        head = await _probe(fetcher, url)
-        if head.status >= 400:
-            _fatal(
-                report,
-                "url_http_error",
-                f"The dataset URL {describe_status(head.status)}; make sure the link is public "
-                "(no login) and points straight at the .zip file.",
-            )
-            return None
-        first = await fetcher.fetch(url, headers={"Range": f"bytes=0-{BLOCK - 1}"}, max_bytes=BLOCK)
-        if not self._first_block_ok(first, head):
+        first = await fetcher.fetch(
+            url, headers={"Range": f"bytes=0-{FIRST_READ - 1}"}, max_bytes=FIRST_READ
+        )
+        if not self._first_block_ok(first):
             return None
         size = _total_size(first)
-        if first.status == 206 and size is not None and size > WHOLE_MAX:
-            report.range_supported, report.archive_size = True, size
-            return await self._sampled(first, size)
         report.range_supported = first.status == 206
-        verdict = await self._whole(_total_size(head) or size)
+        verdict: LoaderVerdict | None
+        if _whole_body(first, size):
+            report.archive_size = len(first.body)
+            verdict = await asyncio.to_thread(
+                judge_zip, io.BytesIO(first.body), self.resolutions, self.trigger
+            )
+        elif first.status == 206 and size is not None and size > WHOLE_MAX:
+            report.archive_size = size
+            return await self._sampled(first, size)
+        else:
+            verdict = await self._whole(size)
         if verdict is not None:
             _explain_not_zip(report, verdict, first.body)
         return verdict
 
-    def _first_block_ok(self, first: FetchResult, head: FetchResult) -> bool:
+    def _first_block_ok(self, first: FetchResult) -> bool:
         report = self.report
         if first.status == 416 or (first.status < 300 and not first.body):
             _fatal(
@@ -209,17 +210,15 @@ class _Job:
                 "The dataset URL returns an empty file; upload the ZIP again and check its size.",
             )
             return False
-        if first.status >= 400:
+        if first.status >= 300:
             _fatal(
                 report,
                 "url_http_error",
-                f"The dataset URL {describe_status(first.status)} when "
-                "downloading; make sure the link is public and points straight at the .zip file.",
+                f"The dataset URL {describe_status(first.status)}; make sure the link is public "
+                "(no login) and points straight at the .zip file.",
             )
             return False
-        if not first.body.startswith(ZIP_MAGIC) and (
-            _looks_like_html(first) or _looks_like_html(head)
-        ):
+        if not first.body.startswith(ZIP_MAGIC) and _looks_like_html(first):
             _fatal(
                 report,
                 "not_a_zip_html",
