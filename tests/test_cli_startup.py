@@ -80,6 +80,8 @@ def test_help_and_dry_run_do_not_import_what_they_do_not_use(tmp_path: Path) -> 
     assert "PIL" in modules  # the images were judged ...
     assert not modules & set(NEVER), out  # ... without loading any of these
     assert "yaml" not in modules  # no config file, saved defaults or named preset to read
+    assert "rich" not in modules  # the listing and the report are styled text
+    assert "sqlite3" not in modules  # no bot database to calibrate the estimate from
 
 
 def test_pillow_without_numpy_still_takes_numpy_arrays() -> None:

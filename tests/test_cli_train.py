@@ -65,8 +65,10 @@ def test_dry_run_shows_everything_and_submits_nothing(
     result = invoke(_args(dataset_url, "--steps", "1200", "--dry-run"))
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "training.steps" in out and "1200" in out and "cli" in out and "preset" in out
-    assert "default" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[:3] == "  t"}
+    assert rows["training.steps"] == ["cli", "1200"]  # setting, where it came from, value
+    assert rows["training.optimizer"][0] == "preset" and rows["trigger_word"] == ["cli", TRIGGER]
+    assert rows["training.lora_rank"][0] == "default"
     assert "Dataset check" in out and "Estimate:" in out
     assert "Replicate token OK" in out and "exists" in out
     assert "nothing was submitted" in out

@@ -90,6 +90,16 @@ def confirm(text: str, *, default: bool = False) -> bool:
             signal.signal(signal.SIGINT, previous)
 
 
+def paint(text: str, *, fg: str | None = None, bold: bool = False, dim: bool = False) -> str:
+    """`text` styled for a terminal; plain when NO_COLOR is set (https://no-color.org). `echo`
+    leaves the styles out where they would not show: piped output, redirected files."""
+    import os
+
+    if os.environ.get("NO_COLOR") or not (fg or bold or dim):
+        return text
+    return click.style(text, fg=fg, bold=bold or None, dim=dim or None)
+
+
 def show(*renderables: Any) -> None:
     """Render rich objects to text first, then print that text through the redactor."""
     import io

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli._common import echo, show, warn
+from bot.cli._common import echo, warn
 
 if TYPE_CHECKING:
     from bot.core.dataset.local import LocalDataset
@@ -73,7 +73,7 @@ async def check_local(
         resolution=resolution,
         min_images=min_images,
     )
-    show(render.dataset_report(local.report))
+    echo(render.dataset_report(local.report))
     if contact_sheet is not None and local.sheet is not None:
         _write_sheet(contact_sheet, local.sheet)
         where = f"Contact sheet written to {contact_sheet}"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.cli import _common
-from bot.cli._common import echo, show
+from bot.cli._common import echo
 
 if TYPE_CHECKING:
     from bot.core.config.model import ResolvedConfig
@@ -127,7 +127,7 @@ def _dataset_usable(url: str, settings: Settings) -> bool:
     if report.ok:
         echo("  Dataset check: OK.")
         return True
-    show(render.dataset_report(report))
+    echo(render.dataset_report(report))
     echo("  Fix the link or the ZIP, then give the link again.")
     return False
 
@@ -204,7 +204,7 @@ def interactive() -> None:
     resolved = _resolve(values, settings, complete=True)
     for message in resolved.warnings:
         _common.warn(message)
-    show(render.config_table(resolved.config.model_dump(mode="json"), resolved.origins))
+    echo(render.config_listing(resolved.config.model_dump(mode="json"), resolved.origins))
     path = _save(resolved)
     if not click.confirm("Check the dataset and start this training now?", default=False):
         echo(f"Done. When ready: sd35l-trainer train --config {path}")

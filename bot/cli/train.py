@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.cli import _common
-from bot.cli._common import EXIT_INTERRUPTED, echo, show, warn
+from bot.cli._common import EXIT_INTERRUPTED, echo, warn
 from bot.cli.dataset import config_relative, contact_sheet_option, dataset_option
 from bot.core.limits import LORA_RANK
 
@@ -124,7 +124,7 @@ async def _check_dataset(
         return None
     report = await check_dataset(resolved.config, settings)
     state.images = image_count(report)
-    show(render.dataset_report(report))
+    echo(render.dataset_report(report))
     if not report.ok:
         n = len(report.errors)
         raise InputError(
@@ -295,7 +295,7 @@ def run_train(req: TrainRequest) -> None:
     for message in resolved.warnings:
         warn(message)
     if req.show_config:
-        show(render.config_table(resolved.config.model_dump(mode="json"), resolved.origins))
+        echo(render.config_listing(resolved.config.model_dump(mode="json"), resolved.origins))
     if token_missing(settings, dry_run=req.dry_run):
         from bot.core.replicate.errors import MSG_NO_TOKEN
 

@@ -10,7 +10,6 @@ estimate falls back to the community figures rather than failing a command over 
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,11 @@ def read_samples(path: Path, limit: int = SAMPLE_LIMIT) -> list[Sample]:
     try:
         if not path.is_file():
             return []
+    except OSError:
+        return []
+    import sqlite3  # here, not above: most CLI runs have no database and skip the import
+
+    try:
         uri = f"{path.resolve().as_uri()}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=_BUSY_MS / 1000)
     except (OSError, sqlite3.Error, ValueError):
