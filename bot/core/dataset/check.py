@@ -6,8 +6,8 @@ and runs the loader model (`loader.py`) on what it reads: a ranged GET of the fi
 error? a web page? an image? the whole ZIP already, when it is that small), then either the
 whole ZIP (small ones, or hosts without Range support, up to SD35L_MAX_DATASET_MB) so every
 check runs in full, or, for a large ZIP over HTTP ranges, its directory plus a sample of its
-members in at most ~100 requests. The result is one
-`DatasetReport` both front ends render; `skipped_checks` says what was partial.
+members in at most ~100 requests. The result is one `DatasetReport` both front ends render;
+`skipped_checks` says what was partial.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class _Job:
         first = await fetcher.fetch(
             url, headers={"Range": f"bytes=0-{FIRST_READ - 1}"}, max_bytes=FIRST_READ
         )
-        if not self._first_block_ok(first):
+        if not self._first_read_ok(first):
             return None
         size = _total_size(first)
         report.range_supported = first.status == 206
@@ -201,7 +201,7 @@ class _Job:
             _explain_not_zip(report, verdict, first.body)
         return verdict
 
-    def _first_block_ok(self, first: FetchResult) -> bool:
+    def _first_read_ok(self, first: FetchResult) -> bool:
         report = self.report
         if first.status == 416 or (first.status < 300 and not first.body):
             _fatal(
