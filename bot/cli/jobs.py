@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,6 @@ def _token_or_fail(settings: Settings) -> None:
 
 
 def _dump(data: Any) -> None:
-    import json
-
     echo(json.dumps(data, indent=2, default=str))
 
 

@@ -9,6 +9,7 @@ token). Messages name the key, never echo a secret value.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -197,8 +198,6 @@ def parse_config_text(text: str, *, source: str = "config") -> dict[str, Any]:
         raise InputError(f"{source}: is empty; start from the config template.", field="config")
     if _bracket_depth(stripped) > _MAX_DEPTH:
         raise InputError(f"{source}: is nested too deeply to read.", field="config")
-    import json
-
     import yaml
 
     try:
