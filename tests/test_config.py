@@ -599,6 +599,7 @@ def test_env_example_lists_every_contract_variable() -> None:
         "SD35L_CONFIG_DIR", "SD35L_TRAINER", "WANDB_API_KEY", "SD35L_POLICY_STEPS",
         "SD35L_POLICY_BATCH_SIZE", "SD35L_GPU_PRICE", "SD35L_MAX_DATASET_MB",
         "SD35L_BUDGET_USER_MONTHLY", "SD35L_BUDGET_TEAM_MONTHLY", "SD35L_APPROVAL_ABOVE",
+        "SD35L_MAX_CHECKS",
     }  # fmt: skip
     team_policies = {"SD35L_POLICY_MIN_IMAGES", "SD35L_USAGE_OPEN"}  # documented, not in contract
     assert names == contract | team_policies
