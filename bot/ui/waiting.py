@@ -15,9 +15,9 @@ from typing import Any
 
 import discord
 
+from bot.core.counted import ordinal
 from bot.core.line import Line, Place
 from bot.core.log import get_logger
-from bot.core.words import ordinal
 
 log = get_logger(__name__)
 

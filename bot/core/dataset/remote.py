@@ -19,12 +19,12 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.core.counted import ordinal
+from bot.core.dataset.entries import EntryView
 from bot.core.dataset.extract import SKIPPED_PREFIXES, is_dir, overlaps, target_path
-from bot.core.dataset.loader import IMAGE_SUFFIXES
 from bot.core.dataset.plan import HEAD, ReadPlan, Wanted, plan_reads
-from bot.core.dataset.verdict import EntryView
+from bot.core.dataset.verdict import IMAGE_SUFFIXES
 from bot.core.dataset.zipremote import RangeSource, read_ranges
-from bot.core.words import ordinal
 
 Buffer = bytes | memoryview
 Fetched = list[tuple[int, memoryview]]  # (start offset, the bytes read there)
@@ -33,7 +33,7 @@ _LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile's local file header layout (30
 
 
 @dataclass(frozen=True)
-class Sample:
+class ZipSample:
     """What was read of a large ZIP: the entries for the model and how the images were sampled."""
 
     entries: list[EntryView]
@@ -214,11 +214,11 @@ async def sample_entries(
     *,
     budget: int,
     max_requests: int,
-) -> Sample:
+) -> ZipSample:
     """Plan, fetch and build the entries of a large ZIP. Planning and building walk every
     directory entry (15,000 for 5,000 captioned images: ~100 ms), so they run in a worker
     thread, never on the event loop."""
     images, plan, chosen = await asyncio.to_thread(_plan, infos, source.size, budget, max_requests)
     fetched = [(start, memoryview(body)) for start, body in await read_ranges(source, plan.ranges)]
     entries = await asyncio.to_thread(_build, infos, start_dir, fetched, chosen, source.size)
-    return Sample(entries, images, len(plan.sampled), len(plan.ranges))
+    return ZipSample(entries, images, len(plan.sampled), len(plan.ranges))
