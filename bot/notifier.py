@@ -27,8 +27,9 @@ import discord
 
 from bot.core.estimate import format_money
 from bot.core.jobs.crash import crash_point
+from bot.core.jobs.pace import Pace
 from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
-from bot.core.jobs.tracker import CardResult, Pace, Tracker
+from bot.core.jobs.tracker import CardResult, Tracker
 from bot.core.log import get_logger
 from bot.core.store.rows import Notice, PendingSubmission, TrainingRow, utcnow
 from bot.ui.buttons import view_of

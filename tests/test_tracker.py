@@ -339,7 +339,7 @@ async def test_service_errors_other_than_429_do_not_back_off(
     )
     report = await tracker.run_once()
     assert report.failed == 1 and not report.throttled
-    assert tracker.interval == tracker.paced_interval(1)  # not doubled
+    assert tracker.interval == tracker.period.paced(1)  # not doubled
 
 
 async def test_store_failure_is_logged_and_the_round_goes_on(

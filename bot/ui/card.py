@@ -14,7 +14,7 @@ from typing import Any
 import discord
 
 from bot.core.estimate import format_duration, format_money
-from bot.core.jobs.tracker import Pace
+from bot.core.jobs.pace import Pace
 from bot.core.store.rows import TrainingRow, utcnow
 from bot.ui.format import (
     DESCRIPTION,

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.core.errors import SD35LError, ServiceError
 from bot.core.jobs.crash import crash_point
+from bot.core.jobs.pace import Pace, PollPeriod
 from bot.core.jobs.service import JobService
 from bot.core.log import get_logger
 from bot.core.settings import Settings
@@ -66,23 +67,13 @@ class RoundReport:
     starts_told: int = 0
 
 
-@dataclass(frozen=True)
-class Pace:
-    """How often each active training is read now; `stretched` when Replicate's rate limit (or
-    its 429s) made the period longer than `SD35L_POLL_INTERVAL`."""
-
-    seconds: float
-    stretched: bool
-
-
 def _shown(row: TrainingRow) -> tuple[str, int | None, int | None]:
     return (row.status, row.step, row.total)
 
 
 class Tracker:
-    """Polls every active training each `settings.poll_interval` seconds, longer when that
-    many reads would pass the share of Replicate's rate limit the tracker may use (`read_share`
-    of the gateway's limiter), doubling on 429."""
+    """Polls every active training each `settings.poll_interval` seconds, or as often as its
+    `read_share` of the gateway's rate limit allows (`PollPeriod`), doubling on 429."""
 
     def __init__(
         self,
@@ -109,16 +100,11 @@ class Tracker:
         self.card_wait = card_wait
         self.notice_batch = notice_batch
         self.concurrency = max(1, concurrency)
-        self.base_interval = settings.poll_interval
-        self.max_interval = max_interval or max(self.base_interval, 300.0)
-        self.interval = self.base_interval
         limiter = getattr(job_service.gateway, "limiter", None)
-        # Reads a minute the rounds may use; the rest is for Starts, /status and lists.
-        if reads_per_minute is None:
-            reads_per_minute = (
-                limiter.reads_per_minute * read_share if limiter is not None else float("inf")
-            )
-        self.reads_per_minute = reads_per_minute
+        if reads_per_minute is None:  # the rest of the limit is for Starts, /status and lists
+            reads_per_minute = limiter.reads_per_minute * read_share if limiter else float("inf")
+        base = settings.poll_interval
+        self.period = PollPeriod(base, max_interval or max(base, 300.0), reads_per_minute)
         self.rounds = 0
         self._last_edit: dict[str, float] = {}
         self._last_shown: dict[str, tuple[str, int | None, int | None]] = {}
@@ -144,21 +130,9 @@ class Tracker:
         rows = await self._guard("listing active trainings", self.store.active_trainings())
         if rows:
             report.active = len(rows)
-            # The cards edited in this round already tell the period it needs.
-            self.interval = max(self.interval, self.paced_interval(report.active))
+            self.period.before_round(report.active)
             await self._refresh_all(rows, report)
-        paced = self.paced_interval(report.active)
-        if report.throttled:
-            self.interval = max(min(self.interval * 2, self.max_interval), paced)
-            log.warning("Replicate throttles (429): next poll in %.1fs", self.interval)
-        else:
-            if paced > self.base_interval and self.interval != paced:
-                log.info(
-                    "%d active trainings: polled every %.1fs to stay within Replicate's limit",
-                    report.active,
-                    paced,
-                )
-            self.interval = paced
+        self.period.after_round(report.active, throttled=report.throttled)
         await self._wait_for_edits()
         await self._guard("delivering notices", self._deliver_notices(report))
         return report
@@ -171,14 +145,14 @@ class Tracker:
             log.exception("tracker: error while %s; continuing", what)
             return None
 
-    def paced_interval(self, active: int) -> float:
-        """The poll period for `active` trainings: the configured one, or longer when reading
-        each of them that often would pass the tracker's share of the rate limit."""
-        return max(self.base_interval, active * 60.0 / self.reads_per_minute)
+    @property
+    def interval(self) -> float:
+        """Seconds between rounds now."""
+        return self.period.seconds
 
     def pace(self) -> Pace:
         """How often trainings are read now, for the cards."""
-        return Pace(self.interval, self.interval > self.base_interval)
+        return self.period.pace()
 
     async def _refresh_all(self, rows: list[TrainingRow], report: RoundReport) -> None:
         sem = asyncio.Semaphore(self.concurrency)
@@ -202,15 +176,11 @@ class Tracker:
         self._reading.add(old.id)
         try:
             new = await self.jobs.refresh(old.id, old)
-        except ServiceError as exc:
-            if exc.status == 429:
+        except SD35LError as exc:
+            if isinstance(exc, ServiceError) and exc.status == 429:
                 report.throttled = True
                 report.skipped += 1
                 return None
-            report.failed += 1
-            log.warning("training %s not refreshed: %s", old.id, exc)
-            return None
-        except SD35LError as exc:
             report.failed += 1
             log.warning("training %s not refreshed: %s", old.id, exc)
             return None
@@ -231,8 +201,7 @@ class Tracker:
             await self._deliver_now(new, report)
 
     def refresh_soon(self, training_id: str) -> None:
-        """Read one training now (after its Start), not a whole round: N Starts cost N reads,
-        not N rounds of every active training."""
+        """Read one training now (its Start), not a whole round: N Starts cost N reads."""
         task = asyncio.create_task(self.refresh_one(training_id), name=f"sd35l-read-{training_id}")
         self._single.add(task)
         task.add_done_callback(self._single.discard)
@@ -244,7 +213,6 @@ class Tracker:
             old = await self.store.get(training_id)
             if old is None or old.is_terminal:
                 return report
-            report.active = 1
             new = await self._read(old, report)
             if new is not None:
                 await self._after_read(old, new, report)

@@ -30,7 +30,7 @@ from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors
 from bot.core.replicate.errors import OutcomeUnknownError
-from bot.core.replicate.limiter import RateLimiter, kind_of, limiter_for
+from bot.core.replicate.limiter import RateLimiter, limiter_for
 from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
 from bot.core.replicate.urls import auth_headers, same_origin
 from bot.core.secrets import redact, register_secret
@@ -80,16 +80,14 @@ class ReplicateGateway:
         self._token = settings.token
         self.timeout = timeout
         self._reader: TrainingReader | None = None
-        # The process's one pace for this API root: every request below takes a slot first.
-        self.limiter = limiter or limiter_for(self.base_url)
+        self.limiter = limiter or limiter_for(self.base_url)  # the process's one pace
+        hooks = self.limiter.httpx_hooks(cap=self.max_backoff)
+        hooks["request"].append(self._count_request)
         self._client = Client(
             api_token=self._token or "",
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            event_hooks={
-                "request": [self._count_request],
-                "response": [self._note_throttle],
-            },
+            event_hooks=hooks,
         )
         self._http: httpx.AsyncClient = self._client._async_client
         transport = getattr(self._http, "_transport", None)
@@ -97,18 +95,7 @@ class ReplicateGateway:
             transport.max_attempts = 1  # our own policy below replaces it
 
     async def _count_request(self, request: httpx.Request) -> None:
-        await self.limiter.acquire(kind_of(request.method, request.url.path))
         self.requests_made += 1
-
-    async def _note_throttle(self, response: httpx.Response) -> None:
-        if response.status_code == 429:
-            self.throttled(errors.retry_after(response.headers))
-
-    def throttled(self, asked: float | None) -> None:
-        """A 429: every request of the process waits out its `Retry-After` (up to the cap the
-        retries use), not only the one that got it."""
-        if asked is not None:
-            self.limiter.hold(min(asked, self.max_backoff))
 
     async def __aenter__(self) -> ReplicateGateway:
         return self

@@ -20,8 +20,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from bot.core.http.retry import retry_after
 from bot.core.log import get_logger
 
 log = get_logger(__name__)
@@ -98,6 +99,24 @@ class RateLimiter:
         if until > self.held_until:
             log.warning("Replicate throttles (429): every request waits %.1fs", wait)
             self.held_until = until
+
+    def throttled(self, retry_after: float | None, cap: float) -> None:
+        """A 429: every request of the process waits out its `Retry-After` (up to `cap`, the
+        longest the retries wait), not only the one that got it."""
+        if retry_after is not None:
+            self.hold(min(retry_after, cap))
+
+    def httpx_hooks(self, cap: float) -> dict[str, list[Callable[[Any], Awaitable[None]]]]:
+        """Event hooks that pace an httpx client's requests and note its 429s."""
+
+        async def pace(request: Any) -> None:
+            await self.acquire(kind_of(request.method, request.url.path))
+
+        async def note(response: Any) -> None:
+            if response.status_code == 429:
+                self.throttled(retry_after(response.headers.get("Retry-After")), cap)
+
+        return {"request": [pace], "response": [note]}
 
 
 def kind_of(method: str, path: str) -> Kind:

@@ -131,7 +131,7 @@ class TrainingReader:
                 continue
             asked = retry_after(headers.get("Retry-After"))
             if status == 429:
-                gw.throttled(asked)
+                gw.limiter.throttled(asked, gw.max_backoff)
             if status in RETRY_STATUSES and not last:
                 wait = gw.backoff(attempt, asked)
                 log.info("GET %s answered %s; retry in %.2fs", url, status, wait)
