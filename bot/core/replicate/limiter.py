@@ -2,7 +2,7 @@
 silent for as long as a 429's `Retry-After` asks.
 
 Why: Replicate allows 3,000 requests a minute for reads (and other endpoints) and 600 a minute
-for creates (`reference/REPLICATE.md`), per account. The tracker, the Starts, /status and the
+for creates (its documentation), per account. The tracker, the Starts, /status and the
 CLI each asked as fast as they liked, so a burst of Starts (each waking a round of every active
 training) passed the limit and earned 429s for everyone. Every request to one API root now
 takes a slot from the same `RateLimiter` first (`limiter_for`), whichever client sends it (the
