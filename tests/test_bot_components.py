@@ -18,7 +18,7 @@ import discord
 
 import bot.ui
 import cogs
-from bot.ui.approval import ReasonForm
+from bot.ui.approvals import ReasonForm
 from bot.ui.buttons import ID_CHARS, KeyedButton, view_of
 from cogs.images import ImagesModal
 from tests.fakediscord.limits import CALLBACK, CHANNEL_MESSAGES, WEBHOOK_MESSAGES, request_problems
