@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.estimate import calibrate, estimate_training, format_estimate
+from bot.core.money.estimate import calibrate, estimate_training, format_estimate
 from bot.core.settings import load_settings
 from bot.core.store.db import Store
 from bot.core.store.history import read_samples

@@ -108,7 +108,7 @@ def test_presets(settings: Settings, name: str, expected: tuple[Any, ...]) -> No
 def test_preset_descriptions_match_their_estimates(settings: Settings) -> None:
     """A preset called quicker and cheaper than another is estimated so, at both ends, and no
     preset claims to beat one it does not beat."""
-    from bot.core.estimate import estimate_training
+    from bot.core.money.estimate import estimate_training
 
     def estimate(name: str) -> Any:
         t = resolve_config(cli={**BASE, "preset": name}, settings=settings).config.training
@@ -123,11 +123,11 @@ def test_preset_descriptions_match_their_estimates(settings: Settings) -> None:
         mine = estimate(name)
         for other in presets:
             theirs = estimate(other)
-            cheaper = mine.cost_high < theirs.cost_high and mine.cost_low < theirs.cost_low
+            cheaper = mine.high_cents < theirs.high_cents and mine.low_cents < theirs.low_cents
             quicker = mine.seconds_high < theirs.seconds_high
             assert (f"cheaper than {other}" in text) <= (cheaper and quicker), (name, other)
         if "3x the cost of beginner" in text:
-            ratio = mine.cost_low / beginner.cost_low
+            ratio = mine.low_cents / beginner.low_cents
             assert 2.5 <= ratio <= 3.5, (name, ratio)
     fast = presets["fast"]
     assert "quicker and cheaper than experienced" in fast.description.lower()
