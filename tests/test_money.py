@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 from bot.core.errors import InputError
-from bot.core.loss import loss_series, smooth, thin
 from bot.core.money.approvals import REASON_MAX, clean_reason
 from bot.core.money.budget import (
     ApprovalRequiredError,
@@ -35,6 +34,7 @@ from bot.core.store.approvals import ApprovalStore
 from bot.core.store.db import Store
 from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
 from bot.core.store.migrations import MIGRATIONS
+from bot.core.trainer_log.loss import loss_series, smooth, thin
 from bot.sim.logs import TrainingLog
 from bot.ui.charts import loss_curve_png, usage_chart_png
 

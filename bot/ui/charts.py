@@ -12,9 +12,9 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.core.loss import smooth
 from bot.core.money.cents import format_cents
 from bot.core.money.usage import OUTCOMES
+from bot.core.trainer_log.loss import smooth
 
 _COLOURS = {
     "succeeded": "#57F287",

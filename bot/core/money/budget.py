@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core.errors import InputError, SD35LError
-from bot.core.loss import loss_curve
 from bot.core.money.cents import actual_cents, format_cents, to_cents
 from bot.core.money.estimate import (
     Calibration,
@@ -32,6 +31,7 @@ from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
 from bot.core.store.rows import TrainingRow, utcnow
+from bot.core.trainer_log.loss import loss_curve
 
 USER_BUDGET = "SD35L_BUDGET_USER_MONTHLY"
 TEAM_BUDGET = "SD35L_BUDGET_TEAM_MONTHLY"
