@@ -14,7 +14,7 @@ from discord import app_commands
 
 from bot import app as app_module
 from bot.core.config.model import resolve_config
-from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding
 from bot.core.errors import InputError
 from bot.core.jobs.tracker import CardResult

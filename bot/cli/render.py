@@ -18,7 +18,7 @@ from bot.cli._common import paint
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from bot.core.dataset.check import DatasetReport
+    from bot.core.dataset.report import DatasetReport
     from bot.core.replicate.training import Training
     from bot.core.trainer_log.progress import Progress
 
