@@ -31,8 +31,8 @@ from bot.core.dataset.remote import sample_entries
 from bot.core.dataset.rules import Finding, RuleResult, describe
 from bot.core.dataset.verdict import LoaderVerdict
 from bot.core.dataset.zipremote import FIRST_READ, RangeSource, list_entries
+from bot.core.http.fetcher import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.log import get_logger
-from bot.core.net import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.settings import Settings
 
 __all__ = ["DatasetReport", "Finding", "inspect_dataset", "share_page_fix"]

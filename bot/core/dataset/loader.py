@@ -20,6 +20,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 
+from bot.core.counted import count
 from bot.core.dataset.buckets import zero_side_resolutions
 from bot.core.dataset.extract import EXTRACT_ERRORS, Extraction, extract
 from bot.core.dataset.probe import Probe, probe_full, probe_head
@@ -30,7 +31,6 @@ from bot.core.dataset.verdict import (
     Skipped,
     UsableImage,
 )
-from bot.core.words import count
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.core.counted import count
 from bot.core.dataset.archive import Resolutions
 from bot.core.dataset.check import DatasetReport
 from bot.core.dataset.collect import (
@@ -29,7 +30,6 @@ from bot.core.dataset.judge import DEFAULT_MIN_IMAGES, judge
 from bot.core.dataset.pack import Packed, pack
 from bot.core.dataset.rules import Finding
 from bot.core.dataset.sheet import contact_sheet
-from bot.core.words import count
 
 
 @dataclass

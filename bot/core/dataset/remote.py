@@ -18,12 +18,12 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.core.counted import ordinal
 from bot.core.dataset.extract import SKIPPED_PREFIXES, is_dir, overlaps, target_path
 from bot.core.dataset.loader import IMAGE_SUFFIXES
 from bot.core.dataset.plan import HEAD, ReadPlan, Wanted, plan_reads
 from bot.core.dataset.verdict import EntryView
 from bot.core.dataset.zipremote import RangeSource, read_ranges
-from bot.core.words import ordinal
 
 EXTRACTABLE = frozenset({0, 8, 12, 14})  # stored, deflate, bzip2, lzma: what zipfile reads
 _LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile's local file header layout (30 bytes)

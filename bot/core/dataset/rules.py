@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bot.core.counted import count
 from bot.core.dataset.verdict import LoaderVerdict, Skipped
-from bot.core.words import count
 
 MAX_PATHS = 10
 MIN_SIDE_WARN, MAX_SIDE_WARN, FEW_IMAGES = 256, 2048, 10
