@@ -20,28 +20,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from PIL import Image
 
+from bot.sim.captioner_schemas import FLORENCE_TASKS, florence_schema, llava_schema
 from bot.sim.state import iso, random_id
 
 if TYPE_CHECKING:
     from bot.sim.server import ReplicateSimulator
 
 DATA_URI_LIMIT = 1_000_000  # bytes of base64 Replicate accepts in a data URI ("about 1 MB")
-FLORENCE_TASKS = [
-    "Caption",
-    "Detailed Caption",
-    "More Detailed Caption",
-    "Object Detection",
-    "Dense Region Caption",
-    "Region Proposal",
-    "Caption to Phrase Grounding",
-    "Referring Expression Segmentation",
-    "Region to Segmentation",
-    "Open Vocabulary Detection",
-    "Region to Category",
-    "Region to Description",
-    "OCR",
-    "OCR with Region",
-]
 _TASK_TAGS = {task: "<" + task.upper().replace(" ", "_") + ">" for task in FLORENCE_TASKS}
 _COLOURS = {
     "red": (200, 40, 40),
@@ -54,116 +39,6 @@ _COLOURS = {
     "orange": (230, 130, 30),
     "purple": (130, 50, 160),
 }
-
-
-def _florence_schema() -> dict[str, Any]:
-    return {
-        "openapi": "3.0.2",
-        "info": {"title": "Cog", "version": "0.1.0"},
-        "paths": {},
-        "components": {
-            "schemas": {
-                "Input": {
-                    "type": "object",
-                    "title": "Input",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "string",
-                            "title": "Image",
-                            "format": "uri",
-                            "x-order": 0,
-                            "description": "Grayscale input image",
-                        },
-                        "task_input": {
-                            "allOf": [{"$ref": "#/components/schemas/task_input"}],
-                            "default": "Caption",
-                            "x-order": 1,
-                            "description": "Input task",
-                        },
-                        "text_input": {
-                            "type": "string",
-                            "title": "Text Input",
-                            "x-order": 2,
-                            "description": "Text Input(Optional)",
-                        },
-                    },
-                },
-                "task_input": {
-                    "enum": FLORENCE_TASKS,
-                    "type": "string",
-                    "title": "task_input",
-                    "description": "An enumeration.",
-                },
-                "Output": {
-                    "type": "object",
-                    "title": "Output",
-                    "properties": {
-                        "img": {"type": "string", "title": "Img", "format": "uri"},
-                        "text": {"type": "string", "title": "Text"},
-                    },
-                },
-            }
-        },
-    }
-
-
-def _llava_schema() -> dict[str, Any]:
-    def prop(kind: str, order: int, title: str, description: str, **extra: Any) -> dict[str, Any]:
-        return {"type": kind, "title": title, "x-order": order, "description": description, **extra}
-
-    return {
-        "openapi": "3.0.2",
-        "info": {"title": "Cog", "version": "0.1.0"},
-        "paths": {},
-        "components": {
-            "schemas": {
-                "Input": {
-                    "type": "object",
-                    "title": "Input",
-                    "required": ["image", "prompt"],
-                    "properties": {
-                        "image": prop("string", 0, "Image", "Input image", format="uri"),
-                        "prompt": prop("string", 1, "Prompt", "Prompt to use for text generation"),
-                        "top_p": prop(
-                            "number",
-                            2,
-                            "Top P",
-                            "When decoding text, samples from the top p percentage of most "
-                            "likely tokens; lower to ignore less likely tokens",
-                            default=1,
-                            minimum=0,
-                            maximum=1,
-                        ),
-                        "temperature": prop(
-                            "number",
-                            3,
-                            "Temperature",
-                            "Adjusts randomness of outputs, greater than 1 is random and 0 is "
-                            "deterministic",
-                            default=0.2,
-                            minimum=0,
-                        ),
-                        "max_tokens": prop(
-                            "integer",
-                            4,
-                            "Max Tokens",
-                            "Maximum number of tokens to generate. A word is generally 2-3 tokens",
-                            default=1024,
-                            minimum=0,
-                        ),
-                    },
-                },
-                "Output": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "title": "Output",
-                    "x-cog-array-type": "iterator",
-                    "x-cog-array-display": "concatenate",
-                },
-            }
-        },
-    }
 
 
 @dataclass(frozen=True)
@@ -185,14 +60,14 @@ CAPTIONERS: dict[str, SimCaptioner] = {
             "da53547e17d45b9cfb48174b2f18af8b83ca020fa76db62136bf9c6616762595",
             "task",
             2.6,
-            _florence_schema(),
+            florence_schema(),
         ),
         SimCaptioner(
             "yorickvp/llava-13b",
             "80537f9eead1a5bfa72d5ac6ea6414379be41d4d4f6679fd776e9535d1eb58bb",
             "prompt",
             3.0,
-            _llava_schema(),
+            llava_schema(),
         ),
     )
 }
