@@ -18,8 +18,9 @@ from PIL import Image
 
 from bot.core.config.model import resolve_config
 from bot.core.errors import InputError
-from bot.core.estimate import estimate_training, format_cents, to_cents
-from bot.core.jobs.approvals import REASON_MAX
+from bot.core.money.approvals import REASON_MAX
+from bot.core.money.cents import format_cents
+from bot.core.money.estimate import estimate_training
 from bot.core.store.ledger import month_of
 from bot.core.store.rows import utcnow
 from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
@@ -45,7 +46,7 @@ def high_cents(world: World, images: int | None = GOOD_IMAGES, **options: Any) -
         gpu_price=PRICE,
         images=images,
     )
-    return to_cents(e.cost_high)
+    return e.high_cents
 
 
 def cents_of(predict_time: float) -> int:

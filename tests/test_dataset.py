@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from bot.core.dataset.check import FIRST_READ, DatasetReport, inspect_dataset
+from bot.core.dataset.check import inspect_dataset
 from bot.core.dataset.links import share_page_fix
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import recommended_steps
+from bot.core.dataset.zipremote import FIRST_READ
 from bot.core.errors import InputError
 from bot.core.settings import Settings, load_settings
 from tests.dataset_corpus import (

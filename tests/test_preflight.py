@@ -11,7 +11,7 @@ import pytest
 from discord import app_commands
 
 from bot.core.config.model import TrainingConfig, resolve_config
-from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.report import DatasetReport
 from bot.core.errors import InputError
 from bot.core.jobs.preflight import AccountCheck, Preflight, preflight
 from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS

@@ -21,10 +21,11 @@ from typing import Any
 import discord
 
 from bot.core.errors import SD35LError
-from bot.core.estimate import format_cents, format_estimate
-from bot.core.jobs.approvals import NO_REASON, REASON_MAX, request_text, require_manager
-from bot.core.jobs.budget import APPROVAL_ABOVE, ApprovalRequiredError
 from bot.core.log import get_logger
+from bot.core.money.approvals import NO_REASON, REASON_MAX, request_text, require_manager
+from bot.core.money.budget import APPROVAL_ABOVE, ApprovalRequiredError
+from bot.core.money.cents import format_cents
+from bot.core.money.estimate import format_estimate
 from bot.core.store.approvals import ApprovalRequest
 from bot.core.store.previews import Preview
 from bot.core.store.rows import TrainingRow
