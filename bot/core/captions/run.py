@@ -23,7 +23,7 @@ from bot.core.captions.cost import CaptionPrice, CaptionSample, cost_cents, pric
 from bot.core.captions.images import UnreadableImageError, captioner_copy, data_uri
 from bot.core.captions.models import DEFAULT_MODEL, MODEL_FIELD, Captioner, from_schema, split_model
 from bot.core.dataset.collect import Member
-from bot.core.dataset.loader import IMAGE_SUFFIXES
+from bot.core.dataset.verdict import IMAGE_SUFFIXES
 from bot.core.errors import SD35LError
 from bot.core.log import get_logger
 from bot.core.replicate.gateway import ReplicateGateway
