@@ -602,8 +602,11 @@ def test_env_example_lists_every_contract_variable() -> None:
         "SD35L_CONFIG_DIR", "SD35L_TRAINER", "WANDB_API_KEY", "SD35L_POLICY_STEPS",
         "SD35L_POLICY_BATCH_SIZE", "SD35L_GPU_PRICE", "SD35L_MAX_DATASET_MB",
         "SD35L_BUDGET_USER_MONTHLY", "SD35L_BUDGET_TEAM_MONTHLY", "SD35L_APPROVAL_ABOVE",
+        "SD35L_CAPTION_MODEL", "SD35L_CAPTION_PROMPT", "SD35L_CAPTION_PRICE",
     }  # fmt: skip
-    team_policies = {"SD35L_POLICY_MIN_IMAGES", "SD35L_USAGE_OPEN"}  # documented, not in contract
+    team_policies = {  # documented, not in contract
+        "SD35L_POLICY_MIN_IMAGES", "SD35L_USAGE_OPEN", "SD35L_CAPTION_FORBIDDEN",
+    }  # fmt: skip
     assert names == contract | team_policies
     for secret in ("REPLICATE_API_TOKEN", "DISCORD_TOKEN", "WANDB_API_KEY"):
         assert f"\n{secret}=\n" in text

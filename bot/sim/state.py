@@ -34,6 +34,8 @@ class Faults:
     upload_status: int | None = None  # the next file upload answers this error instead
     upload_hang: float = 0.0  # every file upload waits this long before reading the body
     withhold_metrics: bool = False  # trainings answer without metrics.predict_time (not yet known)
+    prediction_statuses: list[int] = field(default_factory=list)  # next prediction creates fail so
+    caption_fail_widths: set[int] = field(default_factory=set)  # images this wide end "failed"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ class RecordedRequest:
     def endpoint(self) -> str:
         """`GET /v1/trainings/{id}`: ids folded away so requests group by endpoint."""
         parts = self.path.split("/")
-        if len(parts) >= 4 and parts[1] == "v1" and parts[2] in ("trainings", "files"):
+        if (
+            len(parts) >= 4
+            and parts[1] == "v1"
+            and parts[2] in ("trainings", "files", "predictions")
+        ):
             parts[3] = "{id}"
         if len(parts) >= 4 and parts[1] == "_sim" and parts[2] == "weights":
             parts[3] = "{id}.tar"
