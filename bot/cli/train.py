@@ -62,6 +62,27 @@ class _State:
     training_id: str | None = None
     submitting: bool = False
     images: int | None = None  # usable images the dataset check counted (for the estimate)
+    dataset_checked: bool = True  # False after --skip-dataset-check on a dataset_url
+
+
+def _dry_run_summary(state: _State, *, account: bool) -> str:
+    """What a dry run checked and what it did not: "every check ran" only when it is true."""
+    ran = ["the config"] + (["the dataset"] if state.dataset_checked else [])
+    missed = [] if state.dataset_checked else ["the dataset (--skip-dataset-check)"]
+    if account:
+        ran += ["the token", "the destination model", "the trainer's inputs"]
+    else:
+        missed += [
+            "the token, the destination model and the trainer's inputs (they need "
+            "REPLICATE_API_TOKEN)"
+        ]
+    if not missed:
+        return f"Dry run: every check ran ({_and(ran)}); nothing was submitted."
+    return f"Dry run: checked {_and(ran)}. Not checked: {'; '.join(missed)}. Nothing was submitted."
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
@@ -121,6 +142,7 @@ async def _check_dataset(
         warn("--contact-sheet is drawn only for a local --dataset.")
     if req.skip_dataset_check:
         warn("the dataset check was skipped (--skip-dataset-check); a bad ZIP fails after billing.")
+        state.dataset_checked = False
         return None
     report = await check_dataset(resolved.config, settings)
     state.images = image_count(report)
@@ -228,18 +250,14 @@ async def _submit_and_follow(
 
     config = resolved.config
     if not settings.token:  # a dry run without a token: no Replicate client is even loaded
-        warn(
-            "REPLICATE_API_TOKEN is not set, so the token, destination and trainer-schema "
-            "checks were skipped."
-        )
         _show_estimate(resolved, settings, state.images)
-        echo("Dry run: every check ran and nothing was submitted.")
+        echo(_dry_run_summary(state, account=False))
         return
     async with _common.gateway(settings) as gw:
         await _check_account(req, resolved, gw, settings)
         estimate = _show_estimate(resolved, settings, state.images)
         if req.dry_run:
-            echo("Dry run: every check ran and nothing was submitted.")
+            echo(_dry_run_summary(state, account=True))
             return
         if req.prompting and not _common.confirm(
             f"Start this training on Replicate ({estimate})?", default=False
@@ -292,6 +310,11 @@ def run_train(req: TrainRequest) -> None:
 
     settings = _common.settings()
     resolved = resolve(req, settings)
+    if resolved.config.dataset_path:
+        from bot.cli.dataset import FIELD
+        from bot.core.dataset.collect import require_exists
+
+        require_exists(Path(resolved.config.dataset_path), field=FIELD)
     for message in resolved.warnings:
         warn(message)
     if req.show_config:
