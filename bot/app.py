@@ -44,7 +44,7 @@ from bot.tree import SD35LTree
 log = get_logger(__name__)
 
 EXTENSIONS = (
-    "cogs.train", "cogs.images", "cogs.status", "cogs.cancel", "cogs.presets", "cogs.again",
+    "cogs.train", "cogs.images", "cogs.status", "cogs.cancel", "cogs.presets",
     "cogs.approvals", "cogs.usage",
 )  # fmt: skip
 MSG_MISSING_BOT_LOGIN = (

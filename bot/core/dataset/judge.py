@@ -1,6 +1,6 @@
-"""The verdict on a local dataset: the same report as for a URL, plus what exactly is usable.
+"""A local dataset judged: the same report as for a URL, plus the images the upload takes.
 
-Why an adapter: every byte of a local dataset is at hand, so the loader model (`loader.py`) runs
+Why an adapter: every byte of a local dataset is at hand, so the loader model (`verdict.py`) runs
 in full on the collected members (extraction names and collisions, Pillow decoding every image,
 buckets, captions). This turns its verdict into what the upload path needs: each usable image
 with its bytes, its caption file's bytes and a thumbnail (what `pack` uploads and the contact
@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
+from bot.core.counted import count
 from bot.core.dataset.archive import Resolutions, parse_resolutions
-from bot.core.dataset.check import DatasetReport
 from bot.core.dataset.collect import Entry, Member, bomb_entries
-from bot.core.dataset.loader import run_loader
+from bot.core.dataset.entries import EntryView, Failure
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import RuleResult, describe
-from bot.core.dataset.verdict import EntryView, Failure
-from bot.core.words import count
+from bot.core.dataset.verdict import run_loader
 
 THUMB = 192
 # Short reasons drawn under a refused image on the contact sheet (the report says the rest).
@@ -47,7 +47,9 @@ class Usable:
 
 
 @dataclass
-class Verdict:
+class Selection:
+    """The report, the images the upload takes (with their bytes) and what it leaves out, why."""
+
     report: DatasetReport
     usable: list[Usable] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
@@ -103,7 +105,7 @@ def judge(
     archive_entries: list[Entry] | None = None,
     resolution: Resolutions = None,
     min_images: int = DEFAULT_MIN_IMAGES,
-) -> Verdict:
+) -> Selection:
     """Judge `members` (in ZIP or folder order) in full; `archive_entries` is the raw ZIP
     directory when one was given (for the unpacked-size guard)."""
     report = DatasetReport(url=label)
@@ -135,7 +137,7 @@ def judge(
         )
     report._merge(rules)
     data_of = {m.name: m.data for m in members if m.data is not None}
-    verdict = Verdict(report=report)
+    selection = Selection(report=report)
     refused = _refused(model.failures)
     for image in sorted(model.usable, key=lambda u: u.name):
         data = image.read() if image.read is not None else b""
@@ -145,11 +147,13 @@ def judge(
         )
         if why and image.name not in refused:
             why = f"its caption {why}"
-        verdict.usable.append(
+        selection.usable.append(
             Usable(image.name, data, caption, image.width, image.height, _thumb(data), why)
         )
-    verdict.skipped = [(s.name, s.detail or s.reason) for s in model.skipped]
-    verdict.skipped += [(name, why) for name, why in left_out]
-    verdict.skipped += [(n, "caption without an image that uses it") for n in model.orphan_captions]
-    verdict.skipped.sort()
-    return verdict
+    selection.skipped = [(s.name, s.detail or s.reason) for s in model.skipped]
+    selection.skipped += [(name, why) for name, why in left_out]
+    selection.skipped += [
+        (n, "caption without an image that uses it") for n in model.orphan_captions
+    ]
+    selection.skipped.sort()
+    return selection
