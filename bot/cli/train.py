@@ -65,26 +65,6 @@ class _State:
     dataset_checked: bool = True  # False after --skip-dataset-check on a dataset_url
 
 
-def _dry_run_summary(state: _State, *, account: bool) -> str:
-    """What a dry run checked and what it did not: "every check ran" only when it is true."""
-    ran = ["the config"] + (["the dataset"] if state.dataset_checked else [])
-    missed = [] if state.dataset_checked else ["the dataset (--skip-dataset-check)"]
-    if account:
-        ran += ["the token", "the destination model", "the trainer's inputs"]
-    else:
-        missed += [
-            "the token, the destination model and the trainer's inputs (they need "
-            "REPLICATE_API_TOKEN)"
-        ]
-    if not missed:
-        return f"Dry run: every check ran ({_and(ran)}); nothing was submitted."
-    return f"Dry run: checked {_and(ran)}. Not checked: {'; '.join(missed)}. Nothing was submitted."
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
 def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
     """The dataset (URL or local path), destination and trigger word of a complete config."""
     from bot.core.errors import InputError
@@ -243,7 +223,7 @@ async def _submit_and_follow(
     req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State,
     local: LocalDataset | None = None,
 ) -> None:  # fmt: skip
-    from bot.cli import dataset
+    from bot.cli import dataset, render
     from bot.cli.follow import follow_to_end
     from bot.core.config.model import secret_inputs, to_trainer_input
     from bot.core.errors import SD35LError
@@ -251,13 +231,13 @@ async def _submit_and_follow(
     config = resolved.config
     if not settings.token:  # a dry run without a token: no Replicate client is even loaded
         _show_estimate(resolved, settings, state.images)
-        echo(_dry_run_summary(state, account=False))
+        echo(render.dry_run_summary(dataset_checked=state.dataset_checked, account=False))
         return
     async with _common.gateway(settings) as gw:
         await _check_account(req, resolved, gw, settings)
         estimate = _show_estimate(resolved, settings, state.images)
         if req.dry_run:
-            echo(_dry_run_summary(state, account=True))
+            echo(render.dry_run_summary(dataset_checked=state.dataset_checked, account=True))
             return
         if req.prompting and not _common.confirm(
             f"Start this training on Replicate ({estimate})?", default=False
