@@ -23,6 +23,7 @@ from bot.core.dataset.entries import EntryView, Failure
 from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import RuleResult, describe
 from bot.core.dataset.verdict import run_loader
+from bot.core.limits import BOMB_RATIO, DEFAULT_MIN_IMAGES, MAX_TOTAL_UNCOMPRESSED, MIB
 
 THUMB = 192
 # Short reasons drawn under a refused image on the contact sheet (the report says the rest).
@@ -30,7 +31,6 @@ REFUSED_WHY = {
     "zero_side_bucket": "too small or narrow",
     "caption_unreadable": "is not UTF-8 text",
 }
-DEFAULT_MIN_IMAGES = 2  # the team policy's default (SD35L_POLICY_MIN_IMAGES)
 
 
 @dataclass
@@ -130,8 +130,9 @@ def judge(
         rules.add(
             "error",
             "compression_bomb",
-            "Team policy: the ZIP unpacks to far more than it weighs (over 20 GB, or entries "
-            "over 100x their packed size), so it was not unpacked; zip only the images and "
+            "Team policy: the ZIP unpacks to far more than it weighs (over "
+            f"{MAX_TOTAL_UNCOMPRESSED // (1024 * MIB)} GB, or entries over {BOMB_RATIO}x their "
+            "packed size), so it was not unpacked; zip only the images and "
             "captions.",
             bombs,
         )
