@@ -113,7 +113,7 @@ def test_status_unknown_training(cli_env: ReplicateSimulator) -> None:
 
 def test_cancel_running_then_again(cli_env: ReplicateSimulator) -> None:
     tid = _make(cli_env, steps=100000)
-    result = invoke(["cancel", tid])
+    result = invoke(["cancel", tid, "--yes"])
     assert result.exit_code == 0, result.output
     assert "canceled" in result.output
     assert cli_env.trainings[tid]["status"] == "canceled"

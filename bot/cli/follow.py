@@ -66,6 +66,9 @@ async def follow_to_end(
         raise _lost_contact(last[0], exc) from None
     if on_end is not None:
         await on_end(ended)
+    if ended.status == "canceled":
+        report_canceled(ended)
+        return
     if ended.status != "succeeded":
         report_failure(ended)
     plain = jobs.weights_target(ended, output_dir)
@@ -99,6 +102,16 @@ def report_failure(training: Training) -> None:
         echo(_common.trainer_log(tail))
     reason = f": {training.error}" if training.error else ""
     raise SD35LError(f"Training {training.id} ended {training.status}{reason}.")
+
+
+def report_canceled(training: Training) -> None:
+    """Only a person cancels a training (this CLI's `cancel`, the bot's Cancel button, the web
+    page); Replicate itself ends a run as failed or aborted. So a cancel is what someone asked
+    for, not an error: it is said plainly and the exit status is 0 (docs/interface.md)."""
+    echo(
+        f"Training {training.id} was canceled (with `sd35l-trainer cancel`, the bot's Cancel "
+        "button or its web page), so it made no weights and there is nothing to download."
+    )
 
 
 def report_success(training: Training, path: Path, settings: Settings) -> None:
@@ -147,4 +160,6 @@ def follow_cmd(training_id: str, output_dir: Path, force: bool) -> None:
     try:
         _common.run(go)
     except KeyboardInterrupt:
-        stopped_following(training_id.strip())
+        from bot.core.replicate.errors import training_id_of
+
+        stopped_following(training_id_of(training_id))

@@ -280,3 +280,24 @@ def training_json(training: Training, gpu_price: float, progress: Any = None) ->
     result = redact_obj(out)
     assert isinstance(result, dict)
     return result
+
+
+def dry_run_summary(*, dataset_checked: bool, account: bool) -> str:
+    """What a dry run checked and what it did not: "every check ran" only when it is true
+    (`account`: the token, destination and trainer-input checks ran, which needs a token)."""
+    ran = ["the config"] + (["the dataset"] if dataset_checked else [])
+    missed = [] if dataset_checked else ["the dataset (--skip-dataset-check)"]
+    if account:
+        ran += ["the token", "the destination model", "the trainer's inputs"]
+    else:
+        missed += [
+            "the token, the destination model and the trainer's inputs (they need "
+            "REPLICATE_API_TOKEN)"
+        ]
+    if not missed:
+        return f"Dry run: every check ran ({_and(ran)}); nothing was submitted."
+    return f"Dry run: checked {_and(ran)}. Not checked: {'; '.join(missed)}. Nothing was submitted."
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
