@@ -54,6 +54,14 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 9
 
 
+def _in_order(value: tuple[int, int], name: str) -> tuple[int, int]:
+    """A range written high-low is a slip, not an out-of-bounds value: say which it is."""
+    lo, hi = value
+    if lo > hi:
+        raise ValueError(f"{name} {lo}-{hi} is reversed; write the smaller number first: {hi}-{lo}")
+    return value
+
+
 def _parse_range(value: Any, name: str) -> Any:
     if isinstance(value, str):
         parts = value.replace("–", "-").split("-")
@@ -203,7 +211,7 @@ class Settings(BaseModel):
     @field_validator("policy_steps")
     @classmethod
     def _steps_within_trainer(cls, value: tuple[int, int]) -> tuple[int, int]:
-        lo, hi = value
+        lo, hi = _in_order(value, "SD35L_POLICY_STEPS")
         if not (STEPS.low <= lo <= hi <= STEPS.high):
             raise ValueError(f"SD35L_POLICY_STEPS must be a range within the trainer's {STEPS}")
         return value
@@ -211,7 +219,7 @@ class Settings(BaseModel):
     @field_validator("policy_batch_size")
     @classmethod
     def _batch_within_trainer(cls, value: tuple[int, int]) -> tuple[int, int]:
-        lo, hi = value
+        lo, hi = _in_order(value, "SD35L_POLICY_BATCH_SIZE")
         if not (BATCH_SIZE.low <= lo <= hi <= BATCH_SIZE.high):
             raise ValueError(f"SD35L_POLICY_BATCH_SIZE must be a range within {BATCH_SIZE}")
         return value
