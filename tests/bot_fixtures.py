@@ -21,6 +21,7 @@ from bot.sim import ReplicateSimulator
 from tests.cli_fixtures import TOKEN, TRIGGER, dataset_zip
 from tests.dataset_corpus import CorpusServer
 from tests.fakediscord import FakeDiscord, FakeUser, StoredMessage
+from tests.stalls import StallGuard
 
 LONG_STEPS = 6000  # a training that runs for the whole test unless the simulator ends it
 
@@ -66,7 +67,10 @@ class World:
 
 
 @pytest.fixture
-async def world(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[World]:
+async def world(
+    fake_discord: FakeDiscord, tmp_path: Path, loop_stalls: StallGuard
+) -> AsyncIterator[World]:
+    """Everything on loopback, in one event loop that the stall guard watches."""
     fd = fake_discord
     guild = fd.first_guild()
     role = fd.add_role(guild, "lora-managers")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (shared fixture)
+from tests.stalls import loop_stalls  # noqa: F401  (shared fixture: the bot tests' stall guard)
 
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
 
