@@ -218,6 +218,9 @@ async def create_training(sim: ReplicateSimulator, request: web.Request) -> web.
     invalid = validate_input(inputs)
     if invalid:
         return _invalid(invalid)
+    if faults.create_commit_delay > 0:
+        delay, faults.create_commit_delay = faults.create_commit_delay, 0.0
+        await sim.arrive_late(delay)
     record = sim.create_training(
         destination,
         inputs,
