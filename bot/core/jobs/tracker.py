@@ -124,10 +124,9 @@ class Tracker:
         report = RoundReport()
         self.rounds += 1
         self._tried.clear()
-        await self._guard("resolving lost submissions", self.jobs.resolve_pending_submissions())
+        await self._guard("settling lost submissions and bills", self.jobs.catch_up())
         await self._guard("telling interrupted starts", self._tell_submissions(report))
         await self._guard("finishing cards", self._final_edits(report))
-        await self._guard("reading unknown costs", self.jobs.read_unknown_costs())
         rows = await self._guard("listing active trainings", self.store.active_trainings())
         if rows:
             report.active = len(rows)
