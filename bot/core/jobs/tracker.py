@@ -119,7 +119,7 @@ class Tracker:
         await self._guard("resolving lost submissions", self.jobs.resolve_pending_submissions())
         await self._guard("telling interrupted starts", self._tell_submissions(report))
         await self._guard("finishing cards", self._final_edits(report))
-        rows = await self._guard("listing active trainings", self.store.active_trainings())
+        rows = await self._guard("listing active trainings", self.store.trainings.active())
         if rows:
             report.active = len(rows)
             await self._refresh_all(rows, report)
@@ -228,10 +228,10 @@ class Tracker:
                 # Only the status a card shows is read back (is its ending shown?), so an edit
                 # that changed only the step is not written: one transaction less a refresh.
                 if row.card_status != row.status:
-                    await self.store.mark_card_edited(row.id, utcnow(), status=row.status)
+                    await self.store.cards.mark_edited(row.id, utcnow(), status=row.status)
             elif result is CardResult.GONE:
                 log.info("card of training %s was deleted; no more edits", row.id)
-                await self.store.mark_card_gone(row.id)
+                await self.store.cards.mark_gone(row.id)
         except Exception:
             log.exception("card state of training %s not stored", row.id)
         if row.is_terminal and result is not CardResult.RETRY:
@@ -240,7 +240,7 @@ class Tracker:
 
     async def _final_edits(self, report: RoundReport) -> None:
         """Ended trainings whose card still shows them running (edit failed, or a restart)."""
-        for row in await self.store.cards_needing_final_edit():
+        for row in await self.store.cards.needing_final_edit():
             self._spawn_edit(row, report)
 
     # -- notices -----------------------------------------------------------------------------
@@ -252,7 +252,8 @@ class Tracker:
         if edit is not None:
             await asyncio.wait([edit], timeout=self.card_wait)
         try:
-            notices = [n for n in await self.store.notices_for(row.id) if n.delivered_at is None]
+            stored = await self.store.outbox.for_training(row.id)
+            notices = [n for n in stored if n.delivered_at is None]
         except Exception:
             log.exception("notices of training %s not read; the round's end retries", row.id)
             return
@@ -261,7 +262,7 @@ class Tracker:
 
     async def _deliver_notices(self, report: RoundReport) -> None:
         """Marked delivered only once the notifier says Discord accepted it; else retried."""
-        for notice in await self.store.pending_notices(limit=self.notice_batch):
+        for notice in await self.store.outbox.undelivered(limit=self.notice_batch):
             if notice.id not in self._tried:  # one attempt per notice and round
                 await self._deliver(notice, report)
 
@@ -269,10 +270,10 @@ class Tracker:
         """One notice: marked delivered only once Discord accepted it; else retried."""
         self._tried.add(notice.id)
         try:
-            row = await self.store.get(notice.training_id)
+            row = await self.store.trainings.get(notice.training_id)
             if row is None:  # pragma: no cover - rows are never deleted (FK cascade)
                 return
-            await self.store.mark_notice_attempt(notice.id)
+            await self.store.outbox.mark_attempt(notice.id)
             ok = await self.notifier.deliver_notice(row, notice)
             error = "" if ok else "the notifier did not deliver it"
             if ok:
@@ -282,21 +283,21 @@ class Tracker:
             ok, error = False, f"{type(exc).__name__}: {exc}"
         try:
             if ok:
-                await self.store.mark_notice_delivered(notice.id)
+                await self.store.outbox.mark_delivered(notice.id)
                 report.notices_delivered += 1
             else:
-                await self.store.mark_notice_failed(notice.id, error)
+                await self.store.outbox.mark_failed(notice.id, error)
                 report.notices_failed += 1
         except Exception:
             log.exception("notice %d state not stored", notice.id)
 
     async def _tell_submissions(self, report: RoundReport) -> None:
         """Interrupted Starts settled without a training: each owner hears once."""
-        for pending in await self.store.untold_submissions():
+        for pending in await self.store.pending.untold():
             try:
-                await self.store.mark_tell_attempt(pending.id)
+                await self.store.pending.mark_tell_attempt(pending.id)
                 if await self.notifier.tell_submission(pending):
-                    await self.store.mark_submission_told(pending.id)
+                    await self.store.pending.mark_told(pending.id)
                     report.starts_told += 1
             except Exception:
                 log.exception("owner of interrupted submission %d not told; retried", pending.id)
