@@ -26,6 +26,7 @@ from discord.ext import commands
 from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import RoundReport, Tracker
+from bot.core.line import Line
 from bot.core.log import get_logger, setup_logging
 from bot.core.money.approvals import ApprovalDesk
 from bot.core.money.budget import Budget
@@ -99,6 +100,8 @@ class TrainerBot(ServicedBot):
         self.gateway_options = dict(gateway_options or {})
         self.approval_ttl = approval_ttl
         self.approval_sweep = approval_sweep  # seconds between looks for expired approvals
+        # Dataset checks and captioning runs: `check_slots` at once, the rest wait in line.
+        self.checks = Line(settings.check_slots)
         self.synced_scopes: list[str] = []
         self._tracker_task: asyncio.Task[None] | None = None
         self.background = []
@@ -120,6 +123,7 @@ class TrainerBot(ServicedBot):
         self.tracker = HeartbeatTracker(
             self.jobs, self.store, self.notifier, self.settings, **self.tracker_options
         )
+        self.notifier.tracker = self.tracker
         self._services_open = True
         self.gate.install()
         if self.close_on_sigterm:

@@ -26,8 +26,9 @@ from typing import Any
 import discord
 
 from bot.core.jobs.crash import crash_point
+from bot.core.jobs.pace import Pace
 from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
-from bot.core.jobs.tracker import CardResult
+from bot.core.jobs.tracker import CardResult, Tracker
 from bot.core.log import get_logger
 from bot.core.money.cents import format_cents
 from bot.core.settings import Settings
@@ -92,6 +93,7 @@ class DiscordNotifier:
         self.client = client
         self.store = store
         self.settings = settings
+        self.tracker: Tracker | None = None  # handed over once built (it needs this notifier)
         self._curves: dict[str, bytes | None] = {}  # loss curve PNGs drawn recently, by training
         self.card_posts = KeyedLocks()  # one card post at a time per training
 
@@ -154,12 +156,20 @@ class DiscordNotifier:
                 earlier = await self._find(channel, title=card_embed(row).title)
             await self.store.cards.mark_attempt(row.id)
             if earlier is not None:
-                message = await earlier.edit(**card_message(row))  # show what is true now
+                message = await earlier.edit(
+                    **card_message(row, self.pace())
+                )  # show what is true now
             else:
-                message = await channel.send(**card_message(row), nonce=nonce("card", row.id))
+                message = await channel.send(
+                    **card_message(row, self.pace()), nonce=nonce("card", row.id)
+                )
             crash_point("card-posted")
             await self.store.cards.set(row.id, channel_id, message.id)
             return message
+
+    def pace(self) -> Pace | None:
+        """How often the tracker reads each training now (the cards say it)."""
+        return self.tracker.pace() if self.tracker is not None else None
 
     async def update_card(self, row: TrainingRow) -> CardResult:
         if row.channel_id is None or row.card_gone:
@@ -168,7 +178,7 @@ class DiscordNotifier:
         if row.card_message_id is None:
             return await self._post_missing_card(row)
         message = channel.get_partial_message(row.card_message_id)
-        kwargs = card_message(row)
+        kwargs = card_message(row, self.pace())
         curve = await self.loss_curve(row)
         if curve is not None:  # the card shows the loss curve once the training succeeded
             kwargs["embed"].set_image(url=f"attachment://{curve[0]}")

@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import Tracker
+from bot.core.line import Line
 from bot.core.money.approvals import ApprovalDesk
 from bot.core.money.budget import Budget
 from bot.core.replicate.gateway import ReplicateGateway
@@ -42,6 +43,7 @@ class ServicedBot(commands.Bot):
     approvals: ApprovalDesk
     tracker: Tracker
     notifier: CardPoster
+    checks: Line  # dataset checks and captioning runs: a few at once, the rest wait in line
     # Loops of the cogs (e.g. approval expiry), stopped before the database closes.
     background: list[asyncio.Task[None]]
     # `user:custom_id` of the reject forms this process answers itself (the rest: the cog's
