@@ -9,6 +9,7 @@ The Discord side is a `Notifier` the bot implements; this module never imports d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections.abc import Awaitable, Callable
@@ -298,8 +299,7 @@ class Tracker:
         if edit is not None:
             await asyncio.wait([edit], timeout=self.card_wait)
         try:
-            stored = await self.store.outbox.for_training(row.id)
-            notices = [n for n in stored if n.delivered_at is None]
+            notices = await self.store.outbox.undelivered(training_id=row.id)
         except Exception:
             log.exception("notices of training %s not read; the round's end retries", row.id)
             return
@@ -396,7 +396,5 @@ class Tracker:
             await asyncio.wait_for(asyncio.shield(task), grace)
         except TimeoutError:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass

@@ -40,9 +40,18 @@ class Outbox:
         async with self.db.transaction() as conn:
             return await enqueue_in(conn, training_id, kind, payload)
 
-    async def undelivered(self, limit: int = 100) -> list[Notice]:
-        sql = "SELECT * FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?"
-        return [notice_from_db(rec) for rec in await self.db.fetch_all(sql, (limit,))]
+    async def undelivered(self, limit: int = 100, training_id: str | None = None) -> list[Notice]:
+        """Notices owed, oldest first (of one training, when given)."""
+        if training_id is None:
+            sql = "SELECT * FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?"
+            params: tuple[Any, ...] = (limit,)
+        else:
+            sql = (
+                "SELECT * FROM outbox WHERE delivered_at IS NULL AND training_id = ? "
+                "ORDER BY id LIMIT ?"
+            )
+            params = (training_id, limit)
+        return [notice_from_db(rec) for rec in await self.db.fetch_all(sql, params)]
 
     async def for_training(self, training_id: str) -> list[Notice]:
         sql = "SELECT * FROM outbox WHERE training_id = ? ORDER BY id"
