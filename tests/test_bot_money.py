@@ -193,7 +193,7 @@ async def test_reject_asks_why_and_tells_the_owner_then_expiry(world: World) -> 
         assert form["type"] == 9  # the reason form, as the first answer
         (field,) = [c for row in form["data"]["components"] for c in row["components"]]
         assert field["required"] is False and field["max_length"] == REASON_MAX
-        assert f"max {REASON_MAX} characters" in field["label"]
+        assert f"Up to {REASON_MAX} characters" in field["placeholder"]
         assert fd.message(request.id).buttons()  # nothing is decided before the form is sent
         with pytest.raises(ValueError, match="over 300 chars"):  # the client enforces the limit
             await fd.submit_modal(click, {"Reason": "x" * (REASON_MAX + 1)})

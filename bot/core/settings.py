@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from bot.core.errors import InputError
-from bot.core.limits import BATCH_SIZE, STEPS
+from bot.core.limits import BATCH_SIZE, DEFAULT_MAX_DATASET_MB, DEFAULT_MIN_IMAGES, STEPS
 from bot.core.secrets import register_secret
 
 DEFAULT_TRAINER = (
@@ -111,10 +111,12 @@ class Settings(BaseModel):
         (1, 4), validation_alias=AliasChoices("SD35L_POLICY_BATCH_SIZE")
     )
     gpu_price: float = Field(0.001525, gt=0, validation_alias=AliasChoices("SD35L_GPU_PRICE"))
-    max_dataset_mb: int = Field(1024, gt=0, validation_alias=AliasChoices("SD35L_MAX_DATASET_MB"))
+    max_dataset_mb: int = Field(
+        DEFAULT_MAX_DATASET_MB, gt=0, validation_alias=AliasChoices("SD35L_MAX_DATASET_MB")
+    )
     # Team policy, not a trainer rule: the trainer trains on a single image.
     policy_min_images: int = Field(
-        2, ge=0, validation_alias=AliasChoices("SD35L_POLICY_MIN_IMAGES")
+        DEFAULT_MIN_IMAGES, ge=0, validation_alias=AliasChoices("SD35L_POLICY_MIN_IMAGES")
     )
     # USD amounts; empty means no cap (budgets) or never (approval).
     budget_user_monthly: Decimal | None = Field(

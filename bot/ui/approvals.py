@@ -200,9 +200,10 @@ class ReasonForm(discord.ui.Modal, title="Reject the training request"):
         held.add(self.mark)
         self.reason: discord.ui.TextInput[Any] = discord.ui.TextInput(
             custom_id=REASON_INPUT,
-            label=f"Reason for the owner (optional, max {REASON_MAX} characters)",
+            label="Reason for the owner (optional)",  # Discord: a label is at most 45 chars
             style=discord.TextStyle.paragraph,
-            placeholder="e.g. over this month's plan; 1500 steps should do",
+            placeholder=f"Up to {REASON_MAX} characters, e.g. over this month's plan; 1500 "
+            "steps should do",
             required=False,
             max_length=REASON_MAX,
         )
