@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 
-from bot.core.dataset.collect import MIB, UPLOAD_LIMIT, Member, collect_zip
+from bot.core.dataset.collect import Member, collect_zip
 from bot.core.errors import InputError
 from bot.core.http.fetcher import SafeFetcher, describe_status
+from bot.core.limits import MIB, UPLOAD_LIMIT
 from bot.core.settings import Settings
 
 FIELD = "dataset_url"
