@@ -109,17 +109,11 @@ async def _check_dataset(
     dataset, _destination, trigger = identity(resolved)
     if resolved.config.dataset_path:
         local = await check_local(
-            dataset,
-            trigger,
-            contact_sheet=req.contact_sheet,
-            dry_run=req.dry_run,
-            skip_check=req.skip_dataset_check,
-            resolution=resolved.config.training.resolution,
-            min_images=settings.policy_min_images,
-            caption=req.caption,
-            yes=req.yes,
+            dataset, trigger, contact_sheet=req.contact_sheet, dry_run=req.dry_run,
+            skip_check=req.skip_dataset_check, resolution=resolved.config.training.resolution,
+            min_images=settings.policy_min_images, caption=req.caption, yes=req.yes,
             prompting=req.prompting,
-        )
+        )  # fmt: skip
         state.images = image_count(local.report) if local is not None else None
         return local
     if req.caption:  # a linked ZIP is read, captioned, packed and uploaded like a local one
