@@ -54,7 +54,7 @@ class UnknownBills:
             if now - self._asked.get(training_id, -COST_REREAD_S) < COST_REREAD_S:
                 continue
             self._asked[training_id] = now
-            row = await jobs.store.get(training_id)
+            row = await jobs.store.trainings.get(training_id)
             if row is None:
                 continue
             try:
