@@ -137,6 +137,13 @@ async def _check_dataset(
     return None
 
 
+def check_dataset_step(resolved: ResolvedConfig, settings: Settings) -> None:
+    """`train`'s dataset step alone, for `interactive`'s check: the same code, so the same full
+    report (warnings included) and the same refusal (an `InputError`) for the same dataset."""
+    _common.import_pillow()
+    _common.run(lambda: _check_dataset(TrainRequest(), resolved, settings, _State()))
+
+
 async def _check_account(
     req: TrainRequest, resolved: ResolvedConfig, gw: ReplicateGateway, settings: Settings
 ) -> None:
