@@ -115,14 +115,19 @@ def report_canceled(training: Training) -> None:
 
 
 def report_success(training: Training, path: Path, settings: Settings) -> None:
-    from bot.core.money.cents import actual_cents, format_cents
+    from bot.cli.render import cost_text
     from bot.core.money.estimate import format_duration
 
     echo(f"Training {training.id} succeeded.")
     echo(f"Saved {path}")
-    cost = actual_cents(training.predict_time, settings.gpu_price)
-    if cost is not None and training.predict_time is not None:
-        echo(f"Cost: {format_cents(cost)} ({format_duration(training.predict_time)} of GPU time)")
+    cost = cost_text(training, settings.gpu_price)
+    if training.predict_time is not None:
+        echo(f"Cost: {cost} ({format_duration(training.predict_time)} of GPU time)")
+    else:
+        echo(
+            f"Cost: {cost} (Replicate has not reported the billed time yet; "
+            f"`sd35l-trainer status {training.id}` shows it later)"
+        )
 
 
 @click.command("follow")

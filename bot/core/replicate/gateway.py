@@ -30,6 +30,7 @@ from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors
 from bot.core.replicate.errors import OutcomeUnknownError
+from bot.core.replicate.limiter import RateLimiter, limiter_for
 from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
 from bot.core.replicate.urls import auth_headers, same_origin
 from bot.core.secrets import redact, register_secret
@@ -65,6 +66,7 @@ class ReplicateGateway:
         create_attempts: int = 3,
         lookup_attempts: int = 3,
         lookup_interval: float = 1.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.base_url = settings.replicate_base_url.rstrip("/")
@@ -78,11 +80,14 @@ class ReplicateGateway:
         self._token = settings.token
         self.timeout = timeout
         self._reader: TrainingReader | None = None
+        self.limiter = limiter or limiter_for(self.base_url)  # the process's one pace
+        hooks = self.limiter.httpx_hooks(cap=self.max_backoff)
+        hooks["request"].append(self._count_request)
         self._client = Client(
             api_token=self._token or "",
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            event_hooks={"request": [self._count_request]},
+            event_hooks=hooks,
         )
         self._http: httpx.AsyncClient = self._client._async_client
         transport = getattr(self._http, "_transport", None)
