@@ -33,6 +33,7 @@ class Faults:
     weights_cut_after: int | None = None  # the next weights download is cut after N bytes
     upload_status: int | None = None  # the next file upload answers this error instead
     upload_hang: float = 0.0  # every file upload waits this long before reading the body
+    clock_skew: float = 0.0  # seconds added to every answer's `Date` (a host clock that is off)
 
 
 @dataclass(frozen=True)

@@ -78,11 +78,13 @@ class ReplicateGateway:
         self._token = settings.token
         self.timeout = timeout
         self._reader: TrainingReader | None = None
+        # The `Date` of Replicate's latest answer: `doctor` compares it with the local clock.
+        self.server_date: str | None = None
         self._client = Client(
             api_token=self._token or "",
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            event_hooks={"request": [self._count_request]},
+            event_hooks={"request": [self._count_request], "response": [self._note_date]},
         )
         self._http: httpx.AsyncClient = self._client._async_client
         transport = getattr(self._http, "_transport", None)
@@ -91,6 +93,9 @@ class ReplicateGateway:
 
     async def _count_request(self, request: httpx.Request) -> None:
         self.requests_made += 1
+
+    async def _note_date(self, response: httpx.Response) -> None:
+        self.server_date = response.headers.get("Date") or self.server_date
 
     async def __aenter__(self) -> ReplicateGateway:
         return self
@@ -171,14 +176,18 @@ class ReplicateGateway:
         return str(data.get("username") or "")
 
     async def destination_exists(self, destination: str) -> bool:
+        return await self.get_model(destination) is not None
+
+    async def get_model(self, destination: str) -> dict[str, Any] | None:
+        """The model's JSON (`owner`, `name`, `visibility`, ...); None when it does not exist."""
         owner, name = rerr.split_destination(destination)
         path = f"/v1/models/{quote(owner)}/{quote(name)}"
         resp = await self._read("GET", path)
         if resp.status_code == 404:
-            return False
+            return None
         if not resp.is_success:
             raise rerr.error_for(resp, action=f"look up model {destination}")
-        return True
+        return rerr.json_object(resp, f"look up model {destination}")
 
     async def create_destination(self, destination: str) -> None:
         """Create the model trainings push to: private, on CPU (it only stores versions)."""
