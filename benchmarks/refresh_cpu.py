@@ -116,10 +116,10 @@ async def breakdown(
     import json
 
     from bot.core.jobs.service import _PROGRESS_SCAN, _TAIL_SCAN, recent_tail
-    from bot.core.progress import parse_progress
-    from bot.core.replicate.logs_json import loads_with_logs_end, logs_span
     from bot.core.replicate.poll import fingerprint
     from bot.core.replicate.training import Training
+    from bot.core.trainer_log.logs_json import loads_with_logs_end, logs_span
+    from bot.core.trainer_log.progress import parse_progress
     from bot.notifier import card_message
 
     def unchanged(raw: bytes) -> Any:  # what a read of an unchanged answer computes

@@ -15,16 +15,15 @@ import hashlib
 import json
 import signal
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.core.doctor.backoff import Refusals, delay_for, refusals_path
+from bot.core.doctor.backoff import Refusals, refusals_path, stop_refused
 from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.approvals import ApprovalDesk
 from bot.core.jobs.budget import Budget
@@ -46,7 +45,7 @@ from bot.tree import SD35LTree
 log = get_logger(__name__)
 
 EXTENSIONS = (
-    "cogs.train", "cogs.images", "cogs.status", "cogs.cancel", "cogs.presets", "cogs.again",
+    "cogs.train", "cogs.images", "cogs.status", "cogs.cancel", "cogs.presets",
     "cogs.approvals", "cogs.usage",
 )  # fmt: skip
 MSG_MISSING_BOT_LOGIN = (
@@ -167,7 +166,8 @@ class TrainerBot(commands.Bot):
 
     async def run_startup_checks(self) -> list[Any]:
         """The `doctor` checklist once the bot is connected; each failure logged with its fix."""
-        from bot.core.doctor import DoctorOptions, failed, run_doctor
+        from bot.core.doctor.report import failed
+        from bot.core.doctor.run import DoctorOptions, run_doctor
 
         options = DoctorOptions(
             discord_api=discord.http.Route.BASE,
@@ -316,33 +316,6 @@ def expected_commands(settings: Settings) -> dict[int | None, list[dict[str, Any
             await asyncio.gather(*bot.background, return_exceptions=True)
 
     return asyncio.run(build())
-
-
-def _interactive() -> bool:
-    try:
-        return sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-_sleep = time.sleep
-
-
-def stop_refused(database: Path, message: str) -> NoReturn:
-    """Exit 2 for a setting that is wrong or refused, after a wait that grows with each refusal
-    in a row (`bot.core.doctor.backoff`): no restart loop every few seconds in a container."""
-    print(f"Error: {message}", file=sys.stderr)
-    count = Refusals(refusals_path(database)).record()
-    delay = 0.0 if _interactive() else delay_for(count)
-    if delay:
-        print(
-            f"This start was refused {count} times in a row: waiting {delay:.0f} s before "
-            "exiting, so a restarting container does not hammer the service. Fix the setting, "
-            "then restart (docker compose up -d). `sd35l-trainer doctor` checks everything.",
-            file=sys.stderr,
-        )
-        _sleep(delay)
-    raise SystemExit(2)
 
 
 def check_replicate(settings: Settings) -> None:

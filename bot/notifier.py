@@ -36,7 +36,7 @@ from bot.ui.card import card_embed, log_file, notice_embed
 from bot.ui.charts import loss_curve_png
 from bot.ui.format import mention
 from bot.ui.starts import start_outcome_embed
-from bot.ui.training import DiscardButton, StartButton, card_message
+from bot.ui.train import DiscardButton, StartButton, card_message
 
 log = get_logger(__name__)
 

@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from bot.core.log import get_logger
 from bot.tree import reply_error
-from bot.ui.approval import (
+from bot.ui.approvals import (
     REASON_FORM,
     ApproveButton,
     RejectButton,

@@ -21,8 +21,8 @@ from bot.core.dataset.collect import Member
 from bot.core.dataset.local import prepare_upload
 from bot.core.log import get_logger
 from bot.tree import reply_error, send_ephemeral
-from bot.ui.attachments import label_of, message_dataset, read_message_dataset
-from bot.ui.training import attached_resolution, preview_config
+from bot.ui.images import label_of, message_dataset, read_message_dataset
+from bot.ui.train import attached_resolution, preview_config
 from cogs._common import require_start, services
 
 log = get_logger(__name__)

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.config.model import describe_parameters, load_presets, render_template
-from bot.ui.lists import preset_embed, presets_embed
+from bot.ui.presets import preset_embed, presets_embed
 from cogs._common import PRESET_CHOICES
 
 

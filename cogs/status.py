@@ -13,7 +13,7 @@ from bot.core.jobs.rights import not_tracked
 from bot.core.log import get_logger
 from bot.core.replicate.training import KNOWN_STATUSES
 from bot.ui.card import card_embed
-from bot.ui.lists import jobs_embed
+from bot.ui.status import jobs_embed
 from cogs._common import services, training_choices
 
 log = get_logger(__name__)

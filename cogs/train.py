@@ -1,5 +1,6 @@
 """/train and the 'Train with this config' message menu: read the options and the config file,
-then the preview (`bot.ui.training`) checks everything and offers Start.
+then the preview (`bot.ui.train`) checks everything and offers Start. Also registers the job
+card's Train again button, so it keeps working on cards posted before a restart.
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from bot.core.config.model import OPTIMIZERS
 from bot.core.dataset.local import prepare_upload
 from bot.core.errors import InputError
 from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS
-from bot.ui.attachments import check_zip, read
-from bot.ui.training import DiscardButton, StartButton, attached_resolution, preview_config
+from bot.ui.images import check_zip, read
+from bot.ui.train import (
+    AgainButton,
+    DiscardButton,
+    StartButton,
+    attached_resolution,
+    preview_config,
+)
 from cogs._common import (
     PRESET_CHOICES,
     config_attachment_of,
@@ -132,6 +139,6 @@ class TrainCog(commands.Cog):
 
 
 async def setup(bot: commands.Bot) -> None:
-    bot.add_dynamic_items(StartButton, DiscardButton)
+    bot.add_dynamic_items(StartButton, DiscardButton, AgainButton)
     await bot.add_cog(TrainCog(bot))
     bot.tree.add_command(train_from_message)

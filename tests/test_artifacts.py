@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.core.artifacts import stream as artifacts_http
 from bot.core.artifacts import weights as artifacts
 from bot.core.artifacts.weights import download_weights, weights_filename
 from bot.core.errors import InputError, SD35LError, ServiceError
@@ -139,7 +138,7 @@ async def _status(request: web.Request) -> web.Response:
 
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(artifacts_http, "RETRY_BASE", 0.0)
+    monkeypatch.setattr("bot.core.artifacts.stream.RETRY_BASE", 0.0)
 
 
 def only_files(directory: Path) -> list[str]:
@@ -223,7 +222,7 @@ async def test_transient_503_is_retried(served: Served, tmp_path: Path) -> None:
 async def test_gives_up_after_repeated_cuts(
     served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(artifacts_http, "MAX_CUTS", 2)
+    monkeypatch.setattr("bot.core.artifacts.stream.MAX_CUTS", 2)
     served.files["w.tar"] = TRAINER_TAR
     served.fail_first = 10
     with pytest.raises(ServiceError, match="kept failing"):
@@ -383,7 +382,7 @@ async def test_bare_safetensors_is_saved_as_is(served: Served, tmp_path: Path) -
 
 
 async def test_connection_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(artifacts_http, "MAX_CUTS", 1)
+    monkeypatch.setattr("bot.core.artifacts.stream.MAX_CUTS", 1)
     with pytest.raises(ServiceError, match="interrupted"):
         await download_weights("http://127.0.0.1:9/w.tar", tmp_path, "x.safetensors")
 

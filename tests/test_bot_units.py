@@ -14,7 +14,7 @@ from discord import app_commands
 
 from bot import app as app_module
 from bot.core.config.model import resolve_config
-from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding
 from bot.core.errors import InputError
 from bot.core.jobs.tracker import CardResult
@@ -23,8 +23,8 @@ from bot.core.store.previews import PreviewStore
 from bot.core.store.rows import Notice, TrainingRow, utcnow
 from bot.notifier import DiscordNotifier
 from bot.tree import GENERIC, error_message, send_ephemeral
-from bot.ui import card, format, lists, preview
-from bot.ui.training import card_message, card_view
+from bot.ui import card, format, presets, status, train_preview
+from bot.ui.train import card_message, card_view
 from cogs import _common
 from tests.fakediscord import check_discord_limits
 
@@ -154,12 +154,12 @@ def test_card_and_notice_stay_within_limits_with_huge_text() -> None:
 
 def test_lists_and_presets_embeds() -> None:
     rows = [_row(id=f"t{i}", status="succeeded", total=10, step=10, cost=0.5) for i in range(40)]
-    check([lists.jobs_embed(rows, "T" * 300, "none")])
+    check([status.jobs_embed(rows, "T" * 300, "none")])
     from bot.core.config.model import describe_parameters, load_presets
 
-    presets = load_presets()
-    check([lists.presets_embed(presets)])
-    check([lists.preset_embed(presets["beginner"], describe_parameters())])
+    all_presets = load_presets()
+    check([presets.presets_embed(all_presets)])
+    check([presets.preset_embed(all_presets["beginner"], describe_parameters())])
 
 
 def test_preview_embeds_fit_even_with_huge_reports(tmp_path: Path) -> None:
@@ -180,18 +180,18 @@ def test_preview_embeds_fit_even_with_huge_reports(tmp_path: Path) -> None:
         url="u", errors=[finding] * 5, warnings=[finding] * 5, notes=[finding] * 5,
         counts={"images": 3}, skipped_checks=["captions"], recommended_steps=1500,
     )  # fmt: skip
-    checks = preview.PreviewChecks(
+    checks = train_preview.PreviewChecks(
         dataset=report, destination_ok=None, problems=["p" * 2000], notes=["n" * 900]
     )
-    embeds = preview.preview_embeds(resolved, checks, dry_run=False, source="f.yaml")
+    embeds = train_preview.preview_embeds(resolved, checks, dry_run=False, source="f.yaml")
     check(embeds)
     assert not checks.ok
-    skipped = preview.dataset_embed(None, "skipped because")
+    skipped = train_preview.dataset_embed(None, "skipped because")
     assert "skipped" in str(skipped.to_dict())
-    good = preview.PreviewChecks(destination_ok=False, estimate="1 min")
-    assert "does not exist" in str(preview.checks_embed(good, dry_run=True).to_dict())
-    assert preview.origin_label("preset", None) == "preset"
-    assert "a/b" in preview.summary({"destination": "a/b", "trigger_word": "QQ"})
+    good = train_preview.PreviewChecks(destination_ok=False, estimate="1 min")
+    assert "does not exist" in str(train_preview.checks_embed(good, dry_run=True).to_dict())
+    assert train_preview.origin_label("preset", None) == "preset"
+    assert "a/b" in train_preview.summary({"destination": "a/b", "trigger_word": "QQ"})
 
 
 class _Channel:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import _common, _follow
+from bot.cli import _common, wait
 from bot.sim import ReplicateSimulator
 from tests.cli_fixtures import *  # noqa: F403
 from tests.cli_fixtures import TRIGGER, invoke
@@ -30,7 +30,7 @@ def test_follow_a_running_training_to_its_weights(
             cli_env.finish(tid)
         await asyncio.sleep(seconds)
 
-    monkeypatch.setattr(_follow, "sleep", poll_then_finish)
+    monkeypatch.setattr(wait, "sleep", poll_then_finish)
     result = invoke(["follow", tid, "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert f"Following training {tid}" in result.output

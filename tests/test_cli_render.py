@@ -7,7 +7,7 @@ import click
 import pytest
 
 from bot.cli import _common, render
-from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding
 
 LONG_URL = "https://bucket.example/d.zip?X-Amz-Signature=" + "ab" * 300

@@ -30,7 +30,7 @@ from tests.cli_fixtures import TRIGGER, DatasetServer, dataset_zip
 
 ROOT = Path(__file__).resolve().parent.parent
 # Never needed before the first request to Replicate (and a dry run without a token sends none);
-# the dataset check fetches with the standard library (bot/core/pinned.py), not aiohttp.
+# the dataset check fetches with the standard library (bot/core/http/pinned.py), not aiohttp.
 NEVER = (
     "discord", "httpx", "replicate", "matplotlib", "aiosqlite", "pydantic_settings", "numpy",
     "aiohttp",

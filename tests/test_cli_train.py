@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import _common, _follow
+from bot.cli import _common, wait
 from bot.sim import ReplicateSimulator
 from bot.sim.schema import trainer_openapi_schema
 from tests.cli_fixtures import *  # noqa: F403
@@ -242,7 +242,7 @@ def test_ctrl_c_while_waiting_leaves_training_running(
     async def interrupt(_seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_follow, "sleep", interrupt)
+    monkeypatch.setattr(wait, "sleep", interrupt)
     result = invoke(_args(dataset_url, "--steps", "2000", "--wait", "--yes"))
     assert result.exit_code == 130, result.output
     (tid,) = list(cli_env.trainings)
@@ -296,7 +296,7 @@ def test_wait_on_a_terminal_uses_the_progress_bar(
     cli_env: ReplicateSimulator, dataset_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_common, "stdout_is_tty", lambda: True)
-    monkeypatch.setattr(_follow, "stdout_is_tty", lambda: True)
+    monkeypatch.setattr(wait, "stdout_is_tty", lambda: True)
     result = invoke(_args(dataset_url, "--wait", "--yes", "--output-dir", str(tmp_path)))
     assert result.exit_code == 0, result.output
     assert "step 1000/1000" in result.output and "━" in result.output

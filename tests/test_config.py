@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.core.config import presets as presets_mod
 from bot.core.config.model import (
     OPTIMIZERS,
     TrainingConfig,
@@ -624,13 +623,13 @@ def test_broken_preset_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, words: str
 ) -> None:
     (tmp_path / "bad.yaml").write_text(content)
-    monkeypatch.setattr(presets_mod, "presets_dir", lambda: tmp_path)
+    monkeypatch.setattr("bot.core.config.presets.presets_dir", lambda: tmp_path)
     with pytest.raises(SD35LError, match=words):
         load_presets()
 
 
 def test_no_presets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presets_mod, "presets_dir", lambda: tmp_path)
+    monkeypatch.setattr("bot.core.config.presets.presets_dir", lambda: tmp_path)
     with pytest.raises(SD35LError, match="No presets"):
         load_presets()
 
@@ -639,7 +638,7 @@ def test_packaged_presets_dir_preferred(tmp_path: Path, monkeypatch: pytest.Monk
     fake_config = tmp_path / "bot" / "core" / "config"
     fake_config.mkdir(parents=True)
     (tmp_path / "bot" / "_data" / "presets").mkdir(parents=True)
-    monkeypatch.setattr(presets_mod, "__file__", str(fake_config / "presets.py"))
+    monkeypatch.setattr("bot.core.config.presets.__file__", str(fake_config / "presets.py"))
     assert presets_dir() == tmp_path / "bot" / "_data" / "presets"
 
 
@@ -647,7 +646,7 @@ def test_bad_value_from_a_preset_names_the_preset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
     (tmp_path / "odd.yaml").write_text('description: odd\ntraining: {resolution: "100"}\n')
-    monkeypatch.setattr(presets_mod, "presets_dir", lambda: tmp_path)
+    monkeypatch.setattr("bot.core.config.presets.presets_dir", lambda: tmp_path)
     err = refused(settings, cli={**BASE, "preset": "odd"})
     assert err.field == "training.resolution" and "(from preset odd)" in str(err)
 

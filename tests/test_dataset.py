@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from bot.core.dataset import check as check_module
-from bot.core.dataset.check import DatasetReport, inspect_dataset
+from bot.core.dataset.check import inspect_dataset
 from bot.core.dataset.links import share_page_fix
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import recommended_steps
+from bot.core.dataset.zipremote import FIRST_READ
 from bot.core.errors import InputError
 from bot.core.settings import Settings, load_settings
 from tests.dataset_corpus import (
@@ -35,7 +36,7 @@ def settings() -> Settings:
 @pytest.fixture
 def sampled(monkeypatch: pytest.MonkeyPatch) -> None:
     """Judge every ZIP by ranges and sampling, as if it were larger than a whole read allows."""
-    monkeypatch.setattr(check_module, "WHOLE_MAX", 0)
+    monkeypatch.setattr("bot.core.dataset.check.WHOLE_MAX", 0)
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ async def test_same_verdict_with_and_without_range_support(server, settings, mod
     assert "unsupported_images" in codes(report)["warnings"]
     # No HEAD (hosts that refuse it check the same): the first request is a ranged GET.
     assert [h.method for h in server.hits] == ["GET"] * len(server.hits)
-    assert server.hits[0].range == f"bytes=0-{check_module.FIRST_READ - 1}"
+    assert server.hits[0].range == f"bytes=0-{FIRST_READ - 1}"
 
 
 @pytest.mark.parametrize("mode", ["range", "norange", "nohead"])
@@ -114,7 +115,7 @@ async def test_a_zip_inside_the_first_read_is_judged_from_one_request(
     image = png_bytes(512, 512)
     members = [(f"i{i}.png", image) for i in range(2)] + [(f"i{i}.txt", b"a TOK") for i in range(2)]
     raw = make_zip(members)
-    assert len(raw) <= check_module.FIRST_READ
+    assert len(raw) <= FIRST_READ
     report = await check(server, settings, members, mode=mode, raw=raw)
     assert report.requests == 1 and len(server.hits) == 1 and server.hits[0].method == "GET"
     assert report.bytes_read == report.archive_size == len(raw)
@@ -135,15 +136,15 @@ async def test_large_archive_reads_only_directory_and_members(server, settings) 
 
 
 async def test_sampling_stays_within_requests_and_budget(server, settings, monkeypatch) -> None:
-    monkeypatch.setattr(check_module, "WHOLE_MAX", 0)
-    monkeypatch.setattr(check_module, "SAMPLE_BUDGET", 256 * 1024)
+    monkeypatch.setattr("bot.core.dataset.check.WHOLE_MAX", 0)
+    monkeypatch.setattr("bot.core.dataset.check.SAMPLE_BUDGET", 256 * 1024)
     image = png_bytes(600, 600)
     members = [m for i in range(400) for m in ((f"i{i}.png", image), (f"i{i}.txt", b"c"))]
     server.files["d.zip"] = make_zip(members, method=zipfile.ZIP_STORED)
     report = await inspect_dataset(server.url("/range/d.zip"), settings=settings)
     assert report.ok and report.requests <= 100
     # The sample's budget, plus the first read and the directory at the end.
-    assert report.bytes_read < 256 * 1024 + check_module.FIRST_READ + 64 * 1024
+    assert report.bytes_read < 256 * 1024 + FIRST_READ + 64 * 1024
     sample = report.skipped_checks[0]
     assert "of 400 images were read (an evenly spaced sample" in sample
     assert report.counts["usable_images"] == 400
@@ -224,7 +225,7 @@ async def test_directory_pointing_past_the_end(server, settings, monkeypatch, wh
     """The trainer's zipfile (Python 3.10.14) refuses an entry whose data would run into the
     next one ("Overlapped entries"), even where ours would still read it."""
     if not whole:
-        monkeypatch.setattr(check_module, "WHOLE_MAX", 0)
+        monkeypatch.setattr("bot.core.dataset.check.WHOLE_MAX", 0)
     raw = patch_central(make_zip(dataset(10)), "img001.png", compress_size=10**8)
     report = await check(server, settings, None, raw=raw)
     error = finding(report, "extraction_fails")
@@ -240,7 +241,7 @@ async def test_overlapping_macos_entry_is_never_read(server, settings) -> None:
 @pytest.mark.parametrize("whole", [True, False])
 async def test_bad_local_header_fails_extraction(server, settings, monkeypatch, whole) -> None:
     if not whole:
-        monkeypatch.setattr(check_module, "WHOLE_MAX", 0)
+        monkeypatch.setattr("bot.core.dataset.check.WHOLE_MAX", 0)
     raw = bytearray(make_zip(dataset(10)))
     second = raw.find(b"PK\x03\x04", 10)
     raw[second : second + 4] = b"XXXX"

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.core.dataset import judge_archive
+from bot.core.dataset.archive import judge_archive
 from bot.sim.trainer_dataset import trainer_outcome
 from tests import dataset_corpus
 from tests.dataset_corpus import heic_bytes, patch_central

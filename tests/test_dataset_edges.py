@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.core.dataset import judge_archive, judge_folder, parse_resolutions
+from bot.core.dataset.archive import judge_archive, judge_folder, parse_resolutions
 from bot.core.dataset.buckets import bucket_for
-from bot.core.dataset.loader import clean_caption, inject_trigger
 from bot.core.dataset.plan import Wanted, coalesce, plan_reads
 from bot.core.dataset.probe import probe_full, probe_head
+from bot.core.dataset.verdict import clean_caption, inject_trigger
 from bot.sim.trainer_dataset import trainer_outcome
 from tests.dataset_corpus import heic_bytes, image_bytes, jpeg_bytes, make_zip, png_bytes
 

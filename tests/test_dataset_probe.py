@@ -38,7 +38,7 @@ def test_png_missing_its_end_is_truncated() -> None:
 
 
 def test_counted_words_read_right() -> None:
-    from bot.core.words import count, ordinal
+    from bot.core.counted import count, ordinal
 
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 52, 103, 111)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "52nd", "103rd", "111th",

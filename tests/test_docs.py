@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from bot.core.replicate import errors as rerr
+from bot.core.replicate import errors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def test_configuration_reference_covers_everything() -> None:
 
 def test_troubleshooting_names_the_fixed_messages() -> None:
     text = (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
-    for message in (rerr.MSG_NO_TOKEN, rerr.MSG_401, rerr.MSG_402):
+    for message in (errors.MSG_NO_TOKEN, errors.MSG_401, errors.MSG_402):
         assert message.split(";")[0].split(". ")[0].split(" (4")[0] in text, message
     starts = (
         "Lost contact with Replicate while following training",

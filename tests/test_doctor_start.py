@@ -14,6 +14,7 @@ import discord
 import pytest
 
 from bot import app as app_module
+from bot.core.doctor import backoff
 from bot.core.doctor import permissions as perm
 from bot.core.doctor.backoff import DELAYS, FORGET_AFTER, Refusals, delay_for, refusals_path
 from bot.sim import ReplicateSimulator, SimulatorThread
@@ -93,9 +94,9 @@ def container(
     monkeypatch.setenv("DISCORD_TOKEN", "fake.bot.token")
     monkeypatch.setenv("REPLICATE_BASE_URL", strict_sim.base_url)
     monkeypatch.setenv("SD35L_DATABASE", str(tmp_path / "data" / "sd35l.db"))
-    monkeypatch.setattr(app_module, "_interactive", lambda: False)
+    monkeypatch.setattr(backoff, "_interactive", lambda: False)
     waits: list[float] = []
-    monkeypatch.setattr(app_module, "_sleep", waits.append)
+    monkeypatch.setattr(backoff, "_sleep", waits.append)
     return waits
 
 
@@ -157,7 +158,7 @@ def test_bad_settings_back_off_beside_the_configured_database(
 def test_at_a_terminal_it_exits_at_once(
     container: list[float], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(app_module, "_interactive", lambda: True)
+    monkeypatch.setattr(backoff, "_interactive", lambda: True)
     monkeypatch.delenv("DISCORD_TOKEN")
     for _ in range(3):
         assert start(capsys)[0] == 2

@@ -11,7 +11,6 @@ import pytest
 
 from bot import notifier
 from bot.core.config.model import to_trainer_input
-from bot.core.jobs import pending as pending_module
 from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED, UNKNOWN
 from bot.core.store.db import OwnerConflictError, Store, TrainingRow
 from bot.sim import ReplicateSimulator
@@ -76,7 +75,7 @@ async def test_a_marker_owned_by_nobody_here_is_not_adopted_and_nothing_waits_fo
     pid = await _sent(proc.store, OWNER, {**inputs, "wandb_run": "sd35l-mine"}, "sd35l-mine")
     assert await proc.jobs.resolve_pending_submissions() == 0  # too fresh to be sure
     assert [p.id for p in await proc.store.pending_submissions()] == [pid]
-    monkeypatch.setattr(pending_module, "SETTLE", timedelta(0))
+    monkeypatch.setattr("bot.core.jobs.pending.SETTLE", timedelta(0))
     assert await proc.jobs.resolve_pending_submissions() == 0
     (told,) = await proc.store.untold_submissions()
     assert told.outcome == NOT_SUBMITTED and len(sim.trainings) == 1
@@ -91,7 +90,7 @@ async def test_unreachable_replicate_gives_up_as_unknown(
     monkeypatch.setattr(proc.gateway, "_token", None)  # every request now fails before sending
     assert await proc.jobs.resolve_pending_submissions() == 0
     assert await proc.store.untold_submissions() == []
-    monkeypatch.setattr(pending_module, "PENDING_GIVE_UP", timedelta(0))
+    monkeypatch.setattr("bot.core.jobs.pending.PENDING_GIVE_UP", timedelta(0))
     assert await proc.jobs.resolve_pending_submissions() == 0
     (told,) = await proc.store.untold_submissions()
     assert told.outcome == UNKNOWN
@@ -139,7 +138,7 @@ async def test_ambiguous_start_is_told_to_owner_and_managers(world: World) -> No
 async def test_a_start_cut_off_before_sending_offers_start_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pending_module, "SETTLE", timedelta(0))
+    monkeypatch.setattr("bot.core.jobs.pending.SETTLE", timedelta(0))
     fd = world.fd
     fd.add_member(fd.first_guild(), world.alice.id, dms_closed=True)
     async with fd.running(make_bot(world)) as bot:

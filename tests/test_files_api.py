@@ -16,8 +16,7 @@ import pytest
 import replicate
 
 from bot.core.errors import InputError, ServiceError
-from bot.core.replicate import files as rfiles
-from bot.core.replicate.files import delete_upload, ensure_upload, upload_dataset
+from bot.core.replicate.files import REUSE_FOR, delete_upload, ensure_upload, upload_dataset
 from bot.sim import ReplicateSimulator
 from bot.sim import files as simfiles
 from bot.sim.files import download_url
@@ -120,7 +119,7 @@ async def test_same_bytes_reuse_the_upload_until_it_is_20_hours_old(
     assert new and not new_again and again.id == first.id
     uploads = [r for r in sim.requests if r.method == "POST" and r.path == "/v1/files"]
     assert len(uploads) == 1
-    sim.files[first.id].created_wall -= rfiles.REUSE_FOR.total_seconds() + 60
+    sim.files[first.id].created_wall -= REUSE_FOR.total_seconds() + 60
     fresh, made_new = await ensure_upload(gw, data, filename="d.zip", sha256=digest, **KW)
     assert made_new and fresh.id != first.id
     assert await delete_upload(gw, fresh.id) and fresh.id not in sim.files

@@ -15,7 +15,7 @@ import pytest
 
 from bot.core.config.model import ResolvedConfig, resolve_config
 from bot.core.errors import InputError, SD35LError, ServiceError
-from bot.core.jobs import pending as pending_module
+from bot.core.jobs.pending import NOT_SUBMITTED
 from bot.core.jobs.rights import NotAllowedError
 from bot.core.jobs.service import JobService, _outcome_unknown
 from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
@@ -297,11 +297,11 @@ async def test_lost_create_answer_is_adopted_on_reconcile(
     [left] = await proc.store.pending_submissions()
     assert left.owner_id == OTHER
     assert await proc.jobs.resolve_pending_submissions() == 0
-    monkeypatch.setattr(pending_module, "SETTLE", timedelta(0))
+    monkeypatch.setattr("bot.core.jobs.pending.SETTLE", timedelta(0))
     assert await proc.jobs.resolve_pending_submissions() == 0
     assert await proc.store.pending_submissions() == []
     [told] = await proc.store.untold_submissions()
-    assert told.owner_id == OTHER and told.outcome == pending_module.NOT_SUBMITTED
+    assert told.owner_id == OTHER and told.outcome == NOT_SUBMITTED
 
 
 async def test_adopting_an_already_ended_training_owes_its_notice(

@@ -195,16 +195,16 @@ def test_contact_sheet_of_many_noisy_images_fits_discords_upload_limit() -> None
     """Pure noise is the worst case for PNG; the sheet caps its cells and names the rest."""
     import random
 
-    from bot.core.dataset.check import DatasetReport
-    from bot.core.dataset.judge import Verdict
+    from bot.core.dataset.judge import Selection
+    from bot.core.dataset.report import DatasetReport
     from bot.core.dataset.sheet import MAX_CELLS, contact_sheet
 
     rng = random.Random(1)
-    verdict = Verdict(report=DatasetReport(url="x"))
+    selection = Selection(report=DatasetReport(url="x"))
     for i in range(MAX_CELLS + 12):
         thumb = Image.frombytes("RGB", (192, 192), rng.randbytes(192 * 192 * 3))
-        verdict.usable.append(Usable(f"n{i}.jpg", b"", b"a caption", 192, 192, thumb))
-    png = contact_sheet(verdict)
+        selection.usable.append(Usable(f"n{i}.jpg", b"", b"a caption", 192, 192, thumb))
+    png = contact_sheet(selection)
     assert len(png) < 10 * 1024 * 1024
     sheet = Image.open(io.BytesIO(png))
     assert sheet.size[1] == 8 * (192 + 40 + 16) + 24  # 8 rows, then the "and 12 more" line

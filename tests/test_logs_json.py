@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.jobs.service import JobService, recent_tail
-from bot.core.progress import parse_progress
 from bot.core.replicate.gateway import ReplicateGateway
-from bot.core.replicate.logs_json import loads_with_logs_end
 from bot.core.replicate.training import Training
 from bot.core.settings import load_settings
 from bot.core.store.db import Store, TrainingRow
+from bot.core.trainer_log.logs_json import loads_with_logs_end
+from bot.core.trainer_log.progress import parse_progress
 from bot.sim import ReplicateSimulator
 
 TOKEN = "r8_" + "sim" * 10

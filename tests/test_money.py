@@ -29,12 +29,12 @@ from bot.core.jobs.budget import (
     training_shape,
 )
 from bot.core.jobs.usage import usage_report
-from bot.core.loss import loss_series, smooth, thin
 from bot.core.settings import load_settings
 from bot.core.store.approvals import ApprovalStore
 from bot.core.store.db import Store
 from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
 from bot.core.store.migrations import MIGRATIONS
+from bot.core.trainer_log.loss import loss_series, smooth, thin
 from bot.sim.logs import TrainingLog
 from bot.ui.charts import loss_curve_png, usage_chart_png
 

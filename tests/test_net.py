@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.errors import InputError, ServiceError
-from bot.core.net import SafeFetcher, address_problem, describe_status, system_resolver
+from bot.core.http.fetcher import SafeFetcher, address_problem, describe_status, system_resolver
 from bot.core.settings import load_settings
 from tests.dataset_corpus import CorpusServer
 
@@ -201,7 +201,7 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     """One parser for the gateway and the weights download: seconds or an HTTP date."""
     from email.utils import format_datetime
 
-    from bot.core.retry import retry_after
+    from bot.core.http.retry import retry_after
 
     assert retry_after("1.5") == 1.5 and retry_after(" 3 ") == 3.0
     soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 
 from bot.core.errors import ServiceError
-from bot.core.net import SafeFetcher
-from bot.core.pinned import Pool
+from bot.core.http.fetcher import SafeFetcher
+from bot.core.http.pinned import Pool
 
 DATA = bytes(range(256)) * 40
 
@@ -144,7 +144,7 @@ async def test_fetch_threads_leave_ctrl_c_to_the_main_thread(server: PeerServer)
     main thread: those threads block it, like the CLI's own workers."""
     import signal
 
-    from bot.core.net import exchanges
+    from bot.core.http.fetcher import exchanges
 
     async with SafeFetcher(allow_private=True) as fetcher:
         await fetcher.fetch(f"{server.base}/data")

@@ -11,15 +11,14 @@ import pytest
 from discord import app_commands
 
 from bot.core.config.model import TrainingConfig, resolve_config
-from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.report import DatasetReport
 from bot.core.errors import InputError
 from bot.core.jobs.preflight import AccountCheck, Preflight, preflight
 from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS
-from bot.core.replicate import gateway as gateway_module
-from bot.core.replicate.gateway import ReplicateGateway
+from bot.core.replicate.gateway import _SCHEMA_CACHE, ReplicateGateway
 from bot.core.settings import Settings, load_settings
 from bot.sim import ReplicateSimulator
-from bot.ui.preview import preview_checks
+from bot.ui.train_preview import preview_checks
 from cogs.train import TrainCog
 from tests.cli_fixtures import TOKEN, TRIGGER, dataset_server, dataset_url, sim  # noqa: F401
 
@@ -43,7 +42,7 @@ def _config(settings: Settings, url: str, destination: str = "alice/lora") -> Tr
 
 @pytest.fixture
 async def gateway(sim: ReplicateSimulator) -> AsyncIterator[ReplicateGateway]:  # noqa: F811
-    gateway_module._SCHEMA_CACHE.clear()
+    _SCHEMA_CACHE.clear()
     gw = ReplicateGateway(_settings(sim, TOKEN), backoff_base=0.001, lookup_interval=0.01)
     yield gw
     await gw.aclose()

@@ -8,8 +8,8 @@ from unittest.mock import patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core import progress
-from bot.core.progress import MAX_LINE_CHARS, Progress, log_tail, parse_progress
+from bot.core.trainer_log import progress
+from bot.core.trainer_log.progress import MAX_LINE_CHARS, Progress, log_tail, parse_progress
 from bot.sim.logs import TrainingLog
 
 BAR = (
@@ -205,10 +205,10 @@ def test_never_raises_on_bar_like_garbage(text: str) -> None:
 
 def test_step_and_eta_text_is_the_same_in_status_and_follow() -> None:
     """`sd35l-trainer status` and the `--wait` line show the step and ETA from one place."""
-    from bot.cli._follow import StatusLine
     from bot.cli.render import progress_text
-    from bot.core.progress import Progress, eta_text, step_text
+    from bot.cli.wait import StatusLine
     from bot.core.replicate.training import Training
+    from bot.core.trainer_log.progress import Progress, eta_text, step_text
 
     running = Progress(step=84, total=700, remaining_s=612.0)
     assert step_text(running, "processing") == "step 84/700"

@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from bot.core.errors import InputError, SD35LError, ServiceError
-from bot.core.replicate import errors as rerr
-from bot.core.replicate import gateway as gateway_module
-from bot.core.replicate.gateway import ReplicateGateway
+from bot.core.replicate import errors
+from bot.core.replicate.gateway import _SCHEMA_CACHE, ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.replicate.urls import same_origin
 from bot.core.settings import Settings, load_settings
@@ -49,7 +48,7 @@ async def sim() -> AsyncIterator[ReplicateSimulator]:
 async def gateways(sim: ReplicateSimulator) -> AsyncIterator[GatewayFactory]:
     """Gateways bound to the simulator, closed afterwards; schema cache cleared per test."""
     made: list[ReplicateGateway] = []
-    gateway_module._SCHEMA_CACHE.clear()
+    _SCHEMA_CACHE.clear()
 
     def factory(token: str | None = TOKEN, **kwargs: Any) -> ReplicateGateway:
         kwargs.setdefault("backoff_base", 0.001)
@@ -127,7 +126,7 @@ async def test_401_says_how_to_fix_the_token(gateways: GatewayFactory) -> None:
         with pytest.raises(InputError) as info:
             await call
         assert info.value.exit_code == 2 and info.value.field == "REPLICATE_API_TOKEN"
-        assert str(info.value) == rerr.MSG_401
+        assert str(info.value) == errors.MSG_401
         assert wrong not in str(info.value) and TOKEN not in str(info.value)
     assert gw.requests_made == 2  # a 401 is never retried
 
@@ -321,8 +320,8 @@ def test_retry_delay_honours_retry_after_but_caps_it() -> None:
     assert gw._delay(1, httpx.Response(503, headers={"Retry-After": date})) == 2.0
     assert 0.0 <= gw._delay(1, httpx.Response(503, headers={"Retry-After": "soon"})) <= 0.5
     assert gw._delay(10, None) <= 2.0
-    assert rerr.retry_after(httpx.Headers({"Retry-After": "nan"})) is None
-    assert rerr.retry_after(httpx.Headers({"Retry-After": "-3"})) == 0.0
+    assert errors.retry_after(httpx.Headers({"Retry-After": "nan"})) is None
+    assert errors.retry_after(httpx.Headers({"Retry-After": "-3"})) == 0.0
 
 
 def test_input_problems_handles_enums_refs_and_bounds() -> None:
@@ -339,8 +338,8 @@ def test_input_problems_handles_enums_refs_and_bounds() -> None:
             },
         },
     }
-    schema = rerr.resolve_schema(components["TrainingInput"], components)
-    problems = rerr.input_problems(
+    schema = errors.resolve_schema(components["TrainingInput"], components)
+    problems = errors.input_problems(
         schema,
         {"optimizer": "lion", "rate": 1, "steps": 2, "flag": "yes", "url": "ftp://x"},
         "owner/trainer",
@@ -352,7 +351,7 @@ def test_input_problems_handles_enums_refs_and_bounds() -> None:
         "flag must be true or false, not 'yes'.",
         "url must be an http(s) URL, not 'ftp://x'.",
     ]
-    assert rerr.input_problems(schema, {"rate": 0, "steps": True}, "o/t") == [
+    assert errors.input_problems(schema, {"rate": 0, "steps": True}, "o/t") == [
         "rate is 0; the trainer needs more than 0.",
         "steps must be a whole number, not True.",
     ]
@@ -364,18 +363,18 @@ def test_error_mapping_of_other_statuses() -> None:
             return httpx.Response(status, json=body)
         return httpx.Response(status, text=text)
 
-    err = rerr.error_for(resp(503), action="list trainings")
+    err = errors.error_for(resp(503), action="list trainings")
     assert isinstance(err, ServiceError) and err.status == 503
     assert "HTTP 503" in str(err) and "list trainings" in str(err)
-    err = rerr.error_for(resp(429), action="list trainings")
+    err = errors.error_for(resp(429), action="list trainings")
     assert "throttling" in str(err)
-    err = rerr.error_for(resp(403, {"detail": f"nope {TOKEN}"}), action="x")
+    err = errors.error_for(resp(403, {"detail": f"nope {TOKEN}"}), action="x")
     assert "HTTP 403" in str(err) and TOKEN not in str(err)
-    err = rerr.error_for(resp(422, {"detail": "Invalid version or not permitted"}), action="x")
+    err = errors.error_for(resp(422, {"detail": "Invalid version or not permitted"}), action="x")
     assert isinstance(err, InputError) and "Invalid version or not permitted" in str(err)
-    err = rerr.error_for(resp(418, text="teapot"), action="x")
+    err = errors.error_for(resp(418, text="teapot"), action="x")
     assert "teapot" in str(err)
-    assert rerr.detail_of(resp(400, [1, 2])) == "[1,2]"
+    assert errors.detail_of(resp(400, [1, 2])) == "[1,2]"
 
 
 async def test_token_never_in_messages_or_logs(
@@ -437,5 +436,5 @@ def test_next_links_never_leave_the_base_origin() -> None:
 
 def test_unreadable_answer_is_a_service_error() -> None:
     with pytest.raises(ServiceError) as info:
-        rerr.json_object(httpx.Response(200, text="<html>"), "list trainings")
+        errors.json_object(httpx.Response(200, text="<html>"), "list trainings")
     assert "not a JSON object" in str(info.value) and info.value.status == 200

@@ -16,7 +16,7 @@ import pytest
 
 from bot.core.errors import InputError, ServiceError
 from bot.core.jobs.service import JobService
-from bot.core.replicate import errors as rerr
+from bot.core.replicate import errors
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.replicate.poll import env_proxy
 from bot.core.store.db import Store, TrainingRow
@@ -126,7 +126,7 @@ async def test_401_is_the_token_sentence_and_is_not_retried(sim: ReplicateSimula
     async with gateway(sim.base_url, token=wrong, read_attempts=4) as gw:
         with pytest.raises(InputError) as info:
             await gw.get_training(training_id)
-        assert str(info.value) == rerr.MSG_401 and info.value.field == "REPLICATE_API_TOKEN"
+        assert str(info.value) == errors.MSG_401 and info.value.field == "REPLICATE_API_TOKEN"
         assert gw.requests_made == 1
         assert wrong not in str(info.value)
 

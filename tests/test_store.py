@@ -24,7 +24,7 @@ FAKE_TOKEN = "r8_" + "sim" * 10
 
 @dataclass(frozen=True)
 class Prog:
-    """The part of bot.core.progress.Progress the store reads."""
+    """The part of bot.core.trainer_log.progress.Progress the store reads."""
 
     step: int | None = None
     total: int | None = None

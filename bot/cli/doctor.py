@@ -46,8 +46,8 @@ def doctor(ctx: click.Context, destination: str | None) -> None:
     Prints one line per check, ✔ or ✘ with the fix, and exits 0 only when nothing failed.
     Runs without tokens too: it then says which is missing and where to get it.
     """
-    from bot.core.doctor import DoctorOptions, failed, run_doctor
-    from bot.core.doctor.report import Finding
+    from bot.core.doctor.report import Finding, failed
+    from bot.core.doctor.run import DoctorOptions, run_doctor
     from bot.core.errors import SD35LError
 
     try:

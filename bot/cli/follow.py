@@ -56,7 +56,7 @@ async def follow_to_end(
     """Live progress until the end, then the download (or the failure with the log tail);
     `on_end` runs once the training has ended, whatever the outcome (cleanup of an upload)."""
     from bot.cli import jobs
-    from bot.cli._follow import follow
+    from bot.cli.wait import follow
     from bot.core.errors import SD35LError, ServiceError
 
     last = [training]
@@ -91,7 +91,7 @@ async def follow_to_end(
 def report_failure(training: Training) -> None:
     """The trainer's last log lines and its error; raises (exit 1)."""
     from bot.core.errors import SD35LError
-    from bot.core.progress import log_tail
+    from bot.core.trainer_log.progress import log_tail
 
     tail = log_tail(training.logs, 20)
     if tail:

@@ -99,7 +99,7 @@ def status(training_id: str, as_json: bool) -> None:
 
 def _print_status(training: Training, settings: Settings, as_json: bool) -> None:
     from bot.cli import render
-    from bot.core.progress import log_tail, parse_progress
+    from bot.core.trainer_log.progress import log_tail, parse_progress
 
     progress = parse_progress(training.logs)
     if as_json:

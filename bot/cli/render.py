@@ -18,9 +18,9 @@ from bot.cli._common import paint
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from bot.core.dataset.check import DatasetReport
-    from bot.core.progress import Progress
+    from bot.core.dataset.report import DatasetReport
     from bot.core.replicate.training import Training
+    from bot.core.trainer_log.progress import Progress
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -190,7 +190,7 @@ def shown_progress(progress: Progress, status: str) -> Progress:
 
 def progress_text(progress: Progress, status: str) -> str:
     """`step 84/700 (12%), ETA 10m 12s, loss 0.41` from a `Progress`; empty when unknown."""
-    from bot.core.progress import eta_text, step_text
+    from bot.core.trainer_log.progress import eta_text, step_text
 
     found = (step_text(progress, status, percent=True), eta_text(progress, status))
     bits = [bit for bit in found if bit]

@@ -1,9 +1,10 @@
 """Simulated trainer logs, in the exact shape the real trainer prints them.
 
-The progress parser (bot/core/progress.py) is tested against these lines, so they copy tqdm's
-layout byte for byte: `desc:  12%|█▏        | 84/700 [01:23<10:12,  1.01s/it, postfix]`. Lines
-are generated lazily and cached, from a per-training seeded random source, so what a client
-sees never depends on how often it polls.
+The progress parser (bot/core/trainer_log/progress.py) is tested against these lines, so they
+copy tqdm's layout byte for byte:
+`desc:  12%|█▏        | 84/700 [01:23<10:12,  1.01s/it, postfix]`. Lines are generated lazily
+and cached, from a per-training seeded random source, so what a client sees never depends on
+how often it polls.
 """
 
 from __future__ import annotations

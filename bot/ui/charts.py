@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.core.estimate import format_cents
 from bot.core.jobs.usage import OUTCOMES
-from bot.core.loss import smooth
+from bot.core.trainer_log.loss import smooth
 
 _COLOURS = {
     "succeeded": "#57F287",

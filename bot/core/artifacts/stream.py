@@ -16,8 +16,8 @@ from contextlib import suppress
 import httpx
 
 from bot.core.errors import ServiceError
+from bot.core.http.retry import retry_after as parse_retry_after
 from bot.core.log import get_logger
-from bot.core.retry import retry_after as parse_retry_after
 
 log = get_logger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.core.config import fields as rules
+from bot.core.config import fields
 from bot.core.config.presets import REQUIRED
 from bot.core.errors import InputError
 from bot.core.settings import Settings
@@ -26,7 +26,7 @@ def to_trainer_input(config: TrainingConfig, input_images: str | None = None) ->
     images = input_images or config.dataset_url
     for path in REQUIRED:
         if not (images if path == "dataset_url" else getattr(config, path)):
-            raise InputError(rules.missing_message(path), field=path)
+            raise InputError(fields.missing_message(path), field=path)
     t, w, a = config.training, config.wandb, config.advanced
     return {
         "input_images": images,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from bot.core.config import fields as rules
+from bot.core.config import fields
 from bot.core.config.inputs import secret_inputs, to_trainer_input
 from bot.core.config.parse import flatten_nested, load_config_file, parse_config_text
 from bot.core.config.presets import (
@@ -70,27 +70,27 @@ class TrainingSection(_Section):
     resolution: str = DEFAULTS["training.resolution"]
     lora_rank: int = DEFAULTS["training.lora_rank"]
 
-    _ints = field_validator("steps", "batch_size", "lora_rank", mode="before")(rules.whole_number)
-    _float = field_validator("learning_rate", mode="before")(rules.number)
+    _ints = field_validator("steps", "batch_size", "lora_rank", mode="before")(fields.whole_number)
+    _float = field_validator("learning_rate", mode="before")(fields.number)
 
     @field_validator("steps")
     @classmethod
     def _steps(cls, value: int, info: ValidationInfo) -> int:
         settings = _settings(info)
         policy = settings.policy_steps if settings else None
-        return rules.in_range(value, STEPS, policy, "SD35L_POLICY_STEPS")
+        return fields.in_range(value, STEPS, policy, "SD35L_POLICY_STEPS")
 
     @field_validator("batch_size")
     @classmethod
     def _batch(cls, value: int, info: ValidationInfo) -> int:
         settings = _settings(info)
         policy = settings.policy_batch_size if settings else None
-        return rules.in_range(value, BATCH_SIZE, policy, "SD35L_POLICY_BATCH_SIZE")
+        return fields.in_range(value, BATCH_SIZE, policy, "SD35L_POLICY_BATCH_SIZE")
 
     @field_validator("lora_rank")
     @classmethod
     def _rank(cls, value: int) -> int:
-        return rules.in_range(value, LORA_RANK, None, "")
+        return fields.in_range(value, LORA_RANK, None, "")
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -98,7 +98,7 @@ class TrainingSection(_Section):
         name = value.strip().lower() if isinstance(value, str) else value
         if isinstance(name, str) and name not in OPTIMIZERS:
             raise ValueError(
-                f"{rules.show(value)} is not offered; choose {' or '.join(OPTIMIZERS)}"
+                f"{fields.show(value)} is not offered; choose {' or '.join(OPTIMIZERS)}"
             )
         return name
 
@@ -114,7 +114,7 @@ class TrainingSection(_Section):
     @field_validator("resolution", mode="before")
     @classmethod
     def _resolution(cls, value: Any) -> Any:
-        return rules.resolution(value)
+        return fields.resolution(value)
 
 
 class WandbSection(_Section):
@@ -124,17 +124,17 @@ class WandbSection(_Section):
     save_interval: int = DEFAULTS["wandb.save_interval"]
     sample_interval: int = DEFAULTS["wandb.sample_interval"]
 
-    _ints = field_validator("save_interval", "sample_interval", mode="before")(rules.whole_number)
+    _ints = field_validator("save_interval", "sample_interval", mode="before")(fields.whole_number)
 
     @field_validator("save_interval", "sample_interval")
     @classmethod
     def _interval(cls, value: int) -> int:
-        return rules.in_range(value, (1, 100_000), None, "")
+        return fields.in_range(value, (1, 100_000), None, "")
 
     @field_validator("project")
     @classmethod
     def _project(cls, value: str) -> str:
-        return rules.wandb_project(value)
+        return fields.wandb_project(value)
 
 
 class AdvancedSection(_Section):
@@ -143,7 +143,7 @@ class AdvancedSection(_Section):
     caption_dropout_rate: float = DEFAULTS["advanced.caption_dropout_rate"]
     cache_latents_to_disk: bool = DEFAULTS["advanced.cache_latents_to_disk"]
 
-    _float = field_validator("caption_dropout_rate", mode="before")(rules.number)
+    _float = field_validator("caption_dropout_rate", mode="before")(fields.number)
 
     @field_validator("caption_dropout_rate")
     @classmethod
@@ -165,10 +165,10 @@ class TrainingConfig(_Section):
     wandb: WandbSection = Field(default_factory=WandbSection)
     advanced: AdvancedSection = Field(default_factory=AdvancedSection)
 
-    _url = field_validator("dataset_url")(rules.dataset_url)
-    _path = field_validator("dataset_path")(rules.dataset_path)
-    _dest = field_validator("destination")(rules.destination)
-    _trigger = field_validator("trigger_word")(rules.trigger_word)
+    _url = field_validator("dataset_url")(fields.dataset_url)
+    _path = field_validator("dataset_path")(fields.dataset_path)
+    _dest = field_validator("destination")(fields.destination)
+    _trigger = field_validator("trigger_word")(fields.trigger_word)
 
     @field_validator("preset", mode="before")
     @classmethod
@@ -201,7 +201,7 @@ def _flatten_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in cli.items():
         path = FLAT_TO_PATH.get(key, key)
         if path not in PATHS:
-            hint = rules.suggest(str(key), list(FLAT_TO_PATH))
+            hint = fields.suggest(str(key), list(FLAT_TO_PATH))
             raise InputError(
                 f"Unknown option {key}{hint}; the options are {', '.join(FLAT_TO_PATH)}.",
                 field=str(key),
@@ -209,7 +209,7 @@ def _flatten_cli(cli: Mapping[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if isinstance(value, str) and looks_like_secret_value(value):
-            raise InputError(rules.secret_message(path), field=path)
+            raise InputError(fields.secret_message(path), field=path)
         out[path] = value
     return out
 
@@ -233,7 +233,7 @@ def _input_error(
 ) -> InputError:
     """Every problem at once (missing values, then pydantic's list), each naming its path, so
     a config with three mistakes takes one run to fix, not three; `field` is the first."""
-    problems = [(path, rules.missing_message(path).rstrip(".")) for path in missing]
+    problems = [(path, fields.missing_message(path).rstrip(".")) for path in missing]
     wheres = {
         "env": " (from SD35L_DEFAULT_DESTINATION)",
         "user": f" (from your {USER_DEFAULTS_FILE} in SD35L_CONFIG_DIR)",
@@ -242,7 +242,7 @@ def _input_error(
     for error in exc.errors(include_url=False) if exc is not None else []:
         path = ".".join(str(part) for part in error["loc"]) or "config"
         where = wheres.get(origins.get(path, ""), "")
-        problems.append((path, f"{path}: {rules.describe_error(error)}{where}"))
+        problems.append((path, f"{path}: {fields.describe_error(error)}{where}"))
     if len(problems) == 1:
         return InputError(f"{problems[0][1]}.", field=problems[0][0])
     listed = "".join(f"\n  - {text}." for _path, text in problems)
@@ -319,7 +319,7 @@ def resolve_config(
     if preset_name is not None:
         if not isinstance(preset_name, str):
             raise InputError(
-                f"preset: {rules.show(preset_name)} is not a preset name; choose one of "
+                f"preset: {fields.show(preset_name)} is not a preset name; choose one of "
                 f"{', '.join(load_presets())}.",
                 field="preset",
             )
@@ -338,7 +338,7 @@ def resolve_config(
     }
     values, origins = _pick_layers(layers)
     warnings = _adjust(values, origins, settings)
-    rules.one_dataset(values, origins)
+    fields.one_dataset(values, origins)
     given = {p for p in REQUIRED if values.get(p) not in (None, "")}
     if values.get("dataset_path") not in (None, ""):
         given.add("dataset_url")  # a local dataset stands in for the URL
@@ -350,7 +350,7 @@ def resolve_config(
         raise _input_error(exc, origins, preset_shown, missing) from None
     if missing:
         raise _input_error(None, origins, preset_shown, missing)
-    warnings.extend(rules.advice(config))
+    warnings.extend(fields.advice(config))
     return ResolvedConfig(config=config, origins=origins, warnings=warnings)
 
 

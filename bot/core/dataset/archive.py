@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
+from bot.core.dataset.entries import EntryView, Failure
 from bot.core.dataset.extract import EXTRACT_ERRORS, is_dir, overlaps
-from bot.core.dataset.loader import run_loader
-from bot.core.dataset.verdict import EntryView, Failure, LoaderVerdict
+from bot.core.dataset.verdict import DatasetVerdict, run_loader
 
 DEFAULT_RESOLUTIONS = (768, 1024)  # the product's default `training.resolution`
 Resolutions = str | int | Sequence[int] | None
@@ -53,18 +53,18 @@ def _reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], byt
 
 def judge_zip(
     fileobj: IO[bytes], resolutions: Resolutions = None, trigger_word: str | None = "TOK"
-) -> LoaderVerdict:
+) -> DatasetVerdict:
     """The whole model over an open, seekable ZIP file object (kept open by the verdict)."""
     sizes = parse_resolutions(resolutions)
     if not zipfile.is_zipfile(fileobj):
-        return LoaderVerdict(
+        return DatasetVerdict(
             failures=[Failure("not_a_zip", "input_images must be a zip file")], resolutions=sizes
         )
     try:
         archive = zipfile.ZipFile(fileobj)
     except (*EXTRACT_ERRORS, UnicodeDecodeError, zipfile.LargeZipFile) as exc:
         why = f"zipfile cannot open it ({str(exc)[:80] or type(exc).__name__})"
-        return LoaderVerdict(failures=[Failure("archive_unreadable", why)], resolutions=sizes)
+        return DatasetVerdict(failures=[Failure("archive_unreadable", why)], resolutions=sizes)
     infos = archive.infolist()
     entries = [
         EntryView(info.filename, is_dir(info), info.file_size, read=_reader(archive, info))
@@ -94,7 +94,7 @@ def judge_folder(
     folder: str | os.PathLike[str],
     resolutions: Resolutions = None,
     trigger_word: str | None = "TOK",
-) -> LoaderVerdict:
+) -> DatasetVerdict:
     """The model over a folder as if it were zipped with paths relative to it (`zip -r`)."""
     root = Path(folder)
     entries = []
@@ -110,7 +110,7 @@ def judge_archive(
     source: str | os.PathLike[str] | bytes,
     resolutions: Resolutions = None,
     trigger_word: str | None = "TOK",
-) -> LoaderVerdict:
+) -> DatasetVerdict:
     """Judge ZIP bytes, a ZIP file or a folder in full: the trainer's verdict, usable images
     (`.usable`: archive name, `read()` for the bytes, caption), and every skipped file with why.
     """

@@ -2,7 +2,7 @@
 
 Why: the trainer only discovers a share page, an empty ZIP or an image it cannot bucket after the
 GPU run has started (and is billed). `inspect_dataset` looks at the URL the way the trainer will
-and runs the loader model (`loader.py`) on what it reads: a ranged GET of the first 16 KB (an
+and runs the loader model (`verdict.py`) on what it reads: a ranged GET of the first 16 KB (an
 error? a web page? an image? the whole ZIP already, when it is that small), then either the
 whole ZIP (small ones, or hosts without Range support, up to SD35L_MAX_DATASET_MB) so every
 check runs in full, or, for a large ZIP over HTTP ranges, its directory plus a sample of its
@@ -19,20 +19,20 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image
 
 from bot.core.dataset.archive import Resolutions, judge_zip, parse_resolutions
 from bot.core.dataset.links import share_page_fix
-from bot.core.dataset.loader import run_loader
 from bot.core.dataset.remote import sample_entries
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding, RuleResult, describe
-from bot.core.dataset.verdict import LoaderVerdict
+from bot.core.dataset.verdict import DatasetVerdict, run_loader
 from bot.core.dataset.zipremote import FIRST_READ, RangeSource, list_entries
+from bot.core.http.fetcher import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.log import get_logger
-from bot.core.net import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.settings import Settings
 
 __all__ = ["DatasetReport", "Finding", "inspect_dataset", "share_page_fix"]
@@ -44,55 +44,6 @@ WHOLE_MAX = 12 * MIB  # a ZIP up to this size is read whole and judged in full
 SAMPLE_BUDGET = 12 * MIB  # member bytes a large ZIP's sample may read
 MAX_REQUESTS = 100  # per dataset check, every request included
 _ALL_CHECKS = ("archive structure", "image formats and sizes", "captions", "image count")
-# The counts worth a person's attention, in this order, with their labels (the report has more).
-SHOWN_COUNTS = {
-    "usable_images": "usable images",
-    "images": "images",
-    "captions": "captions",
-    "images_with_captions": "images with captions",
-    "unsupported_images": "unsupported images",
-    "ignored_files": "ignored files",
-}
-
-
-@dataclass
-class DatasetReport:
-    """Everything the check found; `ok` means nothing would make the trainer fail."""
-
-    url: str
-    errors: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
-    notes: list[Finding] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    bytes_read: int = 0
-    seconds: float = 0.0
-    archive_size: int | None = None
-    range_supported: bool | None = None
-    skipped_checks: list[str] = field(default_factory=list)
-    recommended_steps: int | None = None
-    requests: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def shown_counts(self) -> list[tuple[str, int]]:
-        """`(label, count)` of the counts worth showing that the check produced, in order."""
-        return [(label, self.counts[k]) for k, label in SHOWN_COUNTS.items() if k in self.counts]
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form (for `--json` output and storage)."""
-        data = asdict(self)
-        data["ok"] = self.ok
-        return data
-
-    def _merge(self, rules: RuleResult) -> None:
-        self.errors += rules.errors
-        self.warnings += rules.warnings
-        self.notes += rules.notes
-        self.counts.update(rules.counts)
-        self.skipped_checks += rules.skipped_checks
-        self.recommended_steps = rules.recommended_steps
 
 
 def _looks_like_html(result: FetchResult) -> bool:
@@ -174,7 +125,7 @@ class _Job:
     cap: int
     spool: IO[bytes] | None = None
 
-    async def run(self) -> LoaderVerdict | None:
+    async def run(self) -> DatasetVerdict | None:
         """Read the first 16 KB, then judge the ZIP whole or sampled; None after recording why
         not. No HEAD first: the ranged GET answers everything it would (status, type, size),
         and many signed-URL stores refuse HEAD anyway."""
@@ -186,7 +137,7 @@ class _Job:
             return None
         size = _total_size(first)
         report.range_supported = first.status == 206
-        verdict: LoaderVerdict | None
+        verdict: DatasetVerdict | None
         if _whole_body(first, size):
             report.archive_size = len(first.body)
             verdict = await asyncio.to_thread(
@@ -229,7 +180,7 @@ class _Job:
             return False
         return True
 
-    async def _sampled(self, first: FetchResult, size: int) -> LoaderVerdict | None:
+    async def _sampled(self, first: FetchResult, size: int) -> DatasetVerdict | None:
         source = RangeSource(self.fetcher, first.url, size)
         source.seed(first.body)
         try:
@@ -249,7 +200,7 @@ class _Job:
             verdict.partial.insert(0, sample.sampling)
         return verdict
 
-    async def _whole(self, size: int | None) -> LoaderVerdict | None:
+    async def _whole(self, size: int | None) -> DatasetVerdict | None:
         """Download up to the cap and judge the copy in full, or say what was skipped."""
         report, cap = self.report, self.cap
         report.archive_size = size
@@ -275,15 +226,15 @@ class _Job:
         return await asyncio.to_thread(judge_zip, self.spool, self.resolutions, self.trigger)
 
 
-def _unreadable(exc: BaseException, resolutions: Sequence[int]) -> LoaderVerdict:
-    from bot.core.dataset.verdict import Failure
+def _unreadable(exc: BaseException, resolutions: Sequence[int]) -> DatasetVerdict:
+    from bot.core.dataset.entries import Failure
 
     why = f"zipfile cannot open it ({str(exc)[:80] or type(exc).__name__})"
     code = "not_a_zip" if "not a zip file" in str(exc) else "archive_unreadable"
-    return LoaderVerdict(failures=[Failure(code, why)], resolutions=tuple(resolutions))
+    return DatasetVerdict(failures=[Failure(code, why)], resolutions=tuple(resolutions))
 
 
-def _explain_not_zip(report: DatasetReport, verdict: LoaderVerdict, first: bytes) -> None:
+def _explain_not_zip(report: DatasetReport, verdict: DatasetVerdict, first: bytes) -> None:
     """Name what the file is instead, when it is not a ZIP at all (an image, say)."""
     if not any(f.code == "not_a_zip" for f in verdict.failures):
         return

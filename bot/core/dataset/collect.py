@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.core.dataset.archive import data_start
 from bot.core.dataset.extract import EXTRACT_ERRORS, is_dir, overlaps
-from bot.core.dataset.loader import IMAGE_SUFFIXES as TRAINER_IMAGES
+from bot.core.dataset.verdict import IMAGE_SUFFIXES as TRAINER_IMAGES
 from bot.core.errors import InputError
 
 MIB = 1024 * 1024

@@ -16,8 +16,12 @@ import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from bot.core.dataset.verdict import EntryView, Failure, LoaderVerdict, Skipped
+from bot.core.dataset.entries import EntryView, Failure, Skipped
+
+if TYPE_CHECKING:  # the verdict runs this step; here it is only filled in
+    from bot.core.dataset.verdict import DatasetVerdict
 
 NAME_MAX = 255  # bytes per path component (ext4 and most Linux file systems)
 PATH_MAX = 4096  # bytes per path, including the NUL, relative to the trainer's working folder
@@ -117,11 +121,11 @@ def _apply(tree: Extraction, path: str, is_dir: bool, index: int) -> None:
         tree.files[path] = index
 
 
-def _fail(verdict: LoaderVerdict, name: str, why: str) -> None:
+def _fail(verdict: DatasetVerdict, name: str, why: str) -> None:
     verdict.failures.append(Failure("extraction_fails", why, (name,)))
 
 
-def extract(entries: Sequence[EntryView], verdict: LoaderVerdict) -> Extraction:
+def extract(entries: Sequence[EntryView], verdict: DatasetVerdict) -> Extraction:
     """Replay `extract_zip`; every entry that would raise becomes an `extraction_fails` failure.
 
     The trainer stops at the first one; this goes on, so the user sees every entry to fix.

@@ -1,6 +1,6 @@
-"""The verdict on a local dataset: the same report as for a URL, plus what exactly is usable.
+"""A local dataset judged: the same report as for a URL, plus the images the upload takes.
 
-Why an adapter: every byte of a local dataset is at hand, so the loader model (`loader.py`) runs
+Why an adapter: every byte of a local dataset is at hand, so the loader model (`verdict.py`) runs
 in full on the collected members (extraction names and collisions, Pillow decoding every image,
 buckets, captions). This turns its verdict into what the upload path needs: each usable image
 with its bytes, its caption file's bytes and a thumbnail (what `pack` uploads and the contact
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageOps
 
 from bot.core.dataset.archive import Resolutions, parse_resolutions
-from bot.core.dataset.check import DatasetReport
 from bot.core.dataset.collect import Entry, Member, bomb_entries
-from bot.core.dataset.loader import run_loader
+from bot.core.dataset.entries import EntryView
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import RuleResult, describe
-from bot.core.dataset.verdict import EntryView
+from bot.core.dataset.verdict import run_loader
 
 THUMB = 192
 DEFAULT_MIN_IMAGES = 2  # the team policy's default (SD35L_POLICY_MIN_IMAGES)
@@ -40,7 +40,9 @@ class Usable:
 
 
 @dataclass
-class Verdict:
+class Selection:
+    """The report, the images the upload takes (with their bytes) and what it leaves out, why."""
+
     report: DatasetReport
     usable: list[Usable] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
@@ -86,7 +88,7 @@ def judge(
     archive_entries: list[Entry] | None = None,
     resolution: Resolutions = None,
     min_images: int = DEFAULT_MIN_IMAGES,
-) -> Verdict:
+) -> Selection:
     """Judge `members` (in ZIP or folder order) in full; `archive_entries` is the raw ZIP
     directory when one was given (for the unpacked-size guard)."""
     report = DatasetReport(url=label)
@@ -105,14 +107,16 @@ def judge(
         )
     report._merge(rules)
     data_of = {m.name: m.data for m in members if m.data is not None}
-    verdict = Verdict(report=report)
+    selection = Selection(report=report)
     for image in sorted(model.usable, key=lambda u: u.name):
         data = image.read() if image.read is not None else b""
         caption = data_of.get(image.caption_name) if image.caption_name else None
-        verdict.usable.append(
+        selection.usable.append(
             Usable(image.name, data, caption, image.width, image.height, _thumb(data))
         )
-    verdict.skipped = [(s.name, s.detail or s.reason) for s in model.skipped]
-    verdict.skipped += [(n, "caption without an image that uses it") for n in model.orphan_captions]
-    verdict.skipped.sort()
-    return verdict
+    selection.skipped = [(s.name, s.detail or s.reason) for s in model.skipped]
+    selection.skipped += [
+        (n, "caption without an image that uses it") for n in model.orphan_captions
+    ]
+    selection.skipped.sort()
+    return selection

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.core.counted import count
 from bot.core.dataset.archive import Resolutions
-from bot.core.dataset.check import DatasetReport
 from bot.core.dataset.collect import (
     UPLOAD_LIMIT,
     Entry,
@@ -27,14 +27,14 @@ from bot.core.dataset.collect import (
 )
 from bot.core.dataset.judge import DEFAULT_MIN_IMAGES, judge
 from bot.core.dataset.pack import Packed, pack
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding
 from bot.core.dataset.sheet import contact_sheet
-from bot.core.words import count
 
 
 @dataclass
 class LocalDataset:
-    """The verdict, the upload (None when the dataset is refused) and the contact sheet PNG."""
+    """The report, the upload (None when the dataset is refused) and the contact sheet PNG."""
 
     label: str
     report: DatasetReport
@@ -61,7 +61,7 @@ def prepare_members(
 
     `resolution` is the training's (bucket rules depend on it); `min_images` the team policy.
     """
-    verdict = judge(
+    selection = judge(
         members,
         label=label,
         trigger_word=trigger_word,
@@ -69,10 +69,10 @@ def prepare_members(
         resolution=resolution,
         min_images=min_images,
     )
-    report = verdict.report
+    report = selection.report
     packed: Packed | None = None
     if report.ok:
-        packed = pack(verdict.usable)
+        packed = pack(selection.usable)
         report.counts["upload_bytes"] = packed.size
         if packed.size > UPLOAD_LIMIT:
             report.errors.append(
@@ -83,17 +83,17 @@ def prepare_members(
             )
             packed = None
         else:
-            captions = sum(1 for u in verdict.usable if u.caption is not None)
+            captions = sum(1 for u in selection.usable if u.caption is not None)
             report.notes.append(
                 Finding(
                     "upload_contents",
-                    f"Uploaded at Start: {count(len(verdict.usable), 'image')} and "
+                    f"Uploaded at Start: {count(len(selection.usable), 'image')} and "
                     f"{count(captions, 'caption')} "
                     f"in one {human_size(packed.size)} ZIP (only what the trainer uses).",
                 )
             )
     report.bytes_read = sum(len(m.data or b"") for m in members)
-    sheet = contact_sheet(verdict) if with_sheet else None
+    sheet = contact_sheet(selection) if with_sheet else None
     return LocalDataset(label=label, report=report, packed=packed, sheet=sheet)
 
 

@@ -18,19 +18,19 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.core.counted import ordinal
+from bot.core.dataset.entries import EntryView
 from bot.core.dataset.extract import SKIPPED_PREFIXES, is_dir, overlaps, target_path
-from bot.core.dataset.loader import IMAGE_SUFFIXES
 from bot.core.dataset.plan import HEAD, ReadPlan, Wanted, plan_reads
-from bot.core.dataset.verdict import EntryView
+from bot.core.dataset.verdict import IMAGE_SUFFIXES
 from bot.core.dataset.zipremote import RangeSource, read_ranges
-from bot.core.words import ordinal
 
 EXTRACTABLE = frozenset({0, 8, 12, 14})  # stored, deflate, bzip2, lzma: what zipfile reads
 _LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile's local file header layout (30 bytes)
 
 
 @dataclass(frozen=True)
-class Sample:
+class ZipSample:
     """What was read of a large ZIP: the entries for the model and how the images were sampled."""
 
     entries: list[EntryView]
@@ -181,7 +181,7 @@ async def sample_entries(
     *,
     budget: int,
     max_requests: int,
-) -> Sample:
+) -> ZipSample:
     """Plan, fetch and build the entries of a large ZIP."""
     images, captions = _wanted(infos, source.size)
     plan: ReadPlan = plan_reads(
@@ -199,4 +199,4 @@ async def sample_entries(
     }
     for i, why in overlaps(infos, start_dir, lambda info: starts[id(info)]).items():
         entries[i].problem = entries[i].problem or why
-    return Sample(entries, len(images), len(plan.sampled), len(plan.ranges))
+    return ZipSample(entries, len(images), len(plan.sampled), len(plan.ranges))

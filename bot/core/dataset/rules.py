@@ -1,6 +1,6 @@
 """The loader verdict in words: errors, warnings and notes that name the file, why, and the fix.
 
-Why a separate module: the model (`loader.py`) decides; this only tells. Severity follows the
+Why a separate module: the model (`verdict.py`) decides; this only tells. Severity follows the
 trainer: `error` = its run fails (or a team policy refuses, and says so), `warning` = it trains,
 but not the way the user probably meant, `note` = good to know. Pure, so it is tested directly.
 """
@@ -12,8 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bot.core.dataset.verdict import LoaderVerdict, Skipped
-from bot.core.words import count
+from bot.core.counted import count
+from bot.core.dataset.entries import Skipped
+from bot.core.dataset.verdict import DatasetVerdict
 
 MAX_PATHS = 10
 MIN_SIDE_WARN, MAX_SIDE_WARN, FEW_IMAGES = 256, 2048, 10
@@ -71,7 +72,7 @@ def _listed(items: list[tuple[str, str]], limit: int = 3) -> str:
     return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def describe(verdict: LoaderVerdict, result: RuleResult, *, min_images: int) -> None:
+def describe(verdict: DatasetVerdict, result: RuleResult, *, min_images: int) -> None:
     """Fill `result` from the verdict: failures first, then policy, then advice and counts."""
     _failures(verdict, result)
     _skipped(verdict, result)
@@ -104,7 +105,7 @@ def describe(verdict: LoaderVerdict, result: RuleResult, *, min_images: int) -> 
     result.skipped_checks += verdict.partial
 
 
-def _failures(verdict: LoaderVerdict, result: RuleResult) -> None:
+def _failures(verdict: DatasetVerdict, result: RuleResult) -> None:
     for failure in verdict.failures:
         names = list(failure.names)
         if failure.code in FAILURE_TEXT:
@@ -150,7 +151,7 @@ def _failures(verdict: LoaderVerdict, result: RuleResult) -> None:
             )
 
 
-def _skipped(verdict: LoaderVerdict, result: RuleResult) -> None:
+def _skipped(verdict: DatasetVerdict, result: RuleResult) -> None:
     by_reason: dict[str, list[Skipped]] = defaultdict(list)
     for item in verdict.skipped:
         by_reason[item.reason].append(item)
@@ -234,7 +235,7 @@ def _ignored(items: list[Skipped], result: RuleResult) -> None:
     result.counts["ignored_files"] = len(items)
 
 
-def _sizes(verdict: LoaderVerdict, result: RuleResult) -> None:
+def _sizes(verdict: DatasetVerdict, result: RuleResult) -> None:
     checked = [u for u in verdict.usable if u.checked]
     small = [u.name for u in checked if min(u.width, u.height) < MIN_SIDE_WARN]
     large = [u.name for u in checked if max(u.width, u.height) > MAX_SIDE_WARN]
@@ -267,7 +268,7 @@ def _sizes(verdict: LoaderVerdict, result: RuleResult) -> None:
     )
 
 
-def _captions(verdict: LoaderVerdict, result: RuleResult) -> None:
+def _captions(verdict: DatasetVerdict, result: RuleResult) -> None:
     usable = verdict.usable
     with_file = [u for u in usable if u.caption_name]
     result.counts["captions"] = len(with_file) + len(verdict.orphan_captions)

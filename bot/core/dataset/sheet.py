@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.core.dataset.collect import display_name
-from bot.core.dataset.judge import THUMB, Verdict
+from bot.core.dataset.judge import THUMB, Selection
 
 COLUMNS = 6
 MAX_CELLS = 48  # 6 x 8 cells: even a sheet of pure noise stays under Discord's 10 MiB
@@ -44,12 +44,12 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: object, width: int) -> str:
     return text + "…"
 
 
-def _cells(verdict: Verdict) -> list[_Cell]:
+def _cells(selection: Selection) -> list[_Cell]:
     cells = []
-    for item in verdict.usable:
+    for item in selection.usable:
         caption = (item.caption or b"").decode("utf-8", "replace").replace("\n", " ").strip()
         cells.append(_Cell(item.name, caption or "(no caption)", item.thumb, False))
-    for name, reason in verdict.skipped:
+    for name, reason in selection.skipped:
         cells.append(_Cell(name, f"skipped: {reason}", None, True))
     return cells
 
@@ -72,9 +72,9 @@ def _draw_cell(sheet: Image.Image, draw: ImageDraw.ImageDraw, cell: _Cell, x: in
     draw.text((x + PAD, y + PAD + THUMB + 20), text, fill=DIM, font=font)
 
 
-def contact_sheet(verdict: Verdict) -> bytes:
+def contact_sheet(selection: Selection) -> bytes:
     """The sheet as PNG bytes: usable images first (sorted), then skipped files."""
-    cells = _cells(verdict)
+    cells = _cells(selection)
     shown, hidden = cells[:MAX_CELLS], max(len(cells) - MAX_CELLS, 0)
     columns = max(1, min(COLUMNS, len(shown)))
     rows = max(1, -(-len(shown) // columns))

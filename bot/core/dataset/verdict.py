@@ -1,78 +1,37 @@
-"""The loader model's vocabulary: an entry as read, and the verdict with its usable images.
+"""The dataset verdict: one model of what the trainer does with a dataset ZIP, step by step.
 
-Kept apart from the model so the extraction step, the model and the report share the types
-without importing each other.
+Modelled on the trainer's own code (read, not vendored): the Cog `train.py` of
+lucataco/cog-sd3.5l-fine-tuner at 9edc9194735f5905c3528bc3276c7c22cd67ad28 (`extract_zip`, the
+dataset config; Python 3.10, Pillow 10.4.0, DataLoader `num_workers=0` so a loader error stops the
+run) and ostris/ai-toolkit at 3400882a8099645ce4c797f57ac258f1e1424ffd (`toolkit/data_loader.py`,
+`toolkit/data_transfer_object/data_loader.py`, `toolkit/dataloader_mixins.py`,
+`toolkit/buckets.py`, `toolkit/prompt_utils.py`). `docs/dataset.md` states the steps in prose.
+
+Why a model and not a list of rules: the trainer's outcome comes from the order of its steps
+(extraction sanitises names before discovery looks at them, the probe decides before buckets,
+captions are read only for images that survived). `run_loader` replays those steps on a list of
+`EntryView`s; the caller decides how much of each entry's content it could read (everything for a
+local ZIP; headers, ends and a sample for a large remote one) and the verdict says which checks
+were partial.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.core.counted import count
+from bot.core.dataset.buckets import zero_side_resolutions
+from bot.core.dataset.entries import EntryView, Failure, Skipped, UsableImage
+from bot.core.dataset.extract import EXTRACT_ERRORS, Extraction, extract
+from bot.core.dataset.probe import Probe, probe_full, probe_head
 
-@dataclass
-class EntryView:
-    """One ZIP entry, with as much of its content as the caller could read.
-
-    `read` returns the whole decompressed content and raises what zipfile raises while
-    extracting (bad CRC, truncated data); `problem` is an extraction failure known without
-    reading (encrypted, unsupported method, damaged local header); `head`/`tail` are the first
-    and last bytes when the content was too big to read.
-    """
-
-    name: str
-    is_dir: bool = False
-    size: int = 0
-    read: Callable[[], bytes] | None = None
-    problem: str | None = None
-    head: bytes = b""
-    tail: bytes = b""
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file the trainer does not train on, and why (`reason` is a stable code)."""
-
-    name: str
-    reason: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Something that stops the trainer's run; `names` are the entries involved."""
-
-    code: str
-    detail: str
-    names: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class UsableImage:
-    """An image the trainer trains on: its entry, extracted path, size and caption.
-
-    `width == 0` means the size is not known (a remote image that was not read); `caption` is
-    the cleaned caption text ("" when the caption file is empty), None without a caption file;
-    `prompt` is what the trainer pairs with the image (trigger word injected).
-    """
-
-    name: str
-    path: str
-    width: int
-    height: int
-    format: str
-    caption: str | None
-    caption_name: str | None
-    prompt: str
-    read: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def checked(self) -> bool:
-        return self.width > 0
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 @dataclass
-class LoaderVerdict:
+class DatasetVerdict:
     """The trainer's outcome for a dataset: fails or trains, on which images, with which captions.
 
     `partial` lists the checks that did not cover everything (empty = the whole model ran).
@@ -100,4 +59,149 @@ class LoaderVerdict:
             1
             for image in self.usable
             if image.caption or (image.caption is None and image.caption_name in self.unread_named)
+        )
+
+
+def clean_caption(text: str) -> str:
+    """ai-toolkit's `clean_caption` after a text-mode read: line breaks become commas."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", ", ")
+    return ", ".join(part.strip() for part in text.split(",") if part.strip())
+
+
+def inject_trigger(caption: str, trigger: str | None) -> str:
+    """`[trigger]`/`[name]` become the trigger word; a caption without it gets it prepended."""
+    word = trigger or ""
+    out = caption.replace("[trigger]", word).replace("[name]", word)
+    if word.strip() and out.count(word) == 0:
+        out = f"{word} {out}"
+    return out
+
+
+def run_loader(
+    entries: Sequence[EntryView], resolutions: Sequence[int], trigger: str | None
+) -> DatasetVerdict:
+    """Replay the trainer's steps on `entries` (in ZIP order) and return its verdict."""
+    verdict = DatasetVerdict(resolutions=tuple(resolutions), entries=len(entries), trigger=trigger)
+    tree = extract(entries, verdict)
+    candidates = _discover(tree, entries, verdict)
+    _probe(candidates, tree, entries, verdict, trigger)
+    if not verdict.usable and not any(f.code == "extraction_fails" for f in verdict.failures):
+        verdict.failures.append(Failure("no_images", "no images found"))
+    _buckets(verdict)
+    return verdict
+
+
+def _discover(tree: Extraction, entries: Sequence[EntryView], verdict: DatasetVerdict) -> list[str]:
+    """`os.walk` over the folder: files whose lower-cased name ends in an image suffix."""
+    candidates = []
+    for path in sorted(tree.files):
+        if posixpath.basename(path).lower().endswith(IMAGE_SUFFIXES):
+            candidates.append(path)
+        elif not path.endswith(".txt"):
+            name = entries[tree.files[path]].name
+            ext = posixpath.splitext(path)[1]
+            if ext.lower() == ".txt":
+                why = f"a caption named '{ext}': the trainer reads only lower-case '.txt'"
+                verdict.skipped.append(Skipped(name, "caption_wrong_case", why))
+            else:
+                why = f"'{ext or 'no extension'}' is not .jpg, .jpeg, .png or .webp"
+                verdict.skipped.append(Skipped(name, "not_an_image_name", why))
+    return candidates
+
+
+def _probe_entry(entry: EntryView) -> Probe | None:
+    if entry.read is not None:
+        try:
+            return probe_full(entry.read())
+        except EXTRACT_ERRORS:
+            return None  # already a failure of the extraction step
+    if entry.head:
+        return probe_head(entry.head, entry.tail, entry.size)
+    return Probe(decoded=False)
+
+
+def _probe(
+    candidates: list[str],
+    tree: Extraction,
+    entries: Sequence[EntryView],
+    verdict: DatasetVerdict,
+    trigger: str | None,
+) -> None:
+    unread = 0
+    for path in candidates:
+        entry = entries[tree.files[path]]
+        probe = _probe_entry(entry)
+        if probe is None:
+            continue
+        if probe.error:
+            verdict.skipped.append(Skipped(entry.name, "unopenable", probe.error))
+            continue
+        unread += not probe.decoded
+        caption, caption_name = _caption(path, tree, entries, verdict)
+        verdict.usable.append(
+            UsableImage(
+                entry.name,
+                path,
+                probe.width,
+                probe.height,
+                probe.format,
+                caption,
+                caption_name,
+                inject_trigger(caption or "", trigger),
+                entry.read,
+            )
+        )
+    if unread:
+        verdict.partial.append(
+            f"{unread} of {count(len(candidates), 'image')} were judged from their first and "
+            "last bytes (not decoded)"
+        )
+    used = {image.caption_name for image in verdict.usable}
+    verdict.orphan_captions = [
+        entries[i].name
+        for p, i in sorted(tree.files.items())
+        if p.endswith(".txt") and entries[i].name not in used
+    ]
+    if verdict.unread_captions:
+        verdict.partial.append(f"{verdict.unread_captions} captions were not read")
+
+
+def _caption(
+    image_path: str, tree: Extraction, entries: Sequence[EntryView], verdict: DatasetVerdict
+) -> tuple[str | None, str | None]:
+    """`<path without extension>.txt`, read as UTF-8 when the image is drawn."""
+    path = posixpath.splitext(image_path)[0] + ".txt"
+    if path in tree.dirs:
+        verdict.failures.append(
+            Failure("caption_unreadable", f"'{path}' is a folder, not a caption file", (path,))
+        )
+        return None, None
+    if path not in tree.files:
+        return None, None
+    entry = entries[tree.files[path]]
+    if entry.read is None:
+        verdict.unread_captions += 1
+        if entry.size > 0:
+            verdict.unread_named.add(entry.name)
+        return None, entry.name
+    try:
+        text = entry.read().decode("utf-8")
+    except UnicodeDecodeError:
+        verdict.failures.append(
+            Failure("caption_unreadable", "not UTF-8 text", (entry.name,)),
+        )
+        return None, entry.name
+    except EXTRACT_ERRORS:
+        return None, entry.name
+    return clean_caption(text), entry.name
+
+
+def _buckets(verdict: DatasetVerdict) -> None:
+    bad = []
+    for image in verdict.usable:
+        if image.checked and zero_side_resolutions(image.width, image.height, verdict.resolutions):
+            bad.append(image.name)
+    if bad:
+        verdict.failures.append(
+            Failure("zero_side_bucket", "the image's bucket has a 0 px side", tuple(bad))
         )

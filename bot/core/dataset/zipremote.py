@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from bot.core.errors import ServiceError
-from bot.core.net import SafeFetcher
+from bot.core.http.fetcher import SafeFetcher
 
 BLOCK = 4 * 1024
 # The first read of every check: one TCP initial window's worth, so it costs no more round trips

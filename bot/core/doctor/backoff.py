@@ -11,9 +11,11 @@ row: the first refusal exits at once (a person at a terminal sees it immediately
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 DELAYS = (0.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 FORGET_AFTER = 6 * 3600.0  # a refusal this long after the previous one counts as the first
@@ -60,3 +62,30 @@ class Refusals:
 def delay_for(count: int) -> float:
     """Seconds to wait before exiting after the `count`-th refusal in a row."""
     return DELAYS[min(max(count, 1), len(DELAYS)) - 1]
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+_sleep = time.sleep  # tests count the waits instead
+
+
+def stop_refused(database: Path, message: str) -> NoReturn:
+    """Exit 2 for a setting that is wrong or refused, after the wait this refusal in a row
+    earns; at a terminal (a person, not a restart policy) at once."""
+    print(f"Error: {message}", file=sys.stderr)
+    count = Refusals(refusals_path(database)).record()
+    delay = 0.0 if _interactive() else delay_for(count)
+    if delay:
+        print(
+            f"This start was refused {count} times in a row: waiting {delay:.0f} s before "
+            "exiting, so a restarting container does not hammer the service. Fix the setting, "
+            "then restart (docker compose up -d). `sd35l-trainer doctor` checks everything.",
+            file=sys.stderr,
+        )
+        _sleep(delay)
+    raise SystemExit(2)

@@ -99,7 +99,9 @@ async def _destination(gateway: ReplicateGateway, destination: str | None, accou
 async def _trainer(
     settings: Settings, gateway: ReplicateGateway, destination: str | None
 ) -> Finding:
-    from bot.core.config import load_presets, resolve_config, secret_inputs, to_trainer_input
+    from bot.core.config.inputs import secret_inputs, to_trainer_input
+    from bot.core.config.model import resolve_config
+    from bot.core.config.presets import load_presets
 
     try:
         await gateway.trainer_input_schema()

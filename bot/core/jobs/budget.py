@@ -29,11 +29,11 @@ from bot.core.estimate import (
     format_estimate,
     to_cents,
 )
-from bot.core.loss import loss_series, thin
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
 from bot.core.store.rows import TrainingRow, utcnow
+from bot.core.trainer_log.loss import loss_series, thin
 
 USER_BUDGET = "SD35L_BUDGET_USER_MONTHLY"
 TEAM_BUDGET = "SD35L_BUDGET_TEAM_MONTHLY"

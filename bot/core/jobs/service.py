@@ -26,13 +26,13 @@ from bot.core.jobs.pending import new_row, resolve_pending
 from bot.core.jobs.rights import not_tracked, require_cancel
 from bot.core.jobs.uploads import LocalDatasets
 from bot.core.log import get_logger
-from bot.core.progress import log_tail, parse_progress
 from bot.core.replicate.gateway import MARKER_INPUT, OutcomeUnknownError, ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.db import Store
 from bot.core.store.previews import PreviewStore
 from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
+from bot.core.trainer_log.progress import log_tail, parse_progress
 
 if TYPE_CHECKING:
     from bot.core.jobs.budget import Budget, Verdict

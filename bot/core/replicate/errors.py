@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.core.errors import InputError, SD35LError, ServiceError
-from bot.core.retry import retry_after as parse_retry_after
+from bot.core.http.retry import retry_after as parse_retry_after
 from bot.core.secrets import redact
 
 if TYPE_CHECKING:  # httpx is imported only where a response is handled (CLI start-up time)

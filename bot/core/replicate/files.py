@@ -23,7 +23,7 @@ from replicate.exceptions import ReplicateError
 from bot.core.dataset.collect import human_size, too_big_message
 from bot.core.errors import InputError, ServiceError
 from bot.core.log import get_logger
-from bot.core.replicate import errors as rerr
+from bot.core.replicate import errors
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.replicate.training import parse_time
 from bot.core.secrets import redact
@@ -78,9 +78,9 @@ def _upload_error(exc: ReplicateError, size: int, field: str, url_option: str) -
     if status == 413:
         return InputError(too_big_message(size, "The packed dataset", url_option), field=field)
     if status == 401:
-        return ServiceError(rerr.MSG_401, status=401)
+        return ServiceError(errors.MSG_401, status=401)
     if status == 402:
-        return ServiceError(rerr.MSG_402, status=402)
+        return ServiceError(errors.MSG_402, status=402)
     detail = redact(str(getattr(exc, "detail", "") or getattr(exc, "title", "") or exc))[:200]
     return ServiceError(
         f"Replicate refused the dataset upload (HTTP {status}: {detail}); nothing was started, "
@@ -106,7 +106,7 @@ async def upload_dataset(
     that same Start reuses it; the CLI's runs have none and match on the bytes alone.
     """
     if not gw.settings.token:
-        raise InputError(rerr.MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
+        raise InputError(errors.MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
     metadata = {"purpose": PURPOSE, "sha256": sha256, **({"start": start} if start else {})}
     limit = upload_deadline(len(data)) if deadline is None else deadline
     try:
@@ -125,7 +125,7 @@ async def upload_dataset(
             f"within {limit:.0f} s; check the connection and try again (nothing was started)."
         ) from None
     except httpx.TransportError as exc:
-        raise rerr.network_error(gw.base_url, exc) from None
+        raise errors.network_error(gw.base_url, exc) from None
     upload = Upload.from_json(made.dict() if hasattr(made, "dict") else dict(made))
     log.info("dataset uploaded as file %s (%d bytes)", upload.id, len(data))
     return upload
@@ -158,7 +158,7 @@ async def delete_upload(gw: ReplicateGateway, file_id: str) -> bool:
     if resp.status_code in (200, 204, 404):
         log.info("dataset file %s deleted", file_id)
         return True
-    raise rerr.error_for(resp, action=f"delete the uploaded dataset file {file_id}")
+    raise errors.error_for(resp, action=f"delete the uploaded dataset file {file_id}")
 
 
 async def ensure_upload(

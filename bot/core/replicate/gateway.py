@@ -28,7 +28,7 @@ from replicate.client import Client, RetryTransport
 
 from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
-from bot.core.replicate import errors as rerr
+from bot.core.replicate import errors
 from bot.core.replicate.errors import OutcomeUnknownError
 from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
 from bot.core.replicate.urls import auth_headers, same_origin
@@ -78,13 +78,12 @@ class ReplicateGateway:
         self._token = settings.token
         self.timeout = timeout
         self._reader: TrainingReader | None = None
-        # The `Date` of Replicate's latest answer: `doctor` compares it with the local clock.
-        self.server_date: str | None = None
+        self.server_date: str | None = None  # latest answer's `Date`: `doctor`'s clock check
         self._client = Client(
             api_token=self._token or "",
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            event_hooks={"request": [self._count_request], "response": [self._note_date]},
+            event_hooks={"request": [self._count_request]},
         )
         self._http: httpx.AsyncClient = self._client._async_client
         transport = getattr(self._http, "_transport", None)
@@ -93,9 +92,6 @@ class ReplicateGateway:
 
     async def _count_request(self, request: httpx.Request) -> None:
         self.requests_made += 1
-
-    async def _note_date(self, response: httpx.Response) -> None:
-        self.server_date = response.headers.get("Date") or self.server_date
 
     async def __aenter__(self) -> ReplicateGateway:
         return self
@@ -112,10 +108,10 @@ class ReplicateGateway:
 
     def _require_token(self) -> None:
         if not self._token:
-            raise InputError(rerr.MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
+            raise InputError(errors.MSG_NO_TOKEN, field="REPLICATE_API_TOKEN")
 
     def _delay(self, attempt: int, resp: httpx.Response | None) -> float:
-        return self.backoff(attempt, rerr.retry_after(resp.headers) if resp is not None else None)
+        return self.backoff(attempt, errors.retry_after(resp.headers) if resp is not None else None)
 
     def backoff(self, attempt: int, asked: float | None) -> float:
         """Seconds before retry `attempt + 1`: `Retry-After` (`asked`) up to the cap, else
@@ -135,9 +131,10 @@ class ReplicateGateway:
             last = attempt == self.read_attempts
             try:
                 resp = await self._send(method, url, json)
+                self.server_date = resp.headers.get("Date") or self.server_date
             except httpx.TransportError as exc:
                 if last:
-                    raise rerr.network_error(self.base_url, exc) from None
+                    raise errors.network_error(self.base_url, exc) from None
                 delay = self._delay(attempt, None)
                 log.info(
                     "%s %s failed (%s); retry in %.2fs", method, url, type(exc).__name__, delay
@@ -165,8 +162,8 @@ class ReplicateGateway:
     ) -> dict[str, Any]:
         resp = await self._read(method, url, json)
         if not resp.is_success:
-            raise rerr.error_for(resp, action=action, training_id=training_id, trainer=trainer)
-        return rerr.json_object(resp, action, loads)
+            raise errors.error_for(resp, action=action, training_id=training_id, trainer=trainer)
+        return errors.json_object(resp, action, loads)
 
     # --- account and destination -------------------------------------------------------------
 
@@ -180,25 +177,25 @@ class ReplicateGateway:
 
     async def get_model(self, destination: str) -> dict[str, Any] | None:
         """The model's JSON (`owner`, `name`, `visibility`, ...); None when it does not exist."""
-        owner, name = rerr.split_destination(destination)
+        owner, name = errors.split_destination(destination)
         path = f"/v1/models/{quote(owner)}/{quote(name)}"
         resp = await self._read("GET", path)
         if resp.status_code == 404:
             return None
         if not resp.is_success:
-            raise rerr.error_for(resp, action=f"look up model {destination}")
-        return rerr.json_object(resp, f"look up model {destination}")
+            raise errors.error_for(resp, action=f"look up model {destination}")
+        return errors.json_object(resp, f"look up model {destination}")
 
     async def create_destination(self, destination: str) -> None:
         """Create the model trainings push to: private, on CPU (it only stores versions)."""
-        owner, name = rerr.split_destination(destination)
+        owner, name = errors.split_destination(destination)
         body = {"owner": owner, "name": name, "visibility": "private", "hardware": "cpu"}
         action = f"create model {destination}"
         for attempt in range(1, self.create_attempts + 1):
             try:
                 resp = await self._send("POST", "/v1/models", body)
             except _NOT_SENT as exc:
-                raise rerr.network_error(self.base_url, exc) from None
+                raise errors.network_error(self.base_url, exc) from None
             except httpx.TransportError:
                 if await self.destination_exists(destination):
                     return
@@ -216,12 +213,12 @@ class ReplicateGateway:
                 raise InputError(
                     redact(
                         f"Replicate refused to create model {destination} (403: "
-                        f"{rerr.detail_of(resp)}); the owner must be your account or an "
+                        f"{errors.detail_of(resp)}); the owner must be your account or an "
                         "organization you belong to."
                     ),
                     field="destination",
                 )
-            raise rerr.error_for(resp, action=action, subject="model settings")
+            raise errors.error_for(resp, action=action, subject="model settings")
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- trainer schema -----------------------------------------------------------------------
@@ -239,7 +236,7 @@ class ReplicateGateway:
             action=f"read the schema of trainer {model}",
             trainer=self.settings.trainer,
         )
-        resolved = rerr.training_input_schema(data, self.settings.trainer)
+        resolved = errors.training_input_schema(data, self.settings.trainer)
         _SCHEMA_CACHE[key] = resolved
         return dict(resolved)
 
@@ -256,7 +253,7 @@ class ReplicateGateway:
     async def check_inputs(self, inputs: dict[str, Any]) -> list[str]:
         """Problems of `inputs` against the live schema: unknown names, types, ranges, enums."""
         schema = await self.trainer_input_schema()
-        return rerr.input_problems(schema, inputs, self.settings.trainer_model)
+        return errors.input_problems(schema, inputs, self.settings.trainer_model)
 
     # --- trainings ----------------------------------------------------------------------------
 
@@ -267,7 +264,7 @@ class ReplicateGateway:
         secret_inputs: dict[str, str] | None = None,
     ) -> Training:
         """Start a training; never creates two when an answer is lost (see module docstring)."""
-        destination = "/".join(rerr.split_destination(destination))
+        destination = "/".join(errors.split_destination(destination))
         self._require_token()
         for value in (secret_inputs or {}).values():
             register_secret(value)
@@ -281,7 +278,7 @@ class ReplicateGateway:
             except ServiceError:
                 if round_ == 1:
                     raise
-                raise rerr.unknown_outcome_error() from None
+                raise errors.unknown_outcome_error() from None
             if made is not None:
                 return made
             found, looked = await self._find_created(destination, inputs, since)
@@ -291,7 +288,7 @@ class ReplicateGateway:
             if not looked:
                 break  # could not read the list: creating again might make a duplicate
             log.warning("create got no answer and no matching training appeared; trying once more")
-        raise rerr.unknown_outcome_error()
+        raise errors.unknown_outcome_error()
 
     async def _post_create(
         self, path: str, body: dict[str, Any], destination: str
@@ -301,13 +298,13 @@ class ReplicateGateway:
             try:
                 resp = await self._send("POST", path, body)
             except _NOT_SENT as exc:
-                raise rerr.network_error(self.base_url, exc) from None
+                raise errors.network_error(self.base_url, exc) from None
             except httpx.TransportError as exc:
                 log.warning("create training: no answer (%s)", type(exc).__name__)
                 return None
             if resp.is_success:
                 try:
-                    return Training.from_json(rerr.json_object(resp, "create the training"))
+                    return Training.from_json(errors.json_object(resp, "create the training"))
                 except ServiceError:
                     return None  # created, but unreadable: find it like a lost answer
             if resp.status_code == 429 and attempt < self.create_attempts:
@@ -317,10 +314,10 @@ class ReplicateGateway:
                 log.warning("create training: HTTP %s, outcome unknown", resp.status_code)
                 return None
             if resp.status_code == 404:
-                detail = rerr.detail_of(resp).lower()
+                detail = errors.detail_of(resp).lower()
                 if "destination" in detail or not await self.destination_exists(destination):
-                    raise rerr.destination_missing_error(destination)
-            raise rerr.error_for(
+                    raise errors.destination_missing_error(destination)
+            raise errors.error_for(
                 resp,
                 action="create the training",
                 subject="training inputs",
@@ -361,7 +358,7 @@ class ReplicateGateway:
     async def poll_training(self, training_id: str, **read: Unpack[ReadOptions]) -> Polled:
         """`get_training` through the shared aiohttp session; `read` are the options of
         `poll.TrainingReader.read` (with `since`, an unchanged answer is not decoded)."""
-        tid = rerr.check_training_id(training_id)
+        tid = errors.check_training_id(training_id)
         self._require_token()
         if self._reader is None:
             from bot.core.replicate.poll import TrainingReader
@@ -387,7 +384,7 @@ class ReplicateGateway:
 
     async def cancel_training(self, training_id: str) -> Training:
         """Cancel (idempotent on Replicate, so it shares the read retry policy)."""
-        tid = rerr.check_training_id(training_id)
+        tid = errors.check_training_id(training_id)
         data = await self._json(
             "POST",
             f"/v1/trainings/{tid}/cancel",

@@ -32,11 +32,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.core.http.retry import retry_after
 from bot.core.log import get_logger
-from bot.core.replicate import errors as rerr
-from bot.core.replicate.logs_json import loads_with_logs_end, logs_span
+from bot.core.replicate import errors
 from bot.core.replicate.training import Training
-from bot.core.retry import retry_after
+from bot.core.trainer_log.logs_json import loads_with_logs_end, logs_span
 
 if TYPE_CHECKING:
     from bot.core.replicate.gateway import ReplicateGateway
@@ -123,7 +123,7 @@ class TrainingReader:
                     status, headers, body = resp.status, resp.headers, await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if last:
-                    raise rerr.network_error(gw.base_url, exc) from None
+                    raise errors.network_error(gw.base_url, exc) from None
                 wait = gw.backoff(attempt, None)
                 log.info("GET %s failed (%s); retry in %.2fs", url, type(exc).__name__, wait)
                 await asyncio.sleep(wait)
@@ -154,7 +154,7 @@ class TrainingReader:
         )
         if not 200 <= status < 300:
             answer = _as_httpx(status, headers, body)
-            raise rerr.error_for(answer, action=action, training_id=training_id)
+            raise errors.error_for(answer, action=action, training_id=training_id)
         span = logs_span(body) if logs_chars is not None and len(body) > logs_chars else None
         seen = fingerprint(body, span)
         if since is not None and seen == since:
@@ -162,11 +162,11 @@ class TrainingReader:
         loads: Callable[[bytes], Any] = json.loads
         if logs_chars is not None:
             loads = partial(loads_with_logs_end, chars=logs_chars, span=span)
-        training = Training.from_json(rerr.decode_object(body, status, action, loads))
+        training = Training.from_json(errors.decode_object(body, status, action, loads))
         ended = ended_logs_chars or 0
         if training.is_terminal and span is not None and ended > (logs_chars or 0):
             loads = partial(loads_with_logs_end, chars=ended, span=span)
-            training = Training.from_json(rerr.decode_object(body, status, action, loads))
+            training = Training.from_json(errors.decode_object(body, status, action, loads))
         return Polled(training, seen)
 
 

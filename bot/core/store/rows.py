@@ -216,7 +216,7 @@ def config_dict(config: Any) -> dict[str, Any]:
 
 
 class ProgressLike(Protocol):
-    """What the store needs from `bot.core.progress.Progress`."""
+    """What the store needs from `bot.core.trainer_log.progress.Progress`."""
 
     @property
     def step(self) -> int | None: ...

@@ -30,12 +30,12 @@ from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
 from bot.tree import send_ephemeral
 from bot.ui.access import acting_member, require_start, services
-from bot.ui.approval import request_approval
-from bot.ui.attachments import SHEET_NAME, sheet_file
+from bot.ui.approvals import request_approval
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
 from bot.ui.card import card_embed
-from bot.ui.preview import PreviewChecks, dataset_summary, preview_checks, preview_embeds
+from bot.ui.images import SHEET_NAME, sheet_file
+from bot.ui.train_preview import PreviewChecks, dataset_summary, preview_checks, preview_embeds
 
 log = get_logger(__name__)
 

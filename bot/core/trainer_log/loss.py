@@ -1,7 +1,7 @@
 """The whole loss series of a training, for the loss curve sent when it succeeds.
 
-`bot.core.progress` reads only the LAST bar line on every poll (it must stay cheap); this module
-reads every job-bar line once, when a training has ended. Each tqdm refresh prints the step and,
+`progress` reads only the LAST bar line on every poll (it must stay cheap); this module reads
+every job-bar line once, when a training has ended. Each tqdm refresh prints the step and,
 in its postfix, the loss: `sd3.5_train_replicate: 12%|█▏ | 84/700 [..., lr: 4.0e-04 loss: 4.1e-01]`.
 Logs are untrusted text: malformed lines are skipped, nothing raises.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from bot.core.progress import JOB_PREFIX
+from bot.core.trainer_log.progress import JOB_PREFIX
 
 MAX_POINTS = 400  # what a chart a few hundred pixels wide can show; also bounds the stored JSON
 _FLOAT = r"[-+]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][-+]?[0-9]{1,4})?"

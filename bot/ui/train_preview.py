@@ -12,7 +12,7 @@ import discord
 
 from bot.core.config.model import ResolvedConfig, flat_values
 from bot.core.config.presets import FLAT_TO_PATH
-from bot.core.dataset.check import DatasetReport
+from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding
 from bot.core.jobs.preflight import Preflight
 from bot.ui.format import BLUE, FIELD_VALUE, GREEN, ORANGE, RED, clip

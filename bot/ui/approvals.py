@@ -34,7 +34,7 @@ from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
 from bot.ui.card import card_embed
 from bot.ui.format import FIELD_VALUE, GREEN, ORANGE, RED, clip, mention, relative
-from bot.ui.preview import summary
+from bot.ui.train_preview import summary
 
 log = get_logger(__name__)
 

@@ -14,6 +14,7 @@ import posixpath
 
 import discord
 
+from bot.core.counted import count
 from bot.core.dataset.collect import (
     ARCHIVE_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -24,7 +25,6 @@ from bot.core.dataset.collect import (
     too_big_message,
 )
 from bot.core.errors import InputError, ServiceError
-from bot.core.words import count
 from bot.ui.format import clip
 
 TRAINABLE = (".jpg", ".jpeg", ".png", ".webp")

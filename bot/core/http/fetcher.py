@@ -26,8 +26,8 @@ from typing import IO
 from yarl import URL
 
 from bot.core.errors import InputError, ServiceError
+from bot.core.http.pinned import REDIRECT_STATUSES, Pool, exchange
 from bot.core.log import get_logger
-from bot.core.pinned import REDIRECT_STATUSES, Pool, exchange
 from bot.core.settings import Settings
 
 log = get_logger(__name__)

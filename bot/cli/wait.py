@@ -34,7 +34,7 @@ class StatusLine:
     """What the display shows, computed from the latest training; `text()` is the plain line."""
 
     def __init__(self, training: Training) -> None:
-        from bot.core.progress import Progress
+        from bot.core.trainer_log.progress import Progress
 
         self.training = training
         self.progress = Progress()
@@ -42,7 +42,7 @@ class StatusLine:
 
     def update(self, training: Training) -> None:
         from bot.cli.render import shown_progress
-        from bot.core.progress import parse_progress
+        from bot.core.trainer_log.progress import parse_progress
 
         self.training = training
         self.progress = shown_progress(parse_progress(training.logs), training.status)
@@ -57,7 +57,7 @@ class StatusLine:
         return self.progress.step, self.progress.total
 
     def eta(self) -> str:
-        from bot.core.progress import eta_text
+        from bot.core.trainer_log.progress import eta_text
 
         return eta_text(self.progress, self.training.status) or ""
 
@@ -70,7 +70,7 @@ class StatusLine:
 
     def text(self) -> str:
         from bot.core.estimate import format_duration
-        from bot.core.progress import step_text
+        from bot.core.trainer_log.progress import step_text
 
         status = self.training.status
         parts = [f"{self.training.id}: {status}"]
