@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import measure
 
-from bot.core.estimate import Calibration, Sample, calibrate, estimate_training, step_scale
+from bot.core.money.estimate import Calibration, Sample, calibrate, estimate_training, step_scale
 from bot.sim.logs import TrainingLog
 
 PRICE = 0.001525

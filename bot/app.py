@@ -25,11 +25,11 @@ from discord.ext import commands
 
 from bot.core.doctor.backoff import Refusals, refusals_path, stop_refused
 from bot.core.errors import InputError, SD35LError
-from bot.core.jobs.approvals import ApprovalDesk
-from bot.core.jobs.budget import Budget
 from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import RoundReport, Tracker
 from bot.core.log import get_logger, setup_logging
+from bot.core.money.approvals import ApprovalDesk
+from bot.core.money.budget import Budget
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.secrets import redact
 from bot.core.settings import Settings, load_settings

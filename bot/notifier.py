@@ -25,11 +25,11 @@ from typing import Any
 
 import discord
 
-from bot.core.estimate import format_money
 from bot.core.jobs.crash import crash_point
 from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
 from bot.core.jobs.tracker import CardResult
 from bot.core.log import get_logger
+from bot.core.money.cents import format_cents
 from bot.core.store.rows import Notice, PendingSubmission, TrainingRow, utcnow
 from bot.ui.buttons import view_of
 from bot.ui.card import card_embed, log_file, notice_embed
@@ -101,7 +101,7 @@ class DiscordNotifier:
             png = None
             if points:
                 steps = row.total or points[-1][0]
-                cost = f" · cost {format_money(row.cost)}" if row.cost is not None else ""
+                cost = "" if row.cost_cents is None else f" · cost {format_cents(row.cost_cents)}"
                 title = f"Training {row.id}: loss over {steps} steps{cost}"
                 png = await asyncio.to_thread(loss_curve_png, points, title=title)
             while len(self._curves) >= 16:

@@ -12,8 +12,8 @@ import discord
 from discord import app_commands
 
 from bot.core.config.model import load_presets, parse_config_text
-from bot.core.config.parse import MAX_CONFIG_BYTES
 from bot.core.errors import InputError, ServiceError
+from bot.core.limits import MAX_CONFIG_BYTES
 from bot.core.store.rows import TrainingRow
 from bot.ui.access import is_manager, may_start, require_start, services
 from bot.ui.format import clip

@@ -13,7 +13,7 @@ from bot.core.jobs.rights import not_tracked
 from bot.core.log import get_logger
 from bot.core.replicate.training import KNOWN_STATUSES
 from bot.ui.card import card_embed
-from bot.ui.status import jobs_embed
+from bot.ui.status import MAX_ROWS, jobs_embed
 from cogs._common import services, training_choices
 
 log = get_logger(__name__)
@@ -75,7 +75,7 @@ class StatusCog(commands.Cog):
         interaction: discord.Interaction[Any],
         user: discord.User | None = None,
         status: str | None = None,
-        limit: app_commands.Range[int, 1, 25] = 10,
+        limit: app_commands.Range[int, 1, MAX_ROWS] = 10,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = services(interaction)

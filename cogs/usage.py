@@ -15,9 +15,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.jobs.budget import parse_month
 from bot.core.jobs.rights import NotAllowedError
-from bot.core.jobs.usage import Spend, usage_report
+from bot.core.money.budget import parse_month
+from bot.core.money.usage import Spend, usage_report
 from bot.ui.charts import usage_chart_png
 from bot.ui.usage import chart_data, usage_embed
 from cogs._common import is_manager, services

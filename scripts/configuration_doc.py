@@ -60,6 +60,14 @@ ENV_MEANING = {
     "manager's approval in Discord; empty = never.",
     "SD35L_USAGE_OPEN": "`1` lets every member see everyone's spend in `/usage`; `0`: only "
     "managers do, others see the team totals and themselves.",
+    "SD35L_CAPTION_MODEL": "Captioning model on Replicate, `owner/name` or `owner/name:version`; "
+    "its input schema decides how it is asked (Florence-2's `task_input`, or a `prompt`).",
+    "SD35L_CAPTION_PROMPT": "The task (Florence-2: e.g. `More Detailed Caption`) or prompt "
+    "(LLaVA-style) sent with each image; empty = the model's detailed-caption task.",
+    "SD35L_CAPTION_PRICE": "USD per caption for the estimate until finished caption runs "
+    "calibrate it; empty = the model's published figure.",
+    "SD35L_CAPTION_FORBIDDEN": "Comma-separated words or phrases removed from every written "
+    "caption (the team's list); empty = none.",
 }
 
 ALLOWED = {

@@ -115,7 +115,7 @@ async def test_bad_inputs_are_one_sentence_and_leave_nothing(
         for name, words in (("set.rar", "not a .zip"), ("cat.jpg", "single image")):
             bad = await fd.slash("train", options, user=world.alice, attachments=[(name, b"x")])
             await bad.wait_text(words, timeout=10)
-        monkeypatch.setattr(ui_images, "MAX_IMAGE", 1000)
+        monkeypatch.setattr(ui_images, "MAX_ATTACHMENT_IMAGE", 1000)
         big = await fd.user_message(world.channel(), world.alice, "", _posted(2))
         res = await fd.context_menu(MENU, big, user=world.alice)
         await res.wait_text("may be at most", timeout=10)

@@ -18,8 +18,9 @@ from PIL import Image
 
 from bot.core.config.model import resolve_config
 from bot.core.errors import InputError
-from bot.core.estimate import estimate_training, format_cents, to_cents
-from bot.core.jobs.approvals import REASON_MAX
+from bot.core.money.approvals import REASON_MAX
+from bot.core.money.cents import format_cents
+from bot.core.money.estimate import estimate_training
 from bot.core.store.ledger import month_of
 from bot.core.store.rows import utcnow
 from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
@@ -45,7 +46,7 @@ def high_cents(world: World, images: int | None = GOOD_IMAGES, **options: Any) -
         gpu_price=PRICE,
         images=images,
     )
-    return to_cents(e.cost_high)
+    return e.high_cents
 
 
 def cents_of(predict_time: float) -> int:
@@ -192,7 +193,7 @@ async def test_reject_asks_why_and_tells_the_owner_then_expiry(world: World) -> 
         assert form["type"] == 9  # the reason form, as the first answer
         (field,) = [c for row in form["data"]["components"] for c in row["components"]]
         assert field["required"] is False and field["max_length"] == REASON_MAX
-        assert f"max {REASON_MAX} characters" in field["label"]
+        assert f"Up to {REASON_MAX} characters" in field["placeholder"]
         assert fd.message(request.id).buttons()  # nothing is decided before the form is sent
         with pytest.raises(ValueError, match="over 300 chars"):  # the client enforces the limit
             await fd.submit_modal(click, {"Reason": "x" * (REASON_MAX + 1)})

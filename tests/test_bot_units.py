@@ -136,11 +136,17 @@ def test_card_and_notice_stay_within_limits_with_huge_text() -> None:
     running = _row(status="processing", step=5, total=10, eta_at=now, loss=0.1)
     assert "step 5/10" in card.card_embed(running).to_dict()["fields"][1]["value"]
     failed = _row(
-        status="failed", error=huge, log_tail=huge, completed_at=now, cost=1.5,
+        status="failed", error=huge, log_tail=huge, completed_at=now, cost_cents=150,
         started_at=now - timedelta(minutes=5), weights_url="https://x/w.tar",
     )  # fmt: skip
     check([card.card_embed(failed)])
-    payload = {"status": "failed", "error": huge, "log_tail": huge, "duration_s": 70, "cost": 2}
+    payload = {
+        "status": "failed",
+        "error": huge,
+        "log_tail": huge,
+        "duration_s": 70,
+        "cost_cents": 200,
+    }
     check([card.notice_embed(failed, payload)])
     assert card.log_file(failed, payload) is not None
     assert card.log_file(failed, {"status": "failed", "log_tail": " "}) is None
@@ -153,7 +159,9 @@ def test_card_and_notice_stay_within_limits_with_huge_text() -> None:
 
 
 def test_lists_and_presets_embeds() -> None:
-    rows = [_row(id=f"t{i}", status="succeeded", total=10, step=10, cost=0.5) for i in range(40)]
+    rows = [
+        _row(id=f"t{i}", status="succeeded", total=10, step=10, cost_cents=50) for i in range(40)
+    ]
     check([status.jobs_embed(rows, "T" * 300, "none")])
     from bot.core.config.model import describe_parameters, load_presets
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.estimate import calibrate, estimate_training, format_estimate
+from bot.core.money.estimate import calibrate, estimate_training, format_estimate
 from bot.core.settings import load_settings
 from bot.core.store.db import Store
 from bot.core.store.history import read_samples
@@ -30,7 +30,7 @@ from tests.cli_fixtures import sim as sim
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICE = 0.001525
-STEPS, BATCH, RESOLUTION = 1000, 2, "512,768"  # the fast preset the CLI run below uses
+STEPS, BATCH, RESOLUTION = 1000, 4, "512,768"  # the fast preset the CLI run below uses
 RUNS = [(1000 + 150 * i, 1 + i % 2, "1024" if i % 2 else "512,768", 10 + 40 * i) for i in range(5)]
 
 

@@ -42,7 +42,7 @@ def test_acceptance_wait_downloads_exact_file(
     assert inputs["input_images"] == dataset_url
     assert inputs["optimizer"] == "adamw8bit"
     assert inputs["learning_rate"] == pytest.approx(0.0004)
-    assert inputs["steps"] == 1000 and inputs["batch_size"] == 2
+    assert inputs["steps"] == 1000 and inputs["batch_size"] == 4
     assert inputs["resolution"] == "512,768"
     assert inputs["trigger_word"] == TRIGGER
     known = trainer_openapi_schema()["components"]["schemas"]["TrainingInput"]["properties"]

@@ -6,20 +6,16 @@ from decimal import Decimal
 
 import pytest
 
-from bot.core import estimate as est
 from bot.core.errors import InputError
-from bot.core.estimate import (
+from bot.core.money import estimate as est
+from bot.core.money.cents import actual_cents, format_cents, seconds_cents, to_cents
+from bot.core.money.estimate import (
     Estimate,
     Sample,
-    actual_cents,
-    actual_cost,
     calibrate,
     estimate_training,
-    format_cents,
     format_duration,
     format_estimate,
-    format_money,
-    to_cents,
 )
 
 H100 = 0.001525
@@ -29,8 +25,8 @@ def test_calibration_point_is_the_documented_range() -> None:
     e = estimate_training(steps=1000, batch_size=1, resolution="1024", gpu_price=H100)
     assert e.seconds_low == pytest.approx(est.OVERHEAD_LOW + 1000 * est.S_PER_STEP_LOW)
     assert e.seconds_high == pytest.approx(est.OVERHEAD_HIGH + 1000 * est.S_PER_STEP_HIGH)
-    assert e.cost_low == pytest.approx(e.seconds_low * H100)
-    assert e.cost_high == pytest.approx(e.seconds_high * H100)
+    assert e.low_cents == to_cents(Decimal(str(e.seconds_low)) * Decimal(str(H100)))
+    assert e.high_cents == to_cents(Decimal(str(e.seconds_high)) * Decimal(str(H100)))
     assert e.seconds_low < e.seconds_high
 
 
@@ -69,7 +65,7 @@ def test_image_count_grows_the_overhead_not_the_steps() -> None:
 def test_price_is_a_parameter() -> None:
     a = estimate_training(steps=700, batch_size=1, resolution="1024", gpu_price=H100)
     b = estimate_training(steps=700, batch_size=1, resolution="1024", gpu_price=2 * H100)
-    assert b.cost_high == pytest.approx(2 * a.cost_high) and b.seconds_high == a.seconds_high
+    assert abs(b.high_cents - 2 * a.high_cents) <= 1 and b.seconds_high == a.seconds_high
 
 
 @pytest.mark.parametrize("bad", ["", "abc", "512,,768", "0", "-512", "99999", "512;768"])
@@ -80,9 +76,10 @@ def test_bad_resolution(bad: str) -> None:
 
 
 def test_actual_cost() -> None:
-    assert actual_cost(None, H100) is None
-    assert actual_cost(-1, H100) is None
-    assert actual_cost(1000.0, H100) == pytest.approx(1.525)
+    assert actual_cents(None, H100) is None
+    assert actual_cents(-1, H100) is None
+    assert actual_cents(1000.0, H100) == 153
+    assert seconds_cents(1000.0, H100) == 153 and seconds_cents(-3, H100) == 0
 
 
 def _runs(rate: float, overhead: float, shapes: list[tuple[int, int, str]]) -> list[Sample]:
@@ -228,19 +225,17 @@ def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
 
-def test_format_money() -> None:
-    assert format_money(2.3125) == "$2.31"
-    assert format_money(0) == "$0.00"
-    assert format_money(0.001) == "<$0.01"
-    assert format_money(1234.5) == "$1,234.50"
-    assert format_money(-1) == "$0.00"
+def test_format_cents() -> None:
+    assert format_cents(231) == "$2.31"
+    assert format_cents(0) == "$0.00"
+    assert format_cents(123450) == "$1,234.50"
+    assert format_cents(-100) == "$0.00"
 
 
 def test_format_estimate() -> None:
-    assert format_estimate(Estimate(1500, 2400, 1500 * H100, 2400 * H100)) == (
-        "25–40 min, $2.29–$3.66"
-    )
-    assert format_estimate(Estimate(50 * 60, 70 * 60, 1.0, 1.0)) == "50 min–1 h 10 min, $1.00"
-    assert format_estimate(Estimate(30, 30, 0.0, 0.0)) == "30 s, $0.00"
+    low, high = seconds_cents(1500, H100), seconds_cents(2400, H100)
+    assert format_estimate(Estimate(1500, 2400, low, high)) == "25–40 min, $2.29–$3.66"
+    assert format_estimate(Estimate(50 * 60, 70 * 60, 100, 100)) == "50 min–1 h 10 min, $1.00"
+    assert format_estimate(Estimate(30, 30, 0, 0)) == "30 s, $0.00"
     real = estimate_training(steps=1000, batch_size=1, resolution="512,768", gpu_price=H100)
     assert "min" in format_estimate(real) and "$" in format_estimate(real)

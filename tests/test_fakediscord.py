@@ -7,7 +7,11 @@ menu, a DM with the DMs-closed fallback, and a guild sync after copy_global_to.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,8 +22,9 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakediscord import FakeDiscord, check_discord_limits, validate_commands
+from tests.fakediscord import FakeDiscord, check_discord_limits, spec, validate_commands
 from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (fixture)
+from tests.fakediscord.server import RestApi
 
 
 class CancelButton(
@@ -379,59 +384,413 @@ async def test_driver_refuses_what_discord_would() -> None:
         assert res.payload["data"]["options"] == [{"name": "name", "type": 3, "value": "a"}]
 
 
-def test_limit_checkers() -> None:
-    assert check_discord_limits({"content": "x" * 2000}) == []
-    bad = {
-        "content": "x" * 2001,
-        "embeds": [
+def _button(**extra: Any) -> dict[str, Any]:
+    return {"type": 2, "style": 1, "label": "Go", "custom_id": "go", **extra}
+
+
+def _row(*components: dict[str, Any]) -> dict[str, Any]:
+    return {"type": 1, "components": list(components)}
+
+
+def _text_input(**extra: Any) -> dict[str, Any]:
+    return {"type": 4, "custom_id": "why", "style": 2, "label": "Why", **extra}
+
+
+def _modal(**extra: Any) -> dict[str, Any]:
+    data = {"custom_id": "form", "title": "Form", "components": [_row(_text_input())], **extra}
+    return {"type": 9, "data": data}
+
+
+def _select(options: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": 3, "custom_id": "pick", "options": options}
+
+
+MESSAGES = "/channels/1/messages"
+CALLBACK = "/interactions/1/tok/callback"
+# (what, method, path, body, the path Discord names in `errors`): each body breaks one rule.
+INVALID: list[tuple[str, str, str, Any, str]] = [
+    ("content over 2000 (hand)", "POST", MESSAGES, {"content": "x" * 2001}, "content"),
+    ("content over 4000", "POST", MESSAGES, {"content": "x" * 4001}, "content"),
+    ("content not a string", "POST", MESSAGES, {"content": 5}, "content"),
+    ("tts not a boolean", "POST", MESSAGES, {"content": "x", "tts": "yes"}, "tts"),
+    ("embed title 257", "POST", MESSAGES, {"embeds": [{"title": "t" * 257}]}, "embeds.0.title"),
+    ("11 embeds", "POST", MESSAGES, {"embeds": [{"title": "t"}] * 11}, "embeds"),
+    (
+        "26 fields",
+        "POST",
+        MESSAGES,
+        {"embeds": [{"fields": [{"name": "n", "value": "v"}] * 26}]},
+        "embeds.0.fields",
+    ),
+    (
+        "field value 1025",
+        "POST",
+        MESSAGES,
+        {"embeds": [{"fields": [{"name": "n", "value": "v" * 1025}]}]},
+        "embeds.0.fields.0.value",
+    ),
+    (
+        "empty field name (hand)",
+        "POST",
+        MESSAGES,
+        {"embeds": [{"fields": [{"name": "", "value": "v"}]}]},
+        "embeds.0.fields.0.name",
+    ),
+    (
+        "embeds over 6000 in all (hand)",
+        "POST",
+        MESSAGES,
+        {"embeds": [{"description": "d" * 4096}, {"description": "d" * 2000}]},
+        "embeds",
+    ),
+    ("colour below 0", "POST", MESSAGES, {"embeds": [{"color": -1}]}, "embeds.0.color"),
+    (
+        "button label 81",
+        "POST",
+        MESSAGES,
+        {"components": [_row(_button(label="l" * 81))]},
+        "components.0.components.0.label",
+    ),
+    (
+        "custom_id 101",
+        "POST",
+        MESSAGES,
+        {"components": [_row(_button(custom_id="c" * 101))]},
+        "components.0.components.0.custom_id",
+    ),
+    (
+        "unknown button style",
+        "POST",
+        MESSAGES,
+        {"components": [_row(_button(style=9))]},
+        "components.0.components.0.style",
+    ),
+    (
+        "button without custom_id (hand)",
+        "POST",
+        MESSAGES,
+        {"components": [_row({"type": 2, "style": 1, "label": "Go"})]},
+        "components.0.components.0.custom_id",
+    ),
+    (
+        "6 buttons in a row",
+        "POST",
+        MESSAGES,
+        {"components": [_row(*[_button(custom_id=f"b{i}") for i in range(6)])]},
+        "components.0.components",
+    ),
+    (
+        "6 action rows (hand)",
+        "POST",
+        MESSAGES,
+        {"components": [_row(_button(custom_id=f"b{i}")) for i in range(6)]},
+        "components",
+    ),
+    (
+        "26 select options",
+        "POST",
+        MESSAGES,
+        {"components": [_row(_select([{"label": "a", "value": "a"}] * 26))]},
+        "components.0.components.0.options",
+    ),
+    (
+        "select option without value",
+        "POST",
+        MESSAGES,
+        {"components": [_row(_select([{"label": "a"}]))]},
+        "components.0.components.0.options.0.value",
+    ),
+    (
+        "unknown mention type",
+        "POST",
+        MESSAGES,
+        {"content": "x", "allowed_mentions": {"parse": ["nobody"]}},
+        "allowed_mentions.parse.0",
+    ),
+    (
+        "edit: content 2001 (hand)",
+        "PATCH",
+        "/channels/1/messages/2",
+        {"content": "x" * 2001},
+        "content",
+    ),
+    (
+        "message callback: content 2001",
+        "POST",
+        CALLBACK,
+        {"type": 4, "data": {"content": "x" * 2001}},
+        "data.content",
+    ),
+    (
+        "deferred: flags a string",
+        "POST",
+        CALLBACK,
+        {"type": 5, "data": {"flags": "64"}},
+        "data.flags",
+    ),
+    (
+        "update: empty action row",
+        "POST",
+        CALLBACK,
+        {"type": 7, "data": {"components": [_row()]}},
+        "data.components.0.components",
+    ),
+    ("modal: title 46", "POST", CALLBACK, _modal(title="t" * 46), "data.title"),
+    (
+        "modal: text input label 46",
+        "POST",
+        CALLBACK,
+        _modal(components=[_row(_text_input(label="l" * 46))]),
+        "data.components.0.components.0.label",
+    ),
+    (
+        "modal: text input without style",
+        "POST",
+        CALLBACK,
+        _modal(components=[_row({"type": 4, "custom_id": "why", "label": "Why"})]),
+        "data.components.0.components.0.style",
+    ),
+    (
+        "modal: max_length 4001",
+        "POST",
+        CALLBACK,
+        _modal(components=[_row(_text_input(max_length=4001))]),
+        "data.components.0.components.0.max_length",
+    ),
+    ("modal: no components", "POST", CALLBACK, _modal(components=[]), "data.components"),
+    (
+        "autocomplete: 26 choices",
+        "POST",
+        CALLBACK,
+        {"type": 8, "data": {"choices": [{"name": "n", "value": "v"}] * 26}},
+        "data.choices",
+    ),
+    (
+        "autocomplete: value 101 (hand)",
+        "POST",
+        CALLBACK,
+        {"type": 8, "data": {"choices": [{"name": "n", "value": "v" * 101}]}},
+        "data.choices.0.value",
+    ),
+    (
+        "autocomplete: empty choice name",
+        "POST",
+        CALLBACK,
+        {"type": 8, "data": {"choices": [{"name": "", "value": "v"}]}},
+        "data.choices.0.name",
+    ),
+    ("unknown callback type", "POST", CALLBACK, {"type": 3}, "type"),
+    ("follow-up: content 2001", "POST", "/webhooks/1/tok", {"content": "x" * 2001}, "content"),
+    (
+        "edit original: title 257",
+        "PATCH",
+        "/webhooks/1/tok/messages/@original",
+        {"embeds": [{"title": "t" * 257}]},
+        "embeds.0.title",
+    ),
+    (
+        "edit follow-up: label 81",
+        "PATCH",
+        "/webhooks/1/tok/messages/5",
+        {"components": [_row(_button(label="l" * 81))]},
+        "components.0.components.0.label",
+    ),
+    (
+        "sync: uppercase name (hand)",
+        "PUT",
+        "/applications/1/commands",
+        [{"name": "Train", "description": "d"}],
+        "0.name",
+    ),
+    (
+        "sync: description 101",
+        "PUT",
+        "/applications/1/commands",
+        [{"name": "train", "description": "d" * 101}],
+        "0.description",
+    ),
+    (
+        "sync: option without description",
+        "PUT",
+        "/applications/1/guilds/2/commands",
+        [{"name": "train", "description": "d", "options": [{"type": 3, "name": "a"}]}],
+        "0.options.0.description",
+    ),
+    (
+        "sync: required after optional (hand)",
+        "PUT",
+        "/applications/1/guilds/2/commands",
+        [
             {
-                "title": "t" * 257,
-                "description": "d" * 4096,
-                "fields": [{"name": "n", "value": "v" * 1025}] * 2,
-            }
-        ]
-        * 11,
-        "components": [
-            {
-                "type": 1,
-                "components": [{"type": 2, "style": 1, "label": "l" * 81, "custom_id": "c" * 101}],
+                "name": "train",
+                "description": "d",
+                "options": [
+                    {"type": 3, "name": "a", "description": "a"},
+                    {"type": 3, "name": "b", "description": "b", "required": True},
+                ],
             }
         ],
-    }
-    problems = check_discord_limits(bad)
-    for needle in (
-        "content is 2001",
-        "11 embeds",
-        "title is 257",
-        "value is 1025",
-        "embeds total",
-        "label is 81",
-        "custom_id is 101",
-    ):
-        assert any(needle in p for p in problems), (needle, problems)
-    choices = {"type": 8, "data": {"choices": [{"name": "n", "value": "v" * 101}] * 26}}
-    assert len(check_discord_limits(choices)) == 27
-    assert check_discord_limits({"type": 4, "data": {"content": "x" * 2001}}) != []
-    cmds = [
-        {"name": "Train", "description": "d" * 101, "type": 1},
-        {
-            "name": "ok",
-            "description": "fine",
-            "options": [
-                {"name": "a", "description": "", "type": 3},
-                {"name": "b", "description": "b", "type": 3, "required": True},
-            ],
-        },
-        {"name": "Menu", "description": "", "type": 3},
-        {"name": "bad-type", "description": "x", "type": "chat"},
+        "0.options.1.required",
+    ),
+    (
+        "DM: recipient not a snowflake",
+        "POST",
+        "/users/@me/channels",
+        {"recipient_id": "x"},
+        "recipient_id",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "method", "path", "body", "where"), INVALID, ids=[c[0] for c in INVALID]
+)
+async def test_the_fake_refuses_what_discord_refuses(
+    what: str, method: str, path: str, body: Any, where: str
+) -> None:
+    """Discord's answer to a bad body: 400, code 50035, the failing path in `errors`."""
+    async with FakeDiscord() as fd, aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"Bot {fd.token}"}
+        async with s.request(method, fd.api_base + path, json=body, headers=headers) as r:
+            answer = await r.json()
+        assert r.status == 400 and answer["code"] == 50035, (what, answer)
+        node = answer["errors"]
+        for key in where.split("."):
+            assert key in node, (what, where, answer["errors"])
+            node = node[key]
+        assert node["_errors"][0]["message"], answer
+        assert fd.limit_problems() and fd.refused_requests[0].path == path
+
+
+async def test_valid_bodies_pass_the_same_checks() -> None:
+    """The bodies of the table above with the one rule kept are taken (not 400)."""
+    ok: list[tuple[str, str, Any]] = [
+        ("POST", MESSAGES, {"content": "x" * 2000, "tts": False}),
+        ("POST", MESSAGES, {"embeds": [{"description": "d" * 4096}, {"description": "d" * 1904}]}),
+        ("POST", MESSAGES, {"components": [_row(*[_button(custom_id=f"b{i}") for i in range(5)])]}),
+        ("POST", MESSAGES, {"content": "x", "allowed_mentions": {"users": [1, "2"], "parse": []}}),
+        ("POST", CALLBACK, _modal(components=[_row(_text_input(label="l" * 45))])),
+        ("POST", CALLBACK, {"type": 8, "data": {"choices": [{"name": "n", "value": "v" * 100}]}}),
+        ("POST", CALLBACK, {"type": 5, "data": {"flags": 64}}),
+        ("POST", CALLBACK, {"type": 6}),
+        ("PUT", "/applications/1/commands", [{"name": "train", "description": "d"}]),
+        ("PUT", "/applications/1/commands", [{"name": "Read it", "type": 3, "description": ""}]),
     ]
-    problems = validate_commands(cmds)
-    for needle in (
-        "/Train: name",
-        "/Train: description is 101",
-        "description is 0",
-        "required option after",
-        "schema:",
-    ):
-        assert any(needle in p for p in problems), (needle, problems)
-    assert not any("Menu" in p for p in problems)
+    async with FakeDiscord() as fd, aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"Bot {fd.token}"}
+        for method, path, body in ok:
+            async with s.request(method, fd.api_base + path, json=body, headers=headers) as r:
+                assert r.status != 400, (path, body, await r.text())
+    assert fd.limit_problems() == []
+
+
+async def test_uploads_payload_json_and_file_parts_are_checked() -> None:
+    async with FakeDiscord() as fd, aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"Bot {fd.token}"}
+
+        def form(payload: dict[str, Any], files: int) -> aiohttp.FormData:
+            data = aiohttp.FormData()
+            data.add_field("payload_json", json.dumps(payload), content_type="application/json")
+            for n in range(files):
+                data.add_field(f"files[{n}]", b"x", filename=f"{n}.txt")
+            return data
+
+        url = fd.api_base + "/webhooks/1/tok/messages/@original"
+        async with s.patch(url, data=form({"content": "x" * 2001}, 1), headers=headers) as r:
+            assert r.status == 400 and "content" in (await r.json())["errors"]
+        async with s.patch(url, data=form({"content": "ok"}, 11), headers=headers) as r:
+            assert r.status == 400 and "files[10]" in (await r.json())["errors"]
+        big = aiohttp.FormData()
+        big.add_field("payload_json", "{}", content_type="application/json")
+        big.add_field("files[0]", b"x" * (10 * 1024 * 1024 + 1), filename="big.bin")
+        async with s.post(fd.api_base + MESSAGES, data=big, headers=headers) as r:
+            assert r.status == 413 and (await r.json())["code"] == 40005
+        async with s.patch(url, data=form({"content": "ok"}, 10), headers=headers) as r:
+            assert r.status != 400  # 10 files is the limit, not over it
+        assert len(fd.refused_requests) == 3
+
+
+def _modal_bot(guild_id: int, failures: list[discord.HTTPException]) -> commands.Bot:
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+
+    @bot.tree.command(name="form", description="Open a form whose label has this length")
+    async def form(interaction: discord.Interaction, label_length: int) -> None:
+        modal = discord.ui.Modal(title="Why", custom_id="why-form")
+        modal.add_item(discord.ui.TextInput(label="L" * label_length, custom_id="why"))
+        try:
+            await interaction.response.send_modal(modal)
+        except discord.HTTPException as exc:
+            failures.append(exc)
+
+    async def setup_hook() -> None:
+        bot.tree.copy_global_to(guild=discord.Object(guild_id))
+        await bot.tree.sync(guild=discord.Object(guild_id))
+
+    bot.setup_hook = setup_hook  # type: ignore[method-assign]
+    return bot
+
+
+async def test_a_46_character_text_input_label_is_refused_through_discord_py() -> None:
+    failures: list[discord.HTTPException] = []
+    async with FakeDiscord() as fd:
+        guild = fd.add_guild()
+        async with fd.running(_modal_bot(guild.id, failures)):
+            fine = await fd.slash("form", {"label_length": 45})
+            assert (await fine.wait_response())["type"] == 9
+            refused = await fd.slash("form", {"label_length": 46})
+            await fd.wait_until(lambda: bool(failures))
+        (exc,) = failures
+        assert (exc.status, exc.code) == (400, 50035)
+        assert "In data.components.0.components.0.label: Must be 45 or fewer in length." in str(exc)
+        assert refused.response is None and "label" in refused.rejected[0]["reason"]
+        assert fd.limit_problems() == [
+            f"POST /interactions/{refused.id}/{refused.token}/callback: "
+            "data.components.0.components.0.label: Must be 45 or fewer in length."
+        ]
+
+
+def test_limit_checkers_for_unit_tests() -> None:
+    assert check_discord_limits({"content": "x" * 2000}) == []
+    assert check_discord_limits({"content": "x" * 2001}) == [
+        "content: Must be 2000 or fewer in length."
+    ]
+    assert check_discord_limits({"type": 4, "data": {"content": "x" * 2001}}) == [
+        "data.content: Must be 2000 or fewer in length."
+    ]
+    assert check_discord_limits({"content": "x"}, [("a.bin", 10 * 1024 * 1024 + 1)]) != []
+    assert validate_commands([{"name": "ok", "description": "fine"}]) == []
+    assert validate_commands([{"name": "Menu", "description": "", "type": 3}]) == []
+    assert validate_commands([{"name": "bad", "description": "x", "type": "chat"}]) != []
+
+
+def _reference_dir() -> Path | None:
+    """shared/reference beside the checkout (CI) or above a worktree; None when absent."""
+    here = Path(__file__).resolve().parent.parent
+    for parent in (here, *here.parents):
+        found = parent / "shared" / "reference"
+        if (found / "discord-openapi.json").is_file():
+            return found
+    return None
+
+
+def test_the_committed_spec_is_discord_s_own() -> None:
+    """tests/data/discord-openapi.json is `prune()` of the reference document (checked against
+    it where it is beside the checkout), covers every route the fake answers, and every `$ref`
+    in it resolves."""
+    committed = json.loads(spec.SPEC_PATH.read_text())
+    reference = _reference_dir()
+    if reference is not None:
+        source = reference / "discord-openapi.json"
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        assert committed["x-pruned-from"]["sha256"] == digest, (
+            "run python -m tests.fakediscord.spec"
+        )
+        assert committed == spec.prune_file(source)
+    assert len(committed["x-pruned-from"]["sha256"]) == 64
+    schemas = committed["components"]["schemas"]
+    for ref in spec._refs(committed):
+        assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[-1] in schemas
+    assert set(committed["paths"]) == set(spec.PATHS)
+    for _method, pattern, _handler, _auth in RestApi(FakeDiscord()).routes:
+        sample = re.sub(r"\(\?P<\w+>\[\^/\]\+\)", "1", pattern.pattern).rstrip("$")
+        assert spec.template_for(sample.replace("\\", "")) is not None, pattern.pattern

@@ -129,14 +129,16 @@ async def test_submit_progress_success_and_exactly_one_notice(
     ended = await until_ended(proc, row.id)
     assert ended.status == "succeeded" and ended.step == ended.total == 40
     assert ended.weights_url and ended.new_version and ended.predict_time
-    assert ended.cost is not None and ended.cost > 0 and ended.eta_at is None
+    assert ended.cost_cents is not None and ended.cost_cents > 0 and ended.eta_at is None
     [notice] = await proc.store.pending_notices()
     payload = notice.payload
     assert notice.kind == "ended" and notice.training_id == row.id
     assert payload["status"] == "succeeded" and payload["error"] is None
     assert payload["weights_url"] == ended.weights_url
     assert payload["new_version"] == ended.new_version
-    assert payload["cost"] == ended.cost and payload["predict_time"] == ended.predict_time
+    assert (
+        payload["cost_cents"] == ended.cost_cents and payload["predict_time"] == ended.predict_time
+    )
     assert payload["trigger_word"] == "ZXQTOK" and payload["destination"] == "alice/lora"
     assert payload["duration_s"] >= 0 and payload["owner_id"] == OWNER
     assert payload["web_url"].endswith(row.id)

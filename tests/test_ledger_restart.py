@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.jobs.budget import Budget
 from bot.core.jobs.service import JobService
+from bot.core.money.budget import Budget
 from bot.core.settings import Settings
 from bot.core.store.db import Store
 from bot.core.store.ledger import LedgerStore, month_of

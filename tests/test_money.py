@@ -15,9 +15,8 @@ import pytest
 from PIL import Image
 
 from bot.core.errors import InputError
-from bot.core.estimate import Sample
-from bot.core.jobs.approvals import REASON_MAX, clean_reason
-from bot.core.jobs.budget import (
+from bot.core.money.approvals import REASON_MAX, clean_reason
+from bot.core.money.budget import (
     ApprovalRequiredError,
     Budget,
     BudgetExceededError,
@@ -28,7 +27,8 @@ from bot.core.jobs.budget import (
     refusal,
     training_shape,
 )
-from bot.core.jobs.usage import usage_report
+from bot.core.money.estimate import Sample
+from bot.core.money.usage import usage_report
 from bot.core.settings import load_settings
 from bot.core.store.approvals import ApprovalStore
 from bot.core.store.db import Store
@@ -340,3 +340,48 @@ async def test_v5_keeps_rows_filed_before_image_counts(tmp_path: Path) -> None:
         assert (await budget.standing(7)).user_pending == 250
         request = await ApprovalStore(store).get("k")
         assert request is not None and request.images is None and request.reason is None
+
+
+async def test_v6_keeps_every_bill_and_turns_dollars_into_cents(tmp_path: Path) -> None:
+    """A v5 database with float dollars in trainings.cost and in an undelivered notice: after
+    the migration each bill is whole cents (the ledger's figure where it settled one, so the
+    card and the budget agree), nothing is lost, and a running training still has none."""
+    path = tmp_path / "v5.sqlite"
+    iso = "2026-11-02T10:00:00.000000+00:00"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        for version, script in enumerate(MIGRATIONS[:5], start=1):
+            db.executescript(script)
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        for tid, status, cost in (
+            ("ok", "succeeded", 1.525),  # 152.4999... cents as a float
+            ("lost", "failed", 0.15),  # no ledger row: rounded from the dollars
+            ("run", "processing", None),
+        ):
+            db.execute(
+                "INSERT INTO trainings (id, owner_id, destination, status, cost, predict_time, "
+                "created_at, updated_at) VALUES (?, 7, 'a/b', ?, ?, 1000.0, ?, ?)",
+                (tid, status, cost, iso, iso),
+            )
+        db.execute(
+            "INSERT INTO ledger (training_id, owner_id, month, estimate_low_cents, "
+            "estimate_high_cents, status, predict_time, actual_cents, created_at, settled_at) "
+            "VALUES ('ok', 7, '2026-11', 100, 300, 'succeeded', 1000.0, 153, ?, ?)",
+            (iso, iso),
+        )
+        db.execute(
+            "INSERT INTO outbox (training_id, kind, payload_json, created_at) "
+            "VALUES ('lost', 'ended', '{\"cost\": 0.15, \"status\": \"failed\"}', ?)",
+            (iso,),
+        )
+    async with await Store.open(path) as store:
+        ok, lost, run = [await store.get(t) for t in ("ok", "lost", "run")]
+        assert ok is not None and ok.cost_cents == 153 and ok.status == "succeeded"
+        assert lost is not None and lost.cost_cents == 15
+        assert run is not None and run.cost_cents is None and run.status == "processing"
+        [notice] = await store.pending_notices()
+        assert notice.payload == {"cost_cents": 15, "status": "failed"}
+        assert (await LedgerStore(store).get("ok")).actual_cents == 153  # type: ignore[union-attr]
+    with sqlite3.connect(path) as db:
+        columns = {rec[1] for rec in db.execute("PRAGMA table_info(trainings)")}
+    assert "cost_cents" in columns and "cost" not in columns

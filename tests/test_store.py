@@ -157,10 +157,10 @@ async def test_update_progress_then_terminal_never_regresses(store: Store) -> No
         completed_at="2024-01-01T00:10:00Z",
     )
     got = await store.update_from_training(
-        done, progress(100, 100), 0.15, notice=("ended", {"status": "succeeded"})
+        done, progress(100, 100), 15, notice=("ended", {"status": "succeeded"})
     )
     assert got is not None and got.is_terminal
-    assert got.step == 100 and got.eta_at is None and got.cost == 0.15
+    assert got.step == 100 and got.eta_at is None and got.cost_cents == 15
     assert got.weights_url == "https://x/w.tar" and got.new_version == "alice/lora:v1"
     assert got.duration_s == 600.0 and got.percent == 100.0
     assert got.web_url == "https://replicate.com/p/t1"

@@ -102,13 +102,14 @@ def report_failure(training: Training) -> None:
 
 
 def report_success(training: Training, path: Path, settings: Settings) -> None:
-    from bot.core.estimate import actual_cost, format_duration, format_money
+    from bot.core.money.cents import actual_cents, format_cents
+    from bot.core.money.estimate import format_duration
 
     echo(f"Training {training.id} succeeded.")
     echo(f"Saved {path}")
-    cost = actual_cost(training.predict_time, settings.gpu_price)
+    cost = actual_cents(training.predict_time, settings.gpu_price)
     if cost is not None and training.predict_time is not None:
-        echo(f"Cost: {format_money(cost)} ({format_duration(training.predict_time)} of GPU time)")
+        echo(f"Cost: {format_cents(cost)} ({format_duration(training.predict_time)} of GPU time)")
 
 
 @click.command("follow")

@@ -124,26 +124,27 @@ def duration_seconds(training: Training) -> float | None:
     return (end - start).total_seconds() if end else None
 
 
-def _money(value: float | None) -> str:
-    if value is None:
+def _money(cents: int | None) -> str:
+    if cents is None:
         return ""
-    from bot.core.estimate import format_money
+    from bot.core.money.cents import format_cents
 
-    return format_money(value)
+    return format_cents(cents)
 
 
 def _duration(value: float | None) -> str:
     if value is None:
         return ""
-    from bot.core.estimate import format_duration
+    from bot.core.money.estimate import format_duration
 
     return format_duration(value)
 
 
-def cost_of(training: Training, gpu_price: float) -> float | None:
-    from bot.core.estimate import actual_cost
+def cost_of(training: Training, gpu_price: float) -> int | None:
+    """The bill in whole cents; None while running or when Replicate did not say."""
+    from bot.core.money.cents import actual_cents
 
-    return actual_cost(training.predict_time, gpu_price)
+    return actual_cents(training.predict_time, gpu_price)
 
 
 def destination_of(training: Training) -> str:
@@ -253,7 +254,7 @@ def training_json(training: Training, gpu_price: float, progress: Any = None) ->
         "started_at": training.raw.get("started_at"),
         "completed_at": training.raw.get("completed_at"),
         "predict_time": training.predict_time,
-        "cost_usd": cost_of(training, gpu_price),
+        "cost_cents": cost_of(training, gpu_price),
         "error": training.error,
         "output": training.output,
         "weights_url": training.weights_url,

@@ -69,7 +69,7 @@ class StatusLine:
         return self.progress.stage or ""
 
     def text(self) -> str:
-        from bot.core.estimate import format_duration
+        from bot.core.money.estimate import format_duration
         from bot.core.trainer_log.progress import step_text
 
         status = self.training.status
@@ -147,7 +147,7 @@ def _progress_bar(line: StatusLine) -> Any:
     from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
     from rich.text import Text
 
-    from bot.core.estimate import format_duration
+    from bot.core.money.estimate import format_duration
 
     class Column(ProgressColumn):
         def __init__(self, render: Any) -> None:

@@ -29,12 +29,15 @@ from pydantic import (
 )
 
 from bot.core.errors import InputError
-from bot.core.limits import BATCH_SIZE, STEPS
+from bot.core.limits import BATCH_SIZE, DEFAULT_MAX_DATASET_MB, DEFAULT_MIN_IMAGES, STEPS
 from bot.core.secrets import register_secret
 
 DEFAULT_TRAINER = (
     "lucataco/sd3.5-large-fine-tuner:"
     "64360fd3c38f47e8132564044b67b1ed1d45b450f008b896d354c4d0d65973d0"
+)
+DEFAULT_CAPTION_MODEL = (
+    "lucataco/florence-2-large:da53547e17d45b9cfb48174b2f18af8b83ca020fa76db62136bf9c6616762595"
 )
 MAX_USD = Decimal(10**9)  # a budget beyond this is a typo, and would not fit a cent count
 ENV_FILE = ".env"  # read from the working directory, below the process environment
@@ -108,10 +111,12 @@ class Settings(BaseModel):
         (1, 4), validation_alias=AliasChoices("SD35L_POLICY_BATCH_SIZE")
     )
     gpu_price: float = Field(0.001525, gt=0, validation_alias=AliasChoices("SD35L_GPU_PRICE"))
-    max_dataset_mb: int = Field(1024, gt=0, validation_alias=AliasChoices("SD35L_MAX_DATASET_MB"))
+    max_dataset_mb: int = Field(
+        DEFAULT_MAX_DATASET_MB, gt=0, validation_alias=AliasChoices("SD35L_MAX_DATASET_MB")
+    )
     # Team policy, not a trainer rule: the trainer trains on a single image.
     policy_min_images: int = Field(
-        2, ge=0, validation_alias=AliasChoices("SD35L_POLICY_MIN_IMAGES")
+        DEFAULT_MIN_IMAGES, ge=0, validation_alias=AliasChoices("SD35L_POLICY_MIN_IMAGES")
     )
     # USD amounts; empty means no cap (budgets) or never (approval).
     budget_user_monthly: Decimal | None = Field(
@@ -124,6 +129,17 @@ class Settings(BaseModel):
         None, ge=0, validation_alias=AliasChoices("SD35L_APPROVAL_ABOVE")
     )
     usage_open: bool = Field(False, validation_alias=AliasChoices("SD35L_USAGE_OPEN"))
+    caption_model: str = Field(
+        DEFAULT_CAPTION_MODEL, validation_alias=AliasChoices("SD35L_CAPTION_MODEL")
+    )
+    caption_prompt: str | None = Field(None, validation_alias=AliasChoices("SD35L_CAPTION_PROMPT"))
+    caption_price: Decimal | None = Field(
+        None, ge=0, le=1, validation_alias=AliasChoices("SD35L_CAPTION_PRICE")
+    )
+    # Comma-separated words or phrases removed from every written caption.
+    caption_forbidden: str | None = Field(
+        None, validation_alias=AliasChoices("SD35L_CAPTION_FORBIDDEN")
+    )
 
     @field_validator("replicate_api_token", "discord_token", "wandb_api_key", mode="before")
     @classmethod
@@ -142,7 +158,18 @@ class Settings(BaseModel):
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
 
-    @field_validator("budget_user_monthly", "budget_team_monthly", "approval_above", mode="before")
+    @field_validator("caption_prompt", "caption_forbidden", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "budget_user_monthly",
+        "budget_team_monthly",
+        "approval_above",
+        "caption_price",
+        mode="before",
+    )
     @classmethod
     def _usd(cls, value: Any) -> Any:
         """Empty means unset; `$20` and `20.00` both mean twenty dollars."""

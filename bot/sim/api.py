@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.sim import captioners
 from bot.sim.files import FILE_ROUTES, Handler, read_input_images
 from bot.sim.schema import trainer_openapi_schema, validate_input
 from bot.sim.state import iso
@@ -67,6 +68,8 @@ def model_json(sim: ReplicateSimulator, full: str) -> dict[str, Any]:
     latest = None
     if full == sim.trainer_model:
         latest = version_json(sim.trainer_version, trainer_openapi_schema())
+    elif (found := captioners.version_of(full, None)) is not None:
+        latest = version_json(*found)
     else:
         made = [r for r in list(sim.records.values()) if r.destination == full]
         done = [r for r in made if sim.render(r, with_logs=False)["output"]]
@@ -77,7 +80,7 @@ def model_json(sim: ReplicateSimulator, full: str) -> dict[str, Any]:
         "owner": owner,
         "name": name,
         "description": meta.get("description"),
-        "visibility": meta.get("visibility", "private" if full != sim.trainer_model else "public"),
+        "visibility": meta.get("visibility", "private" if full in sim.models else "public"),
         "github_url": None,
         "paper_url": None,
         "license_url": None,
@@ -89,7 +92,7 @@ def model_json(sim: ReplicateSimulator, full: str) -> dict[str, Any]:
 
 
 def known_model(sim: ReplicateSimulator, full: str) -> bool:
-    return full == sim.trainer_model or full in sim.models
+    return full == sim.trainer_model or full in sim.models or full in captioners.CAPTIONERS
 
 
 async def account(sim: ReplicateSimulator, request: web.Request) -> web.Response:
@@ -168,6 +171,9 @@ async def get_version(sim: ReplicateSimulator, request: web.Request) -> web.Resp
     version = request.match_info["version"]
     if full == sim.trainer_model and version == sim.trainer_version:
         return _json(version_json(version, trainer_openapi_schema()))
+    captioner = captioners.version_of(full, version)
+    if captioner is not None:
+        return _json(version_json(*captioner))
     for record in list(sim.records.values()):
         if record.destination == full and record.new_version == version:
             if sim.render(record, with_logs=False)["output"]:
@@ -300,6 +306,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/trainings", list_trainings),
     ("GET", "/v1/trainings/{id}", get_training),
     ("POST", "/v1/trainings/{id}/cancel", cancel_training),
+    ("POST", "/v1/predictions", captioners.create_prediction),
+    ("GET", "/v1/predictions/{id}", captioners.get_prediction),
     ("GET", "/_sim/weights/{id}.tar", weights),
     *FILE_ROUTES,
 )

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bot.core.settings import DEFAULT_TRAINER
 from bot.sim.api import add_routes, problem
+from bot.sim.captioners import SimPrediction
 from bot.sim.files import SimFile
 from bot.sim.logs import TrainingLog
 from bot.sim.schema import redact_input
@@ -79,6 +80,8 @@ class ReplicateSimulator:
         self.records: dict[str, SimTraining] = {}
         self.files: dict[str, SimFile] = {}
         self.deleted_files: list[str] = []
+        self.predictions: dict[str, SimPrediction] = {}
+        self.caption_seconds = 0.005  # real time a simulated caption takes (billed: the model's)
         self.requests: list[RecordedRequest] = []
         self.base_url = ""
         self.lora_sha256 = ""

@@ -33,6 +33,8 @@ class Faults:
     weights_cut_after: int | None = None  # the next weights download is cut after N bytes
     upload_status: int | None = None  # the next file upload answers this error instead
     upload_hang: float = 0.0  # every file upload waits this long before reading the body
+    prediction_statuses: list[int] = field(default_factory=list)  # next prediction creates fail so
+    caption_fail_widths: set[int] = field(default_factory=set)  # images this wide end "failed"
     clock_skew: float = 0.0  # seconds added to every answer's `Date` (a host clock that is off)
 
 
@@ -49,7 +51,11 @@ class RecordedRequest:
     def endpoint(self) -> str:
         """`GET /v1/trainings/{id}`: ids folded away so requests group by endpoint."""
         parts = self.path.split("/")
-        if len(parts) >= 4 and parts[1] == "v1" and parts[2] in ("trainings", "files"):
+        if (
+            len(parts) >= 4
+            and parts[1] == "v1"
+            and parts[2] in ("trainings", "files", "predictions")
+        ):
             parts[3] = "{id}"
         if len(parts) >= 4 and parts[1] == "_sim" and parts[2] == "weights":
             parts[3] = "{id}.tar"

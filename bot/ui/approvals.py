@@ -21,10 +21,11 @@ from typing import Any
 import discord
 
 from bot.core.errors import SD35LError
-from bot.core.estimate import format_cents, format_estimate
-from bot.core.jobs.approvals import NO_REASON, REASON_MAX, request_text, require_manager
-from bot.core.jobs.budget import APPROVAL_ABOVE, ApprovalRequiredError
 from bot.core.log import get_logger
+from bot.core.money.approvals import NO_REASON, REASON_MAX, request_text, require_manager
+from bot.core.money.budget import APPROVAL_ABOVE, ApprovalRequiredError
+from bot.core.money.cents import format_cents
+from bot.core.money.estimate import format_estimate
 from bot.core.store.approvals import ApprovalRequest
 from bot.core.store.previews import Preview
 from bot.core.store.rows import TrainingRow
@@ -199,9 +200,10 @@ class ReasonForm(discord.ui.Modal, title="Reject the training request"):
         held.add(self.mark)
         self.reason: discord.ui.TextInput[Any] = discord.ui.TextInput(
             custom_id=REASON_INPUT,
-            label=f"Reason for the owner (optional, max {REASON_MAX} characters)",
+            label="Reason for the owner (optional)",  # Discord: a label is at most 45 chars
             style=discord.TextStyle.paragraph,
-            placeholder="e.g. over this month's plan; 1500 steps should do",
+            placeholder=f"Up to {REASON_MAX} characters, e.g. over this month's plan; 1500 "
+            "steps should do",
             required=False,
             max_length=REASON_MAX,
         )

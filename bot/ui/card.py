@@ -13,7 +13,8 @@ from typing import Any
 
 import discord
 
-from bot.core.estimate import format_duration, format_money
+from bot.core.money.cents import format_cents
+from bot.core.money.estimate import format_duration
 from bot.core.store.rows import TrainingRow, utcnow
 from bot.ui.format import (
     DESCRIPTION,
@@ -60,8 +61,8 @@ def card_embed(row: TrainingRow) -> discord.Embed:
     if row.is_terminal:
         if row.duration_s is not None:
             embed.add_field(name="Duration", value=format_duration(row.duration_s), inline=True)
-        if row.cost is not None:
-            embed.add_field(name="Cost", value=format_money(row.cost), inline=True)
+        if row.cost_cents is not None:
+            embed.add_field(name="Cost", value=format_cents(row.cost_cents), inline=True)
         embed.add_field(name="Outcome", value=_outcome(row), inline=False)
     else:
         if row.eta_at is not None:
@@ -110,9 +111,9 @@ def notice_embed(row: TrainingRow, payload: Mapping[str, Any]) -> discord.Embed:
     duration = payload.get("duration_s")
     if isinstance(duration, int | float):
         embed.add_field(name="Duration", value=format_duration(float(duration)), inline=True)
-    cost = payload.get("cost")
-    if isinstance(cost, int | float):
-        embed.add_field(name="Cost", value=format_money(float(cost)), inline=True)
+    cost = payload.get("cost_cents")
+    if isinstance(cost, int):
+        embed.add_field(name="Cost", value=format_cents(cost), inline=True)
     if status == "succeeded":
         weights = payload.get("weights_url") or row.weights_url
         if weights:

@@ -12,8 +12,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.core.estimate import format_cents
-from bot.core.jobs.usage import OUTCOMES
+from bot.core.money.cents import format_cents
+from bot.core.money.usage import OUTCOMES
 from bot.core.trainer_log.loss import smooth
 
 _COLOURS = {
@@ -61,7 +61,7 @@ def usage_chart_png(
 ) -> bytes:
     """Stacked bars of cents per user by outcome, with the per-user budget as a line.
 
-    `spend` maps a user's display name to cents by outcome (`bot.core.jobs.usage.OUTCOMES`).
+    `spend` maps a user's display name to cents by outcome (`bot.core.money.usage.OUTCOMES`).
     """
     names = list(spend) or ["nobody"]
     figure = _figure(max(5.0, 1.2 * len(names) + 2), 4)

@@ -18,17 +18,15 @@ from bot.core.counted import count
 from bot.core.dataset.collect import (
     ARCHIVE_SUFFIXES,
     IMAGE_SUFFIXES,
-    READ_CAP,
-    UPLOAD_LIMIT,
     Member,
     human_size,
     too_big_message,
 )
 from bot.core.errors import InputError, ServiceError
+from bot.core.limits import MAX_ATTACHMENT_IMAGE, READ_CAP, UPLOAD_LIMIT
 from bot.ui.format import clip
 
 TRAINABLE = (".jpg", ".jpeg", ".png", ".webp")
-MAX_IMAGE = 50 * 1024 * 1024  # one photo; bigger is not a training image
 URL_OPTION = "dataset_url"
 
 
@@ -100,10 +98,10 @@ def message_dataset(message: discord.Message) -> list[discord.Attachment]:
         if a.filename.endswith(".txt") and posixpath.splitext(a.filename)[0] in stems
     ]
     for item in images + captions:
-        if item.size > MAX_IMAGE:
+        if item.size > MAX_ATTACHMENT_IMAGE:
             raise InputError(
                 f"message: {_name(item)} is {human_size(item.size)}; one attachment may be at "
-                f"most {human_size(MAX_IMAGE)}.",
+                f"most {human_size(MAX_ATTACHMENT_IMAGE)}.",
                 field="message",
             )
     total = sum(a.size for a in images + captions)

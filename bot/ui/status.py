@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.core.estimate import format_money
+from bot.core.money.cents import format_cents
 from bot.core.store.rows import TrainingRow
 from bot.ui.format import BLUE, clip, mention, relative, status_line
 
@@ -18,8 +18,8 @@ def training_line(row: TrainingRow) -> str:
     parts = [status_line(row.status), f"[`{row.id}`]({row.web_url})", row.destination]
     if row.total:
         parts.append(f"{row.step or 0}/{row.total}")
-    if row.cost is not None:
-        parts.append(format_money(row.cost))
+    if row.cost_cents is not None:
+        parts.append(format_cents(row.cost_cents))
     parts += [mention(row.owner_id), relative(row.created_at)]
     return " · ".join(parts)
 

@@ -23,9 +23,9 @@ import discord
 from bot.core.config.model import resolve_config
 from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
-from bot.core.jobs.budget import ApprovalRequiredError, money_lines
 from bot.core.jobs.preflight import image_count, preflight
 from bot.core.log import get_logger
+from bot.core.money.budget import ApprovalRequiredError, money_lines
 from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
 from bot.tree import send_ephemeral

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 
 import discord
 
-from bot.core.estimate import format_cents
-from bot.core.jobs.usage import Spend, UsageReport
+from bot.core.money.cents import format_cents
+from bot.core.money.usage import Spend, UsageReport
 from bot.ui.format import BLUE, DESCRIPTION, FIELD_VALUE, clip, mention, relative
 
 

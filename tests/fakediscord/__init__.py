@@ -16,6 +16,7 @@ from .core import FakeDiscord
 from .interactions import InteractionResult
 from .limits import check_discord_limits, command_problems, validate_commands
 from .server import RecordedRequest
+from .spec import Problem
 from .state import FakeChannel, FakeGuild, FakeMember, FakeRole, FakeUser, StoredMessage
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "FakeRole",
     "FakeUser",
     "InteractionResult",
+    "Problem",
     "RecordedRequest",
     "StoredMessage",
     "check_discord_limits",

@@ -26,7 +26,7 @@ from aiohttp import web
 from .driver import DriverMixin
 from .gateway import INVALID_SESSION, RECONNECT, GatewayState, dispatch
 from .interactions import InteractionResult
-from .limits import check_discord_limits, command_problems
+from .limits import command_problems
 from .server import RecordedRequest, RestApi
 from .state import (
     FakeChannel,
@@ -70,6 +70,9 @@ class FakeDiscord(DriverMixin):
         self.nonce_hits = 0  # creates answered with an earlier message instead of a new one
         self.requests: list[RecordedRequest] = []
         self.unknown_requests: list[RecordedRequest] = []
+        # Requests refused for their body (Discord's 50035 / 413): a bot bug unless a test
+        # sends them on purpose. `limit_problems()` describes them.
+        self.refused_requests: list[RecordedRequest] = []
         self.interactions: list[InteractionResult] = []
         self.interactions_by_id: dict[int, InteractionResult] = {}
         self.interactions_by_token: dict[str, InteractionResult] = {}
@@ -379,12 +382,19 @@ class FakeDiscord(DriverMixin):
         return out
 
     def limit_problems(self) -> list[str]:
-        """`check_discord_limits` over every message/callback body the bot sent."""
-        out = []
-        for r in self.requests:
-            if r.method in ("POST", "PATCH") and isinstance(r.json, dict):
-                out += [f"{r.method} {r.path}: {p}" for p in check_discord_limits(r.json, r.files)]
-        return out
+        """Why each refused request was refused (empty: Discord would have taken every body)."""
+        return [f"{r.method} {r.path}: {p}" for r in self.refused_requests for p in r.problems]
+
+    def body_refused(self, rec: RecordedRequest) -> None:
+        """A refused interaction callback also shows in its result's `rejected` list."""
+        parts = rec.path.strip("/").split("/")
+        if len(parts) == 4 and parts[0] == "interactions" and parts[3] == "callback":
+            res = self.interactions_by_id.get(int(parts[1])) if parts[1].isdigit() else None
+            if res is not None:
+                body = rec.json if isinstance(rec.json, dict) else {}
+                reason = "; ".join(map(str, rec.problems))
+                res.rejected.append({"type": body.get("type"), "reason": reason})
+        self.notify()
 
     @property
     def token_leaks(self) -> list[RecordedRequest]:

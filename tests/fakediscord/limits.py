@@ -1,24 +1,51 @@
-"""Discord's limits as checks e2e tests apply to every payload the bot sent.
+"""The rules Discord enforces that its OpenAPI document cannot state, each with its source.
 
-`check_discord_limits` follows the table in docs/discord.md (message content 2000, embeds 10/6000,
-components, autocomplete choices). `validate_commands` checks a command sync body against
-`ApplicationCommandUpdateRequest` from Discord's own OpenAPI spec (extracted with its $ref
-closure into tests/data/discord-commands-schema.json) plus the rules the schema can't say
-(lowercase names, description 1–100 for slash commands, required-before-optional, ≤ 25).
+Everything else about a request body (lengths, counts, bounds, enums, required fields) comes
+from the spec itself (`spec.py`). These are cross-field totals, conditions between fields and
+limits where the spec is wider than what Discord accepts from a bot; `DISCORD.md` is
+shared/reference/DISCORD.md, "the docs" are discord.com/developers/docs.
+
+`request_problems` is what the fake answers a request with; `check_discord_limits` and
+`command_problems` are the same checks for a payload built in a unit test.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import re
-from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "data" / "discord-commands-schema.json"
-_SLASH_NAME = re.compile(r"^[-_'\w]{1,32}$")
-MAX_FILE = 10 * 1024 * 1024
-_CALLBACK_TYPES = {1, 4, 5, 6, 7, 8, 9, 10, 12}
+from .spec import Problem, schema_problems
+
+MAX_FILE = 10 * 1024 * 1024  # DISCORD.md: 10 MiB per file unless the guild is boosted
+MAX_CONTENT = 2000  # DISCORD.md: the spec's 4000 (MessageCreateRequest) is the Nitro user limit
+MAX_EMBED_TEXT = 6000  # the docs, Embed Limits: all titles, descriptions, field names and
+# values, footer texts and author names of a message together
+MAX_ACTION_ROWS = 5  # the docs, Component Reference: 5 action rows without IS_COMPONENTS_V2
+MAX_CHOICE_VALUE = 100  # the docs, Application Command Option Choice: string values up to 100
+# characters (the spec says 6000); DISCORD.md repeats it
+IS_COMPONENTS_V2 = 1 << 15
+# The docs, Application Command Naming: CHAT_INPUT and option names match this (unicode) and
+# use the lowercase variant of any letter that has one.
+SLASH_NAME = re.compile(r"^[-_'\w]{1,32}$")
+# The docs, Registering a Command: 100 global CHAT_INPUT, 5 USER and 5 MESSAGE commands.
+MAX_COMMANDS = {1: 100, 2: 5, 3: 5}
+
+CHANNEL_MESSAGES = (
+    "/channels/{channel_id}/messages",
+    "/channels/{channel_id}/messages/{message_id}",
+)
+WEBHOOK_MESSAGES = (
+    "/webhooks/{webhook_id}/{webhook_token}",
+    "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
+    "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+)
+CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
+COMMANDS = (
+    "/applications/{application_id}/commands",
+    "/applications/{application_id}/guilds/{guild_id}/commands",
+)
+
+Path = tuple[str | int, ...]
 
 
 def _embed_text(embed: dict[str, Any]) -> int:
@@ -26,98 +53,244 @@ def _embed_text(embed: dict[str, Any]) -> int:
     total += len((embed.get("footer") or {}).get("text") or "")
     total += len((embed.get("author") or {}).get("name") or "")
     for f in embed.get("fields") or []:
-        total += len(f.get("name") or "") + len(f.get("value") or "")
+        if isinstance(f, dict):
+            total += len(str(f.get("name") or "")) + len(str(f.get("value") or ""))
     return total
 
 
-def _check_embed(i: int, e: dict[str, Any]) -> list[str]:
+def _message(at: Path, body: dict[str, Any], *, channel: bool) -> list[Problem]:
     out = []
-    for key, limit in (("title", 256), ("description", 4096)):
-        if len(e.get(key) or "") > limit:
-            out.append(f"embed[{i}].{key} is {len(e[key])} chars (max {limit})")
-    if len((e.get("footer") or {}).get("text") or "") > 2048:
-        out.append(f"embed[{i}].footer.text over 2048 chars")
-    if len((e.get("author") or {}).get("name") or "") > 256:
-        out.append(f"embed[{i}].author.name over 256 chars")
-    fields = e.get("fields") or []
-    if len(fields) > 25:
-        out.append(f"embed[{i}] has {len(fields)} fields (max 25)")
-    for j, f in enumerate(fields):
-        name, value = f.get("name") or "", f.get("value") or ""
-        if not name or len(name) > 256:
-            out.append(f"embed[{i}].fields[{j}].name is {len(name)} chars (1-256)")
-        if not value or len(value) > 1024:
-            out.append(f"embed[{i}].fields[{j}].value is {len(value)} chars (1-1024)")
+    content = body.get("content")
+    if channel and isinstance(content, str) and len(content) > MAX_CONTENT:
+        out.append(
+            Problem(
+                (*at, "content"),
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_CONTENT} or fewer in length.",
+            )
+        )
+    embeds = [e for e in body.get("embeds") or [] if isinstance(e, dict)]
+    if sum(_embed_text(e) for e in embeds) > MAX_EMBED_TEXT:
+        out.append(
+            Problem(
+                (*at, "embeds"),
+                "MAX_EMBED_SIZE_EXCEEDED",
+                f"Embed size exceeds maximum size of {MAX_EMBED_TEXT}",
+            )
+        )
+    for i, embed in enumerate(embeds):
+        # The docs, Embed Field Structure: name and value are required; Discord refuses ""
+        # (the spec has no minLength for them).
+        for j, field in enumerate(embed.get("fields") or []):
+            for key in ("name", "value"):
+                if isinstance(field, dict) and field.get(key) == "":
+                    out.append(
+                        Problem(
+                            (*at, "embeds", i, "fields", j, key),
+                            "BASE_TYPE_REQUIRED",
+                            "This field is required",
+                        )
+                    )
+    components = [c for c in body.get("components") or [] if isinstance(c, dict)]
+    v2 = bool(int(body.get("flags") or 0) & IS_COMPONENTS_V2)
+    if not v2 and len(components) > MAX_ACTION_ROWS:
+        out.append(
+            Problem(
+                (*at, "components"),
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_ACTION_ROWS} or fewer in length.",
+            )
+        )
+    for i, row in enumerate(components):
+        for j, comp in enumerate(row.get("components") or []):
+            if isinstance(comp, dict) and comp.get("type") == 2:
+                out += _button((*at, "components", i, "components", j), comp)
     return out
 
 
-def _check_components(items: list[dict[str, Any]], path: str = "components") -> list[str]:
+def _button(at: Path, button: dict[str, Any]) -> list[Problem]:
+    """The docs, Button: a link button has a url and no custom_id, others the reverse (a
+    premium button has neither, only sku_id)."""
+    style, has_id, has_url = (
+        button.get("style"),
+        bool(button.get("custom_id")),
+        bool(button.get("url")),
+    )
+    if style == 5 and (not has_url or has_id):
+        return [
+            Problem(
+                (*at, "url"),
+                "BUTTON_COMPONENT_URL_REQUIRED",
+                "A link button needs a url and no custom_id.",
+            )
+        ]
+    if style in (1, 2, 3, 4) and (not has_id or has_url):
+        return [
+            Problem(
+                (*at, "custom_id"),
+                "BUTTON_COMPONENT_CUSTOM_ID_REQUIRED",
+                "A non-link button needs a custom_id and no url.",
+            )
+        ]
+    return []
+
+
+def _choices(at: Path, choices: Any) -> list[Problem]:
     out = []
-    top = [c for c in items if c.get("type") == 1]
-    if path == "components" and len(top) > 5:
-        out.append(f"{len(top)} action rows (max 5)")
-    for i, c in enumerate(items):
-        here = f"{path}[{i}]"
-        cid = c.get("custom_id")
-        if cid is not None and not 1 <= len(cid) <= 100:
-            out.append(f"{here}.custom_id is {len(cid)} chars (1-100): {cid[:40]!r}")
-        if c.get("type") == 2:
-            if len(c.get("label") or "") > 80:
-                out.append(f"{here}.label is {len(c['label'])} chars (max 80)")
-            if c.get("style") == 5 and not c.get("url"):
-                out.append(f"{here} link button without url")
-            if c.get("style") != 5 and c.get("style") != 6 and not cid:
-                out.append(f"{here} button without custom_id")
-        opts = c.get("options") or []
-        if len(opts) > 25:
-            out.append(f"{here} has {len(opts)} select options (max 25)")
-        children = c.get("components") or []
-        if c.get("type") == 1 and len(children) > 5:
-            out.append(f"{here} action row has {len(children)} components (max 5)")
-        out += _check_components(children, f"{here}.components")
+    for i, choice in enumerate(choices if isinstance(choices, list) else []):
+        value = choice.get("value") if isinstance(choice, dict) else None
+        if isinstance(value, str) and len(value) > MAX_CHOICE_VALUE:
+            out.append(
+                Problem(
+                    (*at, i, "value"),
+                    "BASE_TYPE_MAX_LENGTH",
+                    f"Must be {MAX_CHOICE_VALUE} or fewer in length.",
+                )
+            )
     return out
 
 
-def check_choices(choices: list[dict[str, Any]]) -> list[str]:
+def _options(at: Path, options: list[Any]) -> list[Problem]:
     out = []
-    if len(choices) > 25:
-        out.append(f"{len(choices)} autocomplete choices (max 25)")
-    for i, c in enumerate(choices):
-        name, value = str(c.get("name") or ""), c.get("value")
-        if not 1 <= len(name) <= 100:
-            out.append(f"choices[{i}].name is {len(name)} chars (1-100)")
-        if isinstance(value, str) and len(value) > 100:
-            out.append(f"choices[{i}].value is {len(value)} chars (max 100)")
+    seen_optional = False
+    names: set[str] = set()
+    for i, option in enumerate(options):
+        if not isinstance(option, dict):
+            continue
+        here = (*at, i)
+        name = str(option.get("name") or "")
+        if not SLASH_NAME.match(name) or name != name.lower():
+            out.append(
+                Problem(
+                    (*here, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+                )
+            )
+        if name in names:
+            out.append(
+                Problem(
+                    (*here, "name"),
+                    "APPLICATION_COMMAND_OPTIONS_DUPLICATE_NAME",
+                    "Option names must be unique",
+                )
+            )
+        names.add(name)
+        if option.get("type") in (1, 2):  # subcommand (group): its own options
+            out += _options((*here, "options"), option.get("options") or [])
+            continue
+        if option.get("required"):
+            if seen_optional:
+                # The docs, Application Command Option: required options before optional ones.
+                out.append(
+                    Problem(
+                        (*here, "required"),
+                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                        "Required options must be placed before non-required options",
+                    )
+                )
+        else:
+            seen_optional = True
+        if option.get("choices") and option.get("autocomplete"):
+            # The docs: autocomplete may not be set to true if choices are present.
+            out.append(
+                Problem(
+                    (*here, "autocomplete"),
+                    "APPLICATION_COMMAND_AUTOCOMPLETE_CHOICES",
+                    "Autocomplete cannot be set with choices",
+                )
+            )
+        out += _choices((*here, "choices"), option.get("choices"))
     return out
+
+
+def _commands(body: Any) -> list[Problem]:
+    if not isinstance(body, list):
+        return []
+    out = []
+    counts: dict[int, int] = {}
+    seen: set[tuple[int, str]] = set()
+    for i, cmd in enumerate(body):
+        if not isinstance(cmd, dict):
+            continue
+        ctype = cmd.get("type") if isinstance(cmd.get("type"), int) else 1
+        name, desc = str(cmd.get("name") or ""), cmd.get("description") or ""
+        counts[ctype] = counts.get(ctype, 0) + 1
+        if (ctype, name) in seen:
+            out.append(
+                Problem(
+                    (i, "name"),
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
+                )
+            )
+        seen.add((ctype, name))
+        if ctype == 1:
+            if not SLASH_NAME.match(name) or name != name.lower():
+                out.append(
+                    Problem(
+                        (i, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+                    )
+                )
+            # The docs: a CHAT_INPUT description is 1-100 characters (the spec allows "", which
+            # context menus need).
+            if not desc:
+                out.append(
+                    Problem(
+                        (i, "description"), "BASE_TYPE_MIN_LENGTH", "Must be 1 or more in length."
+                    )
+                )
+            out += _options((i, "options"), cmd.get("options") or [])
+        elif desc:
+            # The docs: USER and MESSAGE commands take an empty description.
+            out.append(
+                Problem(
+                    (i, "description"),
+                    "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION",
+                    "Context menu commands cannot have a description",
+                )
+            )
+    for ctype, limit in MAX_COMMANDS.items():
+        if counts.get(ctype, 0) > limit:
+            out.append(
+                Problem(
+                    (), "APPLICATION_COMMAND_TOO_MANY", f"At most {limit} commands of type {ctype}."
+                )
+            )
+    return out
+
+
+def hand_problems(template: str, body: Any) -> list[Problem]:
+    """The rules above, for one request body sent to `template` (a spec path)."""
+    if template in COMMANDS:
+        return _commands(body)
+    if not isinstance(body, dict):
+        return []
+    if template in CHANNEL_MESSAGES:
+        return _message((), body, channel=True)
+    if template in WEBHOOK_MESSAGES:
+        return _message((), body, channel=False)
+    if template == CALLBACK and isinstance(body.get("data"), dict):
+        if body.get("type") == 8:
+            return _choices(("data", "choices"), body["data"].get("choices"))
+        if body.get("type") in (4, 5, 7):
+            return _message(("data",), body["data"], channel=False)
+    return []
+
+
+def request_problems(method: str, template: str, body: Any) -> list[Problem]:
+    """Everything Discord would refuse in this body: the spec's rules, then the hand rules."""
+    found = schema_problems(method, template, body)
+    return found + [p for p in hand_problems(template, body) if p not in found]
 
 
 def check_discord_limits(payload: Any, files: list[tuple[str, int]] | None = None) -> list[str]:
-    """Problems with one message / interaction-callback payload (empty list = fine)."""
-    if not isinstance(payload, dict):
-        return []
-    if (
-        isinstance(payload.get("type"), int)
-        and payload["type"] in _CALLBACK_TYPES
-        and ("data" in payload or payload["type"] in (1, 5, 6))
-    ):
-        if payload["type"] == 8:
-            return check_choices((payload.get("data") or {}).get("choices") or [])
-        payload = payload.get("data") or {}
-    out = []
-    content = payload.get("content")
-    if isinstance(content, str) and len(content) > 2000:
-        out.append(f"content is {len(content)} chars (max 2000)")
-    embeds = payload.get("embeds") or []
-    if len(embeds) > 10:
-        out.append(f"{len(embeds)} embeds (max 10)")
-    for i, e in enumerate(embeds):
-        out += _check_embed(i, e)
-    total = sum(_embed_text(e) for e in embeds)
-    if total > 6000:
-        out.append(f"embeds total {total} chars (max 6000)")
-    out += _check_components(payload.get("components") or [])
-    if "choices" in payload:
-        out += check_choices(payload["choices"] or [])
+    """Problems of a message (or interaction callback) payload as Discord would name them.
+
+    A dict with an integer `type` is a callback body; anything else a channel message body.
+    """
+    if isinstance(payload, dict) and isinstance(payload.get("type"), int):
+        out = [str(p) for p in request_problems("POST", CALLBACK, payload)]
+    else:
+        out = [str(p) for p in request_problems("POST", CHANNEL_MESSAGES[0], payload)]
     for name, size in files or []:
         if size > MAX_FILE:
             out.append(f"file {name} is {size} bytes (max {MAX_FILE})")
@@ -126,88 +299,9 @@ def check_discord_limits(payload: Any, files: list[tuple[str, int]] | None = Non
     return out
 
 
-@functools.cache
-def _validator() -> Any:
-    from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
-
-    schema = json.loads(SCHEMA_PATH.read_text())
-    uri = "urn:discord-commands-schema"
-    registry: Registry[Any] = Registry().with_resource(uri, Resource.from_contents(schema))
-    return Draft202012Validator({"$ref": uri}, registry=registry)
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except (TypeError, ValueError):
-        return -1  # the schema check already reports the bad type
-
-
-def _option_problems(where: str, options: list[dict[str, Any]]) -> list[str]:
-    out = []
-    if len(options) > 25:
-        out.append(f"{where}: {len(options)} options (max 25)")
-    seen_optional = False
-    names = [o.get("name") for o in options]
-    if len(set(names)) != len(names):
-        out.append(f"{where}: duplicate option names {names}")
-    for o in options:
-        name, desc = str(o.get("name") or ""), str(o.get("description") or "")
-        at = f"{where} option {name!r}"
-        if not _SLASH_NAME.match(name) or name != name.lower():
-            out.append(f"{at}: name must be 1-32 lowercase letters, digits, - or _")
-        if not 1 <= len(desc) <= 100:
-            out.append(f"{at}: description is {len(desc)} chars (1-100)")
-        if _int(o.get("type"), 0) in (1, 2):
-            out += _option_problems(at, o.get("options") or [])
-            continue
-        if o.get("required"):
-            if seen_optional:
-                out.append(f"{at}: required option after an optional one")
-        else:
-            seen_optional = True
-        choices = o.get("choices") or []
-        if choices and o.get("autocomplete"):
-            out.append(f"{at}: choices and autocomplete are exclusive")
-        out += [f"{at}: {p}" for p in check_choices(choices)]
-    return out
-
-
 def command_problems(payloads: Any) -> list[str]:
     """Problems in a bulk-overwrite (tree.sync) body; empty list = Discord would accept it."""
-    out = [
-        f"schema: {'/'.join(map(str, e.absolute_path))}: {e.message}"
-        for e in _validator().iter_errors(payloads)
-    ]
-    if not isinstance(payloads, list):
-        return out
-    counts: dict[int, int] = {}
-    seen: set[tuple[int, str]] = set()
-    for cmd in payloads:
-        if not isinstance(cmd, dict):
-            continue
-        ctype, name = _int(cmd.get("type"), 1), str(cmd.get("name") or "")
-        desc = cmd.get("description") or ""
-        counts[ctype] = counts.get(ctype, 0) + 1
-        if (ctype, name) in seen:
-            out.append(f"duplicate command {name!r} (type {ctype})")
-        seen.add((ctype, name))
-        if ctype == 1:
-            if not _SLASH_NAME.match(name) or name != name.lower():
-                out.append(f"/{name}: name must be 1-32 lowercase letters, digits, - or _")
-            if not 1 <= len(desc) <= 100:
-                out.append(f"/{name}: description is {len(desc)} chars (1-100)")
-            out += _option_problems(f"/{name}", cmd.get("options") or [])
-        else:
-            if not 1 <= len(name) <= 32:
-                out.append(f"menu {name!r}: name is {len(name)} chars (1-32)")
-            if desc:
-                out.append(f"menu {name!r}: context menus must have an empty description")
-    for ctype, limit in ((1, 100), (2, 5), (3, 5)):
-        if counts.get(ctype, 0) > limit:
-            out.append(f"{counts[ctype]} commands of type {ctype} (max {limit})")
-    return out
+    return [str(p) for p in request_problems("PUT", COMMANDS[0], payloads)]
 
 
 def validate_commands(payloads: Any) -> list[str]:

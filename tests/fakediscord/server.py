@@ -1,8 +1,12 @@
 """The fake's aiohttp application: Discord's REST routes the bot uses, plus the gateway socket.
 
 Every request is recorded (body, uploaded file names/sizes, headers minus Authorization) so
-tests can check limits and leaks afterwards. Unknown routes answer 404 JSON and are listed in
-`fd.unknown_requests` so a test notices the bot calling something the fake doesn't model.
+tests can check leaks afterwards. Every body is checked before it is handled, against Discord's
+OpenAPI request schema for its route plus the rules in limits.py: a bad one is refused like
+Discord refuses it (400, code 50035, the failing paths in `errors`) and kept in
+`fd.refused_requests`; a file over the size limit gets 413 (code 40005). Unknown routes answer
+404 JSON and are listed in `fd.unknown_requests` so a test notices the bot calling something
+the fake doesn't model.
 Responses use `Content-Type: application/json` exactly: discord.py only parses JSON then.
 """
 
@@ -18,6 +22,8 @@ from aiohttp import web
 
 from . import messages as msgs
 from .gateway import gateway_handler
+from .limits import MAX_FILE, request_problems
+from .spec import Problem, body_required, file_fields, invalid_form_body, template_for
 from .state import FakeChannel, FakeGuild, StoredMessage, snowflake
 
 if TYPE_CHECKING:
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 
 API = "/api/v10"
 Files = list[tuple[str, bytes, str | None]]
+Parts = list[str]
 Handler = Callable[["_Call"], Awaitable[web.Response]]
 
 
@@ -40,6 +47,8 @@ class RecordedRequest:
     token_in_body: bool
     status: int = 0
     route: str = ""
+    file_fields: list[str] = field(default_factory=list)  # multipart part names of the files
+    problems: list[Problem] = field(default_factory=list)  # why the fake refused the body
 
 
 @dataclass
@@ -123,10 +132,11 @@ class RestApi:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    async def _read(self, request: web.Request) -> tuple[Any, Files, bytes]:
+    async def _read(self, request: web.Request) -> tuple[Any, Files, bytes, Parts]:
         if request.content_type.startswith("multipart/"):
             payload: Any = None
             files: Files = []
+            names: Parts = []
             raw = b""
             reader = await request.multipart()
             async for part in reader:
@@ -137,18 +147,19 @@ class RestApi:
                 else:
                     ctype = part.headers.get("Content-Type")  # type: ignore[union-attr]
                     files.append((part.filename or "file", bytes(data), ctype))  # type: ignore[union-attr]
-            return payload, files, raw
+                    names.append(part.name or "")  # type: ignore[union-attr]
+            return payload, files, raw, names
         raw = await request.read()
         if not raw:
-            return None, [], raw
+            return None, [], raw, []
         try:
-            return json.loads(raw), [], raw
+            return json.loads(raw), [], raw, []
         except ValueError:
-            return raw.decode("utf-8", "replace"), [], raw
+            return raw.decode("utf-8", "replace"), [], raw, []
 
     async def dispatch(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["tail"]
-        body, files, raw = await self._read(request)
+        body, files, raw, names = await self._read(request)
         auth = request.headers.get("Authorization")
         rec = RecordedRequest(
             method=request.method,
@@ -159,6 +170,7 @@ class RestApi:
             headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
             authorized=auth == f"Bot {self.fd.token}",
             token_in_body=self.fd.token.encode() in raw,
+            file_fields=names,
         )
         self.fd.requests.append(rec)
         response = await self._route(request, path, body, files, rec)
@@ -178,10 +190,40 @@ class RestApi:
             rec.route = f"{method} {pattern.pattern}"
             if needs_auth and not rec.authorized:
                 return error(401, 0, "401: Unauthorized")
+            refused = self._refuse(request.method, path, body, files, rec)
+            if refused is not None:
+                return refused
             return await handler(_Call(request, m.groupdict(), body, files))
         return error(
             404, 0, f"404: Not Found ({request.method} {path} is not modelled by the fake)"
         )
+
+    def _refuse(
+        self, method: str, path: str, body: Any, files: Files, rec: RecordedRequest
+    ) -> web.Response | None:
+        """Discord's answer to a body its rules refuse (None: the body is fine)."""
+        template = template_for(path)
+        if template is None or method in ("GET", "DELETE"):
+            return None
+        if any(len(content) > MAX_FILE for _, content, _ in files):
+            rec.problems = [Problem(("files",), "FILE_TOO_LARGE", "Request entity too large")]
+            self.fd.refused_requests.append(rec)
+            return error(413, 40005, "Request entity too large")
+        if body is None and body_required(method, template):
+            rec.problems = [Problem((), "BASE_TYPE_REQUIRED", "This field is required")]
+        else:
+            rec.problems = request_problems(method, template, body)
+        allowed = file_fields(method, template)
+        rec.problems += [
+            Problem((name,), "BASE_TYPE_INVALID", "Unknown file field.")
+            for name in rec.file_fields
+            if name not in allowed
+        ]
+        if not rec.problems:
+            return None
+        self.fd.refused_requests.append(rec)
+        self.fd.body_refused(rec)
+        return json_response(invalid_form_body(rec.problems), 400)
 
     async def serve_attachment(self, request: web.Request) -> web.Response:
         att = self.fd.state.attachments.get(int(request.match_info["id"]))

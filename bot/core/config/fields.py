@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from bot.core.dataset.links import share_page_problem
 from bot.core.errors import InputError
+from bot.core.limits import MAX_RESOLUTIONS
 from bot.core.secrets import redact
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ _OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$")
 _MODEL = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 _WANDB_BAD = re.compile(r"[/\\#?%:]")
 _EXAMPLE_HOSTS = ("example.com", "example.org", "example.net")
-MAX_RESOLUTIONS = 8
 # Letters of other scripts drawn like Latin ones: a trigger word that mixes them looks right
 # and tokenizes into something else. NFKC already folds full-width and styled forms.
 _LOOKALIKES = str.maketrans(

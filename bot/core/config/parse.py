@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from bot.core.config.fields import secret_message, show, suggest
 from bot.core.config.presets import FLAT_TO_PATH, PATHS, SECTIONS
 from bot.core.errors import InputError
+from bot.core.limits import MAX_CONFIG_BYTES
 from bot.core.secrets import looks_like_secret_key, looks_like_secret_value
 
 if TYPE_CHECKING:
     import yaml
 
-MAX_CONFIG_BYTES = 64 * 1024
 # Walking values is bounded so a YAML alias bomb cannot make the check itself the attack.
 _MAX_NODES = 5000
 _MAX_DEPTH = 50

@@ -70,7 +70,8 @@ _HELP: dict[str, str] = {
     "trigger_word": "One made-up word (no spaces, not a common English word, e.g. ZXQTOK) "
     "that calls up your subject in prompts.",
     "preset": "Starting values: beginner (the default: batch 1, safest), experienced "
-    "(batch 4, about 3x the cost), fast (adamw8bit, 1000 steps, smaller images, cheapest).",
+    "(batch 4, about 3x the cost), fast (batch 4 with fewer steps and smaller images: quicker "
+    "and cheaper than experienced).",
     "steps": "Training steps; guides recommend 1000–2000 for SD3.5 Large (more = longer "
     "and costlier, too many can overfit).",
     "batch_size": "Images per step; higher is smoother but uses more GPU memory "

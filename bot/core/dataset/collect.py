@@ -20,13 +20,17 @@ from bot.core.dataset.archive import data_start
 from bot.core.dataset.extract import EXTRACT_ERRORS, is_dir, overlaps
 from bot.core.dataset.verdict import IMAGE_SUFFIXES as TRAINER_IMAGES
 from bot.core.errors import InputError
+from bot.core.limits import (
+    BOMB_MIN_SIZE,
+    BOMB_RATIO,
+    MAX_TOTAL_UNCOMPRESSED,
+    MIB,
+    READ_CAP,
+    UPLOAD_LIMIT,
+)
 
-MIB = 1024 * 1024
-UPLOAD_LIMIT = 100 * MIB  # Replicate's Files API refuses bigger uploads (413)
-READ_CAP = 2 * UPLOAD_LIMIT
 ARCHIVE_SUFFIXES = (".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".gif", ".bmp", ".tif")
-BOMB_RATIO, BOMB_MIN_SIZE, MAX_TOTAL_UNCOMPRESSED = 100, 50 * MIB, 20 * 1024**3
 # The upload's URL shape, for checks (the trainer's input schema) that run before the upload.
 UPLOAD_STAND_IN = "https://api.replicate.com/v1/files/not-uploaded-yet"
 

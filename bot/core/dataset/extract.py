@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.core.dataset.entries import EntryView, Failure, Skipped
+from bot.core.limits import NAME_MAX, PATH_MAX
 
 if TYPE_CHECKING:  # the verdict runs this step; here it is only filled in
     from bot.core.dataset.verdict import DatasetVerdict
 
-NAME_MAX = 255  # bytes per path component (ext4 and most Linux file systems)
-PATH_MAX = 4096  # bytes per path, including the NUL, relative to the trainer's working folder
 FOLDER = "input_images"  # the trainer's extraction folder, relative to its working directory
 SKIPPED_PREFIXES = ("__MACOSX/", "._")
 # What zipfile raises while reading an entry's content during `extract`.

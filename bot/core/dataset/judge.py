@@ -22,9 +22,9 @@ from bot.core.dataset.entries import EntryView
 from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import RuleResult, describe
 from bot.core.dataset.verdict import run_loader
+from bot.core.limits import BOMB_RATIO, DEFAULT_MIN_IMAGES, MAX_TOTAL_UNCOMPRESSED, MIB
 
 THUMB = 192
-DEFAULT_MIN_IMAGES = 2  # the team policy's default (SD35L_POLICY_MIN_IMAGES)
 
 
 @dataclass
@@ -100,8 +100,9 @@ def judge(
         rules.add(
             "error",
             "compression_bomb",
-            "Team policy: the ZIP unpacks to far more than it weighs (over 20 GB, or entries "
-            "over 100x their packed size), so it was not unpacked; zip only the images and "
+            "Team policy: the ZIP unpacks to far more than it weighs (over "
+            f"{MAX_TOTAL_UNCOMPRESSED // (1024 * MIB)} GB, or entries over {BOMB_RATIO}x their "
+            "packed size), so it was not unpacked; zip only the images and "
             "captions.",
             bombs,
         )

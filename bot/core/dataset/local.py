@@ -17,7 +17,6 @@ from typing import Any
 from bot.core.counted import count
 from bot.core.dataset.archive import Resolutions
 from bot.core.dataset.collect import (
-    UPLOAD_LIMIT,
     Entry,
     Member,
     collect_path,
@@ -25,11 +24,12 @@ from bot.core.dataset.collect import (
     human_size,
     too_big_message,
 )
-from bot.core.dataset.judge import DEFAULT_MIN_IMAGES, judge
+from bot.core.dataset.judge import judge
 from bot.core.dataset.pack import Packed, pack
 from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding
 from bot.core.dataset.sheet import contact_sheet
+from bot.core.limits import DEFAULT_MIN_IMAGES, UPLOAD_LIMIT
 
 
 @dataclass

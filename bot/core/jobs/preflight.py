@@ -16,7 +16,7 @@ from bot.core.config.model import TrainingConfig, to_trainer_input
 from bot.core.dataset.check import inspect_dataset
 from bot.core.dataset.collect import UPLOAD_STAND_IN
 from bot.core.dataset.report import DatasetReport
-from bot.core.estimate import calibrate, estimate_training, format_estimate
+from bot.core.money.estimate import calibrate, estimate_training, format_estimate
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:

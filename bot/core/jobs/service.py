@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
 from bot.core.dataset.collect import UPLOAD_STAND_IN
 from bot.core.errors import InputError, SD35LError
-from bot.core.estimate import actual_cost
 from bot.core.jobs.crash import crash_point
 from bot.core.jobs.pending import new_row, resolve_pending
 from bot.core.jobs.rights import not_tracked, require_cancel
 from bot.core.jobs.uploads import LocalDatasets
 from bot.core.log import get_logger
+from bot.core.money.cents import actual_cents
 from bot.core.replicate.gateway import MARKER_INPUT, OutcomeUnknownError, ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
@@ -35,7 +35,7 @@ from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
 from bot.core.trainer_log.progress import log_tail, parse_progress
 
 if TYPE_CHECKING:
-    from bot.core.jobs.budget import Budget, Verdict
+    from bot.core.money.budget import Budget, Verdict
     from bot.core.replicate.poll import Fingerprint
 
 log = get_logger(__name__)
@@ -56,7 +56,7 @@ def recent_tail(logs: str | None) -> str:
 
 
 def ended_payload(
-    row: TrainingRow, training: Training, cost: float | None, tail: str | None = None
+    row: TrainingRow, training: Training, cost_cents: int | None, tail: str | None = None
 ) -> dict[str, Any]:
     """Everything the 'ended' notice shows, frozen at the moment the ending was seen."""
     begin = training.started_at or row.started_at or training.created_at or row.created_at
@@ -70,7 +70,7 @@ def ended_payload(
         "weights_url": training.weights_url,
         "new_version": training.new_version,
         "predict_time": training.predict_time,
-        "cost": cost,
+        "cost_cents": cost_cents,
         "trigger_word": row.trigger_word,
         "destination": row.destination,
         "duration_s": max(0.0, (end - begin).total_seconds()),
@@ -296,7 +296,7 @@ class JobService:
     async def apply(self, row: TrainingRow, training: Training) -> TrainingRow:
         """Store a training object we already have (a refresh, a cancel answer, a webhook)."""
         progress = parse_progress(training.logs)
-        cost = actual_cost(training.predict_time, self.settings.gpu_price)
+        cost = actual_cents(training.predict_time, self.settings.gpu_price)
         # The end of the log is shown only once a training ended (its notice and log file);
         # a running one's tail would be redacted and stored on every refresh for nobody.
         tail = recent_tail(training.logs) if training.is_terminal else None

@@ -50,7 +50,7 @@ log = get_logger(__name__)
 _TERMINAL_SQL = "(" + ",".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 _ROW_COLUMNS = (
     "id, owner_id, guild_id, channel_id, card_message_id, destination, trigger_word, "
-    "config_json, status, step, total, eta_at, loss, predict_time, cost, weights_url, "
+    "config_json, status, step, total, eta_at, loss, predict_time, cost_cents, weights_url, "
     "new_version, error, log_tail, created_at, updated_at, started_at, completed_at, "
     "card_edited_at, card_status, card_gone, card_attempted_at"
 )
@@ -240,7 +240,7 @@ class Store(OutboxMixin, CardsMixin):
                 to_iso(row.eta_at),
                 row.loss,
                 row.predict_time,
-                row.cost,
+                row.cost_cents,
                 row.weights_url,
                 row.new_version,
                 redact(row.error) if row.error else None,
@@ -267,7 +267,7 @@ class Store(OutboxMixin, CardsMixin):
         self,
         training: Training,
         progress: ProgressLike | None = None,
-        cost: float | None = None,
+        cost_cents: int | None = None,
         *,
         log_tail: str | None = None,
         notice: tuple[str, Mapping[str, Any]] | None = None,
@@ -278,7 +278,7 @@ class Store(OutboxMixin, CardsMixin):
         terminal, so a crash can never leave an ended training without its notice.
         Returns the updated row, or None for a training this store does not track.
         """
-        params = training_update(training, progress, cost, log_tail)
+        params = training_update(training, progress, cost_cents, log_tail)
         # Fields of a finished row only fill gaps; a late non-terminal answer changes nothing.
         sql = f"""
             UPDATE trainings SET
@@ -290,7 +290,7 @@ class Store(OutboxMixin, CardsMixin):
                             ELSE COALESCE(:eta_at, eta_at) END,
               loss = CASE WHEN status IN {_TERMINAL_SQL} THEN loss ELSE COALESCE(:loss, loss) END,
               predict_time = COALESCE(predict_time, :predict_time),
-              cost = COALESCE(cost, :cost),
+              cost_cents = COALESCE(cost_cents, :cost_cents),
               weights_url = COALESCE(weights_url, :weights_url),
               new_version = COALESCE(new_version, :new_version),
               error = COALESCE(error, :error),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.core.estimate import Sample
+from bot.core.money.estimate import Sample
 
 SAMPLE_LIMIT = 200  # the newest finished runs are enough to fit an estimate
 SAMPLES_SQL = (

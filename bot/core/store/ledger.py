@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.core.estimate import Sample
+from bot.core.money.estimate import Sample
 from bot.core.store.db import Store
 from bot.core.store.history import SAMPLE_LIMIT, SAMPLES_SQL, sample_of
 from bot.core.store.rows import from_iso, to_iso, utcnow

@@ -170,6 +170,26 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE approvals ADD COLUMN images INTEGER;
     ALTER TABLE approvals ADD COLUMN reason TEXT;
     """,
+    # v6: money in one unit. A training's bill was kept twice, as float dollars in
+    # trainings.cost beside the ledger's whole cents; it becomes trainings.cost_cents. A bill the
+    # ledger settled is taken from there (the same figure, rounded once in decimal); any other
+    # is rounded from the dollars (the tiny nudge keeps 1.525 from becoming 152.4999... cents).
+    # Undelivered 'ended' notices carry cost_cents instead of cost.
+    """
+    ALTER TABLE trainings ADD COLUMN cost_cents INTEGER;
+    UPDATE trainings SET cost_cents = COALESCE(
+        (SELECT actual_cents FROM ledger
+         WHERE ledger.training_id = trainings.id AND ledger.settled_at IS NOT NULL
+               AND ledger.predict_time IS NOT NULL),
+        CAST(ROUND(cost * 100 + 0.000001) AS INTEGER))
+    WHERE cost IS NOT NULL;
+    ALTER TABLE trainings DROP COLUMN cost;
+    UPDATE outbox SET payload_json = json_set(json_remove(payload_json, '$.cost'),
+        '$.cost_cents', CASE WHEN json_type(payload_json, '$.cost') IN ('integer', 'real')
+                        THEN CAST(ROUND(json_extract(payload_json, '$.cost') * 100 + 0.000001)
+                                  AS INTEGER) END)
+    WHERE json_valid(payload_json) AND json_type(payload_json, '$.cost') IS NOT NULL;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -73,7 +73,7 @@ class TrainingRow:
     eta_at: datetime | None = None
     loss: float | None = None
     predict_time: float | None = None
-    cost: float | None = None
+    cost_cents: int | None = None  # the bill in whole cents; None while running or unknown
     weights_url: str | None = None
     new_version: str | None = None
     error: str | None = None
@@ -231,7 +231,7 @@ class ProgressLike(Protocol):
 def training_update(
     training: Training,
     progress: ProgressLike | None,
-    cost: float | None,
+    cost_cents: int | None,
     log_tail: str | None,
 ) -> dict[str, Any]:
     """The columns a Replicate answer sets, redacted; a success counts every step, an ending
@@ -253,7 +253,7 @@ def training_update(
         "eta_at": to_iso(eta),
         "loss": progress.loss if progress is not None else None,
         "predict_time": training.predict_time,
-        "cost": cost,
+        "cost_cents": cost_cents,
         "weights_url": training.weights_url,
         "new_version": training.new_version,
         "error": redact(training.error) if training.error else None,

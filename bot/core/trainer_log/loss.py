@@ -56,3 +56,8 @@ def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple
         return list(points)
     stride = (len(points) - 1) / (limit - 1)
     return [points[round(i * stride)] for i in range(limit)]
+
+
+def loss_curve(logs: str | None) -> list[tuple[int, float]]:
+    """The curve kept for an ended training: its loss series, thinned to what a chart shows."""
+    return thin(loss_series(logs))

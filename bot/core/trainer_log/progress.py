@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from bot.core.estimate import format_duration
+from bot.core.money.estimate import format_duration
 from bot.core.replicate.training import ACTIVE_STATUSES
 from bot.core.secrets import redact
 

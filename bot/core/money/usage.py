@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.core.jobs.budget import Budget, next_month_start
+from bot.core.money.budget import Budget, next_month_start
 from bot.core.store.ledger import RUNNING, LedgerEntry
 
 OUTCOMES = ("succeeded", "failed", "canceled", "running")  # chart stacks, bottom to top

@@ -19,21 +19,19 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core.errors import InputError, SD35LError
-from bot.core.estimate import (
+from bot.core.money.cents import actual_cents, format_cents, to_cents
+from bot.core.money.estimate import (
     Calibration,
     Estimate,
-    actual_cents,
     calibrate,
     estimate_training,
-    format_cents,
     format_estimate,
-    to_cents,
 )
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
 from bot.core.store.rows import TrainingRow, utcnow
-from bot.core.trainer_log.loss import loss_series, thin
+from bot.core.trainer_log.loss import loss_curve
 
 USER_BUDGET = "SD35L_BUDGET_USER_MONTHLY"
 TEAM_BUDGET = "SD35L_BUDGET_TEAM_MONTHLY"
@@ -204,11 +202,11 @@ class Budget:
     ) -> Verdict:
         """The rule, without raising: estimate, standing, and whether approval is due."""
         estimate = await self.estimate(config, images)
-        high = to_cents(estimate.cost_high)
+        high = estimate.high_cents
         threshold = self.approval_cents
         return Verdict(
             estimate=estimate,
-            low_cents=to_cents(estimate.cost_low),
+            low_cents=estimate.low_cents,
             high_cents=high,
             standing=await self.standing(owner_id),
             needs_approval=threshold is not None and high > threshold and not approved,
@@ -256,12 +254,12 @@ class Budget:
         )
 
     async def settle(self, training: Training) -> bool:
-        """Record an ended training's actual cost (and its loss curve) once; the log is parsed
-        only for a training still unsettled, not on every later poll."""
+        """Record an ended training's actual cost (and its loss curve, from the log parser) once;
+        the log is read only for a training still unsettled, not on every later poll."""
         entry = await self.ledger.get(training.id)
         if entry is None or entry.settled:
             return False
-        points = thin(loss_series(training.logs)) if training.status == "succeeded" else None
+        points = loss_curve(training.logs) if training.status == "succeeded" else None
         return await self.ledger.settle(
             training.id,
             training.status,

@@ -14,11 +14,11 @@ from typing import Any
 
 from bot.core.config.model import resolve_config
 from bot.core.errors import InputError, SD35LError
-from bot.core.estimate import format_cents
-from bot.core.jobs.budget import APPROVAL_ABOVE, Verdict
 from bot.core.jobs.rights import NotAllowedError
 from bot.core.jobs.service import JobService
 from bot.core.log import get_logger
+from bot.core.money.budget import APPROVAL_ABOVE, Verdict
+from bot.core.money.cents import format_cents
 from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.approvals import ApprovalRequest, ApprovalStore
 from bot.core.store.rows import TrainingRow

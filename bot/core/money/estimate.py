@@ -1,4 +1,5 @@
-"""Time and cost of a training, as a range before it is submitted and exactly after it ends.
+"""Time and cost of a training, as a range before it is submitted (the bill after it ends is
+`bot.core.money.cents.actual_cents`).
 
 Replicate bills active GPU seconds (`metrics.predict_time` x the GPU's price per second). Before a
 run we only have the config and the dataset report, so the estimate is a RANGE built from an
@@ -36,9 +37,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 from bot.core.errors import InputError
+from bot.core.money.cents import format_cents, seconds_cents
 
 S_PER_STEP_LOW = 1.0  # seconds per step, batch 1 @ 1024x1024, optimistic end (H100)
 S_PER_STEP_HIGH = 1.6  # seconds per step, batch 1 @ 1024x1024, pessimistic end (H100)
@@ -62,12 +63,12 @@ MIN_SPREAD = 0.08  # a fitted range is never narrower than +-8 %: GPUs and datas
 
 @dataclass(frozen=True)
 class Estimate:
-    """A range of billed seconds and of dollars for one training, and what it is based on."""
+    """A range of billed seconds and of cents for one training, and what it is based on."""
 
     seconds_low: float
     seconds_high: float
-    cost_low: float
-    cost_high: float
+    low_cents: int
+    high_cents: int
     basis: str = COMMUNITY
 
 
@@ -163,17 +164,10 @@ def estimate_training(
     return Estimate(
         seconds_low=seconds_low,
         seconds_high=seconds_high,
-        cost_low=seconds_low * gpu_price,
-        cost_high=seconds_high * gpu_price,
+        low_cents=seconds_cents(seconds_low, gpu_price),
+        high_cents=seconds_cents(seconds_high, gpu_price),
         basis=basis,
     )
-
-
-def actual_cost(predict_time: float | None, gpu_price: float) -> float | None:
-    """What a finished run cost: billed seconds x price; None when Replicate did not say."""
-    if predict_time is None or predict_time < 0:
-        return None
-    return predict_time * gpu_price
 
 
 _Point = tuple[float, float, float]  # (steps x step_scale, images, predict_time)
@@ -281,26 +275,6 @@ def calibrate(samples: Iterable[Sample]) -> Calibration | None:
     )
 
 
-def to_cents(usd: float | Decimal) -> int:
-    """Dollars as whole cents, rounded half up once (money is summed in cents, never floats)."""
-    amount = Decimal(str(usd)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return int(amount * 100)
-
-
-def actual_cents(predict_time: float | None, gpu_price: float) -> int | None:
-    """`actual_cost` in whole cents, computed in decimal so no float error reaches a sum."""
-    if predict_time is None or predict_time < 0:
-        return None
-    amount = Decimal(str(predict_time)) * Decimal(str(gpu_price))
-    return int(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
-
-
-def format_cents(cents: int) -> str:
-    """`$12.34` from whole cents (negative amounts show as $0.00, like `format_money`)."""
-    cents = max(0, cents)
-    return f"${cents // 100:,}.{cents % 100:02d}"
-
-
 def format_duration(seconds: float) -> str:
     """`45 s`, `42 min`, `1 h 05 min`: as precise as a person reading a chat message needs."""
     total = round(max(0.0, seconds)) if seconds == seconds else 0
@@ -313,13 +287,6 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def format_money(usd: float) -> str:
-    """`$2.31`; a non-zero amount under a cent reads `<$0.01` rather than a misleading `$0.00`."""
-    if 0 < usd < 0.005:
-        return "<$0.01"
-    return f"${max(0.0, usd):,.2f}"
-
-
 def format_estimate(estimate: Estimate) -> str:
     """`25–40 min, $2.29–$3.66` (the unit is written once when both ends share it)."""
     low = format_duration(estimate.seconds_low)
@@ -330,6 +297,6 @@ def format_estimate(estimate: Estimate) -> str:
         span = f"{low.removesuffix(' min')}–{high}"
     else:
         span = f"{low}–{high}"
-    cost_low, cost_high = format_money(estimate.cost_low), format_money(estimate.cost_high)
+    cost_low, cost_high = format_cents(estimate.low_cents), format_cents(estimate.high_cents)
     money = cost_low if cost_low == cost_high else f"{cost_low}–{cost_high}"
     return f"{span}, {money}"
