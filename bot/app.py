@@ -27,6 +27,7 @@ from bot.core.doctor.backoff import Refusals, refusals_path, stop_refused
 from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import RoundReport, Tracker
+from bot.core.line import Line
 from bot.core.log import get_logger, setup_logging
 from bot.core.money.approvals import ApprovalDesk
 from bot.core.money.budget import Budget
@@ -112,6 +113,8 @@ class TrainerBot(commands.Bot):
         self.approval_ttl = approval_ttl
         self.approval_sweep = approval_sweep  # seconds between looks for expired approvals
         self.notifier = DiscordNotifier(self)
+        # Dataset checks and captioning runs: `check_slots` at once, the rest wait in line.
+        self.checks = Line(settings.check_slots)
         self.synced_scopes: list[str] = []
         self._tracker_task: asyncio.Task[None] | None = None
         # Loops of the cogs (e.g. approval expiry), stopped before the database closes.

@@ -26,8 +26,9 @@ from typing import Any
 import discord
 
 from bot.core.jobs.crash import crash_point
+from bot.core.jobs.pace import Pace
 from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
-from bot.core.jobs.tracker import CardResult
+from bot.core.jobs.tracker import CardResult, Tracker
 from bot.core.log import get_logger
 from bot.core.money.cents import format_cents
 from bot.core.store.rows import Notice, PendingSubmission, TrainingRow, utcnow
@@ -153,13 +154,22 @@ class DiscordNotifier:
                     earlier = await self._find(channel, title=card_embed(row).title)
                 await store.mark_card_attempt(row.id)
             if earlier is not None:
-                message = await earlier.edit(**card_message(row))  # show what is true now
+                message = await earlier.edit(
+                    **card_message(row, self.pace())
+                )  # show what is true now
             else:
-                message = await channel.send(**card_message(row), nonce=nonce("card", row.id))
+                message = await channel.send(
+                    **card_message(row, self.pace()), nonce=nonce("card", row.id)
+                )
             crash_point("card-posted")
             if store is not None:
                 await store.set_card(row.id, channel_id, message.id)
             return message
+
+    def pace(self) -> Pace | None:
+        """How often the tracker reads each training now (the cards say it)."""
+        tracker = getattr(self.client, "tracker", None)
+        return tracker.pace() if isinstance(tracker, Tracker) else None
 
     async def update_card(self, row: TrainingRow) -> CardResult:
         if row.channel_id is None or row.card_gone:
@@ -168,7 +178,7 @@ class DiscordNotifier:
         if row.card_message_id is None:
             return await self._post_missing_card(row)
         message = channel.get_partial_message(row.card_message_id)
-        kwargs = card_message(row)
+        kwargs = card_message(row, self.pace())
         curve = await self.loss_curve(row)
         if curve is not None:  # the card shows the loss curve once the training succeeded
             kwargs["embed"].set_image(url=f"attachment://{curve[0]}")

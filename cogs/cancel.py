@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.replicate.errors import training_id_of
 from bot.ui.cancel import CardCancelButton, ConfirmCancelButton, ask_to_confirm
 from cogs._common import is_manager, services, training_choices
 
@@ -21,7 +22,7 @@ class CancelCog(commands.Cog):
     @app_commands.describe(training="The training to cancel (type to search)")
     async def cancel(self, interaction: discord.Interaction[Any], training: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await ask_to_confirm(interaction, training.strip())
+        await ask_to_confirm(interaction, training_id_of(training))
 
     @cancel.autocomplete("training")
     async def cancel_autocomplete(

@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.core.errors import SD35LError
 from bot.core.jobs.rights import not_tracked
 from bot.core.log import get_logger
+from bot.core.replicate.errors import training_id_of
 from bot.core.replicate.training import KNOWN_STATUSES
 from bot.ui.card import card_embed
 from bot.ui.status import MAX_ROWS, jobs_embed
@@ -42,9 +43,10 @@ class StatusCog(commands.Cog):
             )
             await interaction.followup.send(embed=embed, ephemeral=True)
             return
-        row = await bot.store.get(training.strip())
+        wanted = training_id_of(training)
+        row = await bot.store.get(wanted)
         if row is None:
-            raise not_tracked(training.strip()[:40])
+            raise not_tracked(wanted[:40])
         note = ""
         if not row.is_terminal:
             try:

@@ -416,3 +416,49 @@ async def test_requests_awaiting_approval_hold_back_the_budget_until_decided(wor
         again = (await preview(world, world.alice)).text()
         assert "SD35L_BUDGET_USER_MONTHLY" in again and "awaiting approval" not in again
     world.assert_clean()
+
+
+async def test_an_ending_without_billed_time_counts_as_unknown_until_a_later_read(
+    world: World,
+) -> None:
+    """Replicate's answer for an ended training has no metrics.predict_time: the cost is unknown,
+    not $0. It weighs its high estimate on the budget and /usage says it is unknown, until a
+    later read (here the tracker of the restarted bot) reports the billed time."""
+    fd = world.fd
+    high = high_cents(world)
+    month = month_of(utcnow())
+    world.sim.faults.withhold_metrics = True
+    async with fd.running(make_bot(world, SD35L_BUDGET_USER_MONTHLY="25")) as bot:
+        tid = await start(world, world.alice)
+        await wait_ended(world, bot, tid)
+        entry = await bot.budget.ledger.get(tid)
+        assert entry is not None and entry.status == "succeeded"
+        assert entry.actual_cents is None and entry.cost_unknown and entry.counted_cents == high
+        assert await bot.budget.ledger.spent_cents(month, world.alice.id) == high
+        row = await bot.store.get(tid)
+        assert row is not None and row.cost_cents is None and row.predict_time is None
+
+        res = await fd.slash("usage", {}, user=world.mia)
+        text = (await res.wait_original(lambda m: "Spend in" in m.text(), timeout=20)).text()
+        assert f"<@{world.alice.id}>: {format_cents(high)} of $25.00" in text
+        assert "1 ended with cost unknown" in text and "$0.00 of $25.00" not in text
+        assert "Over 1 ended training" not in text  # an unknown cost says nothing of estimates
+
+    world.sim.faults.withhold_metrics = False  # Replicate reports it now
+    async with fd.running(make_bot(world, SD35L_BUDGET_USER_MONTHLY="25")) as bot:
+        for _ in range(400):
+            entry = await bot.budget.ledger.get(tid)
+            if entry is not None and not entry.cost_unknown:
+                break
+            await asyncio.sleep(0.025)
+        row = await bot.store.get(tid)
+        assert row is not None and row.predict_time is not None
+        spent = cents_of(row.predict_time)
+        assert entry is not None and entry.actual_cents == spent == row.cost_cents
+        assert await bot.budget.ledger.spent_cents(month, world.alice.id) == spent
+        res = await fd.slash("usage", {}, user=world.mia)
+        text = (await res.wait_original(lambda m: "Spend in" in m.text(), timeout=20)).text()
+        assert f"<@{world.alice.id}>: {format_cents(spent)} of $25.00" in text
+        assert "cost unknown" not in text
+    assert len([m for m in fd.dms(world.alice) if m.embeds]) == 1  # one notice, not two
+    world.assert_clean()

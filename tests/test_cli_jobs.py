@@ -87,6 +87,24 @@ def test_status_aborted(cli_env: ReplicateSimulator) -> None:
     assert data["status"] == "aborted"
 
 
+def test_status_says_a_cost_not_reported_yet_is_unknown(cli_env: ReplicateSimulator) -> None:
+    tid = _make(cli_env)
+    _wait_ended(cli_env, tid)
+    cli_env.faults.withhold_metrics = True  # ended, billed time not reported (yet)
+    result = invoke(["status", tid])
+    assert result.exit_code == 0, result.output
+    assert "unknown" in result.output and "$0.00" not in result.output
+    assert json.loads(invoke(["status", tid, "--json"]).output)["cost_cents"] is None
+    listed = invoke(["list"]).output
+    assert "unknown" in listed and "$0.00" not in listed
+    cli_env.faults.withhold_metrics = False  # reported now
+    data = json.loads(invoke(["status", tid, "--json"]).output)
+    assert data["predict_time"] > 0 and data["cost_cents"] > 0
+    aborted = _make(cli_env, outcome="aborted")  # ended before it started: nothing billed
+    _wait_ended(cli_env, aborted)
+    assert json.loads(invoke(["status", aborted, "--json"]).output)["cost_cents"] == 0
+
+
 def test_status_unknown_training(cli_env: ReplicateSimulator) -> None:
     result = invoke(["status", "doesnotexist000"])
     assert result.exit_code in (1, 2)
@@ -95,7 +113,7 @@ def test_status_unknown_training(cli_env: ReplicateSimulator) -> None:
 
 def test_cancel_running_then_again(cli_env: ReplicateSimulator) -> None:
     tid = _make(cli_env, steps=100000)
-    result = invoke(["cancel", tid])
+    result = invoke(["cancel", tid, "--yes"])
     assert result.exit_code == 0, result.output
     assert "canceled" in result.output
     assert cli_env.trainings[tid]["status"] == "canceled"

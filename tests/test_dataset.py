@@ -86,8 +86,8 @@ async def test_healthy_dataset_passes_with_counts_and_guidance(server, settings)
     assert report.range_supported is True
     assert report.counts["usable_images"] == 12 and report.counts["images_with_captions"] == 12
     assert report.counts["images_checked"] == 12 and not report.skipped_checks
-    assert report.recommended_steps == 1000
-    assert "1000 steps" in finding(report, "steps_guidance").message
+    assert report.recommended_steps == 1500  # the default preset's steps: advice and value agree
+    assert "1500 steps" in finding(report, "steps_guidance").message
     assert report.archive_size == len(server.files["d.zip"])
     assert report.bytes_read <= report.archive_size + 16 * 1024
     assert report.seconds >= 0 and report.as_dict()["ok"] is True
@@ -426,8 +426,8 @@ async def test_paths_are_capped_at_ten(server, settings) -> None:
 def test_steps_guidance() -> None:
     assert [recommended_steps(n) for n in (1, 5, 20, 21, 80, 81)] == [
         None,
-        1000,
-        1000,
+        1500,
+        1500,
         1500,
         1500,
         2000,

@@ -174,7 +174,7 @@ async def test_budget_check_record_settle_and_usage(store: Store) -> None:
     assert await ledger.settle("t0", "succeeded", 1000.0, 153, [(1, 0.5), (2, 0.4)])
     assert not await ledger.settle("t0", "succeeded", 9999.0, 999)  # once only
     await ledger.settle("t1", "failed", 200.0, 31)
-    await ledger.settle("t2", "canceled", None, None)
+    await ledger.settle("t2", "canceled", None, 0)  # canceled while queued: nothing billed
     assert await ledger.loss_points("t0") == [(1, 0.5), (2, 0.4)]
     assert await ledger.loss_points("t1") == [] and await ledger.loss_points("nope") == []
     report = await usage_report(budget, month_of(now))
@@ -385,3 +385,38 @@ async def test_v6_keeps_every_bill_and_turns_dollars_into_cents(tmp_path: Path) 
     with sqlite3.connect(path) as db:
         columns = {rec[1] for rec in db.execute("PRAGMA table_info(trainings)")}
     assert "cost_cents" in columns and "cost" not in columns
+
+
+async def test_v7_turns_a_zero_filed_for_a_missing_bill_into_unknown(tmp_path: Path) -> None:
+    """Before v7 an ending without Replicate's billed time was filed as $0; it becomes unknown
+    (counted at its high estimate). A training that never started keeps its true $0."""
+    path = tmp_path / "v6.sqlite"
+    iso = "2026-11-02T10:00:00.000000+00:00"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER)")
+        for version, script in enumerate(MIGRATIONS[:6], start=1):
+            db.executescript(script)
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        for tid, status, started, predict, cents in (
+            ("ran", "succeeded", iso, None, 0),
+            ("queued", "aborted", None, None, 0),
+            ("billed", "succeeded", iso, 100.0, 15),
+        ):
+            db.execute(
+                "INSERT INTO trainings (id, owner_id, destination, status, created_at, "
+                "updated_at, started_at, completed_at) VALUES (?, 7, 'a/b', ?, ?, ?, ?, ?)",
+                (tid, status, iso, iso, started, iso),
+            )
+            db.execute(
+                "INSERT INTO ledger (training_id, owner_id, month, estimate_low_cents, "
+                "estimate_high_cents, status, predict_time, actual_cents, created_at, "
+                "settled_at) VALUES (?, 7, '2026-11', 100, 300, ?, ?, ?, ?, ?)",
+                (tid, status, predict, cents, iso, iso),
+            )
+    async with await Store.open(path) as store:
+        ledger = LedgerStore(store)
+        ran, queued, billed = [await ledger.get(t) for t in ("ran", "queued", "billed")]
+        assert ran is not None and ran.cost_unknown and ran.counted_cents == 300
+        assert queued is not None and queued.actual_cents == 0 and not queued.cost_unknown
+        assert billed is not None and billed.actual_cents == 15
+        assert await ledger.spent_cents("2026-11", 7) == 300 + 0 + 15

@@ -104,7 +104,7 @@ async def test_a_request_given_up_leaves_no_blocked_reader(server: PeerServer) -
 async def test_https_speaks_tls_to_the_checked_address(server: PeerServer) -> None:
     plain = server.base.replace("http://", "https://")  # a plain-HTTP server: no TLS handshake
     async with SafeFetcher(allow_private=True) as fetcher:
-        with pytest.raises(ServiceError, match=r"Could not fetch 127\.0\.0\.1"):
+        with pytest.raises(ServiceError, match=r"could not fetch the dataset from 127\.0\.0\.1"):
             await fetcher.fetch(f"{plain}/data")
     assert server.peers == []  # no request got through without TLS
 

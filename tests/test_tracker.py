@@ -306,7 +306,15 @@ async def test_429_skips_the_round_and_backs_off(settings: Settings, proc: Proce
         await submit_with_card(proc, settings, steps=LONG, owner=owner)
     jobs = ThrottledJobs(proc.jobs, throttled=2)
     notifier = FakeNotifier()
-    tracker = Tracker(jobs, proc.store, notifier, settings, concurrency=1, max_interval=0.03)
+    tracker = Tracker(
+        jobs,
+        proc.store,
+        notifier,
+        settings,
+        concurrency=1,
+        max_interval=0.03,
+        reads_per_minute=float("inf"),  # only the 429 stretches the period here
+    )
     report = await tracker.run_once()
     assert report.throttled and report.refreshed == 0 and report.skipped == 3
     assert jobs.calls == 1 and tracker.interval == pytest.approx(0.02)
@@ -331,7 +339,7 @@ async def test_service_errors_other_than_429_do_not_back_off(
     )
     report = await tracker.run_once()
     assert report.failed == 1 and not report.throttled
-    assert tracker.interval == settings.poll_interval
+    assert tracker.interval == tracker.period.paced(1)  # not doubled
 
 
 async def test_store_failure_is_logged_and_the_round_goes_on(

@@ -66,6 +66,9 @@ async def follow_to_end(
         raise _lost_contact(last[0], exc) from None
     if on_end is not None:
         await on_end(ended)
+    if ended.status == "canceled":
+        report_canceled(ended)
+        return
     if ended.status != "succeeded":
         report_failure(ended)
     plain = jobs.weights_target(ended, output_dir)
@@ -101,15 +104,30 @@ def report_failure(training: Training) -> None:
     raise SD35LError(f"Training {training.id} ended {training.status}{reason}.")
 
 
+def report_canceled(training: Training) -> None:
+    """Only a person cancels a training (this CLI's `cancel`, the bot's Cancel button, the web
+    page); Replicate itself ends a run as failed or aborted. So a cancel is what someone asked
+    for, not an error: it is said plainly and the exit status is 0 (docs/interface.md)."""
+    echo(
+        f"Training {training.id} was canceled (with `sd35l-trainer cancel`, the bot's Cancel "
+        "button or its web page), so it made no weights and there is nothing to download."
+    )
+
+
 def report_success(training: Training, path: Path, settings: Settings) -> None:
-    from bot.core.money.cents import actual_cents, format_cents
+    from bot.cli.render import cost_text
     from bot.core.money.estimate import format_duration
 
     echo(f"Training {training.id} succeeded.")
     echo(f"Saved {path}")
-    cost = actual_cents(training.predict_time, settings.gpu_price)
-    if cost is not None and training.predict_time is not None:
-        echo(f"Cost: {format_cents(cost)} ({format_duration(training.predict_time)} of GPU time)")
+    cost = cost_text(training, settings.gpu_price)
+    if training.predict_time is not None:
+        echo(f"Cost: {cost} ({format_duration(training.predict_time)} of GPU time)")
+    else:
+        echo(
+            f"Cost: {cost} (Replicate has not reported the billed time yet; "
+            f"`sd35l-trainer status {training.id}` shows it later)"
+        )
 
 
 @click.command("follow")
@@ -142,4 +160,6 @@ def follow_cmd(training_id: str, output_dir: Path, force: bool) -> None:
     try:
         _common.run(go)
     except KeyboardInterrupt:
-        stopped_following(training_id.strip())
+        from bot.core.replicate.errors import training_id_of
+
+        stopped_following(training_id_of(training_id))

@@ -119,7 +119,9 @@ def _print_status(training: Training, settings: Settings, as_json: bool) -> None
 def cancel(training_id: str, yes: bool) -> None:
     """Cancel a running training (it stops being billed once canceled; this cannot be undone).
 
-    On a terminal it first shows the training and asks; `--yes` skips the question."""
+    On a terminal it first shows the training and asks; `--yes` skips the question. Without a
+    terminal and without `--yes` nothing is canceled (exit 2), like `train`: a script must say
+    it means it."""
     settings = _common.settings()
     _token_or_fail(settings)
 
@@ -131,6 +133,14 @@ def cancel(training_id: str, yes: bool) -> None:
     if current.is_terminal:
         _print_cancel(current, asked=False)
         return
+    if not yes and not _common.stdin_is_tty():
+        from bot.core.errors import InputError
+
+        raise InputError(
+            f"cancel stops training {current.id} for good and there is no terminal to confirm "
+            "on; add --yes to cancel without asking. Nothing was canceled.",
+            field="yes",
+        )
     if not yes and _common.stdin_is_tty():
         from bot.cli.render import destination_of
 

@@ -142,9 +142,18 @@ def _duration(value: float | None) -> str:
 
 def cost_of(training: Training, gpu_price: float) -> int | None:
     """The bill in whole cents; None while running or when Replicate did not say."""
-    from bot.core.money.cents import actual_cents
+    from bot.core.money.cents import bill_cents
 
-    return actual_cents(training.predict_time, gpu_price)
+    return bill_cents(training, gpu_price)
+
+
+def cost_text(training: Training, gpu_price: float) -> str:
+    """`$1.53`; `unknown` for an ended training whose billed time Replicate has not reported
+    (never `$0.00`); empty while it runs."""
+    cents = cost_of(training, gpu_price)
+    if cents is None:
+        return "unknown" if training.is_terminal else ""
+    return _money(cents)
 
 
 def destination_of(training: Training) -> str:
@@ -174,7 +183,7 @@ def trainings_table(trainings: Iterable[Training], gpu_price: float) -> Table:
             destination_of(t),
             format_when(t.created_at),
             _duration(duration_seconds(t)),
-            _money(cost_of(t, gpu_price)),
+            cost_text(t, gpu_price),
         )
     return table
 
@@ -217,7 +226,7 @@ def status_table(training: Training, progress: Any, gpu_price: float) -> Table:
         ("started", format_when(training.started_at)),
         ("completed", format_when(training.completed_at)),
         ("duration", _duration(duration_seconds(training))),
-        ("cost", _money(cost_of(training, gpu_price))),
+        ("cost", cost_text(training, gpu_price)),
         ("error", training.error or ""),
     ]
     for name, value in rows:
@@ -271,3 +280,24 @@ def training_json(training: Training, gpu_price: float, progress: Any = None) ->
     result = redact_obj(out)
     assert isinstance(result, dict)
     return result
+
+
+def dry_run_summary(*, dataset_checked: bool, account: bool) -> str:
+    """What a dry run checked and what it did not: "every check ran" only when it is true
+    (`account`: the token, destination and trainer-input checks ran, which needs a token)."""
+    ran = ["the config"] + (["the dataset"] if dataset_checked else [])
+    missed = [] if dataset_checked else ["the dataset (--skip-dataset-check)"]
+    if account:
+        ran += ["the token", "the destination model", "the trainer's inputs"]
+    else:
+        missed += [
+            "the token, the destination model and the trainer's inputs (they need "
+            "REPLICATE_API_TOKEN)"
+        ]
+    if not missed:
+        return f"Dry run: every check ran ({_and(ran)}); nothing was submitted."
+    return f"Dry run: checked {_and(ran)}. Not checked: {'; '.join(missed)}. Nothing was submitted."
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

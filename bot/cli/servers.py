@@ -40,7 +40,7 @@ OUTCOMES = ("succeeded", "failed", "aborted", "canceled")
 )
 def simulate(port: int, step_seconds: float, outcome: str, require_token: bool) -> None:
     """Run a local Replicate simulator to try the CLI and the bot without spending money."""
-    from bot.sim import main_sync
+    from bot.sim import SAMPLE_TOKEN, main_sync
     from bot.sim.state import Faults
 
     token = _common.settings().token if require_token else None
@@ -60,7 +60,7 @@ def simulate(port: int, step_seconds: float, outcome: str, require_token: bool) 
         if token:
             echo("  export REPLICATE_API_TOKEN=...          # the same token as this shell")
         else:
-            echo("  export REPLICATE_API_TOKEN=anything     # any token works here")
+            echo(f"  export REPLICATE_API_TOKEN={SAMPLE_TOKEN}  # any token works here")
         echo("  export SD35L_ALLOW_PRIVATE_URLS=1       # if your dataset URL is local")
         echo("The model alice/lora exists.")
 

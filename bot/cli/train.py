@@ -62,6 +62,7 @@ class _State:
     training_id: str | None = None
     submitting: bool = False
     images: int | None = None  # usable images the dataset check counted (for the estimate)
+    dataset_checked: bool = True  # False after --skip-dataset-check on a dataset_url
 
 
 def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
@@ -121,6 +122,7 @@ async def _check_dataset(
         warn("--contact-sheet is drawn only for a local --dataset.")
     if req.skip_dataset_check:
         warn("the dataset check was skipped (--skip-dataset-check); a bad ZIP fails after billing.")
+        state.dataset_checked = False
         return None
     report = await check_dataset(resolved.config, settings)
     state.images = image_count(report)
@@ -221,25 +223,21 @@ async def _submit_and_follow(
     req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State,
     local: LocalDataset | None = None,
 ) -> None:  # fmt: skip
-    from bot.cli import dataset
+    from bot.cli import dataset, render
     from bot.cli.follow import follow_to_end
     from bot.core.config.model import secret_inputs, to_trainer_input
     from bot.core.errors import SD35LError
 
     config = resolved.config
     if not settings.token:  # a dry run without a token: no Replicate client is even loaded
-        warn(
-            "REPLICATE_API_TOKEN is not set, so the token, destination and trainer-schema "
-            "checks were skipped."
-        )
         _show_estimate(resolved, settings, state.images)
-        echo("Dry run: every check ran and nothing was submitted.")
+        echo(render.dry_run_summary(dataset_checked=state.dataset_checked, account=False))
         return
     async with _common.gateway(settings) as gw:
         await _check_account(req, resolved, gw, settings)
         estimate = _show_estimate(resolved, settings, state.images)
         if req.dry_run:
-            echo("Dry run: every check ran and nothing was submitted.")
+            echo(render.dry_run_summary(dataset_checked=state.dataset_checked, account=True))
             return
         if req.prompting and not _common.confirm(
             f"Start this training on Replicate ({estimate})?", default=False
@@ -292,6 +290,11 @@ def run_train(req: TrainRequest) -> None:
 
     settings = _common.settings()
     resolved = resolve(req, settings)
+    if resolved.config.dataset_path:
+        from bot.cli.dataset import FIELD
+        from bot.core.dataset.collect import require_exists
+
+        require_exists(Path(resolved.config.dataset_path), field=FIELD)
     for message in resolved.warnings:
         warn(message)
     if req.show_config:

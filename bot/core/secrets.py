@@ -33,29 +33,57 @@ _WANDB_KEY = re.compile(r"\b[0-9a-f]{40}\b")
 # Config keys that must never hold a value in a file users post.
 SECRET_KEY_WORDS = ("token", "api_key", "apikey", "secret", "password", "passwd", "private_key")
 
+# A registered secret this short, or made of letters only, could be a word of prose (a
+# rehearsal token such as `anything`): it is redacted only where it stands as a token of its
+# own, not inside "Anything" or "anythingelse". Longer, mixed secrets (every real token) are
+# redacted wherever they appear, even glued to other text.
+PROSE_LIKE_BELOW = 20
+_WORD_CHARS = "A-Za-z0-9_"
+
 _known: set[str] = set()
 # `_known`, longest first (so a secret containing another is replaced whole), kept sorted on
-# registration rather than on every `redact` call.
+# registration rather than on every `redact` call; with the pattern of each.
 _known_by_length: tuple[str, ...] = ()
+_known_patterns: tuple[tuple[str, re.Pattern[str] | None], ...] = ()
 _lock = threading.Lock()
 
 
+def _prose_like(value: str) -> bool:
+    return len(value) < PROSE_LIKE_BELOW or value.isalpha()
+
+
+def _bounded(value: str) -> re.Pattern[str]:
+    """`value` as a token: not preceded or followed by another token character."""
+    before = f"(?<![{_WORD_CHARS}])" if re.match(f"[{_WORD_CHARS}]", value[0]) else ""
+    after = f"(?![{_WORD_CHARS}])" if re.match(f"[{_WORD_CHARS}]", value[-1]) else ""
+    return re.compile(before + re.escape(value) + after)
+
+
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that `redact` removes it wherever it shows up."""
-    global _known_by_length
+    """Remember a secret value so that `redact` removes it wherever it shows up as a token."""
+    global _known_by_length, _known_patterns
     if value and len(value) >= 6:
         with _lock:
             _known.add(value)
             _known_by_length = tuple(sorted(_known, key=len, reverse=True))
+            _known_patterns = tuple(
+                (v, _bounded(v) if _prose_like(v) else None) for v in _known_by_length
+            )
+
+
+def replace_known(text: str) -> str:
+    """Every registered secret in `text` replaced (prose-like ones only as whole tokens)."""
+    for value, bounded in _known_patterns:
+        if value in text:
+            text = bounded.sub(REDACTED, text) if bounded else text.replace(value, REDACTED)
+    return text
 
 
 def redact(text: str) -> str:
     """Return `text` with every known secret and every token-shaped string replaced."""
     if not text:
         return text
-    for value in _known_by_length:
-        if value in text:
-            text = text.replace(value, REDACTED)
+    text = replace_known(text)
     lowered = text.lower()
     for pattern, needs in _CHECKED:
         for needle in needs:  # a plain loop: `redact` runs several times a tracker refresh

@@ -54,6 +54,14 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 9
 
 
+def _in_order(value: tuple[int, int], name: str) -> tuple[int, int]:
+    """A range written high-low is a slip, not an out-of-bounds value: say which it is."""
+    lo, hi = value
+    if lo > hi:
+        raise ValueError(f"{name} {lo}-{hi} is reversed; write the smaller number first: {hi}-{lo}")
+    return value
+
+
 def _parse_range(value: Any, name: str) -> Any:
     if isinstance(value, str):
         parts = value.replace("–", "-").split("-")
@@ -140,6 +148,10 @@ class Settings(BaseModel):
     caption_forbidden: str | None = Field(
         None, validation_alias=AliasChoices("SD35L_CAPTION_FORBIDDEN")
     )
+    # Empty: from the machine (`check_slots`); each check in flight holds its sample (~15 MB).
+    max_checks: int | None = Field(
+        None, ge=1, le=64, validation_alias=AliasChoices("SD35L_MAX_CHECKS")
+    )
 
     @field_validator("replicate_api_token", "discord_token", "wandb_api_key", mode="before")
     @classmethod
@@ -158,7 +170,7 @@ class Settings(BaseModel):
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
 
-    @field_validator("caption_prompt", "caption_forbidden", mode="before")
+    @field_validator("caption_prompt", "caption_forbidden", "max_checks", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -199,7 +211,7 @@ class Settings(BaseModel):
     @field_validator("policy_steps")
     @classmethod
     def _steps_within_trainer(cls, value: tuple[int, int]) -> tuple[int, int]:
-        lo, hi = value
+        lo, hi = _in_order(value, "SD35L_POLICY_STEPS")
         if not (STEPS.low <= lo <= hi <= STEPS.high):
             raise ValueError(f"SD35L_POLICY_STEPS must be a range within the trainer's {STEPS}")
         return value
@@ -207,7 +219,7 @@ class Settings(BaseModel):
     @field_validator("policy_batch_size")
     @classmethod
     def _batch_within_trainer(cls, value: tuple[int, int]) -> tuple[int, int]:
-        lo, hi = value
+        lo, hi = _in_order(value, "SD35L_POLICY_BATCH_SIZE")
         if not (BATCH_SIZE.low <= lo <= hi <= BATCH_SIZE.high):
             raise ValueError(f"SD35L_POLICY_BATCH_SIZE must be a range within {BATCH_SIZE}")
         return value
@@ -238,8 +250,29 @@ class Settings(BaseModel):
         """The Replicate token as a plain string, for the one module that sends it."""
         return self.replicate_api_token.get_secret_value() if self.replicate_api_token else None
 
+    @property
+    def check_slots(self) -> int:
+        """Dataset checks (and captioning runs) at once: `SD35L_MAX_CHECKS`, else two per usable
+        core, at most one per 256 MB of memory and at most 8 (each holds a ~15 MB sample and
+        decodes images; more at once only lengthens every member's wait)."""
+        if self.max_checks is not None:
+            return self.max_checks
+        return default_check_slots()
+
     def config_path(self) -> Path:
         return self.config_dir.expanduser()
+
+
+def default_check_slots() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        memory = 2 * 1024**3
+    return max(1, min(2 * cores, memory // (256 * 1024**2), 8))
 
 
 def _variable(field: Any) -> str:

@@ -160,7 +160,10 @@ class ReplicateSimulator:
         self, record: SimTraining, *, with_logs: bool = True, base_url: str | None = None
     ) -> dict[str, Any]:
         with self.lock:
-            return record.render(base_url or self.base_url, time.monotonic(), with_logs=with_logs)
+            obj = record.render(base_url or self.base_url, time.monotonic(), with_logs=with_logs)
+            if self.faults.withhold_metrics:
+                obj["metrics"] = {k: v for k, v in obj["metrics"].items() if k != "predict_time"}
+            return obj
 
     def create_training(
         self,

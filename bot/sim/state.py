@@ -33,6 +33,7 @@ class Faults:
     weights_cut_after: int | None = None  # the next weights download is cut after N bytes
     upload_status: int | None = None  # the next file upload answers this error instead
     upload_hang: float = 0.0  # every file upload waits this long before reading the body
+    withhold_metrics: bool = False  # trainings answer without metrics.predict_time (not yet known)
     prediction_statuses: list[int] = field(default_factory=list)  # next prediction creates fail so
     caption_fail_widths: set[int] = field(default_factory=set)  # images this wide end "failed"
     clock_skew: float = 0.0  # seconds added to every answer's `Date` (a host clock that is off)

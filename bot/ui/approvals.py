@@ -172,7 +172,7 @@ class ApproveButton(
         if manager:
             await interaction.response.defer(ephemeral=True, thinking=True)
         request, row = await bot.approvals.approve(self.key, interaction.user.id, manager)
-        bot.tracker.wake()
+        bot.tracker.refresh_soon(row.id)  # its own training only
         await _post_card(bot, row)
         text = f"✅ Approved by {mention(interaction.user.id)}: training `{row.id}` started."
         await close_request(bot, request, text, GREEN)

@@ -13,6 +13,7 @@ from typing import Any
 
 import discord
 
+from bot.core.jobs.pace import Pace
 from bot.core.money.cents import format_cents
 from bot.core.money.estimate import format_duration
 from bot.core.store.rows import TrainingRow, utcnow
@@ -43,8 +44,22 @@ def download_line(training_id: str) -> str:
     return f"sd35l-trainer download {training_id}"
 
 
-def card_embed(row: TrainingRow) -> discord.Embed:
-    """Status, progress bar with step x/N, ETA as a relative timestamp, elapsed, links, outcome."""
+def refresh_line(pace: Pace | None) -> str:
+    """How often a running training's card refreshes, and why when it is slower than set."""
+    if pace is None:
+        return "Updated as the training moves"
+    every = format_duration(pace.seconds) if pace.seconds >= 1 else f"{pace.seconds:.2g} s"
+    if pace.stretched:
+        return (
+            f"Refreshed every {every} (slower than usual: many trainings are running and "
+            "Replicate limits how often they can be read)"
+        )
+    return f"Refreshed every {every}"
+
+
+def card_embed(row: TrainingRow, pace: Pace | None = None) -> discord.Embed:
+    """Status, progress bar with step x/N, ETA as a relative timestamp, elapsed, links, outcome;
+    `pace` (the tracker's) says in the footer how often a running training's card refreshes."""
     embed = discord.Embed(
         title=clip(f"LoRA training {row.id}", 256),
         url=row.web_url,
@@ -74,7 +89,8 @@ def card_embed(row: TrainingRow) -> discord.Embed:
         if row.loss is not None:
             embed.add_field(name="Loss", value=f"{row.loss:.4f}", inline=True)
     embed.add_field(name="Links", value=_links(row), inline=False)
-    embed.set_footer(text="Updated as the training moves · /status for details")
+    moving = refresh_line(None if row.is_terminal else pace)
+    embed.set_footer(text=f"{moving} · /status for details")
     embed.timestamp = row.updated_at
     return embed
 

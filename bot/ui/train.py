@@ -16,6 +16,7 @@ a value that no longer passes today's rules gets the usual one-sentence answer n
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import discord
@@ -23,6 +24,7 @@ import discord
 from bot.core.config.model import resolve_config
 from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
+from bot.core.jobs.pace import Pace
 from bot.core.jobs.preflight import image_count, preflight
 from bot.core.log import get_logger
 from bot.core.money.budget import ApprovalRequiredError, money_lines
@@ -36,6 +38,7 @@ from bot.ui.cancel import CardCancelButton
 from bot.ui.card import card_embed
 from bot.ui.images import SHEET_NAME, sheet_file
 from bot.ui.train_preview import PreviewChecks, dataset_summary, preview_checks, preview_embeds
+from bot.ui.waiting import turn_in_line
 
 log = get_logger(__name__)
 
@@ -73,9 +76,13 @@ async def preview_config(
     bot = services(interaction)
     options = local_dataset_option(bot, options, file_data, local)
     resolved = resolve_config(cli=options, file=file_data, settings=bot.settings)
-    found = await preflight(
-        resolved.config, bot.settings, bot.gateway, dry_run=dry_run, local=local
-    )
+    # A URL's check reads and decodes a sample: it waits its turn (an attached dataset was
+    # judged already, so its preview needs no turn).
+    turn = turn_in_line(interaction, bot.checks) if local is None else contextlib.nullcontext()
+    async with turn:
+        found = await preflight(
+            resolved.config, bot.settings, bot.gateway, dry_run=dry_run, local=local
+        )
     checks = preview_checks(found, destination=str(resolved.config.destination))
     await add_money(bot, checks, interaction.user.id, resolved)
     sheet = sheet_file(local.sheet if local else None, interaction.filesize_limit)
@@ -187,7 +194,7 @@ class StartButton(
         except SD35LError:
             await bot.previews.release(self.key)
             raise
-        bot.tracker.wake()
+        bot.tracker.refresh_soon(row.id)  # its own training only, not a round of all of them
         link = await post_card(interaction, row)
         await interaction.edit_original_response(
             content=f"✅ Started training `{row.id}`; follow it on the card: {link}", view=None
@@ -224,10 +231,11 @@ def card_view(row: TrainingRow) -> discord.ui.View | None:
     return view_of(CardCancelButton(row.id))
 
 
-def card_message(row: TrainingRow) -> dict[str, Any]:
-    """Keyword arguments for sending or editing a card."""
+def card_message(row: TrainingRow, pace: Pace | None = None) -> dict[str, Any]:
+    """Keyword arguments for sending or editing a card; `pace` is how often it refreshes."""
     view = card_view(row)
-    return {"embed": card_embed(row), "view": view if view is not None else discord.ui.View()}
+    embed = card_embed(row, pace)
+    return {"embed": embed, "view": view if view is not None else discord.ui.View()}
 
 
 async def post_card(interaction: discord.Interaction[Any], row: TrainingRow) -> str:

@@ -28,6 +28,11 @@ def spend_line(spend: Spend, budget: int | None, waiting: tuple[int, int] = (0, 
         parts[-1] += f", {spend.failed} failed ({format_cents(spend.lost)} lost)"
     if spend.running:
         parts.append(f"{spend.running} running (counted at their high estimate)")
+    if spend.unknown:
+        parts.append(
+            f"{spend.unknown} ended with cost unknown (Replicate has not reported it yet; "
+            "counted at their high estimate)"
+        )
     if waiting[0]:
         parts.append(
             f"{format_cents(waiting[1])} awaiting approval ({waiting[0]} request(s), "
@@ -54,7 +59,8 @@ def usage_embed(
         title=f"Spend in {report.month} (UTC)",
         colour=BLUE,
         description=clip(
-            "Actual cost of ended trainings plus the high estimate of running ones. Budgets "
+            "Actual cost of ended trainings plus the high estimate of running ones (and of "
+            "ended ones whose cost is not known yet). Budgets "
             f"reset {relative(report.resets_at)}.",
             DESCRIPTION,
         ),

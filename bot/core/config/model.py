@@ -233,13 +233,18 @@ def _input_error(
 ) -> InputError:
     """Every problem at once (missing values, then pydantic's list), each naming its path, so
     a config with three mistakes takes one run to fix, not three; `field` is the first."""
-    problems = [(path, fields.missing_message(path).rstrip(".")) for path in missing]
+    errors = exc.errors(include_url=False) if exc is not None else []
+    flagged = {".".join(str(part) for part in error["loc"]) for error in errors}
+    # An empty value given on purpose ("") is one problem, said by its validator, not two.
+    problems = [
+        (path, fields.missing_message(path).rstrip(".")) for path in missing if path not in flagged
+    ]
     wheres = {
         "env": " (from SD35L_DEFAULT_DESTINATION)",
         "user": f" (from your {USER_DEFAULTS_FILE} in SD35L_CONFIG_DIR)",
         "preset": f" (from preset {preset})",
     }
-    for error in exc.errors(include_url=False) if exc is not None else []:
+    for error in errors:
         path = ".".join(str(part) for part in error["loc"]) or "config"
         where = wheres.get(origins.get(path, ""), "")
         problems.append((path, f"{path}: {fields.describe_error(error)}{where}"))
@@ -360,7 +365,7 @@ def load_user_defaults(settings: Settings) -> dict[str, Any]:
     path = settings.config_path() / USER_DEFAULTS_FILE
     if not path.exists():
         return {}
-    return load_config_file(path)
+    return load_config_file(path, source=str(path))
 
 
 def load_config(path: Path, *, settings: Settings, require_all: bool = True) -> ResolvedConfig:

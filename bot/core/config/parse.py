@@ -103,7 +103,7 @@ def _scan_values(path: str, value: Any, budget: list[int]) -> None:
             _scan_values(f"{path}.{key}", item, budget)
 
 
-def _unknown(path: str, choices: list[str], prefix: str) -> InputError:
+def _unknown(path: str, choices: list[str], prefix: str, source: str) -> InputError:
     leaf = path.rsplit(".", 1)[-1]
     hint = ""
     if not prefix and leaf in FLAT_TO_PATH and "." in FLAT_TO_PATH[leaf]:
@@ -114,21 +114,38 @@ def _unknown(path: str, choices: list[str], prefix: str) -> InputError:
     where = f"under {prefix}" if prefix else "at the top level"
     allowed = ", ".join(choices)
     return InputError(
-        f"Unknown setting {path} in the config{hint}; allowed {where}: {allowed}.", field=path
+        f"Unknown setting {path} in {_source_name(source)}{hint}; allowed {where}: {allowed}.",
+        field=path,
+    )
+
+
+def _source_name(source: str) -> str:
+    return "the config" if source == "config" else source
+
+
+def _all_unknown(problems: list[InputError], source: str) -> InputError:
+    """Every unknown key of one file in one error: three typos take one run to fix, not three."""
+    if len(problems) == 1:
+        return problems[0]
+    listed = "".join(f"\n  - {p.message}" for p in problems)
+    return InputError(
+        f"{_source_name(source)} has {len(problems)} unknown settings:{listed}",
+        field=problems[0].field,
     )
 
 
 def flatten_nested(data: Mapping[str, Any], *, source: str = "config") -> dict[str, Any]:
     """The handoff layout -> {dotted path: value}; `None` values count as not given.
 
-    Refuses unknown keys (with the nearest valid one), secret-looking keys or values anywhere,
-    and sections that are not mappings.
+    Refuses unknown keys (all of them in one error, each with the nearest valid one),
+    secret-looking keys or values anywhere, and sections that are not mappings.
     """
     if not isinstance(data, Mapping):
         raise InputError(
             f"{source}: must be a mapping of settings (key: value lines).", field="config"
         )
     out: dict[str, Any] = {}
+    unknown: list[InputError] = []
     budget = [_MAX_NODES]
     for raw_key, value in data.items():
         key = str(raw_key)
@@ -149,14 +166,17 @@ def flatten_nested(data: Mapping[str, Any], *, source: str = "config") -> dict[s
             for raw_sub, sub_value in value.items():
                 path = f"{key}.{raw_sub}"
                 if path not in PATHS:
-                    raise _unknown(path, choices, key)
+                    unknown.append(_unknown(path, choices, key, source))
+                    continue
                 if sub_value is not None:
                     out[path] = sub_value
         elif key in PATHS:
             if value is not None:
                 out[key] = value
         else:
-            raise _unknown(key, list(_TOP_KEYS), "")
+            unknown.append(_unknown(key, list(_TOP_KEYS), "", source))
+    if unknown:
+        raise _all_unknown(unknown, source)
     return out
 
 
@@ -229,8 +249,9 @@ def parse_config_text(text: str, *, source: str = "config") -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-def load_config_file(path: Path) -> dict[str, Any]:
-    """Read and parse a YAML/JSON config file; unreadable files are an `InputError` too."""
+def load_config_file(path: Path, *, source: str | None = None) -> dict[str, Any]:
+    """Read and parse a YAML/JSON config file; unreadable files are an `InputError` too.
+    Messages name the file as `source` (default: its name)."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
@@ -252,4 +273,4 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise InputError(
             f"config: {path.name} cannot be read ({exc.strerror}).", field="config"
         ) from None
-    return parse_config_text(text, source=path.name)
+    return parse_config_text(text, source=source or path.name)

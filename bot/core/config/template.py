@@ -28,6 +28,7 @@ TEMPLATE_VALUES: dict[str, str] = {
     "destination": "your-username/CHANGE_ME",
     "trigger_word": "CHANGE_ME",
 }
+SAMPLE_DATASET_PATH = "my-photos"
 _SECTION_HELP = {
     "training": "How the LoRA is trained.",
     "wandb": "Weights & Biases logging; used only when WANDB_API_KEY is set in the environment.",
@@ -67,6 +68,13 @@ def _lines(values: dict[str, Any], *, comments: bool) -> list[str]:
         if "." not in path and path in values:
             comment(path, "")
             out.append(f"{path}: {_scalar(values[path])}")
+            if path == "dataset_url" and comments and "dataset_path" not in values:
+                # The other way to give the dataset, shown where the choice is made.
+                alternative = help_text["dataset_path"]
+                out.append(
+                    f"# Or, instead of dataset_url, a {alternative[0].lower()}{alternative[1:]}"
+                )
+                out.append(f"# dataset_path: {_scalar(SAMPLE_DATASET_PATH)}")
     for section in SECTIONS:
         keys = [p for p in FLAT_TO_PATH.values() if p.startswith(section + ".") and p in values]
         out.append("")

@@ -38,13 +38,15 @@ UPLOAD_STAND_IN = "https://api.replicate.com/v1/files/not-uploaded-yet"
 @dataclass(frozen=True)
 class Member:
     """One entry of a dataset, in order; `data` is None for files the trainer never reads,
-    `problem` says why zipfile could not extract it (bad CRC, overlap, password...)."""
+    `problem` says why zipfile could not extract it (bad CRC, overlap, password...);
+    `left_out` says why a folder's entry is not part of the dataset at all."""
 
     name: str
     size: int
     data: bytes | None = None
     is_dir: bool = False
     problem: str | None = None
+    left_out: str | None = None  # a folder's file that cannot be read at all (a looping link)
 
 
 @dataclass(frozen=True)
@@ -92,16 +94,21 @@ def _unsupported(name: str, field: str) -> InputError | None:
     return None
 
 
+def require_exists(path: Path, *, field: str) -> None:
+    """A dataset path that is not there: one line, before anything else is shown or read."""
+    if not Path(path).expanduser().exists():
+        raise InputError(
+            f"{field}: {str(path)!r} does not exist; give a folder of images or a .zip file.",
+            field=field,
+        )
+
+
 def collect_path(path: Path, *, field: str, url_option: str) -> tuple[list[Member], list[Entry]]:
     """A folder or a .zip on disk -> its members (and, for a ZIP, its raw directory)."""
     path = Path(path).expanduser()
     if path.is_dir():
         return collect_folder(path, field=field, url_option=url_option), []
-    if not path.exists():
-        raise InputError(
-            f"{field}: {str(path)!r} does not exist; give a folder of images or a .zip file.",
-            field=field,
-        )
+    require_exists(path, field=field)
     problem = _unsupported(path.name, field)
     if problem is not None:
         raise problem
@@ -121,6 +128,24 @@ def collect_path(path: Path, *, field: str, url_option: str) -> tuple[list[Membe
         ) from None
 
 
+def _broken_link(path: Path) -> str | None:
+    """Why a symbolic link leads nowhere (to itself, in a loop, to a missing file), else None.
+
+    Such a link is no file of the dataset: it is left out with a warning, where reading it
+    would stop the whole check."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        import errno
+
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops back on itself"
+        return f"a symbolic link to nothing ({exc.strerror or exc})"
+    return None
+
+
 def collect_folder(root: Path, *, field: str, url_option: str) -> list[Member]:
     """Every file under `root`, sorted; only images and captions are read into memory."""
     members: list[Member] = []
@@ -130,6 +155,10 @@ def collect_folder(root: Path, *, field: str, url_option: str) -> list[Member]:
         for base in sorted(files):
             full = Path(folder) / base
             name = full.relative_to(root).as_posix()
+            broken = _broken_link(full)
+            if broken is not None:
+                members.append(Member(name, 0, left_out=broken))
+                continue
             try:
                 size = full.stat().st_size
                 data = full.read_bytes() if _wanted(name) else None

@@ -16,15 +16,21 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
+from bot.core.counted import count
 from bot.core.dataset.archive import Resolutions, parse_resolutions
 from bot.core.dataset.collect import Entry, Member, bomb_entries
-from bot.core.dataset.entries import EntryView
+from bot.core.dataset.entries import EntryView, Failure
 from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import RuleResult, describe
 from bot.core.dataset.verdict import run_loader
 from bot.core.limits import BOMB_RATIO, DEFAULT_MIN_IMAGES, MAX_TOTAL_UNCOMPRESSED, MIB
 
 THUMB = 192
+# Short reasons drawn under a refused image on the contact sheet (the report says the rest).
+REFUSED_WHY = {
+    "zero_side_bucket": "too small or narrow",
+    "caption_unreadable": "is not UTF-8 text",
+}
 
 
 @dataclass
@@ -37,6 +43,7 @@ class Usable:
     width: int
     height: int
     thumb: Image.Image | None = None
+    refused: str | None = None  # why the check refuses the dataset over this image, if it does
 
 
 @dataclass
@@ -80,6 +87,16 @@ def _views(members: Sequence[Member]) -> list[EntryView]:
     ]
 
 
+def _refused(failures: Sequence[Failure]) -> dict[str, str]:
+    """Entry name -> why it makes the check refuse the dataset, for the contact sheet."""
+    out: dict[str, str] = {}
+    for failure in failures:
+        why = REFUSED_WHY.get(failure.code, failure.detail)
+        for name in failure.names:
+            out.setdefault(name, why)
+    return out
+
+
 def judge(
     members: list[Member],
     *,
@@ -93,8 +110,21 @@ def judge(
     directory when one was given (for the unpacked-size guard)."""
     report = DatasetReport(url=label)
     rules = RuleResult()
+    left_out = [(m.name, m.left_out) for m in members if m.left_out]
+    members = [m for m in members if not m.left_out]
     model = run_loader(_views(members), parse_resolutions(resolution), trigger_word)
     describe(model, rules, min_images=min_images)
+    if left_out:
+        rules.add(
+            "warning",
+            "files_left_out",
+            f"{count(len(left_out), 'file is', 'files are')} left out because "
+            f"{'it cannot' if len(left_out) == 1 else 'they cannot'} be read "
+            f"({'; '.join(f'{n}: {why}' for n, why in left_out[:3])}"
+            f"{f'; and {len(left_out) - 3} more' if len(left_out) > 3 else ''}); remove or fix "
+            f"{'it' if len(left_out) == 1 else 'them'} if an image was meant.",
+            [n for n, _ in left_out],
+        )
     bombs = bomb_entries(archive_entries or [])
     if bombs:
         rules.add(
@@ -109,13 +139,20 @@ def judge(
     report._merge(rules)
     data_of = {m.name: m.data for m in members if m.data is not None}
     selection = Selection(report=report)
+    refused = _refused(model.failures)
     for image in sorted(model.usable, key=lambda u: u.name):
         data = image.read() if image.read is not None else b""
         caption = data_of.get(image.caption_name) if image.caption_name else None
+        why = refused.get(image.name) or (
+            refused.get(image.caption_name) if image.caption_name else None
+        )
+        if why and image.name not in refused:
+            why = f"its caption {why}"
         selection.usable.append(
-            Usable(image.name, data, caption, image.width, image.height, _thumb(data))
+            Usable(image.name, data, caption, image.width, image.height, _thumb(data), why)
         )
     selection.skipped = [(s.name, s.detail or s.reason) for s in model.skipped]
+    selection.skipped += [(name, why) for name, why in left_out]
     selection.skipped += [
         (n, "caption without an image that uses it") for n in model.orphan_captions
     ]

@@ -9,6 +9,7 @@ when small, else the first and last bytes) and their captions, within a byte and
 
 from __future__ import annotations
 
+import asyncio
 import bz2
 import lzma
 import posixpath
@@ -25,6 +26,8 @@ from bot.core.dataset.plan import HEAD, ReadPlan, Wanted, plan_reads
 from bot.core.dataset.verdict import IMAGE_SUFFIXES
 from bot.core.dataset.zipremote import RangeSource, read_ranges
 
+Buffer = bytes | memoryview
+Fetched = list[tuple[int, memoryview]]  # (start offset, the bytes read there)
 EXTRACTABLE = frozenset({0, 8, 12, 14})  # stored, deflate, bzip2, lzma: what zipfile reads
 _LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile's local file header layout (30 bytes)
 
@@ -91,9 +94,9 @@ def _want(i: int, info: zipfile.ZipInfo, caption_of: int | None = None) -> Wante
     return Wanted(i, info.header_offset, name_len, info.compress_size, stored, caption_of)
 
 
-def _decompress(info: zipfile.ZipInfo, data: bytes, limit: int = -1) -> bytes:
+def _decompress(info: zipfile.ZipInfo, data: Buffer, limit: int = -1) -> bytes:
     if info.compress_type == zipfile.ZIP_STORED:
-        return data if limit < 0 else data[:limit]
+        return bytes(data if limit < 0 else data[:limit])
     if info.compress_type == zipfile.ZIP_DEFLATED:
         return zlib.decompressobj(-15).decompress(data, max(limit, 0))
     if info.compress_type == zipfile.ZIP_BZIP2:
@@ -103,12 +106,12 @@ def _decompress(info: zipfile.ZipInfo, data: bytes, limit: int = -1) -> bytes:
     )
 
 
-def _lzma_filters(data: bytes) -> list[dict[str, object]]:
-    props = data[4 : 4 + data[2]]
+def _lzma_filters(data: Buffer) -> list[dict[str, object]]:
+    props = bytes(data[4 : 4 + data[2]])
     return [lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)]  # type: ignore[attr-defined]
 
 
-def _whole(info: zipfile.ZipInfo, data: bytes) -> Callable[[], bytes]:
+def _whole(info: zipfile.ZipInfo, data: Buffer) -> Callable[[], bytes]:
     def read() -> bytes:
         out = _decompress(info, data)
         if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
@@ -127,12 +130,12 @@ def _complete(read: Callable[[], bytes]) -> bool:
     return True
 
 
-def _view(info: zipfile.ZipInfo, fetched: list[tuple[int, bytes]] | None, size: int) -> EntryView:
+def _view(info: zipfile.ZipInfo, fetched: Fetched | None, size: int) -> EntryView:
     view = EntryView(info.filename, is_dir(info), info.file_size)
     view.problem = directory_problem(info, size)
     if fetched is None or view.problem or view.is_dir:
         return view
-    raw = _slice(fetched, info.header_offset, size) or b""
+    raw = _slice(fetched, info.header_offset, size) or memoryview(b"")
     fields = _LOCAL.unpack(raw[: _LOCAL.size]) if len(raw) >= _LOCAL.size else None
     if fields is None or fields[0] != b"PK\x03\x04":
         view.problem = "its local header is damaged (Bad magic number for file header)"
@@ -149,11 +152,11 @@ def _view(info: zipfile.ZipInfo, fetched: list[tuple[int, bytes]] | None, size: 
         view.head = b""
     if info.compress_type == zipfile.ZIP_STORED:
         end = info.header_offset + start + info.compress_size
-        view.tail = _slice(fetched, end - 128, end) or b""
+        view.tail = bytes(_slice(fetched, end - 128, end) or b"")
     return view
 
 
-def _data_start(info: zipfile.ZipInfo, fetched: list[tuple[int, bytes]] | None) -> int:
+def _data_start(info: zipfile.ZipInfo, fetched: Fetched | None) -> int:
     """From the local header when it was read, else a lower bound (no extra field)."""
     header = _slice(fetched, info.header_offset, info.header_offset + 30) if fetched else None
     if header and len(header) == 30:
@@ -166,12 +169,42 @@ def _data_start(info: zipfile.ZipInfo, fetched: list[tuple[int, bytes]] | None) 
     return info.header_offset + 30 + len(info.orig_filename.encode("utf-8", "surrogateescape"))
 
 
-def _slice(fetched: list[tuple[int, bytes]], start: int, end: int) -> bytes | None:
+def _slice(fetched: Fetched, start: int, end: int) -> memoryview | None:
     """The bytes [start, end) if one fetched range covers `start`; cut at that range's end."""
     for offset, body in fetched:
         if offset <= start < offset + len(body):
             return body[start - offset : end - offset]
     return None
+
+
+def _plan(
+    infos: Sequence[zipfile.ZipInfo], size: int, budget: int, max_requests: int
+) -> tuple[int, ReadPlan, set[int]]:
+    """Which entries to read, and in which ranges (image count, plan, entries chosen)."""
+    images, captions = _wanted(infos, size)
+    plan = plan_reads(images, captions, size=size, budget=budget, max_requests=max_requests)
+    sampled = set(plan.sampled)
+    chosen = sampled | {c.index for c in captions if c.caption_of in sampled}
+    return len(images), plan, chosen
+
+
+def _build(
+    infos: Sequence[zipfile.ZipInfo],
+    start_dir: int,
+    fetched: list[tuple[int, memoryview]],
+    chosen: set[int],
+    size: int,
+) -> list[EntryView]:
+    """The loader model's entries; the chosen ones read from views of the fetched ranges (no
+    copies: the bytes go when the entries do)."""
+    entries = [_view(info, fetched if i in chosen else None, size) for i, info in enumerate(infos)]
+    starts = {
+        id(info): _data_start(info, fetched if i in chosen else None)
+        for i, info in enumerate(infos)
+    }
+    for i, why in overlaps(infos, start_dir, lambda info: starts[id(info)]).items():
+        entries[i].problem = entries[i].problem or why
+    return entries
 
 
 async def sample_entries(
@@ -182,21 +215,10 @@ async def sample_entries(
     budget: int,
     max_requests: int,
 ) -> ZipSample:
-    """Plan, fetch and build the entries of a large ZIP."""
-    images, captions = _wanted(infos, source.size)
-    plan: ReadPlan = plan_reads(
-        images, captions, size=source.size, budget=budget, max_requests=max_requests
-    )
-    fetched = await read_ranges(source, plan.ranges)
-    sampled = set(plan.sampled)
-    chosen = sampled | {c.index for c in captions if c.caption_of in sampled}
-    entries = [
-        _view(info, fetched if i in chosen else None, source.size) for i, info in enumerate(infos)
-    ]
-    starts = {
-        id(info): _data_start(info, fetched if i in chosen else None)
-        for i, info in enumerate(infos)
-    }
-    for i, why in overlaps(infos, start_dir, lambda info: starts[id(info)]).items():
-        entries[i].problem = entries[i].problem or why
-    return ZipSample(entries, len(images), len(plan.sampled), len(plan.ranges))
+    """Plan, fetch and build the entries of a large ZIP. Planning and building walk every
+    directory entry (15,000 for 5,000 captioned images: ~100 ms), so they run in a worker
+    thread, never on the event loop."""
+    images, plan, chosen = await asyncio.to_thread(_plan, infos, source.size, budget, max_requests)
+    fetched = [(start, memoryview(body)) for start, body in await read_ranges(source, plan.ranges)]
+    entries = await asyncio.to_thread(_build, infos, start_dir, fetched, chosen, source.size)
+    return ZipSample(entries, images, len(plan.sampled), len(plan.ranges))

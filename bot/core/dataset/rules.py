@@ -55,11 +55,11 @@ class RuleResult:
 
 
 def recommended_steps(usable: int) -> int | None:
-    """Team guidance: 1000 steps up to 20 images, 1500 up to 80, 2000 above."""
+    """Team guidance: the beginner and experienced presets' 1500 steps up to 80 images, 2000
+    above. It agrees with the default preset, so the note never contradicts the value a
+    newcomer is about to train with."""
     if usable < 2:
         return None
-    if usable <= 20:
-        return 1000
     return 1500 if usable <= 80 else 2000
 
 
@@ -81,7 +81,7 @@ def describe(verdict: DatasetVerdict, result: RuleResult, *, min_images: int) ->
         result.add(
             "error",
             "too_few_images_policy",
-            f"Team policy (SD35L_POLICY_MIN_IMAGES={min_images}): the ZIP has {usable} usable "
+            f"Team policy (SD35L_POLICY_MIN_IMAGES={min_images}): the dataset has {usable} usable "
             f"image{'s' if usable != 1 else ''}. The trainer would run, but a LoRA from so few "
             "images learns little; add images (10 or more is recommended).",
             [u.name for u in verdict.usable],
@@ -90,7 +90,7 @@ def describe(verdict: DatasetVerdict, result: RuleResult, *, min_images: int) ->
         result.add(
             "warning",
             "few_images",
-            f"The ZIP has only {usable} usable images; the trainer recommends at least 10 "
+            f"The dataset has only {usable} usable images; the trainer recommends at least 10 "
             "(4-30 is typical for a subject), so expect a weak LoRA.",
         )
     _sizes(verdict, result)
@@ -145,7 +145,7 @@ def _failures(verdict: DatasetVerdict, result: RuleResult) -> None:
             result.add(
                 "error",
                 "no_images",
-                "No image in the ZIP is one the trainer can use, so it would stop with 'no "
+                "No image in the dataset is one the trainer can use, so it would stop with 'no "
                 "images found'; add .jpg, .jpeg, .png or .webp images (the reasons for the "
                 "files it skips are listed).",
             )
@@ -189,9 +189,9 @@ def _skipped(verdict: DatasetVerdict, result: RuleResult) -> None:
         result.add(
             "note",
             "macos_metadata_ignored",
-            f"{count(len(names), 'entry', 'entries')} starting with __MACOSX/ or ._ are never "
-            "extracted by the "
-            "trainer; harmless, unless your images are in such a folder.",
+            f"{count(len(names), 'entry starting', 'entries starting')} with __MACOSX/ or ._ "
+            f"{'is' if len(names) == 1 else 'are'} never extracted by the trainer; harmless, "
+            "unless your images are in such a folder.",
             names,
         )
     _ignored(by_reason["not_an_image_name"], result)
@@ -285,9 +285,13 @@ def _captions(verdict: DatasetVerdict, result: RuleResult) -> None:
         result.add(
             "warning",
             "images_without_captions",
-            f"{len(missing)} of {count(len(usable), 'image has', 'images have')} no caption file "
-            "next to them and "
-            "train on the trigger word alone; add <image name>.txt if that is not intended.",
+            f"{len(missing)} of {count(len(usable), 'image')} "
+            + (
+                "has no caption file next to it and trains"
+                if len(missing) == 1
+                else "have no caption file next to them and train"
+            )
+            + " on the trigger word alone; add <image name>.txt if that is not intended.",
             missing,
         )
     texts = [u.caption for u in usable if u.caption]
@@ -297,7 +301,8 @@ def _captions(verdict: DatasetVerdict, result: RuleResult) -> None:
         result.add(
             "note",
             "trigger_word_in_captions",
-            f"{hits} of {len(texts)} captions mention the trigger word '{verdict.trigger}'; the "
+            f"{hits} of {count(len(texts), 'caption')} "
+            f"{'mentions' if hits == 1 else 'mention'} the trigger word '{verdict.trigger}'; the "
             "trainer prepends it to the others.",
         )
     if verdict.orphan_captions:

@@ -2,7 +2,9 @@
 
 Why: a person sees in a second what a report of counts cannot say (the wrong folder, a stray
 screenshot, captions that do not match) before paying for a run. Skipped files get a crossed-out
-cell with the reason, so what the trainer will not see is visible too. Pure Pillow, no network.
+cell with the reason, and so do images the check refuses (a 64x103 picture whose bucket would
+have a 0 px side), so what the trainer will not see or cannot take is visible too. Pure Pillow,
+no network.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class _Cell:
     name: str
     text: str
     thumb: Image.Image | None
-    skipped: bool
+    skipped: bool  # crossed out: skipped by the trainer, or refused by the check
 
 
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -48,6 +50,9 @@ def _cells(selection: Selection) -> list[_Cell]:
     cells = []
     for item in selection.usable:
         caption = (item.caption or b"").decode("utf-8", "replace").replace("\n", " ").strip()
+        if item.refused:
+            cells.append(_Cell(item.name, f"refused: {item.refused}", item.thumb, True))
+            continue
         cells.append(_Cell(item.name, caption or "(no caption)", item.thumb, False))
     for name, reason in selection.skipped:
         cells.append(_Cell(name, f"skipped: {reason}", None, True))
@@ -60,11 +65,13 @@ def _draw_cell(sheet: Image.Image, draw: ImageDraw.ImageDraw, cell: _Cell, x: in
     if cell.thumb is not None:
         tw, th = cell.thumb.size
         sheet.paste(cell.thumb, (x + PAD + (THUMB - tw) // 2, y + PAD + (THUMB - th) // 2))
+        if cell.skipped:  # a refused image: seen, and crossed out like a skipped file
+            draw.rectangle(box, outline=RED, width=2)
     else:
         draw.rectangle(box, fill=(235, 235, 235), outline=RED if cell.skipped else DIM, width=2)
-        if cell.skipped:
-            draw.line(box, fill=RED, width=3)
-            draw.line((box[0], box[3], box[2], box[1]), fill=RED, width=3)
+    if cell.skipped:
+        draw.line(box, fill=RED, width=3)
+        draw.line((box[0], box[3], box[2], box[1]), fill=RED, width=3)
     width = THUMB
     name = _fit(draw, display_name(cell.name), font, width)
     text = _fit(draw, cell.text, font, width)

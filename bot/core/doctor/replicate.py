@@ -15,6 +15,7 @@ from bot.core.doctor.report import Finding, bad, good
 from bot.core.errors import InputError, SD35LError
 from bot.core.replicate.errors import CREATE_MODEL_URL, TOKEN_URL, split_destination
 from bot.core.replicate.gateway import ReplicateGateway
+from bot.core.replicate.models import get_model
 from bot.core.settings import DEFAULT_TRAINER, Settings
 
 AREA = "Replicate"
@@ -71,7 +72,7 @@ async def _destination(gateway: ReplicateGateway, destination: str | None, accou
         )
     try:
         owner, name = split_destination(destination)
-        model = await gateway.get_model(destination)
+        model = await get_model(gateway, destination)
     except InputError as exc:
         return bad(AREA, str(exc), "set SD35L_DEFAULT_DESTINATION to owner/model-name.")
     except SD35LError as exc:

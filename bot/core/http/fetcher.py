@@ -155,6 +155,15 @@ def exchanges() -> concurrent.futures.ThreadPoolExecutor:
     return _exchanges
 
 
+def unreachable_message(host: str, reason: str) -> str:
+    """The host of a dataset link did not answer at all (refused, unknown name, reset)."""
+    return (
+        f"{FIELD}: could not fetch the dataset from {host} ({reason}). Check that the link "
+        "opens in a browser and that its server is running and reachable from here; or train "
+        "on a local folder or .zip with --dataset (dataset_path) instead."
+    )
+
+
 class SafeFetcher:
     """Fetches user-given http(s) URLs safely; refusals raise `InputError(field="dataset_url")`.
 
@@ -307,12 +316,12 @@ class SafeFetcher:
                         method = "GET"
         except TimeoutError:
             raise ServiceError(
-                f"Fetching {current.host} timed out; check that the link works in "
-                "a browser and try again."
+                f"{FIELD}: fetching the dataset from {current.host} timed out; check that the "
+                "link works in a browser and try again."
             ) from None
         except (OSError, http.client.HTTPException) as exc:
             reason = str(exc) or type(exc).__name__
-            raise ServiceError(f"Could not fetch {current.host}: {reason}.") from None
+            raise ServiceError(unreachable_message(str(current.host), reason)) from None
 
     async def _one(
         self,

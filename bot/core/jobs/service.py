@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
@@ -25,7 +26,7 @@ from bot.core.jobs.pending import new_row, resolve_pending
 from bot.core.jobs.rights import not_tracked, require_cancel
 from bot.core.jobs.uploads import LocalDatasets
 from bot.core.log import get_logger
-from bot.core.money.cents import actual_cents
+from bot.core.money.cents import bill_cents
 from bot.core.replicate.gateway import MARKER_INPUT, OutcomeUnknownError, ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
@@ -46,6 +47,8 @@ _TAIL_SCAN = 64 * 1024
 # The end of a running training's log decoded on a refresh: its last progress bar and stage
 # (a job-bar line is ~110 characters). An ended training is decoded with _TAIL_SCAN, once.
 _PROGRESS_SCAN = 16 * 1024
+# An ended training whose cost Replicate has not reported is asked again at most this often.
+COST_REREAD_S = 300.0
 
 
 def recent_tail(logs: str | None) -> str:
@@ -98,6 +101,7 @@ class JobService:
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
         self._stored: dict[str, Fingerprint] = {}  # the last answer stored, per training
+        self._cost_asked: dict[str, float] = {}  # unknown costs: when each was last asked for
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -296,7 +300,7 @@ class JobService:
     async def apply(self, row: TrainingRow, training: Training) -> TrainingRow:
         """Store a training object we already have (a refresh, a cancel answer, a webhook)."""
         progress = parse_progress(training.logs)
-        cost = actual_cents(training.predict_time, self.settings.gpu_price)
+        cost = bill_cents(training, self.settings.gpu_price)
         # The end of the log is shown only once a training ended (its notice and log file);
         # a running one's tail would be redacted and stored on every refresh for nobody.
         tail = recent_tail(training.logs) if training.is_terminal else None
@@ -337,6 +341,7 @@ class JobService:
         await self.resolve_pending_submissions()
         rows = await self.store.active_trainings()
         await self._file_unfiled(rows)
+        await self.read_unknown_costs()
         sem = asyncio.Semaphore(max(1, concurrency))
 
         async def one(row: TrainingRow) -> TrainingRow:
@@ -348,6 +353,32 @@ class JobService:
                     return row
 
         return list(await asyncio.gather(*(one(r) for r in rows)))
+
+    async def read_unknown_costs(self) -> int:
+        """Ask Replicate again for trainings that ended without reporting their billed time;
+        the first answer that has it fills in the ledger and the row. Returns how many did."""
+        if self.budget is None:
+            return 0
+        filled = 0
+        for training_id in await self.budget.unknown_costs():
+            now = time.monotonic()
+            if now - self._cost_asked.get(training_id, -COST_REREAD_S) < COST_REREAD_S:
+                continue
+            self._cost_asked[training_id] = now
+            row = await self.store.get(training_id)
+            if row is None:
+                continue
+            try:
+                training = await self.gateway.get_training(training_id, logs_chars=_TAIL_SCAN)
+            except SD35LError as exc:
+                log.warning("cost of training %s not read: %s", training_id, exc)
+                continue
+            await self.apply(row, training)
+            entry = await self.budget.ledger.get(training_id)
+            if entry is not None and not entry.cost_unknown:
+                self._cost_asked.pop(training_id, None)
+                filled += 1
+        return filled
 
     async def resolve_pending_submissions(self) -> int:
         """Settle submissions whose create answer never arrived (see `jobs.pending`)."""

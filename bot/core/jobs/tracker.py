@@ -13,10 +13,11 @@ import enum
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bot.core.errors import SD35LError, ServiceError
 from bot.core.jobs.crash import crash_point
+from bot.core.jobs.pace import Pace, PollPeriod
 from bot.core.jobs.service import JobService
 from bot.core.log import get_logger
 from bot.core.settings import Settings
@@ -71,7 +72,8 @@ def _shown(row: TrainingRow) -> tuple[str, int | None, int | None]:
 
 
 class Tracker:
-    """Polls every active training each `settings.poll_interval` seconds (doubling on 429)."""
+    """Polls every active training each `settings.poll_interval` seconds, or as often as its
+    `read_share` of the gateway's rate limit allows (`PollPeriod`), doubling on 429."""
 
     def __init__(
         self,
@@ -86,6 +88,8 @@ class Tracker:
         notice_batch: int = 1000,
         concurrency: int = 16,
         max_interval: float | None = None,
+        read_share: float = 0.8,
+        reads_per_minute: float | None = None,
     ) -> None:
         self.jobs = job_service
         self.store = store
@@ -96,9 +100,11 @@ class Tracker:
         self.card_wait = card_wait
         self.notice_batch = notice_batch
         self.concurrency = max(1, concurrency)
-        self.base_interval = settings.poll_interval
-        self.max_interval = max_interval or max(self.base_interval, 300.0)
-        self.interval = self.base_interval
+        limiter = getattr(job_service.gateway, "limiter", None)
+        if reads_per_minute is None:  # the rest of the limit is for Starts, /status and lists
+            reads_per_minute = limiter.reads_per_minute * read_share if limiter else float("inf")
+        base = settings.poll_interval
+        self.period = PollPeriod(base, max_interval or max(base, 300.0), reads_per_minute)
         self.rounds = 0
         self._last_edit: dict[str, float] = {}
         self._last_shown: dict[str, tuple[str, int | None, int | None]] = {}
@@ -108,6 +114,8 @@ class Tracker:
         self._card_tasks: dict[str, asyncio.Task[None]] = {}
         self._round_edits: list[asyncio.Task[None]] = []
         self._tried: set[int] = set()
+        self._reading: set[str] = set()  # trainings being read now (a round, or a Start's read)
+        self._single: set[asyncio.Task[RoundReport]] = set()
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -119,15 +127,13 @@ class Tracker:
         await self._guard("resolving lost submissions", self.jobs.resolve_pending_submissions())
         await self._guard("telling interrupted starts", self._tell_submissions(report))
         await self._guard("finishing cards", self._final_edits(report))
+        await self._guard("reading unknown costs", self.jobs.read_unknown_costs())
         rows = await self._guard("listing active trainings", self.store.active_trainings())
         if rows:
             report.active = len(rows)
+            self.period.before_round(report.active)
             await self._refresh_all(rows, report)
-        if report.throttled:
-            self.interval = min(self.interval * 2, self.max_interval)
-            log.warning("Replicate throttles (429): next poll in %.1fs", self.interval)
-        else:
-            self.interval = self.base_interval
+        self.period.after_round(report.active, throttled=report.throttled)
         await self._wait_for_edits()
         await self._guard("delivering notices", self._deliver_notices(report))
         return report
@@ -140,6 +146,15 @@ class Tracker:
             log.exception("tracker: error while %s; continuing", what)
             return None
 
+    @property
+    def interval(self) -> float:
+        """Seconds between rounds now."""
+        return self.period.seconds
+
+    def pace(self) -> Pace:
+        """How often trainings are read now, for the cards."""
+        return self.period.pace()
+
     async def _refresh_all(self, rows: list[TrainingRow], report: RoundReport) -> None:
         sem = asyncio.Semaphore(self.concurrency)
 
@@ -148,32 +163,63 @@ class Tracker:
                 if report.throttled:
                     report.skipped += 1
                     return
-                try:
-                    new = await self.jobs.refresh(old.id, old)
-                except ServiceError as exc:
-                    if exc.status == 429:
-                        report.throttled = True
-                        report.skipped += 1
-                        return
-                    report.failed += 1
-                    log.warning("training %s not refreshed: %s", old.id, exc)
-                    return
-                except SD35LError as exc:
-                    report.failed += 1
-                    log.warning("training %s not refreshed: %s", old.id, exc)
-                    return
-                except Exception:
-                    report.failed += 1
-                    log.exception("training %s not refreshed (unexpected error)", old.id)
-                    return
-                report.refreshed += 1
-            if new.is_terminal and not old.is_terminal:
-                crash_point("ending-stored")  # stored with its notice; nothing told yet
-            await self._maybe_edit(old, new, report)
-            if new.is_terminal and not old.is_terminal:
-                await self._deliver_now(new, report)
+                new = await self._read(old, report)
+            if new is not None:
+                await self._after_read(old, new, report)
 
         await asyncio.gather(*(one(row) for row in rows))
+
+    async def _read(self, old: TrainingRow, report: RoundReport) -> TrainingRow | None:
+        """One training read from Replicate and stored; None when it was not (counted)."""
+        if old.id in self._reading:  # a Start's own read is under way: this round skips it
+            report.skipped += 1
+            return None
+        self._reading.add(old.id)
+        try:
+            new = await self.jobs.refresh(old.id, old)
+        except SD35LError as exc:
+            if isinstance(exc, ServiceError) and exc.status == 429:
+                report.throttled = True
+                report.skipped += 1
+                return None
+            report.failed += 1
+            log.warning("training %s not refreshed: %s", old.id, exc)
+            return None
+        except Exception:
+            report.failed += 1
+            log.exception("training %s not refreshed (unexpected error)", old.id)
+            return None
+        finally:
+            self._reading.discard(old.id)
+        report.refreshed += 1
+        return new
+
+    async def _after_read(self, old: TrainingRow, new: TrainingRow, report: RoundReport) -> None:
+        if new.is_terminal and not old.is_terminal:
+            crash_point("ending-stored")  # stored with its notice; nothing told yet
+        await self._maybe_edit(old, new, report)
+        if new.is_terminal and not old.is_terminal:
+            await self._deliver_now(new, report)
+
+    def refresh_soon(self, training_id: str) -> None:
+        """Read one training now (its Start), not a whole round: N Starts cost N reads."""
+        task = asyncio.create_task(self.refresh_one(training_id), name=f"sd35l-read-{training_id}")
+        self._single.add(task)
+        task.add_done_callback(self._single.discard)
+
+    async def refresh_one(self, training_id: str) -> RoundReport:
+        """Read one active training, redraw its card and tell its ending. Never raises."""
+        report = RoundReport()
+        try:
+            old = await self.store.get(training_id)
+            if old is None or old.is_terminal:
+                return report
+            new = await self._read(old, report)
+            if new is not None:
+                await self._after_read(old, new, report)
+        except Exception:
+            log.exception("training %s not read after its start", training_id)
+        return report
 
     # -- cards -------------------------------------------------------------------------------
 
@@ -339,7 +385,7 @@ class Tracker:
         """Ask the loop to end after its current round; cancel it if that takes too long."""
         self._stop.set()
         task, self._task = self._task, None
-        edits = list(self._card_tasks.values())
+        edits: list[asyncio.Task[Any]] = [*self._card_tasks.values(), *self._single]
         for edit in edits:
             edit.cancel()
         await asyncio.gather(*edits, return_exceptions=True)

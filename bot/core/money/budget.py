@@ -14,12 +14,13 @@ training it becomes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from bot.core.errors import InputError, SD35LError
-from bot.core.money.cents import actual_cents, format_cents, to_cents
+from bot.core.log import get_logger
+from bot.core.money.cents import bill_cents, format_cents, to_cents
 from bot.core.money.estimate import (
     Calibration,
     Estimate,
@@ -33,9 +34,14 @@ from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
 from bot.core.store.rows import TrainingRow, utcnow
 from bot.core.trainer_log.loss import loss_curve
 
+log = get_logger(__name__)
+
 USER_BUDGET = "SD35L_BUDGET_USER_MONTHLY"
 TEAM_BUDGET = "SD35L_BUDGET_TEAM_MONTHLY"
 APPROVAL_ABOVE = "SD35L_APPROVAL_ABOVE"
+# An ended training whose cost is unknown is read again for this long; after that it stays
+# unknown and keeps counting at its high estimate (a budget is never undercounted).
+COST_ASK_FOR = timedelta(days=7)
 
 
 class BudgetExceededError(InputError):
@@ -254,19 +260,26 @@ class Budget:
         )
 
     async def settle(self, training: Training) -> bool:
-        """Record an ended training's actual cost (and its loss curve, from the log parser) once;
-        the log is read only for a training still unsettled, not on every later poll."""
+        """Record an ended training's cost (and its loss curve, from the log parser) once; the
+        log is read only for a training still unsettled, not on every later poll. A cost left
+        unknown at the ending is filled in by the first later read that reports it."""
         entry = await self.ledger.get(training.id)
-        if entry is None or entry.settled:
+        if entry is None:
+            return False
+        cents = bill_cents(training, self.settings.gpu_price)
+        if entry.settled:
+            if entry.cost_unknown and cents is not None:
+                log.info("training %s: its cost is known now (%s)", training.id, cents)
+                return await self.ledger.fill_cost(training.id, training.predict_time, cents)
             return False
         points = loss_curve(training.logs) if training.status == "succeeded" else None
         return await self.ledger.settle(
-            training.id,
-            training.status,
-            training.predict_time,
-            actual_cents(training.predict_time, self.settings.gpu_price),
-            points,
+            training.id, training.status, training.predict_time, cents, points
         )
+
+    async def unknown_costs(self) -> list[str]:
+        """Ended trainings whose bill Replicate has not reported, young enough to ask again."""
+        return await self.ledger.unknown_costs(utcnow() - COST_ASK_FOR)
 
 
 @dataclass(frozen=True)

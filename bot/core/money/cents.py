@@ -8,6 +8,10 @@ for an estimate and for an actual bill) and a budget set in the environment (`to
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.core.replicate.training import Training
 
 _CENT = Decimal("0.01")
 
@@ -29,6 +33,16 @@ def actual_cents(predict_time: float | None, gpu_price: float | Decimal) -> int 
     if predict_time is None or predict_time < 0:
         return None
     return seconds_cents(predict_time, gpu_price)
+
+
+def bill_cents(training: Training, gpu_price: float | Decimal) -> int | None:
+    """What an ended training cost; None while it runs, and None (unknown, not $0) when it ran
+    but Replicate's answer has no `metrics.predict_time` yet. A training that ended before it
+    ever started (aborted while queued) ran no GPU second: $0."""
+    cents = actual_cents(training.predict_time, gpu_price)
+    if cents is None and training.is_terminal and training.started_at is None:
+        return 0
+    return cents
 
 
 def format_cents(cents: int) -> str:

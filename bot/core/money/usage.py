@@ -28,6 +28,7 @@ class Spend:
     trainings: int = 0
     failed: int = 0
     running: int = 0
+    unknown: int = 0  # ended with their cost not reported: counted at their high estimate
 
     @property
     def total(self) -> int:
@@ -43,6 +44,7 @@ class Spend:
         self.trainings += 1
         self.failed += outcome == "failed"
         self.running += outcome == RUNNING
+        self.unknown += entry.cost_unknown
 
 
 @dataclass(frozen=True)

@@ -243,13 +243,31 @@ def split_destination(destination: str) -> tuple[str, str]:
     return owner, name
 
 
+# The web page the CLI and the bot print (`Training.web_url`), and the API's own URLs.
+_TRAINING_URL = re.compile(
+    r"^https?://(?:www\.)?(?:api\.)?replicate\.com/(?:p|trainings|v1/trainings)/"
+    r"([A-Za-z0-9_-]{1,100})/?(?:[?#].*)?$"
+)
+
+
+def training_id_of(text: str) -> str:
+    """The id inside `text`: a bare id, or the training's web URL the CLI prints
+    (`https://replicate.com/p/ID`), so a link copied from our own output works wherever an id
+    is asked for. Anything else comes back stripped, for the caller to judge."""
+    text = text.strip()
+    found = _TRAINING_URL.match(text)
+    return found.group(1) if found else text
+
+
 def check_training_id(training_id: str) -> str:
-    if not isinstance(training_id, str) or not _TRAINING_ID.match(training_id.strip()):
+    tid = training_id_of(training_id) if isinstance(training_id, str) else ""
+    if not _TRAINING_ID.match(tid):
         raise InputError(
-            f"Training id {training_id!r} is not valid; use the id shown by `sd35l-trainer list`.",
+            f"Training id {training_id!r} is not valid; use the id shown by `sd35l-trainer list` "
+            "or its web URL (https://replicate.com/p/ID).",
             field="training_id",
         )
-    return training_id.strip()
+    return tid
 
 
 # --- the trainer's input schema -------------------------------------------------------------

@@ -30,6 +30,8 @@ from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.log import get_logger
 from bot.core.replicate import errors
 from bot.core.replicate.errors import OutcomeUnknownError
+from bot.core.replicate.limiter import RateLimiter, limiter_for
+from bot.core.replicate.models import get_model
 from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
 from bot.core.replicate.urls import auth_headers, same_origin
 from bot.core.secrets import redact, register_secret
@@ -65,6 +67,7 @@ class ReplicateGateway:
         create_attempts: int = 3,
         lookup_attempts: int = 3,
         lookup_interval: float = 1.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.base_url = settings.replicate_base_url.rstrip("/")
@@ -79,11 +82,14 @@ class ReplicateGateway:
         self.timeout = timeout
         self._reader: TrainingReader | None = None
         self.server_date: str | None = None  # latest answer's `Date`: `doctor`'s clock check
+        self.limiter = limiter or limiter_for(self.base_url)  # the process's one pace
+        hooks = self.limiter.httpx_hooks(cap=self.max_backoff)
+        hooks["request"].append(self._count_request)
         self._client = Client(
             api_token=self._token or "",
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            event_hooks={"request": [self._count_request]},
+            event_hooks=hooks,
         )
         self._http: httpx.AsyncClient = self._client._async_client
         transport = getattr(self._http, "_transport", None)
@@ -173,18 +179,7 @@ class ReplicateGateway:
         return str(data.get("username") or "")
 
     async def destination_exists(self, destination: str) -> bool:
-        return await self.get_model(destination) is not None
-
-    async def get_model(self, destination: str) -> dict[str, Any] | None:
-        """The model's JSON (`owner`, `name`, `visibility`, ...); None when it does not exist."""
-        owner, name = errors.split_destination(destination)
-        path = f"/v1/models/{quote(owner)}/{quote(name)}"
-        resp = await self._read("GET", path)
-        if resp.status_code == 404:
-            return None
-        if not resp.is_success:
-            raise errors.error_for(resp, action=f"look up model {destination}")
-        return errors.json_object(resp, f"look up model {destination}")
+        return await get_model(self, destination) is not None
 
     async def create_destination(self, destination: str) -> None:
         """Create the model trainings push to: private, on CPU (it only stores versions)."""

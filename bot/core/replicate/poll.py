@@ -117,6 +117,7 @@ class TrainingReader:
         gw = self._gateway
         for attempt in range(1, gw.read_attempts + 1):
             last = attempt == gw.read_attempts
+            await gw.limiter.acquire("read")
             gw.requests_made += 1
             try:
                 async with self._client().get(url, allow_redirects=False) as resp:
@@ -128,8 +129,11 @@ class TrainingReader:
                 log.info("GET %s failed (%s); retry in %.2fs", url, type(exc).__name__, wait)
                 await asyncio.sleep(wait)
                 continue
+            asked = retry_after(headers.get("Retry-After"))
+            if status == 429:
+                gw.limiter.throttled(asked, gw.max_backoff)
             if status in RETRY_STATUSES and not last:
-                wait = gw.backoff(attempt, retry_after(headers.get("Retry-After")))
+                wait = gw.backoff(attempt, asked)
                 log.info("GET %s answered %s; retry in %.2fs", url, status, wait)
                 await asyncio.sleep(wait)
                 continue

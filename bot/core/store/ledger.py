@@ -2,8 +2,10 @@
 
 One row per training, in whole cents, filed under the UTC month of its Start. A running training
 counts at its high estimate until its ending settles the row with the actual cost, so a budget
-can never be overrun by trainings that have not ended yet. Shares the store's connection and
-write lock, like the previews.
+can never be overrun by trainings that have not ended yet. An ending whose billed time Replicate
+did not report keeps `actual_cents` NULL (unknown, never $0): it too counts at its high estimate
+until a later read fills the figure in (`fill_cost`). Shares the store's connection and write
+lock, like the previews.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from bot.core.store.rows import from_iso, to_iso, utcnow
 
 RUNNING = "running"
 _SPENT = (
-    "COALESCE(SUM(CASE WHEN settled_at IS NULL THEN estimate_high_cents "
-    "ELSE COALESCE(actual_cents, 0) END), 0)"
+    "COALESCE(SUM(CASE WHEN settled_at IS NULL OR actual_cents IS NULL THEN estimate_high_cents "
+    "ELSE actual_cents END), 0)"
 )
 
 
@@ -56,10 +58,16 @@ class LedgerEntry:
         return self.settled_at is not None
 
     @property
+    def cost_unknown(self) -> bool:
+        """Ended, but Replicate has not said what it billed (yet)."""
+        return self.settled and self.actual_cents is None
+
+    @property
     def counted_cents(self) -> int:
-        """What this training weighs on a budget now: actual when ended, else the high end."""
-        if self.settled:
-            return self.actual_cents or 0
+        """What this training weighs on a budget now: its bill once known, else the high end
+        of its estimate (running, or ended with its cost unknown)."""
+        if self.settled and self.actual_cents is not None:
+            return self.actual_cents
         return self.estimate_high_cents
 
 
@@ -117,7 +125,8 @@ class LedgerStore:
         actual_cents: int | None,
         loss_points: list[tuple[int, float]] | None = None,
     ) -> bool:
-        """Record the ending once; later calls (a re-poll, a restart) change nothing."""
+        """Record the ending once; later calls (a re-poll, a restart) change nothing.
+        `actual_cents` None records the cost as unknown (see `fill_cost`)."""
         loss_json = json.dumps(loss_points) if loss_points else None
         async with self.store.transaction() as db:
             cur = await db.execute(
@@ -126,13 +135,34 @@ class LedgerStore:
                 (
                     status,
                     predict_time,
-                    actual_cents or 0,
+                    actual_cents,
                     loss_json,
                     to_iso(utcnow()),
                     training_id,
                 ),
             )
             return cur.rowcount > 0
+
+    async def fill_cost(
+        self, training_id: str, predict_time: float | None, actual_cents: int
+    ) -> bool:
+        """Give an ended training whose cost was unknown its bill (once)."""
+        async with self.store.transaction() as db:
+            cur = await db.execute(
+                "UPDATE ledger SET predict_time = COALESCE(predict_time, ?), actual_cents = ? "
+                "WHERE training_id = ? AND settled_at IS NOT NULL AND actual_cents IS NULL",
+                (predict_time, actual_cents, training_id),
+            )
+            return cur.rowcount > 0
+
+    async def unknown_costs(self, since: datetime) -> list[str]:
+        """Trainings that ended after `since` whose cost is still unknown, oldest first."""
+        sql = (
+            "SELECT training_id FROM ledger WHERE settled_at IS NOT NULL AND actual_cents IS NULL "
+            "AND settled_at >= ? ORDER BY settled_at"
+        )
+        async with self.store.connection.execute(sql, (to_iso(since),)) as cur:
+            return [str(rec[0]) for rec in await cur.fetchall()]
 
     async def get(self, training_id: str) -> LedgerEntry | None:
         sql = f"SELECT {_COLUMNS} FROM ledger WHERE training_id = ?"  # noqa: S608
@@ -151,7 +181,8 @@ class LedgerStore:
         return [tid for tid in training_ids if tid not in filed]
 
     async def spent_cents(self, month: str, owner_id: int | None = None) -> int:
-        """Actual cost of ended trainings plus the high estimate of running ones."""
+        """Actual cost of ended trainings plus the high estimate of running ones and of ended
+        ones whose cost is unknown."""
         sql = f"SELECT {_SPENT} FROM ledger WHERE month = ?"  # noqa: S608
         params: list[Any] = [month]
         if owner_id is not None:

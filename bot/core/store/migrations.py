@@ -190,6 +190,15 @@ MIGRATIONS: tuple[str, ...] = (
                                   AS INTEGER) END)
     WHERE json_valid(payload_json) AND json_type(payload_json, '$.cost') IS NOT NULL;
     """,
+    # v7: an ending without Replicate's billed time was filed as $0; it is unknown (NULL), and
+    # counts at its high estimate until a later read fills it in. A training that never started
+    # ran no GPU second, so its $0 stays.
+    """
+    UPDATE ledger SET actual_cents = NULL
+    WHERE settled_at IS NOT NULL AND predict_time IS NULL AND actual_cents = 0
+      AND EXISTS (SELECT 1 FROM trainings
+                  WHERE trainings.id = ledger.training_id AND trainings.started_at IS NOT NULL);
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
