@@ -20,6 +20,7 @@ import bot.ui
 import cogs
 from bot.ui.approvals import ReasonForm
 from bot.ui.buttons import ID_CHARS, KeyedButton, view_of
+from bot.ui.caption_forms import CaptionFileModal, CaptionsModal
 from cogs.images import ImagesModal
 from tests.fakediscord.limits import CALLBACK, CHANNEL_MESSAGES, WEBHOOK_MESSAGES, request_problems
 
@@ -57,6 +58,11 @@ FORMS: dict[str, Callable[[], discord.ui.Modal]] = {
         _done_download(),  # type: ignore[arg-type]
         "someone/" + "m" * 90,
     ),
+    "_OwnedModal": lambda: CaptionFileModal(LONGEST_KEY),  # the base, never sent on its own
+    "CaptionsModal": lambda: CaptionsModal(
+        LONGEST_KEY, [(f"{i:04d}_" + "n" * 60 + ".jpeg", "c" * 5000) for i in range(6)]
+    ),
+    "CaptionFileModal": lambda: CaptionFileModal(LONGEST_KEY),
 }
 SELECTS: dict[str, Callable[[], discord.ui.Select[Any]]] = {}
 

@@ -413,6 +413,7 @@ INVALID: list[tuple[str, str, str, Any, str]] = [
     ("content over 4000", "POST", MESSAGES, {"content": "x" * 4001}, "content"),
     ("content not a string", "POST", MESSAGES, {"content": 5}, "content"),
     ("tts not a boolean", "POST", MESSAGES, {"content": "x", "tts": "yes"}, "tts"),
+    ("nonce over 25", "POST", MESSAGES, {"content": "x", "nonce": "n" * 26}, "nonce"),
     ("embed title 257", "POST", MESSAGES, {"embeds": [{"title": "t" * 257}]}, "embeds.0.title"),
     ("11 embeds", "POST", MESSAGES, {"embeds": [{"title": "t"}] * 11}, "embeds"),
     (

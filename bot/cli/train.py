@@ -49,6 +49,7 @@ class TrainRequest:
     ask: bool | None = None
     show_config: bool = True
     contact_sheet: Path | None = None
+    caption: bool = False
 
     @property
     def prompting(self) -> bool:
@@ -108,15 +109,19 @@ async def _check_dataset(
     dataset, _destination, trigger = identity(resolved)
     if resolved.config.dataset_path:
         local = await check_local(
-            dataset,
-            trigger,
-            contact_sheet=req.contact_sheet,
-            dry_run=req.dry_run,
-            skip_check=req.skip_dataset_check,
-            resolution=resolved.config.training.resolution,
-            min_images=settings.policy_min_images,
-        )
+            dataset, trigger, contact_sheet=req.contact_sheet, dry_run=req.dry_run,
+            skip_check=req.skip_dataset_check, resolution=resolved.config.training.resolution,
+            min_images=settings.policy_min_images, caption=req.caption, yes=req.yes,
+            prompting=req.prompting,
+        )  # fmt: skip
         state.images = image_count(local.report) if local is not None else None
+        return local
+    if req.caption:  # a linked ZIP is read, captioned, packed and uploaded like a local one
+        from bot.cli.dataset import check_linked
+
+        training, policy = resolved.config.training, settings.policy_min_images
+        local = await check_linked(dataset, trigger, req, training.resolution, policy)
+        state.images = image_count(local.report)
         return local
     if req.contact_sheet is not None:
         warn("--contact-sheet is drawn only for a local --dataset.")
@@ -363,9 +368,11 @@ def _interrupted(state: _State) -> None:
 )
 @click.option("--skip-dataset-check", is_flag=True, help="Do not inspect the dataset ZIP first.")
 @contact_sheet_option
+@click.option("--caption", is_flag=True, help="Caption uncaptioned --dataset images first.")
 def train(
     config_path: Path | None,
     contact_sheet: Path | None,
+    caption: bool,
     dry_run: bool,
     wait: bool,
     output_dir: Path,
@@ -385,5 +392,6 @@ def train(
         create_destination=create_destination,
         skip_dataset_check=skip_dataset_check,
         contact_sheet=contact_sheet,
+        caption=caption,
     )
     run_train(req)

@@ -35,6 +35,8 @@ from bot.ui.access import acting_member, require_start, services
 from bot.ui.approvals import request_approval
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
+from bot.ui.caption_pack import set_previewer
+from bot.ui.captions import preview_captions
 from bot.ui.card import card_embed
 from bot.ui.images import SHEET_NAME, sheet_file
 from bot.ui.train_preview import PreviewChecks, dataset_summary, preview_checks, preview_embeds
@@ -66,12 +68,14 @@ async def preview_config(
     dry_run: bool,
     source: str | None,
     local: LocalDataset | None = None,
+    note: str | None = None,
 ) -> None:
     """Resolve, check and answer with the preview (and its Start button when all is well).
 
     `options` are the slash command's options (they win over `file_data`). Shared by /train,
-    the message menu and a card's Train again; the caller deferred and checked the right to
-    start.
+    the message menu, a card's Train again and the caption actions (`note` says what they
+    did); the caller deferred and checked the right to start. Own images also get their
+    captions listed and the caption buttons (`bot.ui.captions`).
     """
     bot = services(interaction)
     options = local_dataset_option(bot, options, file_data, local)
@@ -85,10 +89,13 @@ async def preview_config(
         )
     checks = preview_checks(found, destination=str(resolved.config.destination))
     await add_money(bot, checks, interaction.user.id, resolved)
+    if note:
+        checks.notes.insert(0, note)
+    captions = await preview_captions(bot, local, checks, resolved.config.trigger_word)
     sheet = sheet_file(local.sheet if local else None, interaction.filesize_limit)
     checks.dataset_label = local.label if local else None
     checks.sheet = SHEET_NAME if sheet is not None else None
-    embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source)
+    embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source, extra=captions.embed)
     files: dict[str, Any] = {"file": sheet} if sheet is not None else {}
     if checks.ok and not dry_run:
         stored = config_dict(resolved)
@@ -102,10 +109,15 @@ async def preview_config(
             dataset_summary(checks.dataset),
             image_count(checks.dataset),
         )
-        view = view_of(StartButton(preview.key), DiscardButton(preview.key))
+        view = view_of(
+            StartButton(preview.key), DiscardButton(preview.key), *captions.buttons(preview.key)
+        )
         await interaction.followup.send(embeds=embeds, view=view, ephemeral=True, **files)
     else:
         await interaction.followup.send(embeds=embeds, ephemeral=True, **files)
+
+
+set_previewer(preview_config)
 
 
 def attached_resolution(
