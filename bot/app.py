@@ -33,14 +33,13 @@ from bot.core.money.budget import Budget
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.secrets import redact
 from bot.core.settings import Settings, load_settings
-from bot.core.store.approvals import APPROVAL_TTL, ApprovalStore
+from bot.core.store.approvals import APPROVAL_TTL
 from bot.core.store.db import Store
-from bot.core.store.ledger import LedgerStore
-from bot.core.store.previews import PreviewStore
 from bot.drain import HandlerGate
 from bot.health import touch_heartbeat
 from bot.notifier import DiscordNotifier
 from bot.tree import SD35LTree
+from bot.ui.services import ServicedBot
 
 log = get_logger(__name__)
 
@@ -73,16 +72,10 @@ class HeartbeatTracker(Tracker):
         return report
 
 
-class TrainerBot(commands.Bot):
+class TrainerBot(ServicedBot):
     """The sd35l-trainer bot; services exist after `setup_hook` (i.e. after `start()`)."""
 
-    store: Store
-    gateway: ReplicateGateway
-    jobs: JobService
-    previews: PreviewStore
-    tracker: Tracker
-    budget: Budget
-    approvals: ApprovalDesk
+    notifier: DiscordNotifier
 
     def __init__(
         self,
@@ -107,13 +100,12 @@ class TrainerBot(commands.Bot):
         self.gateway_options = dict(gateway_options or {})
         self.approval_ttl = approval_ttl
         self.approval_sweep = approval_sweep  # seconds between looks for expired approvals
-        self.notifier = DiscordNotifier(self)
         # Dataset checks and captioning runs: `check_slots` at once, the rest wait in line.
         self.checks = Line(settings.check_slots)
         self.synced_scopes: list[str] = []
         self._tracker_task: asyncio.Task[None] | None = None
-        # Loops of the cogs (e.g. approval expiry), stopped before the database closes.
-        self.background: list[asyncio.Task[None]] = []
+        self.background = []
+        self.reason_forms = set()
         self._services_open = False
         self.gate = HandlerGate(self)
         self.shutdown_grace = 20.0  # seconds running interactions get to finish on close()
@@ -122,15 +114,16 @@ class TrainerBot(commands.Bot):
     # -- startup -----------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.settings.database)
+        self.store = await Store.open(self.settings.database, approval_ttl=self.approval_ttl)
         self.gateway = ReplicateGateway(self.settings, **self.gateway_options)
-        self.budget = Budget(LedgerStore(self.store), self.settings)
+        self.budget = Budget(self.store.ledger, self.settings)
         self.jobs = JobService(self.store, self.gateway, self.settings, budget=self.budget)
-        self.approvals = ApprovalDesk(ApprovalStore(self.store, self.approval_ttl), self.jobs)
-        self.previews = PreviewStore(self.store)
+        self.approvals = ApprovalDesk(self.store.approvals, self.jobs)
+        self.notifier = DiscordNotifier(self, self.store, self.settings)
         self.tracker = HeartbeatTracker(
             self.jobs, self.store, self.notifier, self.settings, **self.tracker_options
         )
+        self.notifier.tracker = self.tracker
         self._services_open = True
         self.gate.install()
         if self.close_on_sigterm:

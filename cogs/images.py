@@ -25,6 +25,7 @@ from bot.ui.caption_forms import FORM_PREFIX as CAPTION_FORM
 from bot.ui.caption_forms import open_forms as caption_forms
 from bot.ui.captions import CAPTION_BUTTONS
 from bot.ui.images import label_of, message_dataset, read_message_dataset
+from bot.ui.services import ServicedBot
 from bot.ui.train import attached_resolution, preview_config
 from cogs._common import require_start, services
 
@@ -44,11 +45,11 @@ _last_destination: dict[int, str] = {}  # this process's memory; the database kn
 _open_forms: set[str] = set()  # custom_ids of the forms this process can still answer
 
 
-async def last_destination(bot: Any, user_id: int) -> str | None:
+async def last_destination(bot: ServicedBot, user_id: int) -> str | None:
     """The destination this user typed or trained into last (modal, then their trainings)."""
     if user_id in _last_destination:
         return _last_destination[user_id]
-    rows = await bot.store.list_trainings(owner_id=user_id, limit=1)
+    rows = await bot.store.trainings.find(owner_id=user_id, limit=1)
     return str(rows[0].destination) if rows else bot.settings.default_destination
 
 

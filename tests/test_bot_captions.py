@@ -41,7 +41,7 @@ async def _preview(world: World, files: list[tuple[str, bytes]]) -> StoredMessag
 
 async def _ledger_rows(bot: Any) -> list[Any]:
     sql = "SELECT training_id, actual_cents, images FROM ledger WHERE status = ?"
-    async with bot.store.connection.execute(sql, (LEDGER_STATUS,)) as cur:
+    async with bot.store.db.connection.execute(sql, (LEDGER_STATUS,)) as cur:
         return list(await cur.fetchall())
 
 

@@ -24,7 +24,6 @@ from bot.core.captions.edits import (
 )
 from bot.core.errors import InputError
 from bot.tree import reply_error, send_ephemeral
-from bot.ui.access import services
 from bot.ui.buttons import KeyedButton
 from bot.ui.caption_pack import (
     PAGE,
@@ -34,6 +33,7 @@ from bot.ui.caption_pack import (
     repreview,
     split_key,
 )
+from bot.ui.services import services
 
 FORM_PREFIX = "sd35l:capform:"
 FORM_SECONDS = 15 * 60
@@ -64,7 +64,7 @@ class _OwnedModal(discord.ui.Modal):
         open_forms.discard(self.custom_id)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        preview = await services(interaction).previews.get(self.preview_key)
+        preview = await services(interaction).store.previews.get(self.preview_key)
         if preview is not None and interaction.user.id == preview.owner_id:
             return True
         await send_ephemeral(interaction, "Only the person who ran /train can change these.")

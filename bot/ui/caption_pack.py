@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import posixpath
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
@@ -23,11 +23,8 @@ from bot.core.dataset.collect import Member, collect_zip
 from bot.core.dataset.local import prepare_upload
 from bot.core.errors import InputError
 from bot.core.store.previews import Preview
-from bot.ui.access import services
 from bot.ui.format import BLUE, clip
-
-if TYPE_CHECKING:
-    from bot.app import TrainerBot
+from bot.ui.services import ServicedBot, services
 
 PAGE = 5  # images per page, and per edit form (a modal holds five inputs)
 EXPIRED = "This preview expired or was already used; run /train or Train on these images again."
@@ -83,7 +80,7 @@ def captions_embed(
 
 async def owned_preview(interaction: discord.Interaction[Any], preview_key: str) -> Preview:
     bot = services(interaction)
-    preview = await bot.previews.get(preview_key)
+    preview = await bot.store.previews.get(preview_key)
     if preview is None or preview.used or preview.expired():
         raise InputError(EXPIRED, field="preview")
     if interaction.user.id != preview.owner_id:
@@ -91,7 +88,7 @@ async def owned_preview(interaction: discord.Interaction[Any], preview_key: str)
     return preview
 
 
-def read_pack(bot: TrainerBot, preview: Preview) -> list[Member]:
+def read_pack(bot: ServicedBot, preview: Preview) -> list[Member]:
     path = bot.jobs.datasets.pack_at(str(preview.config.get("dataset_path") or ""))
     return pack_members(path.read_bytes())
 
@@ -123,7 +120,7 @@ async def repreview(
         resolution=(training or {}).get("resolution"),
         min_images=bot.settings.policy_min_images,
     )
-    await bot.previews.discard(preview.key)
+    await bot.store.previews.discard(preview.key)
     await preview_config(
         interaction, {}, config, dry_run=False, source=None, local=local, note=note
     )

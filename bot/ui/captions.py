@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
@@ -23,7 +23,6 @@ from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
 from bot.core.log import get_logger
 from bot.core.money.cents import format_cents
-from bot.ui.access import services
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.caption_forms import EditCaptionsButton, UploadCaptionsButton
 from bot.ui.caption_pack import (
@@ -36,9 +35,7 @@ from bot.ui.caption_pack import (
     repreview,
     split_key,
 )
-
-if TYPE_CHECKING:
-    from bot.app import TrainerBot
+from bot.ui.services import ServicedBot, services
 
 log = get_logger(__name__)
 
@@ -52,7 +49,7 @@ class CaptionOffer:
     text: str
 
 
-async def caption_offer(bot: TrainerBot, local: LocalDataset) -> CaptionOffer | None:
+async def caption_offer(bot: ServicedBot, local: LocalDataset) -> CaptionOffer | None:
     """The price of captioning the images that have none; None when all have one or no price
     can be had (no token, an unusable model setting: the preview says so in a note)."""
     if local.packed is None or not bot.settings.token:
@@ -99,7 +96,7 @@ class PreviewCaptions:
 
 
 async def preview_captions(
-    bot: TrainerBot, local: LocalDataset | None, checks: Any, trigger_word: str | None
+    bot: ServicedBot, local: LocalDataset | None, checks: Any, trigger_word: str | None
 ) -> PreviewCaptions:
     """For a preview of own images: the captions' first page, the price of the missing ones
     (a note on the checks), or why they cannot be priced."""

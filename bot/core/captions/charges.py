@@ -18,7 +18,7 @@ from bot.core.captions.run import CaptionResult
 from bot.core.errors import InputError
 from bot.core.money.budget import TEAM_BUDGET, USER_BUDGET, Budget
 from bot.core.money.cents import format_cents
-from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
+from bot.core.store.ledger import Ledger, LedgerEntry, month_of
 from bot.core.store.rows import utcnow
 
 SAMPLE_LIMIT = 50
@@ -29,14 +29,14 @@ def basis_of(model: str) -> str:
     return f"captions {model}"
 
 
-async def caption_samples(ledger: LedgerStore, model: str) -> list[CaptionSample]:
+async def caption_samples(ledger: Ledger, model: str) -> list[CaptionSample]:
     """The newest finished caption runs of `model` (images and billed seconds)."""
     sql = (
         "SELECT images, predict_time FROM ledger WHERE status = ? AND estimate_basis = ? "
         "AND images IS NOT NULL AND predict_time IS NOT NULL ORDER BY created_at DESC LIMIT ?"
     )
     params = (LEDGER_STATUS, basis_of(model), SAMPLE_LIMIT)
-    async with ledger.store.connection.execute(sql, params) as cur:
+    async with ledger.db.connection.execute(sql, params) as cur:
         return [CaptionSample(int(r[0]), float(r[1])) for r in await cur.fetchall()]
 
 
@@ -69,7 +69,7 @@ class CaptionCharge:
 
 
 async def record_charge(
-    ledger: LedgerStore, owner_id: int, guild_id: int | None, model: str, result: CaptionResult
+    ledger: Ledger, owner_id: int, guild_id: int | None, model: str, result: CaptionResult
 ) -> CaptionCharge | None:
     """File a run that made predictions (a run served from the cache costs nothing: no row)."""
     if result.requests == 0:

@@ -22,8 +22,9 @@ from bot.core.errors import SD35LError
 from bot.core.log import get_logger
 from bot.core.replicate.gateway import MARKER_INPUT, ReplicateGateway
 from bot.core.replicate.training import Training
-from bot.core.store.db import OwnerConflictError, Store
+from bot.core.store.db import Store
 from bot.core.store.rows import PendingSubmission, TrainingRow, utcnow
+from bot.core.store.trainings import OwnerConflictError
 
 
 class Jobs(Protocol):
@@ -56,11 +57,11 @@ async def resolve_pending(jobs: Jobs, inflight: set[int]) -> int:
     """Settle every open submission not being sent by this process; returns how many trainings
     were adopted."""
     store = jobs.store
-    open_ = [p for p in await store.pending_submissions() if p.id not in inflight]
+    open_ = [p for p in await store.pending.unsettled() if p.id not in inflight]
     now = utcnow()
     # An unsent record this young may be a Start still on its way here; older, it was cut off.
     for item in [p for p in open_ if p.sent_at is None and now - p.created_at >= SETTLE]:
-        await store.settle_pending(item.id, NOT_SUBMITTED)  # never left: nothing can exist
+        await store.pending.settle(item.id, NOT_SUBMITTED)  # never left: nothing can exist
         log.warning("submission %d was never sent (interrupted); its owner is told", item.id)
     sent = [p for p in open_ if p.sent_at is not None]
     if not sent:
@@ -71,27 +72,27 @@ async def resolve_pending(jobs: Jobs, inflight: set[int]) -> int:
         log.warning("cannot look for lost submissions now: %s", exc)
         for item in sent:
             if utcnow() - item.created_at > PENDING_GIVE_UP:
-                await store.settle_pending(item.id, UNKNOWN)
+                await store.pending.settle(item.id, UNKNOWN)
         return 0
     # The list is newest first; when it is full, it says nothing about older trainings.
     oldest = recent[-1].created_at if len(recent) >= _LIST_LIMIT else None
     adopted = 0
     for item in sent:
         matches = _matches(item, recent)
-        tracked = {t.id for t in matches if await store.get(t.id) is not None}
+        tracked = {t.id for t in matches if await store.trainings.get(t.id) is not None}
         if not item.marker:  # without proof, a tracked training is somebody else's
             matches = [t for t in matches if t.id not in tracked]
         if matches and (item.marker or len(matches) == 1) and not _rivals(item, sent):
             adopted += await _adopt(jobs, item, [t for t in matches if t.id not in tracked])
         elif matches:
             ids = [t.id for t in matches]
-            await store.settle_pending(item.id, AMBIGUOUS, {"trainings": ids})
+            await store.pending.settle(item.id, AMBIGUOUS, {"trainings": ids})
             log.error("submission %d matches %s ambiguously; nothing adopted", item.id, ids)
         elif _absence_proved(item, oldest):
-            await store.settle_pending(item.id, NOT_SUBMITTED)
+            await store.pending.settle(item.id, NOT_SUBMITTED)
             log.warning("submission %d never reached Replicate; its owner is told", item.id)
         elif utcnow() - item.created_at > PENDING_GIVE_UP:
-            await store.settle_pending(item.id, UNKNOWN)
+            await store.pending.settle(item.id, UNKNOWN)
     return adopted
 
 
@@ -140,16 +141,16 @@ async def _adopt(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> 
     adopted = 0
     for training in found:
         try:
-            row = await jobs.store.add_training(new_row(training, item))
+            row = await jobs.store.trainings.add(new_row(training, item))
         except OwnerConflictError as exc:
             log.error("training %s is tracked for another owner: %s", training.id, exc)
-            await jobs.store.settle_pending(item.id, AMBIGUOUS, {"trainings": [training.id]})
+            await jobs.store.pending.settle(item.id, AMBIGUOUS, {"trainings": [training.id]})
             return adopted
         await jobs.record_adopted(row, item.config, item.preview_key)
         await jobs.apply(row, training)
         log.warning("adopted training %s for %s (create answer lost)", training.id, item.owner_id)
         adopted += 1
-    await jobs.store.drop_pending_submission(item.id)
+    await jobs.store.pending.drop(item.id)
     return adopted
 
 
