@@ -48,8 +48,11 @@ EXTENSIONS = (
     "cogs.approvals", "cogs.usage",
 )  # fmt: skip
 MSG_MISSING_BOT_LOGIN = (
-    "DISCORD_TOKEN is not set; create a bot at https://discord.com/developers/applications and "
-    "set DISCORD_TOKEN in the environment or in .env."
+    "DISCORD_TOKEN is not set, so the bot cannot log in to Discord. To run it, follow the "
+    'README\'s "Create the Discord application" steps (https://discord.com/developers/'
+    "applications, then Bot: copy the token) and set DISCORD_TOKEN in the environment or in "
+    ".env. No account needed to try everything first: ./scripts/rehearse runs the 60-second "
+    'rehearsal (README, "The first five minutes").'
 )
 
 

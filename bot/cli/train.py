@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import _common
+from bot.cli import _common, dataset
 from bot.cli._common import EXIT_INTERRUPTED, echo, warn
 from bot.cli.caption import caption_option, sample_prompt_option
 from bot.cli.dataset import config_relative, contact_sheet_option, dataset_option
@@ -144,6 +144,13 @@ async def _check_dataset(
     return None
 
 
+def check_dataset_step(resolved: ResolvedConfig, settings: Settings) -> None:
+    """`train`'s dataset step alone, for `interactive`'s check: the same code, so the same full
+    report (warnings included) and the same refusal (an `InputError`) for the same dataset."""
+    _common.import_pillow()
+    _common.run(lambda: _check_dataset(TrainRequest(), resolved, settings, _State()))
+
+
 async def _check_account(
     req: TrainRequest, resolved: ResolvedConfig, gw: ReplicateGateway, settings: Settings
 ) -> None:
@@ -217,7 +224,7 @@ async def _submit_and_follow(
     req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State,
     local: LocalDataset | None = None,
 ) -> None:  # fmt: skip
-    from bot.cli import dataset, render
+    from bot.cli import render
     from bot.cli.follow import follow_to_end
     from bot.core.config.model import secret_inputs, to_trainer_input
     from bot.core.errors import SD35LError
@@ -284,11 +291,7 @@ def run_train(req: TrainRequest) -> None:
 
     settings = _common.settings()
     resolved = resolve(req, settings)
-    if resolved.config.dataset_path:
-        from bot.cli.dataset import FIELD
-        from bot.core.dataset.collect import require_exists
-
-        require_exists(Path(resolved.config.dataset_path), field=FIELD)
+    dataset.require_present(resolved.config.dataset_path)
     for message in resolved.warnings:
         warn(message)
     if req.show_config:
