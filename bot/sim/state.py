@@ -39,6 +39,7 @@ class Faults:
     create_commit_delay: float = 0.0
     prediction_statuses: list[int] = field(default_factory=list)  # next prediction creates fail so
     caption_fail_widths: set[int] = field(default_factory=set)  # images this wide end "failed"
+    clock_skew: float = 0.0  # seconds added to every answer's `Date` (a host clock that is off)
 
 
 @dataclass(frozen=True)
