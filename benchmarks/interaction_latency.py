@@ -140,7 +140,8 @@ def plan(n: int, rng: random.Random, cancels: bool = True) -> list[str]:
 
 async def seed_trainings(settings: Any, sim: Any, owners: list[int], guild_id: int) -> list[str]:
     """Active trainings the bot already tracks (as after some /train + Start)."""
-    from bot.core.store.db import Store, TrainingRow
+    from bot.core.store.db import Store
+    from bot.core.store.rows import TrainingRow
 
     store = await Store.open(settings.database)
     ids = []
@@ -154,7 +155,7 @@ async def seed_trainings(settings: Any, sim: Any, owners: list[int], guild_id: i
                     "steps": 6000,
                 },
             )
-            await store.add_training(
+            await store.trainings.add(
                 TrainingRow(
                     id=record.id,
                     owner_id=owners[i % len(owners)],

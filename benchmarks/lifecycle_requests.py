@@ -153,7 +153,7 @@ async def bot_path(polls: int) -> tuple[list[tuple[str, Counter[str], int | None
                 await gateway.check_inputs(to_trainer_input(resolved.config))
                 phases.end(f"preview ({label})")
             row = await jobs.submit(1, 2, 3, resolved)
-            await store.set_card(row.id, 3, 4)
+            await store.cards.set(row.id, 3, 4)
             phases.end("submit (Submit button)")
             for _ in range(polls - 1):
                 await tracker.run_once()

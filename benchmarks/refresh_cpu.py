@@ -82,7 +82,7 @@ class CardNotifier:
 
 async def seed(sim: SimProcess, store: Any, count: int, steps: int, first_owner: int) -> list[str]:
     """`count` trainings that have run `steps` steps (one step a second in the simulator)."""
-    from bot.core.store.db import TrainingRow
+    from bot.core.store.rows import TrainingRow
 
     inputs = {
         "input_images": "https://example.com/data/set.zip",
@@ -94,7 +94,7 @@ async def seed(sim: SimProcess, store: Any, count: int, steps: int, first_owner:
     age = steps * STEP_SECONDS
     ids: list[str] = await sim.acall("create", count, (age, age), inputs)
     for i, training_id in enumerate(ids):
-        await store.add_training(
+        await store.trainings.add(
             TrainingRow(
                 id=training_id,
                 owner_id=first_owner + i,
@@ -132,7 +132,7 @@ async def breakdown(
     training = Training.from_json(data)
     progress = parse_progress(training.logs)
     ended = Training.from_json(decode(body, _TAIL_SCAN))  # an ending: decoded once, with more
-    row = await store.get(training_id)
+    row = await store.trainings.get(training_id)
     loops = 20
 
     def timed(fn: Any) -> measure.Spread:
@@ -158,7 +158,7 @@ async def breakdown(
     for _ in range(repeats):
         cpu = time.process_time()
         for _ in range(loops):
-            await store.update_from_training(training, progress, None)
+            await store.trainings.update_from_training(training, progress, None)
         runs.append((time.process_time() - cpu) / loops)
     steps["store update (and row)"] = measure.spread(runs)
     return steps

@@ -116,10 +116,10 @@ def parse_iso(text: str) -> float:
 
 
 async def add_rows(store: Any, ids: list[str], first_owner: int) -> None:
-    from bot.core.store.db import TrainingRow
+    from bot.core.store.rows import TrainingRow
 
     for i, training_id in enumerate(ids):
-        await store.add_training(
+        await store.trainings.add(
             TrainingRow(
                 id=training_id,
                 owner_id=first_owner + i // 2,  # two trainings per user, the default limit

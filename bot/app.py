@@ -24,6 +24,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.core.doctor.backoff import Refusals, refusals_path, stop_refused
 from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import RoundReport, Tracker
@@ -34,14 +35,13 @@ from bot.core.money.budget import Budget
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.secrets import redact
 from bot.core.settings import Settings, load_settings
-from bot.core.store.approvals import APPROVAL_TTL, ApprovalStore
+from bot.core.store.approvals import APPROVAL_TTL
 from bot.core.store.db import Store
-from bot.core.store.ledger import LedgerStore
-from bot.core.store.previews import PreviewStore
 from bot.drain import HandlerGate
 from bot.health import touch_heartbeat
 from bot.notifier import DiscordNotifier
 from bot.tree import SD35LTree
+from bot.ui.services import ServicedBot
 
 log = get_logger(__name__)
 
@@ -50,8 +50,15 @@ EXTENSIONS = (
     "cogs.approvals", "cogs.usage",
 )  # fmt: skip
 MSG_MISSING_BOT_LOGIN = (
-    "DISCORD_TOKEN is not set; create a bot at https://discord.com/developers/applications and "
-    "set DISCORD_TOKEN in the environment or in .env."
+    "DISCORD_TOKEN is not set, so the bot cannot log in to Discord. To run it, follow the "
+    'README\'s "Create the Discord application" steps (https://discord.com/developers/'
+    "applications, then Bot: copy the token) and set DISCORD_TOKEN in the environment or in "
+    ".env. No account needed to try everything first: ./scripts/rehearse runs the 60-second "
+    'rehearsal (README, "The first five minutes").'
+)
+MSG_REFUSED_BOT_LOGIN = (
+    "Discord refused DISCORD_TOKEN; copy the bot token again (Developer Portal → your "
+    "application → Bot → Reset Token) and set DISCORD_TOKEN."
 )
 
 
@@ -74,16 +81,10 @@ class HeartbeatTracker(Tracker):
         return report
 
 
-class TrainerBot(commands.Bot):
+class TrainerBot(ServicedBot):
     """The sd35l-trainer bot; services exist after `setup_hook` (i.e. after `start()`)."""
 
-    store: Store
-    gateway: ReplicateGateway
-    jobs: JobService
-    previews: PreviewStore
-    tracker: Tracker
-    budget: Budget
-    approvals: ApprovalDesk
+    notifier: DiscordNotifier
 
     def __init__(
         self,
@@ -108,35 +109,36 @@ class TrainerBot(commands.Bot):
         self.gateway_options = dict(gateway_options or {})
         self.approval_ttl = approval_ttl
         self.approval_sweep = approval_sweep  # seconds between looks for expired approvals
-        self.notifier = DiscordNotifier(self)
         # Dataset checks and captioning runs: `check_slots` at once, the rest wait in line.
         self.checks = Line(settings.check_slots)
         self.synced_scopes: list[str] = []
         self._tracker_task: asyncio.Task[None] | None = None
-        # Loops of the cogs (e.g. approval expiry), stopped before the database closes.
-        self.background: list[asyncio.Task[None]] = []
+        self.background = []
+        self.reason_forms = set()
         self._services_open = False
         self.gate = HandlerGate(self)
         self.shutdown_grace = 20.0  # seconds running interactions get to finish on close()
         self.close_on_sigterm = False  # run_bot: `docker stop` closes gracefully too
+        self.startup_checks = False  # run_bot: the `doctor` checks, each failure logged
 
     # -- startup -----------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.settings.database)
+        self.store = await Store.open(self.settings.database, approval_ttl=self.approval_ttl)
         # Building the official client makes an SSL context and its first request imports
         # anyio's backend (~25 and ~40 ms of CPU): both in a worker thread, not on the loop.
         await asyncio.to_thread(importlib.import_module, "anyio._backends._asyncio")
         self.gateway = await asyncio.to_thread(
             ReplicateGateway, self.settings, **self.gateway_options
         )
-        self.budget = Budget(LedgerStore(self.store), self.settings)
+        self.budget = Budget(self.store.ledger, self.settings)
         self.jobs = JobService(self.store, self.gateway, self.settings, budget=self.budget)
-        self.approvals = ApprovalDesk(ApprovalStore(self.store, self.approval_ttl), self.jobs)
-        self.previews = PreviewStore(self.store)
+        self.approvals = ApprovalDesk(self.store.approvals, self.jobs)
+        self.notifier = DiscordNotifier(self, self.store, self.settings)
         self.tracker = HeartbeatTracker(
             self.jobs, self.store, self.notifier, self.settings, **self.tracker_options
         )
+        self.notifier.tracker = self.tracker
         self._services_open = True
         self.gate.install()
         if self.close_on_sigterm:
@@ -155,6 +157,11 @@ class TrainerBot(commands.Bot):
 
     async def _run_tracker(self) -> None:
         await self.wait_until_ready()
+        Refusals(refusals_path(self.settings.database)).clear()  # logged in: tokens are good
+        if self.startup_checks:
+            self.background.append(
+                asyncio.create_task(self._startup_checks(), name="sd35l-startup-checks")
+            )
         try:
             rows = await self.jobs.reconcile()
             log.info("reconciled %d unfinished training(s) after start", len(rows))
@@ -162,7 +169,47 @@ class TrainerBot(commands.Bot):
             log.exception("reconcile after start failed; the tracker will catch up")
         self.tracker.start()
 
+    async def _startup_checks(self) -> None:
+        await self.run_startup_checks()
+
+    async def run_startup_checks(self) -> list[Any]:
+        """The `doctor` checklist once the bot is connected; each failure logged with its fix."""
+        from bot.core.doctor.report import failed
+        from bot.core.doctor.run import DoctorOptions, run_doctor
+
+        options = DoctorOptions(
+            discord_api=discord.http.Route.BASE,
+            commands=self.command_payloads(),
+            gateway_options={"read_attempts": 2, "timeout": 15.0},
+        )
+        try:
+            findings = await run_doctor(self.settings, options)
+        except Exception:
+            log.exception("start-up checks could not run; `sd35l-trainer doctor` shows them")
+            return []
+        problems = failed(findings)
+        for finding in problems:
+            log.warning("start-up check failed: %s", finding.line())
+        log.info(
+            "start-up checks: %d passed, %d failed%s",
+            len(findings) - len(problems),
+            len(problems),
+            "" if problems else " (deployment OK)",
+        )
+        return findings
+
     # -- command sync ------------------------------------------------------------------------
+
+    def command_payloads(self) -> dict[int | None, list[dict[str, Any]]]:
+        """What the bot syncs, by scope (a guild id of SD35L_GUILD_IDS, or None: global)."""
+        scopes: dict[int | None, list[dict[str, Any]]] = {}
+        ids: list[int | None] = list(self.settings.guild_ids) or [None]
+        for guild_id in ids:
+            guild = discord.Object(id=guild_id) if guild_id is not None else None
+            if guild is not None:
+                self.tree.copy_global_to(guild=guild)
+            scopes[guild_id] = self.command_payload(guild)
+        return scopes
 
     def _hash_path(self) -> Path:
         db = self.settings.database.expanduser()
@@ -262,6 +309,23 @@ def create_bot(settings: Settings | None = None, **kwargs: Any) -> TrainerBot:
     return TrainerBot(settings if settings is not None else load_settings(), **kwargs)
 
 
+def expected_commands(settings: Settings) -> dict[int | None, list[dict[str, Any]]]:
+    """The commands this version syncs, built offline: extensions loaded, nothing connected."""
+
+    async def build() -> dict[int | None, list[dict[str, Any]]]:
+        bot = create_bot(settings, sync_commands=False)
+        try:
+            for name in EXTENSIONS:
+                await bot.load_extension(name)
+            return bot.command_payloads()
+        finally:
+            for task in bot.background:
+                task.cancel()
+            await asyncio.gather(*bot.background, return_exceptions=True)
+
+    return asyncio.run(build())
+
+
 def check_replicate(settings: Settings) -> None:
     """At start, `GET /v1/account` once, so a bad token is found now and not at someone's
     /train: a refused token stops the bot (InputError, exit 2); a missing one or an unreachable
@@ -292,24 +356,25 @@ def run_bot() -> None:
     try:
         settings = load_settings()
     except SD35LError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+        import os
+
+        stop_refused(Path(os.environ.get("SD35L_DATABASE") or "./data/sd35l.db"), str(exc))
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
-        print(f"Error: {MSG_MISSING_BOT_LOGIN}", file=sys.stderr)
-        raise SystemExit(2)
+        stop_refused(settings.database, MSG_MISSING_BOT_LOGIN)
     try:
         check_replicate(settings)
     except SD35LError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+        stop_refused(settings.database, str(exc))
     bot = create_bot(settings)
     bot.close_on_sigterm = True
+    bot.startup_checks = True
     try:
         bot.run(settings.discord_token.get_secret_value(), log_handler=None)
     except discord.LoginFailure:
-        print("Error: Discord refused DISCORD_TOKEN; copy the bot token again.", file=sys.stderr)
-        raise SystemExit(2) from None
+        stop_refused(settings.database, MSG_REFUSED_BOT_LOGIN)
     except SD35LError as exc:
+        if exc.exit_code == 2:
+            stop_refused(settings.database, str(exc))
         print(f"Error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
     except (aiohttp.ClientError, OSError) as exc:

@@ -27,16 +27,18 @@ import discord
 
 from bot.core.jobs.crash import crash_point
 from bot.core.jobs.pace import Pace
-from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
+from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED, NOTICE_LATE
 from bot.core.jobs.tracker import CardResult, Tracker
 from bot.core.log import get_logger
 from bot.core.money.cents import format_cents
+from bot.core.settings import Settings
+from bot.core.store.db import Store
 from bot.core.store.rows import Notice, PendingSubmission, TrainingRow, utcnow
 from bot.ui.buttons import view_of
 from bot.ui.card import card_embed, log_file, notice_embed
 from bot.ui.charts import loss_curve_png
 from bot.ui.format import mention
-from bot.ui.starts import start_outcome_embed
+from bot.ui.starts import late_start_embed, start_outcome_embed
 from bot.ui.train import DiscardButton, StartButton, card_message
 
 log = get_logger(__name__)
@@ -87,18 +89,20 @@ class KeyedLocks:
 class DiscordNotifier:
     """Implements `bot.core.jobs.tracker.Notifier` for a connected `discord.Client`."""
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, store: Store, settings: Settings) -> None:
         self.client = client
+        self.store = store
+        self.settings = settings
+        self.tracker: Tracker | None = None  # handed over once built (it needs this notifier)
         self._curves: dict[str, bytes | None] = {}  # loss curve PNGs drawn recently, by training
         self.card_posts = KeyedLocks()  # one card post at a time per training
 
     async def loss_curve(self, row: TrainingRow) -> tuple[str, bytes] | None:
         """(filename, PNG) of a succeeded training's loss curve, when its log showed a loss."""
-        budget = getattr(self.client, "budget", None)
-        if row.status != "succeeded" or budget is None:
+        if row.status != "succeeded":
             return None
         if row.id not in self._curves:
-            points = await budget.ledger.loss_points(row.id)
+            points = await self.store.ledger.loss_points(row.id)
             png = None
             if points:
                 steps = row.total or points[-1][0]
@@ -141,18 +145,16 @@ class DiscordNotifier:
         here at the same moment; they take turns, and the second gets the first one's card
         from the store. Raises discord.HTTPException when Discord refuses."""
         async with self.card_posts.hold(row.id):
-            store = getattr(self.client, "store", None)
-            fresh = await store.get(row.id) if store is not None else None
+            fresh = await self.store.trainings.get(row.id)
             if fresh is not None and fresh.card_message_id is not None and fresh.channel_id:
                 shown = self.client.get_partial_messageable(fresh.channel_id)
                 return shown.get_partial_message(fresh.card_message_id)
             row = fresh or row
             channel = self.client.get_partial_messageable(channel_id)
             earlier = None
-            if store is not None:
-                if row.card_attempted_at is not None:
-                    earlier = await self._find(channel, title=card_embed(row).title)
-                await store.mark_card_attempt(row.id)
+            if row.card_attempted_at is not None:
+                earlier = await self._find(channel, title=card_embed(row).title)
+            await self.store.cards.mark_attempt(row.id)
             if earlier is not None:
                 message = await earlier.edit(
                     **card_message(row, self.pace())
@@ -162,14 +164,12 @@ class DiscordNotifier:
                     **card_message(row, self.pace()), nonce=nonce("card", row.id)
                 )
             crash_point("card-posted")
-            if store is not None:
-                await store.set_card(row.id, channel_id, message.id)
+            await self.store.cards.set(row.id, channel_id, message.id)
             return message
 
     def pace(self) -> Pace | None:
         """How often the tracker reads each training now (the cards say it)."""
-        tracker = getattr(self.client, "tracker", None)
-        return tracker.pace() if isinstance(tracker, Tracker) else None
+        return self.tracker.pace() if self.tracker is not None else None
 
     async def update_card(self, row: TrainingRow) -> CardResult:
         if row.channel_id is None or row.card_gone:
@@ -212,6 +212,8 @@ class DiscordNotifier:
 
     async def deliver_notice(self, row: TrainingRow, notice: Notice) -> bool:
         ref = nonce("notice", notice.id, notice.training_id, notice.kind)
+        if notice.kind == NOTICE_LATE:
+            return await self._correct_start(row, notice, ref)
         embed = notice_embed(row, notice.payload)
         embed.set_footer(text=f"ref {ref}")
         curve = await self.loss_curve(row)
@@ -230,6 +232,15 @@ class DiscordNotifier:
             embed,
             lambda: _files(row, notice.payload, curve),  # a File can be sent only once
             row,
+        )
+
+    async def _correct_start(self, row: TrainingRow, notice: Notice, ref: str) -> bool:
+        """An interrupted Start's training turned up after all: tell its owner, once."""
+        embed = late_start_embed(row, notice.payload)
+        embed.set_footer(text=f"ref {ref}")
+        text = f"{mention(row.owner_id)} about your training start (your DMs are closed):"
+        return await self._tell_owner(
+            row.owner_id, row.channel_id, ref, notice.attempted_at, text, embed, dict, row
         )
 
     async def _tell_owner(
@@ -310,9 +321,7 @@ class DiscordNotifier:
         embed.set_footer(text=f"ref {ref}")
         extra: dict[str, Any] = {}
         if pending.outcome == NOT_SUBMITTED:
-            view = await self._start_again_view(pending)
-            if view is not None:
-                extra["view"] = view
+            extra["view"] = await self._start_again_view(pending)
         text = f"{mention(pending.owner_id)} about your training start (your DMs are closed):"
         told = await self._tell_owner(
             pending.owner_id,
@@ -327,16 +336,14 @@ class DiscordNotifier:
             await self._tell_managers(pending, ref, embed)
         return told
 
-    async def _start_again_view(self, pending: PendingSubmission) -> discord.ui.View | None:
+    async def _start_again_view(self, pending: PendingSubmission) -> discord.ui.View:
         """A fresh preview of the same settings for the same member, with Start and Cancel."""
-        store = getattr(self.client, "store", None)
-        if store is None:
-            return None
-        from bot.core.store.previews import PreviewStore
-
-        previews = PreviewStore(store, ttl=RESTART_PREVIEW_TTL)
-        preview = await previews.save(
-            pending.owner_id, pending.guild_id, pending.channel_id, pending.config
+        preview = await self.store.previews.save(
+            pending.owner_id,
+            pending.guild_id,
+            pending.channel_id,
+            pending.config,
+            ttl=RESTART_PREVIEW_TTL,
         )
         return view_of(StartButton(preview.key), DiscardButton(preview.key))
 
@@ -347,7 +354,7 @@ class DiscordNotifier:
         if pending.channel_id is None:
             return
         channel = self.client.get_partial_messageable(pending.channel_id)
-        roles = _manager_role_ids(self.client, pending.guild_id)
+        roles = _manager_role_ids(self.client, self.settings.manager_roles, pending.guild_id)
         pings = " ".join(f"<@&{r}>" for r in roles) or "Managers"
         if await self._find(channel, ref=ref + "m") is not None:
             return
@@ -368,10 +375,11 @@ class DiscordNotifier:
             log.warning("managers not told about %s (%s)", ref, exc.code)
 
 
-def _manager_role_ids(client: discord.Client, guild_id: int | None) -> list[int]:
+def _manager_role_ids(
+    client: discord.Client, manager_roles: list[str], guild_id: int | None
+) -> list[int]:
     """SD35L_MANAGER_ROLES as role ids in that guild (names looked up in its roles)."""
-    settings = getattr(client, "settings", None)
-    specs = {s.strip().lower() for s in getattr(settings, "manager_roles", []) or []}
+    specs = {s.strip().lower() for s in manager_roles}
     guild = client.get_guild(guild_id) if guild_id else None
     if guild is None:
         return [int(s) for s in specs if s.isascii() and s.isdigit()]

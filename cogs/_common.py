@@ -15,8 +15,9 @@ from bot.core.config.model import load_presets, parse_config_text
 from bot.core.errors import InputError, ServiceError
 from bot.core.limits import MAX_CONFIG_BYTES
 from bot.core.store.rows import TrainingRow
-from bot.ui.access import is_manager, may_start, require_start, services
+from bot.ui.access import is_manager, may_start, require_start
 from bot.ui.format import clip
+from bot.ui.services import services
 
 __all__ = [
     "CONFIG_SUFFIXES",
@@ -94,7 +95,7 @@ async def training_choices(
     """At most 25 trainings of this server matching what was typed (never raises)."""
     bot = services(interaction)
     try:
-        rows = await bot.store.list_trainings(
+        rows = await bot.store.trainings.find(
             guild_id=interaction.guild_id,
             owner_id=interaction.user.id if own_only else None,
             status="active" if active_only else None,

@@ -22,6 +22,7 @@ from bot.ui.approvals import (
     held_form,
     reject_submitted,
 )
+from bot.ui.services import ServicedBot, services_of
 
 log = get_logger(__name__)
 
@@ -30,13 +31,13 @@ class ApprovalsCog(commands.Cog):
     """Looks for expired requests every `bot.approval_sweep` seconds (a restart loses none:
     a request that expired while the bot was down is found on the first look)."""
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: ServicedBot) -> None:
         self.bot = bot
         self._task: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         self._task = asyncio.create_task(self._sweep(), name="sd35l-approval-expiry")
-        getattr(self.bot, "background", []).append(self._task)
+        self.bot.background.append(self._task)
 
     async def cog_unload(self) -> None:
         if self._task is not None:
@@ -65,7 +66,7 @@ class ApprovalsCog(commands.Cog):
 
     async def sweep_once(self) -> int:
         bot = self.bot
-        done = await bot.approvals.expire_due()  # type: ignore[attr-defined]
+        done = await bot.approvals.expire_due()
         for request in done:
             await expired(bot, request)
         return len(done)
@@ -77,9 +78,9 @@ class ApprovalsCog(commands.Cog):
                 await self.sweep_once()
             except Exception:
                 log.exception("looking for expired approval requests failed; trying again later")
-            await asyncio.sleep(getattr(self.bot, "approval_sweep", 300.0))
+            await asyncio.sleep(self.bot.approval_sweep)
 
 
 async def setup(bot: commands.Bot) -> None:
     bot.add_dynamic_items(ApproveButton, RejectButton)
-    await bot.add_cog(ApprovalsCog(bot))
+    await bot.add_cog(ApprovalsCog(services_of(bot)))

@@ -21,7 +21,11 @@ from bot.core.dataset.collect import Member
 from bot.core.dataset.local import prepare_upload
 from bot.core.log import get_logger
 from bot.tree import reply_error, send_ephemeral
+from bot.ui.caption_forms import FORM_PREFIX as CAPTION_FORM
+from bot.ui.caption_forms import open_forms as caption_forms
+from bot.ui.captions import CAPTION_BUTTONS
 from bot.ui.images import label_of, message_dataset, read_message_dataset
+from bot.ui.services import ServicedBot
 from bot.ui.train import attached_resolution, preview_config
 from cogs._common import require_start, services
 
@@ -33,15 +37,19 @@ FORM_EXPIRED = (
     "This form is no longer open (the bot restarted or 15 minutes passed) and its images were "
     "not kept; use Apps → Train on these images on the message again."
 )
+CAPTIONS_EXPIRED = (
+    "This caption form is no longer open (the bot restarted or 15 minutes passed); press Edit "
+    "captions or Upload captions file on the preview again."
+)
 _last_destination: dict[int, str] = {}  # this process's memory; the database knows older ones
 _open_forms: set[str] = set()  # custom_ids of the forms this process can still answer
 
 
-async def last_destination(bot: Any, user_id: int) -> str | None:
+async def last_destination(bot: ServicedBot, user_id: int) -> str | None:
     """The destination this user typed or trained into last (modal, then their trainings)."""
     if user_id in _last_destination:
         return _last_destination[user_id]
-    rows = await bot.store.list_trainings(owner_id=user_id, limit=1)
+    rows = await bot.store.trainings.find(owner_id=user_id, limit=1)
     return str(rows[0].destination) if rows else bot.settings.default_destination
 
 
@@ -150,16 +158,17 @@ class ImagesCog(commands.Cog):
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         data: Any = interaction.data or {}
         custom_id = str(data.get("custom_id") or "")
-        if (
-            interaction.type is discord.InteractionType.modal_submit
-            and custom_id.startswith(FORM_PREFIX)
-            and custom_id not in _open_forms
-            and not interaction.response.is_done()
-        ):
-            await send_ephemeral(interaction, FORM_EXPIRED)
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        lost_images = custom_id.startswith(FORM_PREFIX) and custom_id not in _open_forms
+        lost_captions = custom_id.startswith(CAPTION_FORM) and custom_id not in caption_forms
+        if (lost_images or lost_captions) and not interaction.response.is_done():
+            await send_ephemeral(interaction, CAPTIONS_EXPIRED if lost_captions else FORM_EXPIRED)
 
 
 async def setup(bot: commands.Bot) -> None:
-    """The context menu lives on the tree; the cog answers forms lost to a restart."""
+    """The context menu lives on the tree; the cog answers forms lost to a restart; the caption
+    buttons of own images' previews (here and /train dataset:) are registered here."""
     await bot.add_cog(ImagesCog())
     bot.tree.add_command(train_on_images)
+    bot.add_dynamic_items(*CAPTION_BUTTONS)

@@ -37,14 +37,14 @@ class StatusCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = services(interaction)
         if not training:
-            rows = await bot.store.list_trainings(owner_id=interaction.user.id, limit=10)
+            rows = await bot.store.trainings.find(owner_id=interaction.user.id, limit=10)
             embed = jobs_embed(
                 rows, "Your recent trainings", "You have not started a training yet; try /train."
             )
             await interaction.followup.send(embed=embed, ephemeral=True)
             return
         wanted = training_id_of(training)
-        row = await bot.store.get(wanted)
+        row = await bot.store.trainings.get(wanted)
         if row is None:
             raise not_tracked(wanted[:40])
         note = ""
@@ -81,7 +81,7 @@ class StatusCog(commands.Cog):
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = services(interaction)
-        rows = await bot.store.list_trainings(
+        rows = await bot.store.trainings.find(
             guild_id=interaction.guild_id,
             owner_id=user.id if user else None,
             status=status,

@@ -56,9 +56,9 @@ async def test_failed_card_offers_train_again_to_others(world: World) -> None:
 
         card2, tid2 = await _start(world, preview, world.bob)
         assert tid2 != tid and card2.id != card.id
-        row2 = await bot.store.get(tid2)
+        row2 = await bot.store.trainings.get(tid2)
         assert row2 is not None and row2.owner_id == world.bob.id
-        assert row2.config == (await bot.store.get(tid)).config  # type: ignore[union-attr]
+        assert row2.config == (await bot.store.trainings.get(tid)).config  # type: ignore[union-attr]
         assert f"<@{world.bob.id}>" in card2.text()
         # The first card keeps its button; the used preview lost its Start.
         assert has_button(AGAIN)(fd.message(card.id))
@@ -121,7 +121,13 @@ async def test_stale_or_unknown_training_gets_one_sentence() -> None:
     async def get(training_id: str) -> TrainingRow | None:
         return rows.get(training_id)
 
-    interaction: Any = SimpleNamespace(client=SimpleNamespace(store=SimpleNamespace(get=get)))
+    import discord
+
+    from bot.ui.services import ServicedBot
+
+    client = ServicedBot(command_prefix="!", intents=discord.Intents.none())
+    client.store = SimpleNamespace(trainings=SimpleNamespace(get=get))  # type: ignore[assignment]
+    interaction: Any = SimpleNamespace(client=client)
     cases = {"nope": "no longer tracked", "run1": "is processing", "ok1": "no stored config"}
     for training_id, needle in cases.items():
         with pytest.raises(InputError) as err:

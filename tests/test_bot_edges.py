@@ -39,7 +39,7 @@ async def test_strangers_stale_previews_and_replicate_down(world: World) -> None
         stranger = await fd.click(preview, label="Cancel", user=world.bob)
         await stranger.wait_text("Only the person who ran /train")
         key = next(b["custom_id"] for b in preview.buttons() if "Start" in b["label"])
-        await bot.previews.discard(key.rsplit(":", 1)[1])
+        await bot.store.previews.discard(key.rsplit(":", 1)[1])
         stale = await fd.click(preview, label="Start", user=world.alice)
         await stale.wait_text("expired or was already used")
 
@@ -55,7 +55,7 @@ async def test_strangers_stale_previews_and_replicate_down(world: World) -> None
         bot.get_partial_messageable = real  # type: ignore[method-assign]
         (card,) = world.cards()  # posted as a public followup instead
         tid = card.embeds[0]["title"].split()[-1]
-        row = await bot.store.get(tid)
+        row = await bot.store.trainings.get(tid)
         assert row is not None and row.card_message_id == card.id
 
         world.sim.faults.read_failure_rate = 1.0

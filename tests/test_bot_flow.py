@@ -88,7 +88,7 @@ async def test_start_sends_replicate_the_training_the_preview_showed(world: Worl
         assert inputs["wandb_api_key"] == WANDB_KEY
         known = trainer_openapi_schema()["components"]["schemas"]["TrainingInput"]["properties"]
         assert set(inputs) <= set(known)
-        (row,) = await bot.store.list_trainings(limit=5)
+        (row,) = await bot.store.trainings.find(limit=5)
         assert row.config["training"]["lora_rank"] == 32
         assert WANDB_KEY not in json.dumps(row.config)
     assert all(WANDB_KEY not in json.dumps(r.json, default=str) for r in fd.requests)

@@ -103,7 +103,7 @@ async def test_budgets_refuse_with_figures_at_preview_and_at_start(world: World)
         assert entry is not None and entry.estimate_high_cents == high
         assert entry.images == GOOD_IMAGES  # the count the preview's dataset check made
         await wait_ended(world, bot, tid)
-        row = await bot.store.get(tid)
+        row = await bot.store.trainings.get(tid)
         assert row is not None and row.predict_time is not None
         spent = cents_of(row.predict_time)
         assert (await bot.budget.ledger.get(tid)).actual_cents == spent  # type: ignore[union-attr]
@@ -173,7 +173,7 @@ async def test_approval_by_a_manager_submits_once_for_the_requester(world: World
         assert "started" in answers[0] and "already decided" in answers[1], answers
         assert len(world.sim.trainings) == 1
         (tid,) = list(world.sim.trainings)
-        row = await bot.store.get(tid)
+        row = await bot.store.trainings.get(tid)
         assert row is not None and row.owner_id == world.alice.id
         assert len(world.cards()) == 1 and f"<@{world.alice.id}>" in world.cards()[0].text()
         await fd.wait_until(lambda: not fd.message(request.id).buttons(), timeout=5)
@@ -286,7 +286,7 @@ async def test_usage_adds_up_to_the_cent_with_chart_and_loss_curve(world: World)
         world.sim.faults.outcome = "succeeded"
         for tid in ids:
             await wait_ended(world, bot, tid)
-        rows = {tid: await bot.store.get(tid) for tid in ids}
+        rows = {tid: await bot.store.trainings.get(tid) for tid in ids}
         cents = {tid: cents_of(r.predict_time) for tid, r in rows.items()}  # type: ignore[union-attr,arg-type]
         alice = cents[ids[0]] + cents[ids[2]]
         bob = cents[ids[1]]
@@ -435,7 +435,7 @@ async def test_an_ending_without_billed_time_counts_as_unknown_until_a_later_rea
         assert entry is not None and entry.status == "succeeded"
         assert entry.actual_cents is None and entry.cost_unknown and entry.counted_cents == high
         assert await bot.budget.ledger.spent_cents(month, world.alice.id) == high
-        row = await bot.store.get(tid)
+        row = await bot.store.trainings.get(tid)
         assert row is not None and row.cost_cents is None and row.predict_time is None
 
         res = await fd.slash("usage", {}, user=world.mia)
@@ -451,7 +451,7 @@ async def test_an_ending_without_billed_time_counts_as_unknown_until_a_later_rea
             if entry is not None and not entry.cost_unknown:
                 break
             await asyncio.sleep(0.025)
-        row = await bot.store.get(tid)
+        row = await bot.store.trainings.get(tid)
         assert row is not None and row.predict_time is not None
         spent = cents_of(row.predict_time)
         assert entry is not None and entry.actual_cents == spent == row.cost_cents

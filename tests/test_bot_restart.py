@@ -52,7 +52,7 @@ async def test_cancel_rights_confirmation_and_notice(world: World) -> None:
         assert fd.message(confirm.id).buttons() == []
         late = await fd.slash("cancel", {"training": tid}, user=world.alice)
         await late.wait_text("already ended")
-        row = await bot.store.get(tid)
+        row = await bot.store.trainings.get(tid)
         assert row is not None and row.status == "canceled"
 
         _card2, tid2 = await _start(world, await _preview(world, steps=LONG_STEPS))
@@ -85,7 +85,7 @@ async def test_restart_keeps_buttons_and_notifies_once(world: World) -> None:
 
     async with fd.running(make_bot(world)) as last:  # one more restart: nothing is re-sent
         await last.tracker.run_once()
-        notices = await last.store.notices_for(tid)
+        notices = await last.store.outbox.for_training(tid)
     (dm,) = fd.dms(world.alice)
     assert len(notices) == 1 and notices[0].delivered_at is not None
     assert "failed" in dm.text()
@@ -121,7 +121,7 @@ async def test_lost_create_is_adopted_and_gets_its_card(
     fd, sim = world.fd, world.sim
     async with fd.running(make_bot(world)) as bot:
         preview = await _preview(world)
-        saved = await bot.previews.get(preview.buttons()[0]["custom_id"].split(":")[-1])
+        saved = await bot.store.previews.get(preview.buttons()[0]["custom_id"].split(":")[-1])
         assert saved is not None and saved.images
         sim.faults.create_timeouts = 1
         sim.faults.create_timeout_mode = "close"
@@ -160,14 +160,14 @@ async def test_start_and_tracker_racing_post_one_card(
             channel_id=world.channel().id,
             created_at=utcnow() - timedelta(minutes=5),
         )
-        await bot.store.add_training(row)
+        await bot.store.trainings.add(row)
         started, tracked = await asyncio.gather(
             bot.notifier.post_card(row, world.channel().id), bot.notifier.update_card(row)
         )
         assert tracked is CardResult.OK
         cards = [c for c in world.cards() if "race1" in c.embeds[0]["title"]]
         assert len(cards) == 1 and started.id == cards[0].id
-        stored = await bot.store.get("race1")
+        stored = await bot.store.trainings.get("race1")
         assert stored is not None and stored.card_message_id == cards[0].id
         assert len(bot.notifier.card_posts) == 0  # nothing kept once both are done
     world.assert_clean()
@@ -187,10 +187,10 @@ async def test_start_training_in_a_dm_is_judged_on_the_members_roles(world: Worl
             res = await fd.slash("train", train_options(world, steps=LONG_STEPS), user=carol)
             preview = await res.wait_original(has_button("Start"), timeout=10)
             key = preview.buttons()[0]["custom_id"].split(":")[-1]
-            saved = await bot.previews.get(key)
+            saved = await bot.store.previews.get(key)
             assert saved is not None
             told = len(fd.dms(carol))
-            pending = await bot.store.add_pending_submission(
+            pending = await bot.store.pending.add(
                 owner_id=carol.id,
                 guild_id=saved.guild_id,
                 channel_id=saved.channel_id,
@@ -200,7 +200,7 @@ async def test_start_training_in_a_dm_is_judged_on_the_members_roles(world: Worl
                 inputs={},
             )
             assert pending is not None
-            await bot.store.settle_pending(pending, NOT_SUBMITTED)
+            await bot.store.pending.settle(pending, NOT_SUBMITTED)
             bot.tracker.wake()
             await fd.wait_until(lambda: len(fd.dms(carol)) > told, timeout=10)
             dm = fd.dms(carol)[-1]

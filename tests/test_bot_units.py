@@ -19,7 +19,7 @@ from bot.core.dataset.rules import Finding
 from bot.core.errors import InputError
 from bot.core.jobs.tracker import CardResult
 from bot.core.store.db import Store
-from bot.core.store.previews import PreviewStore
+from bot.core.store.previews import Previews
 from bot.core.store.rows import Notice, TrainingRow, utcnow
 from bot.notifier import DiscordNotifier
 from bot.tree import GENERIC, error_message, send_ephemeral
@@ -239,9 +239,14 @@ class _Client:
         return _Channel(None)
 
 
-async def test_notifier_answers_to_discord_errors() -> None:
+async def test_notifier_answers_to_discord_errors(tmp_path: Path) -> None:
+    from bot.core.settings import load_settings
+
+    settings = load_settings(SD35L_DATABASE=str(tmp_path / "n.db"))
+    store = await Store.open(settings.database)
+
     def notifier(ch: Exception | None = None, dm: Exception | None = None) -> DiscordNotifier:
-        return DiscordNotifier(_Client(ch, dm))  # type: ignore[arg-type]
+        return DiscordNotifier(_Client(ch, dm), store, settings)  # type: ignore[arg-type]
 
     assert await notifier().update_card(_row()) is CardResult.OK
     gone = notifier(http_error(discord.NotFound, 10008, 404))
@@ -269,11 +274,12 @@ async def test_notifier_answers_to_discord_errors() -> None:
     assert await notifier(dm=other).deliver_notice(_row(), notice)  # channel fallback
     down = http_error(discord.HTTPException, 0, 503)
     assert not await notifier(dm=down).deliver_notice(_row(), notice)
+    await store.close()
 
 
 async def test_previews_claim_once_and_expire(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "p.db") as store:
-        previews = PreviewStore(store)
+        previews = store.previews
         p = await previews.save(1, 2, 3, {"destination": "a/b", "api_token": "r8_" + "z" * 30})
         got = await previews.get(p.key)
         assert got is not None and "api_token" not in got.config and not got.expired()
@@ -282,7 +288,7 @@ async def test_previews_claim_once_and_expire(tmp_path: Path) -> None:
         assert await previews.claim(p.key)
         await previews.discard(p.key)
         assert await previews.get(p.key) is None
-        old = await PreviewStore(store, ttl=timedelta(seconds=-1)).save(1, None, None, {})
+        old = await Previews(store.db, ttl=timedelta(seconds=-1)).save(1, None, None, {})
         assert not await previews.claim(old.key)
 
 
@@ -355,13 +361,15 @@ async def test_read_config_refuses_before_and_after_download() -> None:
 
 
 async def test_autocomplete_never_raises() -> None:
+    from bot.ui.services import ServicedBot
+
     class Broken:
-        async def list_trainings(self, **kw: Any) -> list[TrainingRow]:
+        async def find(self, **kw: Any) -> list[TrainingRow]:
             raise RuntimeError("db gone")
 
-    interaction = SimpleNamespace(
-        client=SimpleNamespace(store=Broken()), guild_id=1, user=SimpleNamespace(id=2)
-    )
+    client = ServicedBot(command_prefix="!", intents=discord.Intents.none())
+    client.store = SimpleNamespace(trainings=Broken())  # type: ignore[assignment]
+    interaction = SimpleNamespace(client=client, guild_id=1, user=SimpleNamespace(id=2))
     assert await _common.training_choices(interaction, "x", active_only=True) == []  # type: ignore[arg-type]
 
 

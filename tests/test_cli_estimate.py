@@ -19,7 +19,7 @@ from bot.core.money.estimate import calibrate, estimate_training, format_estimat
 from bot.core.settings import load_settings
 from bot.core.store.db import Store
 from bot.core.store.history import read_samples
-from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
+from bot.core.store.ledger import LedgerEntry, month_of
 from bot.core.store.migrations import MIGRATIONS
 from bot.sim import ReplicateSimulator
 from tests.cli_fixtures import TRIGGER, invoke
@@ -40,7 +40,7 @@ def seed(path: Path, *, images: bool = True) -> None:
 
     async def fill() -> None:
         async with await Store.open(path) as store:
-            ledger = LedgerStore(store)
+            ledger = store.ledger
             month = month_of(datetime.now(UTC))
             for i, (steps, batch, res, count) in enumerate([*RUNS, RUNS[0], RUNS[1]]):
                 await ledger.record(

@@ -12,7 +12,9 @@ import pytest
 from bot import notifier
 from bot.core.config.model import to_trainer_input
 from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED, UNKNOWN
-from bot.core.store.db import OwnerConflictError, Store, TrainingRow
+from bot.core.store.db import Store
+from bot.core.store.rows import TrainingRow
+from bot.core.store.trainings import OwnerConflictError
 from bot.sim import ReplicateSimulator
 from tests.bot_fixtures import World, has_button, make_bot, train_options
 from tests.bot_fixtures import world as world
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("sim")
 
 
 async def _sent(store: Store, owner: int, inputs: dict[str, Any], marker: str | None) -> int:
-    pid = await store.add_pending_submission(
+    pid = await store.pending.add(
         owner_id=owner,
         guild_id=1,
         channel_id=2,
@@ -36,7 +38,7 @@ async def _sent(store: Store, owner: int, inputs: dict[str, Any], marker: str | 
         marker=marker,
     )
     assert pid is not None
-    await store.mark_pending_sent(pid)
+    await store.pending.mark_sent(pid)
     return pid
 
 
@@ -61,8 +63,8 @@ async def test_identical_configs_without_a_marker_are_never_guessed(
     await _sent(proc.store, OTHER, inputs, None)
     made = sim.create_training("alice/lora", dict(inputs))
     assert await proc.jobs.resolve_pending_submissions() == 0
-    assert await proc.store.get(made.id) is None
-    told = await proc.store.untold_submissions()
+    assert await proc.store.trainings.get(made.id) is None
+    told = await proc.store.pending.untold()
     assert [(p.owner_id, p.outcome) for p in told] == [(OWNER, AMBIGUOUS), (OTHER, AMBIGUOUS)]
     assert all(p.outcome_info == {"trainings": [made.id]} for p in told)
 
@@ -74,13 +76,13 @@ async def test_a_marker_owned_by_nobody_here_is_not_adopted_and_nothing_waits_fo
     sim.create_training("alice/lora", {**inputs, "wandb_run": "sd35l-someone-else"})
     pid = await _sent(proc.store, OWNER, {**inputs, "wandb_run": "sd35l-mine"}, "sd35l-mine")
     assert await proc.jobs.resolve_pending_submissions() == 0  # too fresh to be sure
-    assert [p.id for p in await proc.store.pending_submissions()] == [pid]
+    assert [p.id for p in await proc.store.pending.unsettled()] == [pid]
     monkeypatch.setattr("bot.core.jobs.pending.SETTLE", timedelta(0))
     assert await proc.jobs.resolve_pending_submissions() == 0
-    (told,) = await proc.store.untold_submissions()
+    (told,) = await proc.store.pending.untold()
     assert told.outcome == NOT_SUBMITTED and len(sim.trainings) == 1
-    await proc.store.mark_submission_told(told.id)
-    assert await proc.store.untold_submissions() == []
+    await proc.store.pending.mark_told(told.id)
+    assert await proc.store.pending.untold() == []
 
 
 async def test_unreachable_replicate_gives_up_as_unknown(
@@ -89,20 +91,20 @@ async def test_unreachable_replicate_gives_up_as_unknown(
     await _sent(proc.store, OWNER, {}, "sd35l-x")
     monkeypatch.setattr(proc.gateway, "_token", None)  # every request now fails before sending
     assert await proc.jobs.resolve_pending_submissions() == 0
-    assert await proc.store.untold_submissions() == []
+    assert await proc.store.pending.untold() == []
     monkeypatch.setattr("bot.core.jobs.pending.PENDING_GIVE_UP", timedelta(0))
     assert await proc.jobs.resolve_pending_submissions() == 0
-    (told,) = await proc.store.untold_submissions()
+    (told,) = await proc.store.pending.untold()
     assert told.outcome == UNKNOWN
 
 
 async def test_an_insert_for_another_owner_is_refused_loudly(proc: Process) -> None:
-    await proc.store.add_training(TrainingRow(id="t1", owner_id=OWNER, destination="a/b"))
-    again = await proc.store.add_training(TrainingRow(id="t1", owner_id=OWNER, destination="a/b"))
+    await proc.store.trainings.add(TrainingRow(id="t1", owner_id=OWNER, destination="a/b"))
+    again = await proc.store.trainings.add(TrainingRow(id="t1", owner_id=OWNER, destination="a/b"))
     assert again.owner_id == OWNER
     with pytest.raises(OwnerConflictError, match="not attributed to you"):
-        await proc.store.add_training(TrainingRow(id="t1", owner_id=OTHER, destination="a/b"))
-    row = await proc.store.get("t1")
+        await proc.store.trainings.add(TrainingRow(id="t1", owner_id=OTHER, destination="a/b"))
+    row = await proc.store.trainings.get("t1")
     assert row is not None and row.owner_id == OWNER
 
 
@@ -114,7 +116,7 @@ def test_nonces_fit_discord_and_differ_per_message() -> None:
 async def test_ambiguous_start_is_told_to_owner_and_managers(world: World) -> None:
     fd = world.fd
     async with fd.running(make_bot(world)) as bot:
-        pid = await bot.store.add_pending_submission(
+        pid = await bot.store.pending.add(
             owner_id=world.alice.id,
             guild_id=fd.first_guild().id,
             channel_id=world.channel().id,
@@ -124,7 +126,7 @@ async def test_ambiguous_start_is_told_to_owner_and_managers(world: World) -> No
             inputs={},
         )
         assert pid is not None
-        await bot.store.settle_pending(pid, AMBIGUOUS, {"trainings": ["abc123"]})
+        await bot.store.pending.settle(pid, AMBIGUOUS, {"trainings": ["abc123"]})
         await bot.tracker.run_once()
         (dm,) = fd.dms(world.alice)
         assert "manager" in dm.text() and "abc123" in dm.text()
@@ -145,7 +147,7 @@ async def test_a_start_cut_off_before_sending_offers_start_again(
         res = await fd.slash("train", train_options(world), user=world.alice)
         preview = await res.wait_original(has_button("Start"), timeout=10)
         key = preview.buttons()[0]["custom_id"].split(":")[-1]
-        stored = await bot.previews.get(key)
+        stored = await bot.store.previews.get(key)
         resolved = await _resolved(bot, stored)
         assert await bot.jobs.claim_start(stored, resolved) is not None
         bot.jobs._inflight.clear()  # as after a restart: nobody is sending it
@@ -179,4 +181,4 @@ async def test_one_member_twice_at_once_gets_two_trainings_even_when_answers_are
     assert first.id != second.id and set(sim.trainings) == {first.id, second.id}
     markers = {sim.trainings[t]["input"]["wandb_run"] for t in (first.id, second.id)}
     assert len(markers) == 2
-    assert await proc.store.pending_submissions() == []
+    assert await proc.store.pending.unsettled() == []

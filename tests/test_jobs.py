@@ -21,7 +21,8 @@ from bot.core.jobs.service import JobService, _outcome_unknown
 from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings, load_settings
-from bot.core.store.db import Store, TrainingRow
+from bot.core.store.db import Store
+from bot.core.store.rows import TrainingRow
 from bot.sim import ReplicateSimulator
 
 TOKEN = "r8_" + "sim" * 10
@@ -122,15 +123,15 @@ async def test_submit_progress_success_and_exactly_one_notice(
     create = next(r for r in sim.requests if r.method == "POST" and "trainings" in r.path)
     assert create.json["destination"] == "alice/lora"
     assert create.json["input"]["wandb_api_key"] == WANDB_KEY  # sent to Replicate only
-    assert await proc.store.pending_submissions() == []
-    raw = await proc.store.raw_config_json(row.id)
+    assert await proc.store.pending.unsettled() == []
+    raw = await proc.store.trainings.raw_config_json(row.id)
     assert raw is not None and WANDB_KEY not in raw and DATASET in raw
 
     ended = await until_ended(proc, row.id)
     assert ended.status == "succeeded" and ended.step == ended.total == 40
     assert ended.weights_url and ended.new_version and ended.predict_time
     assert ended.cost_cents is not None and ended.cost_cents > 0 and ended.eta_at is None
-    [notice] = await proc.store.pending_notices()
+    [notice] = await proc.store.outbox.undelivered()
     payload = notice.payload
     assert notice.kind == "ended" and notice.training_id == row.id
     assert payload["status"] == "succeeded" and payload["error"] is None
@@ -147,7 +148,7 @@ async def test_submit_progress_success_and_exactly_one_notice(
     # Further refreshes (and a reconcile) never owe a second notice.
     await proc.jobs.refresh(row.id)
     await proc.jobs.reconcile()
-    assert len(await proc.store.notices_for(row.id)) == 1
+    assert len(await proc.store.outbox.for_training(row.id)) == 1
 
 
 @pytest.mark.parametrize("outcome", ["failed", "canceled", "aborted"])
@@ -158,12 +159,12 @@ async def test_every_ending_gets_its_notice(
     row = await proc.jobs.submit(OWNER, None, None, config(settings, steps=10))
     ended = await until_ended(proc, row.id)
     assert ended.status == outcome
-    [notice] = await proc.store.pending_notices()
+    [notice] = await proc.store.outbox.undelivered()
     assert notice.payload["status"] == outcome
     assert notice.payload["weights_url"] is None
     if outcome == "failed":
         assert notice.payload["error"] and ended.error
-    assert await proc.store.count_active(OWNER) == 0
+    assert await proc.store.trainings.count_active(OWNER) == 0
 
 
 async def test_cancel_rights_and_already_ended(
@@ -175,7 +176,7 @@ async def test_cancel_rights_and_already_ended(
     assert info.value.exit_code == 2
     canceled = await proc.jobs.cancel(row.id, OTHER, is_manager=True)
     assert canceled.status == "canceled"
-    [notice] = await proc.store.pending_notices()
+    [notice] = await proc.store.outbox.undelivered()
     assert notice.payload["status"] == "canceled"
     with pytest.raises(InputError, match="already ended \\(canceled\\)"):
         await proc.jobs.cancel(row.id, OWNER, is_manager=False)
@@ -238,7 +239,7 @@ async def test_restart_mid_training_reconcile_gives_one_notice(
         [reconciled] = await second.jobs.reconcile()
         assert reconciled.status == "succeeded"
         await second.jobs.reconcile()
-        notices = await second.store.notices_for(row.id)
+        notices = await second.store.outbox.for_training(row.id)
         assert len(notices) == 1 and notices[0].payload["status"] == "succeeded"
     finally:
         await second.close()
@@ -248,7 +249,7 @@ async def test_reconcile_survives_one_broken_training(
     sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     good = await proc.jobs.submit(OWNER, 1, 2, config(settings, steps=LONG))
-    await proc.store.add_training(TrainingRow(id="gone404", owner_id=OWNER, destination="a/b"))
+    await proc.store.trainings.add(TrainingRow(id="gone404", owner_id=OWNER, destination="a/b"))
     sim.finish(good.id, "failed")
     rows = {r.id: r for r in await proc.jobs.reconcile()}
     assert rows[good.id].status == "failed"
@@ -261,13 +262,13 @@ async def test_submit_refused_by_replicate_leaves_nothing_pending(
     sim.faults.create_status = 422
     with pytest.raises(SD35LError):
         await proc.jobs.submit(OWNER, 1, 2, config(settings))
-    assert await proc.store.pending_submissions() == []
-    assert await proc.store.list_trainings() == []
+    assert await proc.store.pending.unsettled() == []
+    assert await proc.store.trainings.find() == []
 
 
 async def _sent(store: Store, owner: int, inputs: dict[str, Any], marker: str | None) -> int:
     """A submission recorded and sent whose answer never reached the store (the crash)."""
-    pid = await store.add_pending_submission(
+    pid = await store.pending.add(
         owner_id=owner,
         guild_id=1,
         channel_id=2,
@@ -278,7 +279,7 @@ async def _sent(store: Store, owner: int, inputs: dict[str, Any], marker: str | 
         marker=marker,
     )
     assert pid is not None
-    await store.mark_pending_sent(pid)
+    await store.pending.mark_sent(pid)
     return pid
 
 
@@ -296,13 +297,13 @@ async def test_lost_create_answer_is_adopted_on_reconcile(
     await _sent(proc.store, OTHER, other, "sd35l-other")
     [adopted] = await proc.jobs.reconcile()
     assert adopted.id == made.id and adopted.owner_id == OWNER
-    [left] = await proc.store.pending_submissions()
+    [left] = await proc.store.pending.unsettled()
     assert left.owner_id == OTHER
     assert await proc.jobs.resolve_pending_submissions() == 0
     monkeypatch.setattr("bot.core.jobs.pending.SETTLE", timedelta(0))
     assert await proc.jobs.resolve_pending_submissions() == 0
-    assert await proc.store.pending_submissions() == []
-    [told] = await proc.store.untold_submissions()
+    assert await proc.store.pending.unsettled() == []
+    [told] = await proc.store.pending.untold()
     assert told.owner_id == OTHER and told.outcome == NOT_SUBMITTED
 
 
@@ -316,9 +317,9 @@ async def test_adopting_an_already_ended_training_owes_its_notice(
     made = sim.create_training("alice/lora", dict(inputs))
     sim.finish(made.id, "succeeded")
     assert await proc.jobs.resolve_pending_submissions() == 1
-    row = await proc.store.get(made.id)
+    row = await proc.store.trainings.get(made.id)
     assert row is not None and row.status == "succeeded"
-    assert len(await proc.store.pending_notices()) == 1
+    assert len(await proc.store.outbox.undelivered()) == 1
 
 
 async def test_pending_lookup_failure_keeps_them(settings: Settings, proc: Process) -> None:
@@ -330,7 +331,7 @@ async def test_pending_lookup_failure_keeps_them(settings: Settings, proc: Proce
         assert await service.resolve_pending_submissions() == 0
     finally:
         await broken.aclose()
-    assert len(await proc.store.pending_submissions()) == 1
+    assert len(await proc.store.pending.unsettled()) == 1
 
 
 def test_which_errors_leave_the_outcome_unknown() -> None:

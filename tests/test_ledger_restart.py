@@ -12,7 +12,7 @@ from bot.core.jobs.service import JobService
 from bot.core.money.budget import Budget
 from bot.core.settings import Settings
 from bot.core.store.db import Store
-from bot.core.store.ledger import LedgerStore, month_of
+from bot.core.store.ledger import month_of
 from bot.sim import ReplicateSimulator
 from tests.test_jobs import LONG, OWNER, config, make_gateway, make_settings
 from tests.test_jobs import sim as sim  # the simulator fixture, shared
@@ -25,7 +25,7 @@ def settings(sim: ReplicateSimulator, tmp_path: Path) -> Settings:
 
 async def _service(settings: Settings) -> tuple[Store, JobService]:
     store = await Store.open(settings.database)
-    budget = Budget(LedgerStore(store), settings)
+    budget = Budget(store.ledger, settings)
     return store, JobService(store, make_gateway(settings), settings, budget)
 
 
@@ -42,20 +42,20 @@ async def test_restart_files_a_running_training_missing_from_the_ledger(
 ) -> None:
     store, jobs = first
     row = await jobs.submit(OWNER, 5, 6, config(settings, steps=LONG))
-    ledger = LedgerStore(store)
+    ledger = store.ledger
     filed = await ledger.get(row.id)
     assert filed is not None and filed.estimate_high_cents > 0
     month = month_of(row.created_at)
     assert await ledger.spent_cents(month, OWNER) == filed.estimate_high_cents
     # The crash between the two writes: the training is tracked, its ledger row is not.
-    async with store.transaction() as db:
+    async with store.db.transaction() as db:
         await db.execute("DELETE FROM ledger WHERE training_id = ?", (row.id,))
     assert await ledger.spent_cents(month, OWNER) == 0
 
     store2, jobs2 = await _service(settings)
     try:
         await jobs2.reconcile()
-        ledger2 = LedgerStore(store2)
+        ledger2 = store2.ledger
         refiled = await ledger2.get(row.id)
         assert refiled is not None and refiled.owner_id == OWNER
         assert refiled.estimate_high_cents == filed.estimate_high_cents

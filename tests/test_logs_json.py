@@ -15,7 +15,8 @@ from bot.core.jobs.service import JobService, recent_tail
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.replicate.training import Training
 from bot.core.settings import load_settings
-from bot.core.store.db import Store, TrainingRow
+from bot.core.store.db import Store
+from bot.core.store.rows import TrainingRow
 from bot.core.trainer_log.logs_json import loads_with_logs_end
 from bot.core.trainer_log.progress import parse_progress
 from bot.sim import ReplicateSimulator
@@ -125,7 +126,7 @@ async def test_refresh_of_a_long_log_stores_what_a_full_decode_stores(tmp_path: 
         gateway = ReplicateGateway(settings)
         try:
             jobs = JobService(store, gateway, settings)
-            await store.add_training(
+            await store.trainings.add(
                 TrainingRow(id=record.id, owner_id=1, destination="alice/lora")
             )
             refreshed = await jobs.refresh(record.id)

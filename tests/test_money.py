@@ -30,9 +30,9 @@ from bot.core.money.budget import (
 from bot.core.money.estimate import Sample
 from bot.core.money.usage import usage_report
 from bot.core.settings import load_settings
-from bot.core.store.approvals import ApprovalStore
+from bot.core.store.approvals import Approvals
 from bot.core.store.db import Store
-from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
+from bot.core.store.ledger import LedgerEntry, month_of
 from bot.core.store.migrations import MIGRATIONS
 from bot.core.trainer_log.loss import loss_series, smooth, thin
 from bot.sim.logs import TrainingLog
@@ -121,22 +121,18 @@ async def test_migration_files_existing_trainings_in_the_ledger(tmp_path: Path) 
                 (tid, status, cost, "2026-11-02T10:00:00.000000+00:00", "x", done),
             )
     async with await Store.open(path) as store:
-        ledger = LedgerStore(store)
+        ledger = store.ledger
         old1, old2 = await ledger.get("old1"), await ledger.get("old2")
         assert old1 is not None and old1.settled and old1.actual_cents == 123
         assert old1.month == "2026-11" and old1.status == "succeeded"
         assert old2 is not None and not old2.settled
         assert await ledger.spent_cents("2026-11", 7) == 123
-        preview = (
-            await __import__("bot.core.store.previews", fromlist=["x"])
-            .PreviewStore(store)
-            .save(7, None, None, {}, "3 usable images")
-        )
+        preview = await store.previews.save(7, None, None, {}, "3 usable images")
         assert preview.dataset_summary == "3 usable images"
 
 
 async def test_budget_check_record_settle_and_usage(store: Store) -> None:
-    ledger = LedgerStore(store)
+    ledger = store.ledger
     budget = Budget(
         ledger,
         settings(SD35L_BUDGET_USER_MONTHLY="10", SD35L_APPROVAL_ABOVE="2"),
@@ -195,7 +191,7 @@ async def test_budget_check_record_settle_and_usage(store: Store) -> None:
 
 
 async def test_budget_learns_from_succeeded_runs(store: Store) -> None:
-    ledger = LedgerStore(store)
+    ledger = store.ledger
     budget = Budget(ledger, settings())
     assert (await budget.estimate(CONFIG)).basis == "community figures"
     month = month_of(datetime.now(UTC))
@@ -211,7 +207,7 @@ async def test_budget_learns_from_succeeded_runs(store: Store) -> None:
 
 
 async def test_approvals_are_decided_once_and_expire(store: Store) -> None:
-    approvals = ApprovalStore(store, ttl=timedelta(hours=1))
+    approvals = Approvals(store.db, ttl=timedelta(hours=1))
     request = await approvals.create(
         owner_id=1, guild_id=2, channel_id=3, config=CONFIG, estimate_high_cents=500, summary="a/b"
     )
@@ -221,7 +217,7 @@ async def test_approvals_are_decided_once_and_expire(store: Store) -> None:
     await approvals.reopen(request.key)
     assert (await approvals.get(request.key)).pending  # type: ignore[union-attr]
     assert [r.key for r in await approvals.pending()] == [request.key]
-    short = ApprovalStore(store, ttl=timedelta(seconds=-1))
+    short = Approvals(store.db, ttl=timedelta(seconds=-1))
     old = await short.create(
         owner_id=1, guild_id=2, channel_id=3, config={}, estimate_high_cents=1, summary="x"
     )
@@ -281,8 +277,8 @@ def test_a_rejection_reason_is_trimmed_optional_and_bounded() -> None:
 async def test_reject_keeps_the_reason_and_pending_requests_weigh_on_budgets(
     store: Store,
 ) -> None:
-    ledger = LedgerStore(store)
-    approvals = ApprovalStore(store, ttl=timedelta(hours=1))
+    ledger = store.ledger
+    approvals = Approvals(store.db, ttl=timedelta(hours=1))
     budget = Budget(ledger, settings(SD35L_BUDGET_TEAM_MONTHLY="50"))
     made = [
         await approvals.create(
@@ -329,7 +325,7 @@ async def test_v5_keeps_rows_filed_before_image_counts(tmp_path: Path) -> None:
             (iso, (now + timedelta(hours=1)).isoformat()),
         )
     async with await Store.open(path) as store:
-        ledger = LedgerStore(store)
+        ledger = store.ledger
         old = await ledger.get("old0")
         assert old is not None and old.images is None and old.actual_cents == 150
         assert await ledger.spent_cents(month_of(now), 7) == 450
@@ -338,7 +334,7 @@ async def test_v5_keeps_rows_filed_before_image_counts(tmp_path: Path) -> None:
         budget = Budget(ledger, settings(SD35L_BUDGET_USER_MONTHLY="10"))
         assert (await budget.estimate(CONFIG, images=40)).basis == "from 3 of the team's trainings"
         assert (await budget.standing(7)).user_pending == 250
-        request = await ApprovalStore(store).get("k")
+        request = await store.approvals.get("k")
         assert request is not None and request.images is None and request.reason is None
 
 
@@ -375,13 +371,13 @@ async def test_v6_keeps_every_bill_and_turns_dollars_into_cents(tmp_path: Path) 
             (iso,),
         )
     async with await Store.open(path) as store:
-        ok, lost, run = [await store.get(t) for t in ("ok", "lost", "run")]
+        ok, lost, run = [await store.trainings.get(t) for t in ("ok", "lost", "run")]
         assert ok is not None and ok.cost_cents == 153 and ok.status == "succeeded"
         assert lost is not None and lost.cost_cents == 15
         assert run is not None and run.cost_cents is None and run.status == "processing"
-        [notice] = await store.pending_notices()
+        [notice] = await store.outbox.undelivered()
         assert notice.payload == {"cost_cents": 15, "status": "failed"}
-        assert (await LedgerStore(store).get("ok")).actual_cents == 153  # type: ignore[union-attr]
+        assert (await store.ledger.get("ok")).actual_cents == 153  # type: ignore[union-attr]
     with sqlite3.connect(path) as db:
         columns = {rec[1] for rec in db.execute("PRAGMA table_info(trainings)")}
     assert "cost_cents" in columns and "cost" not in columns
@@ -414,7 +410,7 @@ async def test_v7_turns_a_zero_filed_for_a_missing_bill_into_unknown(tmp_path: P
                 (tid, status, predict, cents, iso, iso),
             )
     async with await Store.open(path) as store:
-        ledger = LedgerStore(store)
+        ledger = store.ledger
         ran, queued, billed = [await ledger.get(t) for t in ("ran", "queued", "billed")]
         assert ran is not None and ran.cost_unknown and ran.counted_cents == 300
         assert queued is not None and queued.actual_cents == 0 and not queued.cost_unknown

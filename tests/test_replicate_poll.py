@@ -19,7 +19,8 @@ from bot.core.jobs.service import JobService
 from bot.core.replicate import errors
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.replicate.poll import env_proxy
-from bot.core.store.db import Store, TrainingRow
+from bot.core.store.db import Store
+from bot.core.store.rows import TrainingRow
 from bot.sim import ReplicateSimulator
 from tests.test_replicate import TOKEN, make_settings
 
@@ -226,7 +227,7 @@ async def test_a_refresh_of_an_unchanged_training_writes_nothing(
     try:
         async with gateway(sim.base_url) as gw:
             jobs = JobService(store, gw, settings)
-            await store.add_training(TrainingRow(id=record.id, owner_id=1, destination="a/b"))
+            await store.trainings.add(TrainingRow(id=record.id, owner_id=1, destination="a/b"))
             first = await jobs.refresh(record.id)
             assert first.status == "starting" and first.updated_at is not None
             await asyncio.sleep(0.01)

@@ -38,9 +38,11 @@ def body(steps: int = 20, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 async def sim() -> AsyncIterator[ReplicateSimulator]:
     simulator = ReplicateSimulator(step_seconds=0.0005, start_delay=0.01)
+    simulator.check_responses = True  # every JSON answer checked against the spec's schema
     await simulator.start()
     yield simulator
     await simulator.stop()
+    assert simulator.response_problems == []
 
 
 @pytest.fixture
@@ -127,7 +129,10 @@ async def test_models_get_and_create(client: httpx.AsyncClient, sim: ReplicateSi
     bad = check_problem(
         await client.post("/v1/models", json={**new, "visibility": "x", "hardware": "tpu"}), 422
     )
-    assert {f["field"] for f in bad["invalid_fields"]} == {"visibility", "hardware"}
+    assert [f["field"] for f in bad["invalid_fields"]] == ["visibility"]  # the spec's enum first
+    assert "must be one of the following" in bad["invalid_fields"][0]["description"]
+    bad = check_problem(await client.post("/v1/models", json={**new, "hardware": "tpu"}), 422)
+    assert [f["field"] for f in bad["invalid_fields"]] == ["hardware"]  # then the known SKUs
     missing = check_problem(await client.post("/v1/models", json={"owner": "alice"}), 422)
     assert {f["field"] for f in missing["invalid_fields"]} == {"name", "visibility", "hardware"}
     check_problem(await client.post("/v1/models", json={**new, "owner": "bob"}), 403)

@@ -15,8 +15,9 @@ import pytest
 
 from bot.core.errors import SD35LError
 from bot.core.replicate.training import Training
-from bot.core.store.db import Store, TrainingRow, config_dict
+from bot.core.store.db import Store
 from bot.core.store.migrations import LATEST_VERSION
+from bot.core.store.rows import TrainingRow, config_dict
 
 WANDB_KEY = "0123456789abcdef0123456789abcdef01234567"
 FAKE_TOKEN = "r8_" + "sim" * 10
@@ -63,11 +64,11 @@ async def test_open_creates_folder_wal_and_schema(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "db.sqlite"
     async with await Store.open(path) as s:
         assert path.exists()
-        assert await s.journal_mode() == "wal"
-        assert await s.schema_version() == LATEST_VERSION
+        assert await s.db.journal_mode() == "wal"
+        assert await s.db.schema_version() == LATEST_VERSION
     # Reopening applies nothing twice.
     async with await Store.open(path) as s:
-        assert await s.schema_version() == LATEST_VERSION
+        assert await s.db.schema_version() == LATEST_VERSION
     with sqlite3.connect(path) as db:
         versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
     assert versions == list(range(1, LATEST_VERSION + 1))
@@ -105,19 +106,19 @@ async def test_add_get_and_no_secret_in_the_file(tmp_path: Path) -> None:
         "hf_token": "hf_" + "x" * 30,
     }
     async with await Store.open(path) as s:
-        await s.add_training(row(config=config, error=f"bad {FAKE_TOKEN}"))
-        got = await s.get("t1")
+        await s.trainings.add(row(config=config, error=f"bad {FAKE_TOKEN}"))
+        got = await s.trainings.get("t1")
         assert got is not None
         assert got.config["wandb"] == {"project": "p"}
         assert "wandb_api_key" not in got.config and "hf_token" not in got.config
         assert got.error is not None and FAKE_TOKEN not in got.error
         assert got.owner_id == 1 and got.guild_id == 10 and got.status == "starting"
         assert got.created_at.tzinfo is not None
-        raw = await s.raw_config_json("t1")
+        raw = await s.trainings.raw_config_json("t1")
         assert raw is not None and WANDB_KEY not in raw
-        await s.add_training(row(config=config))  # a second insert is ignored
-        assert await s.get("missing") is None
-        assert await s.raw_config_json("missing") is None
+        await s.trainings.add(row(config=config))  # a second insert is ignored
+        assert await s.trainings.get("missing") is None
+        assert await s.trainings.raw_config_json("missing") is None
         data = _all_bytes(tmp_path)  # the main file and the WAL while open
         assert WANDB_KEY.encode() not in data and b"alice/lora" in data
     data = _all_bytes(tmp_path)
@@ -139,8 +140,8 @@ def test_config_dict_accepts_models_resolved_configs_and_mappings() -> None:
 
 
 async def test_update_progress_then_terminal_never_regresses(store: Store) -> None:
-    await store.add_training(row())
-    got = await store.update_from_training(
+    await store.trainings.add(row())
+    got = await store.trainings.update_from_training(
         training(started_at="2024-01-01T00:00:00Z"),
         progress(5, 100, remaining_s=60, loss=0.5),
         None,
@@ -156,7 +157,7 @@ async def test_update_progress_then_terminal_never_regresses(store: Store) -> No
         metrics={"predict_time": 100.0},
         completed_at="2024-01-01T00:10:00Z",
     )
-    got = await store.update_from_training(
+    got = await store.trainings.update_from_training(
         done, progress(100, 100), 15, notice=("ended", {"status": "succeeded"})
     )
     assert got is not None and got.is_terminal
@@ -165,86 +166,87 @@ async def test_update_progress_then_terminal_never_regresses(store: Store) -> No
     assert got.duration_s == 600.0 and got.percent == 100.0
     assert got.web_url == "https://replicate.com/p/t1"
     # A late, stale "processing" answer changes nothing visible.
-    late = await store.update_from_training(training(), progress(7, 100), None)
+    late = await store.trainings.update_from_training(training(), progress(7, 100), None)
     assert late is not None and late.status == "succeeded" and late.step == 100
     # Another terminal status does not overwrite the first either.
-    late = await store.update_from_training(training(status="failed", error="x"), None, None)
+    failed = training(status="failed", error="x")
+    late = await store.trainings.update_from_training(failed, None, None)
     assert late is not None and late.status == "succeeded"
-    assert await store.active_trainings() == []
-    assert len(await store.notices_for("t1")) == 1
+    assert await store.trainings.active() == []
+    assert len(await store.outbox.for_training("t1")) == 1
 
 
 async def test_update_unknown_training_returns_none(store: Store) -> None:
-    assert await store.update_from_training(training("nope"), None, None) is None
+    assert await store.trainings.update_from_training(training("nope"), None, None) is None
 
 
 async def test_notice_enqueued_once_and_delivery_states(store: Store) -> None:
-    await store.add_training(row())
-    assert await store.enqueue_notice("t1", "ended", {"status": "failed", "k": WANDB_KEY})
-    assert not await store.enqueue_notice("t1", "ended", {"status": "other"})
-    pending = await store.pending_notices()
+    await store.trainings.add(row())
+    assert await store.outbox.enqueue("t1", "ended", {"status": "failed", "k": WANDB_KEY})
+    assert not await store.outbox.enqueue("t1", "ended", {"status": "other"})
+    pending = await store.outbox.undelivered()
     assert len(pending) == 1
     notice = pending[0]
     assert notice.payload["status"] == "failed" and WANDB_KEY not in str(notice.payload)
-    await store.mark_notice_failed(notice.id, f"Forbidden {FAKE_TOKEN}")
-    again = (await store.pending_notices())[0]
+    await store.outbox.mark_failed(notice.id, f"Forbidden {FAKE_TOKEN}")
+    again = (await store.outbox.undelivered())[0]
     assert again.attempts == 1 and again.last_error is not None
     assert FAKE_TOKEN not in again.last_error
-    await store.mark_notice_delivered(notice.id)
-    assert await store.pending_notices() == []
-    [done] = await store.notices_for("t1")
+    await store.outbox.mark_delivered(notice.id)
+    assert await store.outbox.undelivered() == []
+    [done] = await store.outbox.for_training("t1")
     assert done.delivered_at is not None and done.attempts == 2
     # Even after delivery, the same notice is never owed again.
-    assert not await store.enqueue_notice("t1", "ended", {})
+    assert not await store.outbox.enqueue("t1", "ended", {})
 
 
 async def test_cards(store: Store) -> None:
-    await store.add_training(row())
-    await store.set_card("t1", 55, 66)
-    got = await store.get("t1")
+    await store.trainings.add(row())
+    await store.cards.set("t1", 55, 66)
+    got = await store.trainings.get("t1")
     assert got is not None and (got.channel_id, got.card_message_id) == (55, 66)
-    await store.mark_card_edited("t1", status="processing")
-    await store.update_from_training(training(status="canceled"), None, None)
-    [needing] = await store.cards_needing_final_edit()
+    await store.cards.mark_edited("t1", status="processing")
+    await store.trainings.update_from_training(training(status="canceled"), None, None)
+    [needing] = await store.cards.needing_final_edit()
     assert needing.id == "t1"
-    await store.mark_card_edited("t1", datetime.now(UTC), status="canceled")
-    assert await store.cards_needing_final_edit() == []
-    await store.mark_card_gone("t1")
-    got = await store.get("t1")
+    await store.cards.mark_edited("t1", datetime.now(UTC), status="canceled")
+    assert await store.cards.needing_final_edit() == []
+    await store.cards.mark_gone("t1")
+    got = await store.trainings.get("t1")
     assert got is not None and got.card_gone and got.card_edited_at is not None
 
 
 async def test_list_filters_query_and_counts(store: Store) -> None:
     base = datetime(2024, 1, 1, tzinfo=UTC)
-    await store.add_training(row("abc1", 1, created_at=base))
-    await store.add_training(
+    await store.trainings.add(row("abc1", 1, created_at=base))
+    await store.trainings.add(
         row(
             "abd2", 2, destination="bob/style_x", trigger_word="SKS", created_at=base + timedelta(1)
         )
     )
-    await store.add_training(row("zz_3", 1, guild_id=11, created_at=base + timedelta(2)))
-    await store.update_from_training(training("abc1", "failed"), None, None)
-    assert [r.id for r in await store.list_trainings()] == ["zz_3", "abd2", "abc1"]
-    assert [r.id for r in await store.list_trainings(guild_id=10)] == ["abd2", "abc1"]
-    assert [r.id for r in await store.list_trainings(owner_id=1)] == ["zz_3", "abc1"]
-    assert [r.id for r in await store.list_trainings(status="failed")] == ["abc1"]
-    assert [r.id for r in await store.list_trainings(status="ended")] == ["abc1"]
-    assert [r.id for r in await store.list_trainings(status="active")] == ["zz_3", "abd2"]
-    assert [r.id for r in await store.list_trainings(query="ab")] == ["abd2", "abc1"]
-    assert [r.id for r in await store.list_trainings(query="bob/")] == ["abd2"]
-    assert [r.id for r in await store.list_trainings(query="style")] == ["abd2"]
-    assert [r.id for r in await store.list_trainings(query="sk")] == ["abd2"]
-    assert [r.id for r in await store.list_trainings(query="zz_")] == ["zz_3"]
-    assert [r.id for r in await store.list_trainings(query="%")] == []
-    assert len(await store.list_trainings(limit=1)) == 1
-    assert [r.id for r in await store.active_trainings()] == ["abd2", "zz_3"]
-    assert await store.count_active(1) == 1
-    assert await store.count_active(2) == 1
-    assert await store.count_active(3) == 0
+    await store.trainings.add(row("zz_3", 1, guild_id=11, created_at=base + timedelta(2)))
+    await store.trainings.update_from_training(training("abc1", "failed"), None, None)
+    assert [r.id for r in await store.trainings.find()] == ["zz_3", "abd2", "abc1"]
+    assert [r.id for r in await store.trainings.find(guild_id=10)] == ["abd2", "abc1"]
+    assert [r.id for r in await store.trainings.find(owner_id=1)] == ["zz_3", "abc1"]
+    assert [r.id for r in await store.trainings.find(status="failed")] == ["abc1"]
+    assert [r.id for r in await store.trainings.find(status="ended")] == ["abc1"]
+    assert [r.id for r in await store.trainings.find(status="active")] == ["zz_3", "abd2"]
+    assert [r.id for r in await store.trainings.find(query="ab")] == ["abd2", "abc1"]
+    assert [r.id for r in await store.trainings.find(query="bob/")] == ["abd2"]
+    assert [r.id for r in await store.trainings.find(query="style")] == ["abd2"]
+    assert [r.id for r in await store.trainings.find(query="sk")] == ["abd2"]
+    assert [r.id for r in await store.trainings.find(query="zz_")] == ["zz_3"]
+    assert [r.id for r in await store.trainings.find(query="%")] == []
+    assert len(await store.trainings.find(limit=1)) == 1
+    assert [r.id for r in await store.trainings.active()] == ["abd2", "zz_3"]
+    assert await store.trainings.count_active(1) == 1
+    assert await store.trainings.count_active(2) == 1
+    assert await store.trainings.count_active(3) == 0
 
 
 async def test_pending_submissions(store: Store) -> None:
-    pid = await store.add_pending_submission(
+    pid = await store.pending.add(
         owner_id=1,
         guild_id=None,
         channel_id=None,
@@ -253,12 +255,12 @@ async def test_pending_submissions(store: Store) -> None:
         config={"api_key": "x", "steps": 3},
         inputs={"input_images": "https://x/d.zip", "wandb_api_key": WANDB_KEY},
     )
-    [p] = await store.pending_submissions()
+    [p] = await store.pending.unsettled()
     assert p.id == pid and p.config == {"steps": 3}
     assert p.inputs == {"input_images": "https://x/d.zip"}
-    await store.add_training(row("t9"), pending_id=pid)
-    assert await store.pending_submissions() == []
-    pid = await store.add_pending_submission(
+    await store.trainings.add(row("t9"), pending_id=pid)
+    assert await store.pending.unsettled() == []
+    pid = await store.pending.add(
         owner_id=1,
         guild_id=1,
         channel_id=2,
@@ -267,30 +269,30 @@ async def test_pending_submissions(store: Store) -> None:
         config={},
         inputs={},
     )
-    await store.drop_pending_submission(pid)
-    assert await store.pending_submissions() == []
+    await store.pending.drop(pid)
+    assert await store.pending.unsettled() == []
 
 
 async def test_a_failed_transaction_rolls_back(store: Store) -> None:
-    await store.add_training(row())
+    await store.trainings.add(row())
     with pytest.raises(sqlite3.IntegrityError):
-        await store.enqueue_notice("no-such-training", "ended", {})
-    assert await store.pending_notices() == []
+        await store.outbox.enqueue("no-such-training", "ended", {})
+    assert await store.outbox.undelivered() == []
     # The connection is still usable afterwards.
-    assert await store.enqueue_notice("t1", "ended", {})
+    assert await store.outbox.enqueue("t1", "ended", {})
 
 
 async def test_a_write_cancelled_mid_transaction_leaves_the_store_usable(tmp_path: Path) -> None:
     """The bot's shutdown cancels tasks at any await: no transaction may be left open."""
     async with await Store.open(tmp_path / "db.sqlite") as s:
         for _ in range(20):  # cancel at different points of BEGIN / body / COMMIT
-            task = asyncio.create_task(s.add_training(row(config={"destination": "alice/lora"})))
+            task = asyncio.create_task(s.trainings.add(row(config={"destination": "alice/lora"})))
             await asyncio.sleep(0)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            assert not s.connection.in_transaction
-        await s.add_training(row("t2", config={}))
-        assert await s.get("t2") is not None
+            assert not s.db.connection.in_transaction
+        await s.trainings.add(row("t2", config={}))
+        assert await s.trainings.get("t2") is not None
 
 
 def test_a_failed_open_leaves_no_worker_thread_behind(tmp_path: Path) -> None:
@@ -307,3 +309,77 @@ def test_a_failed_open_leaves_no_worker_thread_behind(tmp_path: Path) -> None:
     for _ in range(5):
         asyncio.run(attempt())
         assert [t for t in threading.enumerate() if t not in before] == []
+
+
+def _file_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A database file as a release at schema `version` left it (migrations applied as
+    `Database` applies them, one transaction each)."""
+    from bot.core.store.migrations import MIGRATIONS
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER)")
+    for number, script in enumerate(MIGRATIONS[:version], start=1):
+        db.executescript(
+            f"BEGIN;\n{script}\nINSERT INTO schema_version (version) VALUES ({number});\nCOMMIT;"
+        )
+    return db
+
+
+async def test_an_existing_file_with_rows_in_every_table_migrates_and_reads_back(
+    tmp_path: Path,
+) -> None:
+    """A file at schema 5 (every table exists; the bill still in dollars) with a row in every
+    table opens at the latest version, and every table reads its row back, values intact."""
+    path = tmp_path / "old.sqlite"
+    at = "2026-11-02T10:00:00.000000+00:00"
+    later = "2099-01-01T00:00:00.000000+00:00"
+    db = _file_at_version(path, 5)
+    db.executescript(
+        f"""
+        INSERT INTO trainings (id, owner_id, guild_id, channel_id, card_message_id, destination,
+            trigger_word, config_json, status, step, total, cost, created_at, updated_at,
+            completed_at, card_status, card_attempted_at)
+        VALUES ('t1', 7, 10, 20, 30, 'alice/lora', 'TOK', '{{"steps": 700}}', 'succeeded',
+            700, 700, 1.525, '{at}', '{at}', '{at}', 'processing', '{at}');
+        INSERT INTO outbox (training_id, kind, payload_json, created_at)
+        VALUES ('t1', 'ended', '{{"status": "succeeded", "cost": 1.525}}', '{at}');
+        INSERT INTO pending_submissions (owner_id, guild_id, channel_id, destination,
+            trigger_word, config_json, inputs_json, created_at, marker, preview_key, sent_at)
+        VALUES (8, 10, 20, 'bob/lora', 'BOB', '{{}}', '{{"steps": 5}}', '{at}', 'm1', 'p1',
+            '{at}');
+        INSERT INTO previews (key, owner_id, guild_id, channel_id, config_json, created_at,
+            expires_at, used, dataset_summary, images)
+        VALUES ('p1', 8, 10, 20, '{{"destination": "bob/lora"}}', '{at}', '{later}', 1,
+            '3 usable images', 3);
+        INSERT INTO ledger (training_id, owner_id, guild_id, month, estimate_low_cents,
+            estimate_high_cents, status, predict_time, actual_cents, images, created_at,
+            settled_at)
+        VALUES ('t1', 7, 10, '2026-11', 100, 200, 'succeeded', 1000.0, 153, 3, '{at}', '{at}');
+        INSERT INTO approvals (key, owner_id, guild_id, channel_id, message_id, config_json,
+            estimate_high_cents, summary, status, created_at, expires_at, images, reason)
+        VALUES ('a1', 9, 10, 20, 40, '{{}}', 900, 'carol/lora', 'rejected', '{at}', '{later}',
+            4, 'too dear');
+        """  # noqa: S608  (fixed test values)
+    )
+    db.close()
+
+    async with await Store.open(path) as store:
+        assert await store.db.schema_version() == LATEST_VERSION
+        got = await store.trainings.get("t1")
+        assert got is not None and got.owner_id == 7 and got.status == "succeeded"
+        assert got.config == {"steps": 700} and got.card_message_id == 30
+        assert got.cost_cents == 153  # the ledger's settled figure wins over the dollars
+        assert await store.cards.needing_final_edit() == [got]  # shows processing, ended
+        [notice] = await store.outbox.for_training("t1")
+        assert notice.payload == {"status": "succeeded", "cost_cents": 153}
+        [pending] = await store.pending.unsettled()
+        assert (pending.owner_id, pending.marker, pending.preview_key) == (8, "m1", "p1")
+        assert pending.inputs == {"steps": 5} and pending.sent_at is not None
+        preview = await store.previews.get("p1")
+        assert preview is not None and preview.used and preview.images == 3
+        assert preview.dataset_summary == "3 usable images"
+        entry = await store.ledger.get("t1")
+        assert entry is not None and entry.actual_cents == 153 and entry.settled
+        request = await store.approvals.get("a1")
+        assert request is not None and request.status == "rejected"
+        assert request.reason == "too dear" and request.images == 4

@@ -14,7 +14,7 @@ from bot.core.errors import ServiceError
 from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import CardResult, Tracker
 from bot.core.settings import Settings
-from bot.core.store.db import Notice, TrainingRow
+from bot.core.store.rows import Notice, TrainingRow
 from bot.sim import ReplicateSimulator
 from tests.test_jobs import (  # `settings` and `sim` are fixtures
     LONG,
@@ -100,7 +100,7 @@ async def submit_with_card(
     proc: Process, settings: Settings, steps: int = 40, owner: int = OWNER
 ) -> TrainingRow:
     row = await proc.jobs.submit(owner, 1, 77, config(settings, steps=steps))
-    await proc.store.set_card(row.id, 77, 9000 + len(row.id))
+    await proc.store.cards.set(row.id, 77, 9000 + len(row.id))
     return row
 
 
@@ -118,7 +118,7 @@ async def test_submit_to_success_one_notice_and_final_card(
         assert report.active == 0 and report.notices_delivered == 0
     assert notifier.delivered == [(row.id, "succeeded")]
     assert [e for e in notifier.edits if e[1] == "succeeded"] == [notifier.edits[-1]]
-    stored = await proc.store.get(row.id)
+    stored = await proc.store.trainings.get(row.id)
     assert stored is not None and stored.card_status == "succeeded"
 
 
@@ -158,7 +158,7 @@ async def test_crash_after_enqueue_before_delivery(
         await make_tracker(first, notifier, settings).run_once()
         notifier.refuse[row.id] = 0
         notifier.raise_on_card.clear()
-        [pending] = await first.store.pending_notices()
+        [pending] = await first.store.outbox.undelivered()
         assert pending.attempts == 1
     await first.close()  # ...and the process dies before the tracker delivers it
     assert notifier.delivered == []
@@ -187,7 +187,7 @@ async def test_refused_delivery_is_retried_until_accepted(
     assert first.notices_failed == 1 and notifier.delivered == []
     second = await tracker.run_once()
     assert second.notices_failed == 1
-    [notice] = await proc.store.pending_notices()
+    [notice] = await proc.store.outbox.undelivered()
     assert notice.attempts == 2 and notice.last_error
     third = await tracker.run_once()
     assert third.notices_delivered == 1
@@ -205,7 +205,7 @@ async def test_deleted_card_is_never_edited_again(
     notifier.card_results[row.id] = [CardResult.GONE]
     await tracker.run_once()
     assert len(notifier.edits) == 1
-    stored = await proc.store.get(row.id)
+    stored = await proc.store.trainings.get(row.id)
     assert stored is not None and stored.card_gone
     await tracker.run_once()
     sim.finish(row.id, "succeeded")
@@ -248,10 +248,10 @@ async def test_retry_card_result_finishes_next_round(
     sim.finish(row.id, "aborted")
     notifier.card_results[row.id] = [CardResult.RETRY]
     await tracker.run_once()
-    stored = await proc.store.get(row.id)
+    stored = await proc.store.trainings.get(row.id)
     assert stored is not None and stored.card_status != "aborted"
     await tracker.run_once()  # the final edit is retried from the database
-    stored = await proc.store.get(row.id)
+    stored = await proc.store.trainings.get(row.id)
     assert stored is not None and stored.card_status == "aborted"
     await tracker.run_once()
     assert [e[1] for e in notifier.edits] == ["aborted", "aborted"]
@@ -262,7 +262,7 @@ async def test_one_bad_training_does_not_stop_the_others(
 ) -> None:
     notifier = FakeNotifier()
     tracker = make_tracker(proc, notifier, settings)
-    await proc.store.add_training(TrainingRow(id="unknown404", owner_id=1, destination="a/b"))
+    await proc.store.trainings.add(TrainingRow(id="unknown404", owner_id=1, destination="a/b"))
     exploding = await submit_with_card(proc, settings, steps=LONG)
     good = await submit_with_card(proc, settings, steps=LONG)
     notifier.raise_on_card.add(exploding.id)
@@ -277,7 +277,7 @@ async def test_one_bad_training_does_not_stop_the_others(
         return await original(training_id, row)
 
     proc.jobs.refresh = refresh  # type: ignore[method-assign]
-    await proc.store.add_training(TrainingRow(id="boom", owner_id=1, destination="a/b"))
+    await proc.store.trainings.add(TrainingRow(id="boom", owner_id=1, destination="a/b"))
     report = await tracker.run_once()
     assert report.failed == 2 and report.refreshed == 2
     assert sorted(notifier.delivered) == sorted(
@@ -351,7 +351,7 @@ async def test_store_failure_is_logged_and_the_round_goes_on(
     async def broken() -> list[TrainingRow]:
         raise RuntimeError("database is locked")
 
-    proc.store.active_trainings = broken  # type: ignore[method-assign]
+    proc.store.trainings.active = broken  # type: ignore[method-assign]
     report = await tracker.run_once()
     assert report.active == 0
 
@@ -445,7 +445,7 @@ async def test_many_active_trainings_one_request_each(
     try:
         for i in range(N_MANY):
             made = sim.create_training("alice/lora", {"steps": 20, "trigger_word": f"T{i}"})
-            await proc.store.add_training(
+            await proc.store.trainings.add(
                 TrainingRow(id=made.id, owner_id=i, destination="alice/lora")
             )
         tracker = make_tracker(proc, FakeNotifier(), many)
@@ -508,7 +508,7 @@ async def test_a_training_that_disappears_from_replicate_is_kept_and_the_round_g
     assert report.failed == 1 and report.refreshed == 1
     assert proc.gateway.requests_made - before == 2  # a 404 is not retried
     assert notifier.delivered == [(other.id, "succeeded")]
-    kept = await proc.store.get(gone.id)
+    kept = await proc.store.trainings.get(gone.id)
     assert kept is not None and not kept.is_terminal
     report = await tracker.run_once()
     assert report.active == 1 and report.failed == 1

@@ -9,7 +9,7 @@ deletes the new upload again, and `--wait` deletes it once the training has ende
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import click
 
@@ -36,6 +36,14 @@ contact_sheet_option = click.option(
 )
 
 
+def require_present(path: str | None) -> None:
+    """A local dataset that is not there is one line, before the settings table is printed."""
+    if path:
+        from bot.core.dataset.collect import require_exists
+
+        require_exists(Path(path), field=FIELD)
+
+
 def config_relative(data: dict[str, object], config_path: Path) -> dict[str, object]:
     """A config file's `dataset_path` is relative to the file's folder, not to the shell's."""
     value = data.get("dataset_path")
@@ -53,10 +61,16 @@ async def check_local(
     skip_check: bool,
     resolution: str | None = None,
     min_images: int = 2,
+    caption: bool = False,
+    yes: bool = False,
+    prompting: bool = False,
+    linked: bool = False,
 ) -> LocalDataset:
-    """Judge and pack; show the report; write the sheet; refuse what the trainer cannot use."""
+    """Judge and pack; show the report; write the sheet; refuse what the trainer cannot use.
+    With `caption`, the uncaptioned images are captioned first (`bot.cli.caption`) and the
+    sheet is always drawn, so the captions are seen before the training is confirmed."""
     from bot.cli import render
-    from bot.core.dataset.local import prepare_path
+    from bot.core.dataset.local import prepare_path, prepare_upload
     from bot.core.errors import InputError
 
     if skip_check:
@@ -64,15 +78,25 @@ async def check_local(
             "--skip-dataset-check does not apply to --dataset: a local dataset is always "
             "judged, because only the files the trainer uses are uploaded."
         )
-    local = await prepare_path(
-        Path(path),
-        trigger_word=trigger_word,
-        field=FIELD,
-        url_option=URL_OPTION,
-        with_sheet=contact_sheet is not None,
-        resolution=resolution,
-        min_images=min_images,
-    )
+    options = {
+        "trigger_word": trigger_word,
+        "field": FIELD,
+        "url_option": URL_OPTION,
+        "with_sheet": contact_sheet is not None or caption,
+        "resolution": resolution,
+        "min_images": min_images,
+    }
+    if caption:
+        from bot.cli.caption import caption_before_training, default_sheet
+
+        members = await caption_before_training(
+            path, trigger_word, dry_run=dry_run, yes=yes, prompting=prompting, linked=linked
+        )
+        contact_sheet = contact_sheet or default_sheet(path)
+        label = path.rsplit("/", 1)[-1] if linked else Path(path).name
+        local = await prepare_upload(members, label or "dataset.zip", **options)
+    else:
+        local = await prepare_path(Path(path), **options)
     echo(render.dataset_report(local.report))
     if contact_sheet is not None and local.sheet is not None:
         _write_sheet(contact_sheet, local.sheet)
@@ -88,6 +112,29 @@ async def check_local(
             field=FIELD,
         )
     return local
+
+
+class Asked(Protocol):
+    """What `train` was asked that the dataset step needs (a `TrainRequest`)."""
+
+    contact_sheet: Path | None
+    dry_run: bool
+    yes: bool
+
+    @property
+    def prompting(self) -> bool: ...
+
+
+async def check_linked(
+    url: str, trigger_word: str, req: Asked, resolution: str | None, min_images: int
+) -> LocalDataset:
+    """`train --dataset-url URL --caption`: the linked ZIP judged like a local one after its
+    captions are written (it is then packed and uploaded at Start)."""
+    return await check_local(
+        url, trigger_word, contact_sheet=req.contact_sheet, dry_run=req.dry_run,
+        skip_check=False, resolution=resolution, min_images=min_images, caption=True,
+        yes=req.yes, prompting=req.prompting, linked=True,
+    )  # fmt: skip
 
 
 def _write_sheet(target: Path, png: bytes) -> None:

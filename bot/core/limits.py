@@ -55,3 +55,10 @@ BOMB_RATIO, BOMB_MIN_SIZE = 100, 50 * MIB
 # The trainer's file system (ext4) when it extracts the ZIP.
 NAME_MAX = 255  # bytes per path component
 PATH_MAX = 4096  # bytes per path, including the NUL, relative to the trainer's working folder
+
+# Captions written by a vision model (bot/core/captions). The data URI cap is Replicate's
+# "about 1 MB" for files sent inline; the copy the model sees is at most CAPTION_IMAGE_SIDE px.
+CAPTION_IMAGE_SIDE = 1024
+CAPTION_DATA_URI_BYTES = 1_000_000
+MAX_CAPTION_CHARS = 400  # a written caption is cut at a word before this
+MAX_MODEL_ANSWER = 20_000  # a model answer longer than this is not read as a literal

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.sim import captioners
-from bot.sim.files import FILE_ROUTES, Handler, read_input_images
+from bot.sim.files import FILE_ROUTES, Handler, invalid_fields, read_input_images
 from bot.sim.schema import trainer_openapi_schema, validate_input
 from bot.sim.state import iso
 
@@ -146,7 +146,7 @@ async def create_model(sim: ReplicateSimulator, request: web.Request) -> web.Res
                 {"type": "enum", "field": "hardware", "description": "Unknown hardware SKU"}
             )
     if problems:
-        return _invalid(problems)
+        return invalid(problems)
     if body["owner"] != sim.username:
         return problem(
             403,
@@ -211,13 +211,16 @@ async def create_training(sim: ReplicateSimulator, request: web.Request) -> web.
     elif shape:
         shape.extend(validate_input(inputs))
     if shape:
-        return _invalid(shape)
+        return invalid(shape)
     assert isinstance(destination, str) and isinstance(inputs, dict)
     if destination not in sim.models:
         return problem(404, "Not found", "The specified training destination does not exist")
-    invalid = validate_input(inputs)
-    if invalid:
-        return _invalid(invalid)
+    wrong = validate_input(inputs)
+    if wrong:
+        return invalid(wrong)
+    if faults.create_commit_delay > 0:
+        delay, faults.create_commit_delay = faults.create_commit_delay, 0.0
+        await sim.arrive_late(delay)
     record = sim.create_training(
         destination,
         inputs,
@@ -339,10 +342,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _invalid(fields: list[dict[str, str]]) -> web.Response:
-    """422 with `invalid_fields`, its detail one `- field: description` line per problem."""
-    detail = "".join(f"- {f['field']}: {f['description']}\n" for f in fields)
-    return problem(422, "Input validation failed", detail, invalid_fields=fields)
+def invalid(fields: list[dict[str, str]]) -> web.Response:
+    """422 with `invalid_fields` (files.py words it; uploads answer the same way)."""
+    return invalid_fields(fields)
 
 
 def _drop_connection(request: web.Request) -> None:

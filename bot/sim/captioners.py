@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from PIL import Image
 
+from bot.core.limits import CAPTION_DATA_URI_BYTES
 from bot.sim.captioner_schemas import FLORENCE_TASKS, florence_schema, llava_schema
 from bot.sim.state import iso, random_id
 
 if TYPE_CHECKING:
     from bot.sim.server import ReplicateSimulator
 
-DATA_URI_LIMIT = 1_000_000  # bytes of base64 Replicate accepts in a data URI ("about 1 MB")
+DATA_URI_LIMIT = CAPTION_DATA_URI_BYTES  # bytes Replicate accepts in a data URI
 _TASK_TAGS = {task: "<" + task.upper().replace(" ", "_") + ">" for task in FLORENCE_TASKS}
 _COLOURS = {
     "red": (200, 40, 40),

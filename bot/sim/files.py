@@ -28,6 +28,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from aiohttp import web
 
+from bot.sim.openapi import request_problems
 from bot.sim.state import iso, random_id
 from bot.sim.trainer_dataset import trainer_outcome
 
@@ -60,6 +61,18 @@ def _problem(status: int, title: str, detail: str) -> web.Response:
     return web.Response(
         status=status, text=json.dumps(body), content_type="application/problem+json"
     )
+
+
+def invalid_fields(fields: list[dict[str, str]]) -> web.Response:
+    """422 with `invalid_fields`, its detail one `- field: description` line per problem."""
+    detail = "".join(f"- {f['field']}: {f['description']}\n" for f in fields)
+    body = {
+        "title": "Input validation failed",
+        "detail": detail,
+        "status": 422,
+        "invalid_fields": fields,
+    }
+    return web.Response(status=422, text=json.dumps(body), content_type="application/problem+json")
 
 
 def _not_found() -> web.Response:
@@ -132,12 +145,20 @@ async def create_file(sim: ReplicateSimulator, request: web.Request) -> web.Stre
     fields, error = await _read_upload(request)
     if error is not None:
         return error
-    if "content" not in fields:
-        return _problem(400, "Bad request", "The content field is required.")
     try:
         metadata = json.loads(fields.get("metadata") or "{}")
     except ValueError:
         return _problem(400, "Bad request", "metadata must be valid JSON.")
+    wrong = request_problems(
+        "POST",
+        request.path,
+        query=request.query,
+        headers=request.headers,
+        body=None,
+        multipart={**fields, "metadata": metadata},
+    )
+    if wrong:
+        return invalid_fields(wrong)
     name = str(fields.get("filename") or "file")
     if len(name.encode()) > 255:
         return _problem(422, "Input validation failed", "filename is longer than 255 bytes")

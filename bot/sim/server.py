@@ -22,11 +22,12 @@ from typing import Any
 from aiohttp import web
 
 from bot.core.settings import DEFAULT_TRAINER
-from bot.sim.api import add_routes, problem
+from bot.sim import openapi
+from bot.sim.api import add_routes, invalid, problem
 from bot.sim.captioners import SimPrediction
 from bot.sim.files import SimFile
 from bot.sim.logs import TrainingLog
-from bot.sim.schema import redact_input
+from bot.sim.schema import redact_input, validate_input
 from bot.sim.state import OUTCOMES, Faults, RecordedRequest, SimTraining, random_id
 from bot.sim.weights import read_lora, write_weights_tar
 
@@ -83,6 +84,12 @@ class ReplicateSimulator:
         self.predictions: dict[str, SimPrediction] = {}
         self.caption_seconds = 0.005  # real time a simulated caption takes (billed: the model's)
         self.requests: list[RecordedRequest] = []
+        # Tests set check_responses: every JSON answer is then checked against the spec's
+        # response schema; `response_problems` says how one strayed, `checked_responses` which
+        # (method, spec path, status) were checked.
+        self.check_responses = False
+        self.response_problems: list[str] = []
+        self.checked_responses: set[tuple[str, str, int]] = set()
         self.base_url = ""
         self.lora_sha256 = ""
         self.weights_tar_path = Path()
@@ -95,11 +102,16 @@ class ReplicateSimulator:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
+        self._commit_late: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.late_creates = 0  # creates waiting to reach Replicate (faults.create_commit_delay)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Write the weights tar, listen, and return the base URL (without /v1)."""
         self._stopping = asyncio.Event()
+        self._commit_late = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._tmp = tempfile.TemporaryDirectory(prefix="sd35l-sim-")
         self.weights_tar_path = Path(self._tmp.name) / "weights.tar"
         self.lora_sha256 = await asyncio.to_thread(
@@ -107,6 +119,7 @@ class ReplicateSimulator:
         )
         app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
         add_routes(app, self)
+        app.on_response_prepare.append(self._date_header)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -144,6 +157,25 @@ class ReplicateSimulator:
         except TimeoutError:
             return False
         return True
+
+    async def arrive_late(self, seconds: float) -> None:
+        """Hold a create `seconds` (or until `commit_late_creates`, or stop) before it lands."""
+        assert self._commit_late is not None
+        self.late_creates += 1
+        try:
+            waiters = [asyncio.ensure_future(self._commit_late.wait())]
+            if self._stopping is not None:
+                waiters.append(asyncio.ensure_future(self._stopping.wait()))
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+        finally:
+            self.late_creates -= 1
+
+    def commit_late_creates(self) -> None:
+        """The moment a late create lands, now (safe from another thread)."""
+        if self._loop is not None and self._commit_late is not None:
+            self._loop.call_soon_threadsafe(self._commit_late.set)
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -226,6 +258,13 @@ class ReplicateSimulator:
             return record
 
     # -- request pipeline --------------------------------------------------------------
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """`Date` as Replicate sends it, shifted by `faults.clock_skew` (`doctor`'s clock check)."""
+        if self.faults.clock_skew:
+            from email.utils import formatdate
+
+            response.headers["Date"] = formatdate(time.time() + self.faults.clock_skew, usegmt=True)
+
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
         value = value.strip()
@@ -282,13 +321,60 @@ class ReplicateSimulator:
                 failure = self._read_fault()
                 if failure is not None:
                     return failure
+        refused = self._refuse(request, body)
+        if refused is not None:
+            return refused
         try:
-            return await handler(request)
+            response = await handler(request)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
             detail = "Not found." if exc.status == 404 else exc.reason
-            return problem(exc.status, exc.reason, detail)
+            response = problem(exc.status, exc.reason, detail)
+        if self.check_responses:
+            self._check_response(request, response)
+        return response
+
+    def _refuse(self, request: web.Request, body: Any) -> web.Response | None:
+        """Replicate's answer to a request its spec forbids (None: the request is fine).
+
+        A body that is not a JSON object is a 400; a spec violation a 422 with
+        `invalid_fields`. An upload's fields are checked by its handler, which streams them."""
+        found = openapi.operation_for(request.method, request.path)
+        if found is None:
+            return None
+        wanted = found[1].get("requestBody") or {}
+        multipart = request.content_type == "multipart/form-data"
+        if "application/json" in wanted.get("content", {}) and not isinstance(body, dict):
+            if body is not None or wanted.get("required") or multipart:
+                return problem(400, "Bad request", "The request body must be a JSON object.")
+        problems = openapi.request_problems(
+            request.method,
+            request.path,
+            query=request.query,
+            headers=request.headers,
+            body=None if multipart else body,
+        )
+        if not problems:
+            return None
+        inputs = body.get("input") if isinstance(body, dict) else None
+        if found[1].get("operationId") == "trainings.create" and isinstance(inputs, dict):
+            if request.match_info.get("version") == self.trainer_version:
+                problems += validate_input(inputs)  # one pass judges the input's schema too
+        return invalid(problems)
+
+    def _check_response(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Record how a JSON answer strays from the documented response schema."""
+        if not isinstance(response, web.Response) or response.content_type != "application/json":
+            return
+        found = openapi.operation_for(request.method, request.path)
+        body = json.loads(response.body) if isinstance(response.body, bytes) else None
+        problems = openapi.response_problems(request.method, request.path, response.status, body)
+        if found is None or problems is None:
+            return
+        with self.lock:
+            self.checked_responses.add((request.method, found[0], response.status))
+            self.response_problems += [f"{request.method} {request.path}: {p}" for p in problems]
 
     def base_for(self, request: web.Request) -> str:
         """The base URL the client used, so `next` and `urls` work from any address."""

@@ -1,23 +1,14 @@
-"""Who is clicking: the running bot's services, and a member's Discord roles turned into the
-plain booleans the core's rights (`bot.core.jobs.rights`) decide on.
+"""Who is clicking: a member's Discord roles turned into the plain booleans the core's rights
+(`bot.core.jobs.rights`) decide on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
 import discord
 
 from bot.core.jobs import rights
-
-if TYPE_CHECKING:
-    from bot.app import TrainerBot
-
-
-def services(interaction: discord.Interaction[Any]) -> TrainerBot:
-    """The running bot with its store, job service and settings."""
-    return interaction.client  # type: ignore[no-any-return]
 
 
 async def acting_member(

@@ -30,11 +30,12 @@ from bot.core.store.approvals import ApprovalRequest
 from bot.core.store.previews import Preview
 from bot.core.store.rows import TrainingRow
 from bot.tree import reply_error, send_ephemeral
-from bot.ui.access import is_manager, services
+from bot.ui.access import is_manager
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
 from bot.ui.card import card_embed
 from bot.ui.format import FIELD_VALUE, GREEN, ORANGE, RED, clip, mention, relative
+from bot.ui.services import ServicedBot, services
 from bot.ui.train_preview import summary
 
 log = get_logger(__name__)
@@ -42,14 +43,6 @@ log = get_logger(__name__)
 REASON_FORM = "sd35l:reject-reason:"  # + the request's key: the form survives a restart
 REASON_INPUT = "reason"
 FORM_SECONDS = 15 * 60
-
-
-def open_forms(bot: Any) -> set[str]:
-    """`user:custom_id` of the forms this bot answers itself (the rest: the cog's listener); two
-    managers may have the same request's form open. Kept on the bot, not the module: a bot
-    built anew (a restart) holds no form of the old one."""
-    forms: set[str] = bot.__dict__.setdefault("sd35l_reason_forms", set())
-    return forms
 
 
 def request_embed(request: ApprovalRequest, estimate: str, dataset: str) -> discord.Embed:
@@ -104,11 +97,11 @@ async def request_approval(
         embed=request_embed(request, estimate, preview.dataset_summary or "not checked"),
         view=view_of(ApproveButton(request.key), RejectButton(request.key)),
     )
-    await bot.approvals.store.set_message(request.key, message.channel.id, message.id)
+    await bot.approvals.requests.set_message(request.key, message.channel.id, message.id)
     return str(message.jump_url)
 
 
-async def _tell_owner(bot: Any, request: ApprovalRequest, text: str) -> None:
+async def _tell_owner(bot: ServicedBot, request: ApprovalRequest, text: str) -> None:
     """A line in the request's channel that pings only the owner."""
     if request.channel_id is None:
         return
@@ -121,7 +114,7 @@ async def _tell_owner(bot: Any, request: ApprovalRequest, text: str) -> None:
         log.warning("owner of approval %s not told (%s)", request.key, exc.code)
 
 
-async def _dm_owner(bot: Any, request: ApprovalRequest, text: str) -> None:
+async def _dm_owner(bot: ServicedBot, request: ApprovalRequest, text: str) -> None:
     """The same words by DM, best effort: closed DMs leave the channel line as the notice."""
     try:
         dm = await bot.create_dm(discord.Object(id=request.owner_id))
@@ -130,7 +123,7 @@ async def _dm_owner(bot: Any, request: ApprovalRequest, text: str) -> None:
         log.info("owner of approval %s not told by DM (%s)", request.key, exc.code)
 
 
-async def close_request(bot: Any, request: ApprovalRequest, text: str, colour: int) -> None:
+async def close_request(bot: ServicedBot, request: ApprovalRequest, text: str, colour: int) -> None:
     """Replace the request's buttons by what happened (the message may be gone: fine)."""
     if request.channel_id is None or request.message_id is None:
         return
@@ -143,14 +136,14 @@ async def close_request(bot: Any, request: ApprovalRequest, text: str, colour: i
         log.warning("approval message %s not edited (%s)", request.key, exc.code)
 
 
-async def expired(bot: Any, request: ApprovalRequest) -> None:
+async def expired(bot: ServicedBot, request: ApprovalRequest) -> None:
     """The day passed without a decision: say so on the request and to its owner."""
     text = "Nobody approved it within a day, so nothing was submitted; run /train again."
     await close_request(bot, request, f"⌛ Expired. {text}", RED)
     await _tell_owner(bot, request, f"your training request ({request.summary}) expired. {text}")
 
 
-async def _post_card(bot: Any, row: TrainingRow) -> None:
+async def _post_card(bot: ServicedBot, row: TrainingRow) -> None:
     """The approved training's job card in the request's channel (a fresh card offers Cancel;
     the tracker redraws it from there on)."""
     if row.channel_id is None:
@@ -158,7 +151,7 @@ async def _post_card(bot: Any, row: TrainingRow) -> None:
     message = await bot.get_partial_messageable(row.channel_id).send(
         embed=card_embed(row), view=view_of(CardCancelButton(row.id))
     )
-    await bot.store.set_card(row.id, message.channel.id, message.id)
+    await bot.store.cards.set(row.id, message.channel.id, message.id)
 
 
 class ApproveButton(
@@ -187,7 +180,7 @@ class RejectButton(KeyedButton, action="reject", label="Reject", style=discord.B
         bot = services(interaction)
         require_manager(is_manager(interaction.user, bot.settings.manager_roles))
         await bot.approvals.pending_request(self.key)  # decided or expired: say so, no form
-        form = ReasonForm(self.key, open_forms(bot), interaction.user.id)
+        form = ReasonForm(self.key, bot.reason_forms, interaction.user.id)
         await interaction.response.send_modal(form)
 
 
@@ -235,9 +228,9 @@ def form_reason(data: Any) -> str:
     return ""
 
 
-def held_form(bot: Any, user_id: int, custom_id: str) -> bool:
+def held_form(bot: ServicedBot, user_id: int, custom_id: str) -> bool:
     """True when this bot holds this user's form (its own on_submit answers it)."""
-    return f"{user_id}:{custom_id}" in open_forms(bot)
+    return f"{user_id}:{custom_id}" in bot.reason_forms
 
 
 async def reject_submitted(interaction: discord.Interaction[Any], key: str, reason: str) -> None:

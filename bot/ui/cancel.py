@@ -14,8 +14,9 @@ import discord
 from bot.core.jobs.rights import not_tracked, require_cancel
 from bot.core.store.rows import TrainingRow
 from bot.tree import send_ephemeral
-from bot.ui.access import is_manager, services
+from bot.ui.access import is_manager
 from bot.ui.buttons import KeyedButton, view_of
+from bot.ui.services import services
 
 CONFIRM_TEXT = (
     "Cancel training `{id}` ({destination})? A canceled training cannot resume: the GPU time "
@@ -26,7 +27,7 @@ CONFIRM_TEXT = (
 async def cancellable_row(interaction: discord.Interaction[Any], training_id: str) -> TrainingRow:
     """The training, if the clicker may cancel it and it has not ended."""
     bot = services(interaction)
-    row = await bot.store.get(training_id)
+    row = await bot.store.trainings.get(training_id)
     if row is None:
         raise not_tracked(training_id)
     manager = is_manager(interaction.user, bot.settings.manager_roles)

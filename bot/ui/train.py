@@ -31,12 +31,15 @@ from bot.core.money.budget import ApprovalRequiredError, money_lines
 from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.store.rows import TrainingRow, config_dict
 from bot.tree import send_ephemeral
-from bot.ui.access import acting_member, require_start, services
+from bot.ui.access import acting_member, require_start
 from bot.ui.approvals import request_approval
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.cancel import CardCancelButton
+from bot.ui.caption_pack import set_previewer
+from bot.ui.captions import preview_captions
 from bot.ui.card import card_embed
 from bot.ui.images import SHEET_NAME, sheet_file
+from bot.ui.services import ServicedBot, services
 from bot.ui.train_preview import PreviewChecks, dataset_summary, preview_checks, preview_embeds
 from bot.ui.waiting import turn_in_line
 
@@ -49,7 +52,7 @@ AGAIN_STATUSES = frozenset({"failed", "canceled", "aborted"})
 # -- the preview ---------------------------------------------------------------------------------
 
 
-async def add_money(bot: Any, checks: PreviewChecks, owner_id: int, config: Any) -> None:
+async def add_money(bot: ServicedBot, checks: PreviewChecks, owner_id: int, config: Any) -> None:
     """The estimate learnt from the team's runs, and what budgets and approval will do."""
     verdict = await bot.budget.verdict(owner_id, config, images=image_count(checks.dataset))
     lines = money_lines(verdict, bot.budget.approval_cents)
@@ -66,12 +69,14 @@ async def preview_config(
     dry_run: bool,
     source: str | None,
     local: LocalDataset | None = None,
+    note: str | None = None,
 ) -> None:
     """Resolve, check and answer with the preview (and its Start button when all is well).
 
     `options` are the slash command's options (they win over `file_data`). Shared by /train,
-    the message menu and a card's Train again; the caller deferred and checked the right to
-    start.
+    the message menu, a card's Train again and the caption actions (`note` says what they
+    did); the caller deferred and checked the right to start. Own images also get their
+    captions listed and the caption buttons (`bot.ui.captions`).
     """
     bot = services(interaction)
     options = local_dataset_option(bot, options, file_data, local)
@@ -85,16 +90,19 @@ async def preview_config(
         )
     checks = preview_checks(found, destination=str(resolved.config.destination))
     await add_money(bot, checks, interaction.user.id, resolved)
+    if note:
+        checks.notes.insert(0, note)
+    captions = await preview_captions(bot, local, checks, resolved.config.trigger_word)
     sheet = sheet_file(local.sheet if local else None, interaction.filesize_limit)
     checks.dataset_label = local.label if local else None
     checks.sheet = SHEET_NAME if sheet is not None else None
-    embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source)
+    embeds = preview_embeds(resolved, checks, dry_run=dry_run, source=source, extra=captions.embed)
     files: dict[str, Any] = {"file": sheet} if sheet is not None else {}
     if checks.ok and not dry_run:
         stored = config_dict(resolved)
         if local is not None and local.packed is not None:  # kept for Start, even after a restart
             stored["dataset_path"] = str(bot.jobs.datasets.keep(local.packed))
-        preview = await bot.previews.save(
+        preview = await bot.store.previews.save(
             interaction.user.id,
             interaction.guild_id,
             interaction.channel_id,
@@ -102,14 +110,19 @@ async def preview_config(
             dataset_summary(checks.dataset),
             image_count(checks.dataset),
         )
-        view = view_of(StartButton(preview.key), DiscardButton(preview.key))
+        view = view_of(
+            StartButton(preview.key), DiscardButton(preview.key), *captions.buttons(preview.key)
+        )
         await interaction.followup.send(embeds=embeds, view=view, ephemeral=True, **files)
     else:
         await interaction.followup.send(embeds=embeds, ephemeral=True, **files)
 
 
+set_previewer(preview_config)
+
+
 def attached_resolution(
-    bot: Any, options: dict[str, Any], file_data: dict[str, Any] | None, label: str
+    bot: ServicedBot, options: dict[str, Any], file_data: dict[str, Any] | None, label: str
 ) -> str | None:
     """The resolutions the training will use, so an attached dataset is judged by the buckets it
     will really get; `None` when the config does not resolve yet (the preview then names why)."""
@@ -123,7 +136,10 @@ def attached_resolution(
 
 
 def local_dataset_option(
-    bot: Any, options: dict[str, Any], file_data: dict[str, Any] | None, local: LocalDataset | None
+    bot: ServicedBot,
+    options: dict[str, Any],
+    file_data: dict[str, Any] | None,
+    local: LocalDataset | None,
 ) -> dict[str, Any]:
     """An attached dataset stands in as `dataset_path` (its name) for the checks; a config file
     never names a path on the bot's machine."""
@@ -153,7 +169,7 @@ class StartButton(
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         bot = services(interaction)
-        preview = await bot.previews.get(self.key)
+        preview = await bot.store.previews.get(self.key)
         if preview is None or preview.used or preview.expired():
             await send_ephemeral(interaction, EXPIRED)
             return
@@ -192,7 +208,7 @@ class StartButton(
             )
             return
         except SD35LError:
-            await bot.previews.release(self.key)
+            await bot.store.previews.release(self.key)
             raise
         bot.tracker.refresh_soon(row.id)  # its own training only, not a round of all of them
         link = await post_card(interaction, row)
@@ -208,11 +224,11 @@ class DiscardButton(
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         bot = services(interaction)
-        preview = await bot.previews.get(self.key)
+        preview = await bot.store.previews.get(self.key)
         if preview is not None and interaction.user.id != preview.owner_id:
             await send_ephemeral(interaction, "Only the person who ran /train can do that.")
             return
-        await bot.previews.discard(self.key)
+        await bot.store.previews.discard(self.key)
         await interaction.response.edit_message(
             content="Preview discarded; nothing was submitted.", embeds=[], view=None
         )
@@ -250,7 +266,7 @@ async def post_card(interaction: discord.Interaction[Any], row: TrainingRow) -> 
     except (discord.HTTPException, AssertionError) as exc:
         log.warning("card of %s not posted with the bot token (%s); using a followup", row.id, exc)
         message = await interaction.followup.send(**card_message(row), wait=True)
-        await bot.store.set_card(row.id, message.channel.id, message.id)
+        await bot.store.cards.set(row.id, message.channel.id, message.id)
     return message.jump_url
 
 
@@ -259,7 +275,7 @@ async def post_card(interaction: discord.Interaction[Any], row: TrainingRow) -> 
 
 async def ended_row(interaction: discord.Interaction[Any], training_id: str) -> TrainingRow:
     """The training whose stored config Train again reuses, if it ended without success."""
-    row = await services(interaction).store.get(training_id)
+    row = await services(interaction).store.trainings.get(training_id)
     if row is None:
         raise InputError(
             f"Training {training_id} is no longer tracked by this bot; start a new one with "

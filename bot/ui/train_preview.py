@@ -160,14 +160,22 @@ def checks_embed(checks: PreviewChecks, *, dry_run: bool) -> discord.Embed:
 
 
 def preview_embeds(
-    resolved: ResolvedConfig, checks: PreviewChecks, *, dry_run: bool, source: str | None = None
+    resolved: ResolvedConfig,
+    checks: PreviewChecks,
+    *,
+    dry_run: bool,
+    source: str | None = None,
+    extra: discord.Embed | None = None,
 ) -> list[discord.Embed]:
-    """The three preview embeds, trimmed to Discord's 6000-character total."""
+    """The three preview embeds (and `extra`, the captions of own images), trimmed to Discord's
+    6000-character total."""
     embeds = [
         config_embed(resolved, source=source, dataset=checks.dataset_label),
         dataset_embed(checks.dataset, checks.dataset_skipped),
         checks_embed(checks, dry_run=dry_run),
     ]
+    if extra is not None:
+        embeds.insert(2, extra)
     if checks.sheet:
         embeds[1].set_image(url=f"attachment://{checks.sheet}")
     return fit_embeds(embeds)

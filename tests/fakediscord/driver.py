@@ -332,25 +332,47 @@ class DriverMixin:
         return await self._fire(self._payload(3, data, u, g, ch, msg.snapshot()), "click")
 
     async def submit_modal(
-        self, res: InteractionResult, values: dict[str, str], *, user: UserRef = None
+        self, res: InteractionResult, values: dict[str, Any], *, user: UserRef = None
     ) -> InteractionResult:
         """Fill in and submit the modal the bot answered `res` with (callback type 9).
 
         `values` are keyed by a text input's custom_id or by (a substring of) its label; inputs
         not given keep their default. Required inputs left empty and values over max_length raise,
-        as Discord's client would refuse them. `user` (default: who opened it) submits.
+        as Discord's client would refuse them. A file upload (in a label) takes a list of
+        attachment specs `(name, bytes[, content type])`, sent as resolved attachments. `user`
+        (default: who opened it) submits.
         """
         modal = next((c["data"] for c in res.callbacks if c["type"] == 9), None)
         if modal is None:
             raise ValueError(f"the bot did not answer {res!r} with a modal: {res.callbacks}")
-        rows = []
+        fd = self._fd()
+        u = self._user(user) if user is not None else fd.state.users[res.user_id]
+        g, ch = self._where(u, None, res.channel_id)
+        rows: list[dict[str, Any]] = []
+        attachments: dict[str, Any] = {}
         for row in modal.get("components") or []:
-            inner = row.get("components") if row.get("type") == 1 else [row.get("component")]
+            inner = row.get("component") or {}
+            if row.get("type") == 18 and inner.get("type") == 19:
+                label = str(row.get("label") or "")
+                keys = [k for k in values if k == inner["custom_id"] or k in label]
+                specs = values[keys[0]] if keys else []
+                if inner.get("required", True) and not specs:
+                    raise ValueError(f"modal file upload {label!r} is required")
+                made = [self.make_attachment(spec, ch.id) for spec in specs]
+                attachments.update((a["id"], a) for a in made)
+                upload = {
+                    "type": 19,
+                    "custom_id": inner["custom_id"],
+                    "values": [a["id"] for a in made],
+                }
+                rows.append({"type": 18, "component": upload})
+                continue
+            inner_list = row.get("components") if row.get("type") == 1 else [inner]
             answered = []
-            for comp in inner or []:
+            for comp in inner_list or []:
                 if not comp or comp.get("type") != 4:
                     continue
-                label = str(comp.get("label") or "")
+                label = str(comp.get("label") or row.get("label") or "")
                 keys = [k for k in values if k == comp["custom_id"] or k in label]
                 value = values[keys[0]] if keys else str(comp.get("value") or "")
                 if comp.get("required", True) and not value:
@@ -359,10 +381,9 @@ class DriverMixin:
                     raise ValueError(f"modal input {label!r} is over {comp['max_length']} chars")
                 answered.append({"type": 4, "custom_id": comp["custom_id"], "value": value})
             rows.append({"type": 1, "components": answered})
-        fd = self._fd()
-        u = self._user(user) if user is not None else fd.state.users[res.user_id]
-        g, ch = self._where(u, None, res.channel_id)
-        data = {"custom_id": modal["custom_id"], "components": rows}
+        data: dict[str, Any] = {"custom_id": modal["custom_id"], "components": rows}
+        if attachments:
+            data["resolved"] = {"attachments": attachments}
         return await self._fire(self._payload(5, data, u, g, ch), "modal")
 
     async def user_message(

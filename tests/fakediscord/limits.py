@@ -2,8 +2,8 @@
 
 Everything else about a request body (lengths, counts, bounds, enums, required fields) comes
 from the spec itself (`spec.py`). These are cross-field totals, conditions between fields and
-limits where the spec is wider than what Discord accepts from a bot; `DISCORD.md` is
-shared/reference/DISCORD.md, "the docs" are discord.com/developers/docs.
+limits where the spec is wider than what Discord accepts from a bot. "The docs" are
+discord.com/developers/docs; docs/discord.md is this project's table of the limits.
 
 `request_problems` is what the fake answers a request with; `check_discord_limits` and
 `command_problems` are the same checks for a payload built in a unit test.
@@ -16,13 +16,13 @@ from typing import Any
 
 from .spec import Problem, schema_problems
 
-MAX_FILE = 10 * 1024 * 1024  # DISCORD.md: 10 MiB per file unless the guild is boosted
-MAX_CONTENT = 2000  # DISCORD.md: the spec's 4000 (MessageCreateRequest) is the Nitro user limit
+MAX_FILE = 10 * 1024 * 1024  # docs/discord.md: 10 MiB per file unless the guild is boosted
+MAX_CONTENT = 2000  # docs/discord.md; the spec's 4000 (MessageCreateRequest) is the Nitro limit
 MAX_EMBED_TEXT = 6000  # the docs, Embed Limits: all titles, descriptions, field names and
 # values, footer texts and author names of a message together
 MAX_ACTION_ROWS = 5  # the docs, Component Reference: 5 action rows without IS_COMPONENTS_V2
 MAX_CHOICE_VALUE = 100  # the docs, Application Command Option Choice: string values up to 100
-# characters (the spec says 6000); DISCORD.md repeats it
+# characters (the spec says 6000); docs/discord.md repeats it
 IS_COMPONENTS_V2 = 1 << 15
 # The docs, Application Command Naming: CHAT_INPUT and option names match this (unicode) and
 # use the lowercase variant of any letter that has one.

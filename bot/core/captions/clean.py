@@ -14,8 +14,10 @@ import ast
 import re
 from typing import Any
 
-MAX_CAPTION = 400  # characters the trainer's tokenizer uses at most, roughly (77 tokens x 2)
-MAX_RAW = 20_000  # a model answer longer than this is not parsed as a literal
+from bot.core.limits import MAX_CAPTION_CHARS, MAX_MODEL_ANSWER
+
+MAX_CAPTION = MAX_CAPTION_CHARS
+MAX_RAW = MAX_MODEL_ANSWER
 _OPENINGS = re.compile(
     r"^\s*(?:in\s+)?(?:this|the)\s+(?:image|picture|photo(?:graph)?|illustration|painting)\s+"
     r"(?:is\s+of\s+|shows|showcases|depicts|features|displays|presents|contains|"

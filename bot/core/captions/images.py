@@ -13,8 +13,10 @@ import warnings
 
 from PIL import Image, ImageOps
 
-MAX_SIDE = 1024
-MAX_BYTES = 1_000_000  # Replicate's limit for data URIs is "about 1 MB"; the URI grows by 4/3
+from bot.core.limits import CAPTION_DATA_URI_BYTES, CAPTION_IMAGE_SIDE
+
+MAX_SIDE = CAPTION_IMAGE_SIDE
+MAX_BYTES = CAPTION_DATA_URI_BYTES  # the URI is base64: 4/3 of the JPEG
 _QUALITIES = (90, 80, 70, 60, 50)
 
 

@@ -21,6 +21,7 @@ from bot.core.dataset.judge import Usable
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+_PACKED = re.compile(r"^\d{4}_(?=.)")
 STEM_MAX = 40
 
 
@@ -45,6 +46,7 @@ class Packed:
 def short_name(index: int, name: str) -> str:
     """`0007_my-photo.jpg`: an index for uniqueness, a readable clipped stem, the extension."""
     stem, ext = posixpath.splitext(posixpath.basename(name))
+    stem = _PACKED.sub("", stem)  # a reviewed pack is packed again: keep one index
     slug = _SLUG.sub("-", stem).strip("-")[:STEM_MAX] or "image"
     return f"{index:04d}_{slug}{ext.lower()}"
 

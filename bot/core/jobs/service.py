@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import time
 from typing import TYPE_CHECKING, Any
 
 from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
 from bot.core.dataset.collect import UPLOAD_STAND_IN
 from bot.core.errors import InputError, SD35LError
+from bot.core.jobs.bills import UnknownBills
 from bot.core.jobs.crash import crash_point
 from bot.core.jobs.pending import new_row, resolve_pending
 from bot.core.jobs.rights import not_tracked, require_cancel
@@ -31,7 +31,6 @@ from bot.core.replicate.gateway import MARKER_INPUT, OutcomeUnknownError, Replic
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
 from bot.core.store.db import Store
-from bot.core.store.previews import PreviewStore
 from bot.core.store.rows import TrainingRow, config_dict, to_iso, utcnow
 from bot.core.trainer_log.progress import log_tail, parse_progress
 
@@ -47,8 +46,6 @@ _TAIL_SCAN = 64 * 1024
 # The end of a running training's log decoded on a refresh: its last progress bar and stage
 # (a job-bar line is ~110 characters). An ended training is decoded with _TAIL_SCAN, once.
 _PROGRESS_SCAN = 16 * 1024
-# An ended training whose cost Replicate has not reported is asked again at most this often.
-COST_REREAD_S = 300.0
 
 
 def recent_tail(logs: str | None) -> str:
@@ -101,7 +98,7 @@ class JobService:
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
         self._stored: dict[str, Fingerprint] = {}  # the last answer stored, per training
-        self._cost_asked: dict[str, float] = {}  # unknown costs: when each was last asked for
+        self._bills = UnknownBills()  # ended trainings whose cost is not known yet
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -116,7 +113,7 @@ class JobService:
         """
         config = resolved_config.config
         inputs = await self._inputs_with_marker(config)
-        pending_id = await self.store.add_pending_submission(
+        pending_id = await self.store.pending.add(
             owner_id=preview.owner_id if owner_id is None else owner_id,
             guild_id=preview.guild_id,
             channel_id=preview.channel_id,
@@ -173,7 +170,7 @@ class JobService:
         async with lock, self._money_lock if shared else contextlib.nullcontext():
             if pending_id is None:
                 inputs = await self._inputs_with_marker(config)
-                pending_id = await self.store.add_pending_submission(
+                pending_id = await self.store.pending.add(
                     owner_id=owner_id,
                     guild_id=guild_id,
                     channel_id=channel_id,
@@ -199,13 +196,13 @@ class JobService:
         start_key: str | None,
         money: tuple[bool, int | None],
     ) -> TrainingRow:
-        pending = await self.store.pending_submission(pending_id)
+        pending = await self.store.pending.get(pending_id)
         if pending is None:
             raise InputError("This start was already handled; see /jobs.", field="training")
         limit = self.settings.max_active_per_user
-        active = await self.store.count_active(owner_id)
+        active = await self.store.trainings.count_active(owner_id)
         if active >= limit:
-            await self.store.drop_pending_submission(pending_id)
+            await self.store.pending.drop(pending_id)
             raise InputError(
                 f"You already have {active} training(s) running and SD35L_MAX_ACTIVE_PER_USER "
                 f"allows {limit} at once; wait for one to end or cancel one first.",
@@ -217,8 +214,8 @@ class JobService:
         inputs = dict(pending.inputs)
         if upload is not None:
             inputs["input_images"] = upload[0].url
-            await self.store.set_pending_inputs(pending_id, inputs)
-        await self.store.mark_pending_sent(pending_id)
+            await self.store.pending.set_inputs(pending_id, inputs)
+        await self.store.pending.mark_sent(pending_id)
         crash_point("create-sending")
         try:
             training = await self.gateway.create_training(
@@ -226,13 +223,13 @@ class JobService:
             )
         except SD35LError as exc:
             if not _outcome_unknown(exc):
-                await self.store.drop_pending_submission(pending_id)
+                await self.store.pending.drop(pending_id)
                 if upload is not None and upload[1]:
                     await self.datasets.discard_upload(upload[0])
             raise
         crash_point("create-answered")
         row = new_row(training, pending)
-        row = await self.store.add_training(row, pending_id=pending_id)
+        row = await self.store.trainings.add(row, pending_id=pending_id)
         if self.budget is not None:
             await self.budget.record(row, config, verdict, money[1])
         if local:
@@ -246,7 +243,7 @@ class JobService:
         """A training adopted after a lost create answer enters the ledger too, with the image
         count of the preview its Start claimed while that preview is still stored."""
         if self.budget is not None:
-            preview = await PreviewStore(self.store).get(preview_key) if preview_key else None
+            preview = await self.store.previews.get(preview_key) if preview_key else None
             images = preview.images if preview is not None else None
             await self.budget.record(row, config, images=images)
 
@@ -270,7 +267,7 @@ class JobService:
         try:
             return await self.budget.check(owner_id, config, approved=approved, images=images)
         except SD35LError:
-            await self.store.drop_pending_submission(pending_id)
+            await self.store.pending.drop(pending_id)
             raise
 
     # -- refresh -----------------------------------------------------------------------------
@@ -307,7 +304,7 @@ class JobService:
         notice = None
         if training.is_terminal:
             notice = (NOTICE_ENDED, ended_payload(row, training, cost, tail))
-        updated = await self.store.update_from_training(
+        updated = await self.store.trainings.update_from_training(
             training, progress, cost, log_tail=tail, notice=notice
         )
         if updated is None:  # deleted under our feet: report what we know
@@ -339,7 +336,7 @@ class JobService:
         One failing training is logged and skipped; the others are still refreshed.
         """
         await self.resolve_pending_submissions()
-        rows = await self.store.active_trainings()
+        rows = await self.store.trainings.active()
         await self._file_unfiled(rows)
         await self.read_unknown_costs()
         sem = asyncio.Semaphore(max(1, concurrency))
@@ -355,37 +352,15 @@ class JobService:
         return list(await asyncio.gather(*(one(r) for r in rows)))
 
     async def read_unknown_costs(self) -> int:
-        """Ask Replicate again for trainings that ended without reporting their billed time;
-        the first answer that has it fills in the ledger and the row. Returns how many did."""
-        if self.budget is None:
-            return 0
-        filled = 0
-        for training_id in await self.budget.unknown_costs():
-            now = time.monotonic()
-            if now - self._cost_asked.get(training_id, -COST_REREAD_S) < COST_REREAD_S:
-                continue
-            self._cost_asked[training_id] = now
-            row = await self.store.get(training_id)
-            if row is None:
-                continue
-            try:
-                training = await self.gateway.get_training(training_id, logs_chars=_TAIL_SCAN)
-            except SD35LError as exc:
-                log.warning("cost of training %s not read: %s", training_id, exc)
-                continue
-            await self.apply(row, training)
-            entry = await self.budget.ledger.get(training_id)
-            if entry is not None and not entry.cost_unknown:
-                self._cost_asked.pop(training_id, None)
-                filled += 1
-        return filled
+        """Ask again for bills Replicate had not reported (see `jobs.bills`)."""
+        return await self._bills.read(self)
 
     async def resolve_pending_submissions(self) -> int:
         """Settle submissions whose create answer never arrived (see `jobs.pending`)."""
         return await resolve_pending(self, self._inflight)
 
     async def _row(self, training_id: str) -> TrainingRow:
-        row = await self.store.get(training_id)
+        row = await self.store.trainings.get(training_id)
         if row is None:
             raise not_tracked(training_id)
         return row

@@ -9,6 +9,7 @@ The Discord side is a `Notifier` the bot implements; this module never imports d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections.abc import Awaitable, Callable
@@ -128,7 +129,7 @@ class Tracker:
         await self._guard("telling interrupted starts", self._tell_submissions(report))
         await self._guard("finishing cards", self._final_edits(report))
         await self._guard("reading unknown costs", self.jobs.read_unknown_costs())
-        rows = await self._guard("listing active trainings", self.store.active_trainings())
+        rows = await self._guard("listing active trainings", self.store.trainings.active())
         if rows:
             report.active = len(rows)
             self.period.before_round(report.active)
@@ -211,7 +212,7 @@ class Tracker:
         """Read one active training, redraw its card and tell its ending. Never raises."""
         report = RoundReport()
         try:
-            old = await self.store.get(training_id)
+            old = await self.store.trainings.get(training_id)
             if old is None or old.is_terminal:
                 return report
             new = await self._read(old, report)
@@ -274,10 +275,10 @@ class Tracker:
                 # Only the status a card shows is read back (is its ending shown?), so an edit
                 # that changed only the step is not written: one transaction less a refresh.
                 if row.card_status != row.status:
-                    await self.store.mark_card_edited(row.id, utcnow(), status=row.status)
+                    await self.store.cards.mark_edited(row.id, utcnow(), status=row.status)
             elif result is CardResult.GONE:
                 log.info("card of training %s was deleted; no more edits", row.id)
-                await self.store.mark_card_gone(row.id)
+                await self.store.cards.mark_gone(row.id)
         except Exception:
             log.exception("card state of training %s not stored", row.id)
         if row.is_terminal and result is not CardResult.RETRY:
@@ -286,7 +287,7 @@ class Tracker:
 
     async def _final_edits(self, report: RoundReport) -> None:
         """Ended trainings whose card still shows them running (edit failed, or a restart)."""
-        for row in await self.store.cards_needing_final_edit():
+        for row in await self.store.cards.needing_final_edit():
             self._spawn_edit(row, report)
 
     # -- notices -----------------------------------------------------------------------------
@@ -298,7 +299,7 @@ class Tracker:
         if edit is not None:
             await asyncio.wait([edit], timeout=self.card_wait)
         try:
-            notices = [n for n in await self.store.notices_for(row.id) if n.delivered_at is None]
+            notices = await self.store.outbox.undelivered(training_id=row.id)
         except Exception:
             log.exception("notices of training %s not read; the round's end retries", row.id)
             return
@@ -307,7 +308,7 @@ class Tracker:
 
     async def _deliver_notices(self, report: RoundReport) -> None:
         """Marked delivered only once the notifier says Discord accepted it; else retried."""
-        for notice in await self.store.pending_notices(limit=self.notice_batch):
+        for notice in await self.store.outbox.undelivered(limit=self.notice_batch):
             if notice.id not in self._tried:  # one attempt per notice and round
                 await self._deliver(notice, report)
 
@@ -315,10 +316,10 @@ class Tracker:
         """One notice: marked delivered only once Discord accepted it; else retried."""
         self._tried.add(notice.id)
         try:
-            row = await self.store.get(notice.training_id)
+            row = await self.store.trainings.get(notice.training_id)
             if row is None:  # pragma: no cover - rows are never deleted (FK cascade)
                 return
-            await self.store.mark_notice_attempt(notice.id)
+            await self.store.outbox.mark_attempt(notice.id)
             ok = await self.notifier.deliver_notice(row, notice)
             error = "" if ok else "the notifier did not deliver it"
             if ok:
@@ -328,21 +329,21 @@ class Tracker:
             ok, error = False, f"{type(exc).__name__}: {exc}"
         try:
             if ok:
-                await self.store.mark_notice_delivered(notice.id)
+                await self.store.outbox.mark_delivered(notice.id)
                 report.notices_delivered += 1
             else:
-                await self.store.mark_notice_failed(notice.id, error)
+                await self.store.outbox.mark_failed(notice.id, error)
                 report.notices_failed += 1
         except Exception:
             log.exception("notice %d state not stored", notice.id)
 
     async def _tell_submissions(self, report: RoundReport) -> None:
         """Interrupted Starts settled without a training: each owner hears once."""
-        for pending in await self.store.untold_submissions():
+        for pending in await self.store.pending.untold():
             try:
-                await self.store.mark_tell_attempt(pending.id)
+                await self.store.pending.mark_tell_attempt(pending.id)
                 if await self.notifier.tell_submission(pending):
-                    await self.store.mark_submission_told(pending.id)
+                    await self.store.pending.mark_told(pending.id)
                     report.starts_told += 1
             except Exception:
                 log.exception("owner of interrupted submission %d not told; retried", pending.id)
@@ -395,7 +396,5 @@ class Tracker:
             await asyncio.wait_for(asyncio.shield(task), grace)
         except TimeoutError:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass

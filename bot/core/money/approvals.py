@@ -20,7 +20,7 @@ from bot.core.log import get_logger
 from bot.core.money.budget import APPROVAL_ABOVE, Verdict
 from bot.core.money.cents import format_cents
 from bot.core.replicate.gateway import OutcomeUnknownError
-from bot.core.store.approvals import ApprovalRequest, ApprovalStore
+from bot.core.store.approvals import ApprovalRequest, Approvals
 from bot.core.store.rows import TrainingRow
 
 log = get_logger(__name__)
@@ -42,8 +42,8 @@ def require_manager(is_manager: bool) -> None:
 class ApprovalDesk:
     """Approval requests, decided by managers, submitted through the job service."""
 
-    def __init__(self, store: ApprovalStore, jobs: JobService) -> None:
-        self.store = store
+    def __init__(self, requests: Approvals, jobs: JobService) -> None:
+        self.requests = requests
         self.jobs = jobs
 
     async def request(
@@ -60,7 +60,7 @@ class ApprovalDesk:
         bot packed from attachments is held until the request is decided or expires."""
         if config.get("dataset_path"):
             config = {**config, "dataset_path": self.jobs.datasets.hold(config["dataset_path"])}
-        request = await self.store.create(
+        request = await self.requests.create(
             owner_id=owner_id,
             guild_id=guild_id,
             channel_id=channel_id,
@@ -74,7 +74,7 @@ class ApprovalDesk:
 
     async def pending_request(self, key: str) -> ApprovalRequest:
         """The request if it is still to be decided; InputError saying what became of it."""
-        request = await self.store.get(key)
+        request = await self.requests.get(key)
         if request is None:
             raise InputError("This approval request is not known to the bot.", field="approval")
         if not request.pending or request.expired():
@@ -91,7 +91,7 @@ class ApprovalDesk:
         """Submit the request's training for its owner; budgets are checked again now."""
         require_manager(is_manager)
         request = await self.pending_request(key)
-        if not await self.store.decide(key, APPROVED, manager_id):
+        if not await self.requests.decide(key, APPROVED, manager_id):
             raise InputError(
                 "This approval request was already decided by another click.", field="approval"
             )
@@ -109,9 +109,9 @@ class ApprovalDesk:
         except OutcomeUnknownError:
             raise  # the training may exist: never submit this request again
         except SD35LError:
-            await self.store.reopen(key)
+            await self.requests.reopen(key)
             raise
-        await self.store.set_training(key, row.id)
+        await self.requests.set_training(key, row.id)
         log.info("approval %s approved by %s: training %s", key, manager_id, row.id)
         return request, row
 
@@ -122,7 +122,7 @@ class ApprovalDesk:
         require_manager(is_manager)
         why = clean_reason(reason)
         request = await self.pending_request(key)
-        if not await self.store.decide(key, REJECTED, manager_id, why):
+        if not await self.requests.decide(key, REJECTED, manager_id, why):
             raise InputError(
                 "This approval request was already decided by another click.", field="approval"
             )
@@ -132,7 +132,7 @@ class ApprovalDesk:
         return request
 
     async def expire_due(self) -> list[ApprovalRequest]:
-        expired = await self.store.expire_due()
+        expired = await self.requests.expire_due()
         for request in expired:
             self._release(request)
         return expired

@@ -30,7 +30,7 @@ from bot.core.money.estimate import (
 )
 from bot.core.replicate.training import Training
 from bot.core.settings import Settings
-from bot.core.store.ledger import LedgerEntry, LedgerStore, month_of
+from bot.core.store.ledger import Ledger, LedgerEntry, month_of
 from bot.core.store.rows import TrainingRow, utcnow
 from bot.core.trainer_log.loss import loss_curve
 
@@ -160,7 +160,7 @@ def refusal(standing: Standing, high_cents: int) -> BudgetExceededError | None:
 class Budget:
     """Estimates from the team's history, the budget and approval rule, and the ledger."""
 
-    def __init__(self, ledger: LedgerStore, settings: Settings) -> None:
+    def __init__(self, ledger: Ledger, settings: Settings) -> None:
         self.ledger = ledger
         self.settings = settings
 

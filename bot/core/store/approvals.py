@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.store.db import Store
+from bot.core.store.database import Database
 from bot.core.store.rows import dump_json, from_iso, to_iso, utcnow
 
 APPROVAL_TTL = timedelta(days=1)
@@ -69,11 +69,11 @@ def _request(rec: Any) -> ApprovalRequest:
     )
 
 
-class ApprovalStore:
+class Approvals:
     """The approvals table of the bot's database."""
 
-    def __init__(self, store: Store, ttl: timedelta = APPROVAL_TTL) -> None:
-        self.store = store
+    def __init__(self, db: Database, ttl: timedelta = APPROVAL_TTL) -> None:
+        self.db = db
         self.ttl = ttl
 
     async def create(
@@ -89,7 +89,7 @@ class ApprovalStore:
     ) -> ApprovalRequest:
         now = utcnow()
         key = secrets.token_urlsafe(12)
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             await db.execute(
                 "INSERT INTO approvals (key, owner_id, guild_id, channel_id, config_json, "
                 "estimate_high_cents, summary, status, created_at, expires_at, images) "
@@ -113,14 +113,14 @@ class ApprovalStore:
         return request
 
     async def get(self, key: str) -> ApprovalRequest | None:
-        async with self.store.connection.execute(
+        async with self.db.connection.execute(
             "SELECT * FROM approvals WHERE key = ?", (key,)
         ) as cur:
             rec = await cur.fetchone()
         return _request(rec) if rec is not None else None
 
     async def set_message(self, key: str, channel_id: int, message_id: int) -> None:
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             await db.execute(
                 "UPDATE approvals SET channel_id = ?, message_id = ? WHERE key = ?",
                 (channel_id, message_id, key),
@@ -130,7 +130,7 @@ class ApprovalStore:
         """Move a pending, unexpired request to `status` (with a rejecting manager's reason);
         False when someone was first."""
         now = to_iso(utcnow())
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             cur = await db.execute(
                 "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ? "
                 "WHERE key = ? AND status = ? AND expires_at > ?",
@@ -140,7 +140,7 @@ class ApprovalStore:
 
     async def reopen(self, key: str) -> None:
         """Back to pending: the approved submit failed before anything was created."""
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             await db.execute(
                 "UPDATE approvals SET status = ?, decided_by = NULL, decided_at = NULL "
                 "WHERE key = ?",
@@ -148,13 +148,13 @@ class ApprovalStore:
             )
 
     async def set_training(self, key: str, training_id: str) -> None:
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             await db.execute(
                 "UPDATE approvals SET training_id = ? WHERE key = ?", (training_id, key)
             )
 
     async def pending(self) -> list[ApprovalRequest]:
-        async with self.store.connection.execute(
+        async with self.db.connection.execute(
             "SELECT * FROM approvals WHERE status = ? ORDER BY created_at", (PENDING,)
         ) as cur:
             return [_request(rec) for rec in await cur.fetchall()]
@@ -162,7 +162,7 @@ class ApprovalStore:
     async def expire_due(self) -> list[ApprovalRequest]:
         """Mark every pending request past its time as expired and return them (each once)."""
         now = to_iso(utcnow())
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             async with db.execute(
                 "SELECT key FROM approvals WHERE status = ? AND expires_at <= ?", (PENDING, now)
             ) as cur:

@@ -1,6 +1,6 @@
 """The team's finished trainings as estimate samples, read by the bot and by the CLI.
 
-The bot reads them through its store (`LedgerStore.samples`); the CLI, which keeps no database
+The bot reads them through its store (`Ledger.samples`); the CLI, which keeps no database
 of its own, reads the bot's file when one is there (`SD35L_DATABASE`) so both front ends show
 the same estimate. The CLI's read is read-only by construction: stdlib `sqlite3` with
 `mode=ro` (no aiosqlite on the CLI's start-up path), no write, no lock held after it returns,

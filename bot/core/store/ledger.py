@@ -4,8 +4,7 @@ One row per training, in whole cents, filed under the UTC month of its Start. A 
 counts at its high estimate until its ending settles the row with the actual cost, so a budget
 can never be overrun by trainings that have not ended yet. An ending whose billed time Replicate
 did not report keeps `actual_cents` NULL (unknown, never $0): it too counts at its high estimate
-until a later read fills the figure in (`fill_cost`). Shares the store's connection and write
-lock, like the previews.
+until a later read fills the figure in (`fill_cost`).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.money.estimate import Sample
-from bot.core.store.db import Store
+from bot.core.store.database import Database
 from bot.core.store.history import SAMPLE_LIMIT, SAMPLES_SQL, sample_of
 from bot.core.store.rows import from_iso, to_iso, utcnow
 
@@ -85,15 +84,15 @@ def _entry(rec: Any) -> LedgerEntry:
     return LedgerEntry(**data)
 
 
-class LedgerStore:
+class Ledger:
     """The ledger table of the bot's database."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def record(self, entry: LedgerEntry) -> None:
         """File a training at its Start (a second record of the same training changes nothing)."""
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             await db.execute(
                 f"INSERT OR IGNORE INTO ledger ({_COLUMNS}) VALUES "  # noqa: S608
                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -128,7 +127,7 @@ class LedgerStore:
         """Record the ending once; later calls (a re-poll, a restart) change nothing.
         `actual_cents` None records the cost as unknown (see `fill_cost`)."""
         loss_json = json.dumps(loss_points) if loss_points else None
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             cur = await db.execute(
                 "UPDATE ledger SET status = ?, predict_time = ?, actual_cents = ?, "
                 "loss_json = ?, settled_at = ? WHERE training_id = ? AND settled_at IS NULL",
@@ -147,7 +146,7 @@ class LedgerStore:
         self, training_id: str, predict_time: float | None, actual_cents: int
     ) -> bool:
         """Give an ended training whose cost was unknown its bill (once)."""
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             cur = await db.execute(
                 "UPDATE ledger SET predict_time = COALESCE(predict_time, ?), actual_cents = ? "
                 "WHERE training_id = ? AND settled_at IS NOT NULL AND actual_cents IS NULL",
@@ -161,12 +160,12 @@ class LedgerStore:
             "SELECT training_id FROM ledger WHERE settled_at IS NOT NULL AND actual_cents IS NULL "
             "AND settled_at >= ? ORDER BY settled_at"
         )
-        async with self.store.connection.execute(sql, (to_iso(since),)) as cur:
+        async with self.db.connection.execute(sql, (to_iso(since),)) as cur:
             return [str(rec[0]) for rec in await cur.fetchall()]
 
     async def get(self, training_id: str) -> LedgerEntry | None:
         sql = f"SELECT {_COLUMNS} FROM ledger WHERE training_id = ?"  # noqa: S608
-        async with self.store.connection.execute(sql, (training_id,)) as cur:
+        async with self.db.connection.execute(sql, (training_id,)) as cur:
             rec = await cur.fetchone()
         return _entry(rec) if rec is not None else None
 
@@ -176,7 +175,7 @@ class LedgerStore:
             return []
         marks = ",".join("?" * len(training_ids))
         sql = f"SELECT training_id FROM ledger WHERE training_id IN ({marks})"  # noqa: S608
-        async with self.store.connection.execute(sql, training_ids) as cur:
+        async with self.db.connection.execute(sql, training_ids) as cur:
             filed = {str(rec[0]) for rec in await cur.fetchall()}
         return [tid for tid in training_ids if tid not in filed]
 
@@ -188,7 +187,7 @@ class LedgerStore:
         if owner_id is not None:
             sql += " AND owner_id = ?"
             params.append(owner_id)
-        async with self.store.connection.execute(sql, params) as cur:
+        async with self.db.connection.execute(sql, params) as cur:
             rec = await cur.fetchone()
         return int(rec[0]) if rec else 0
 
@@ -203,23 +202,23 @@ class LedgerStore:
         if owner_id is not None:
             sql += " AND owner_id = ?"
             params.append(owner_id)
-        async with self.store.connection.execute(sql + " GROUP BY owner_id", params) as cur:
+        async with self.db.connection.execute(sql + " GROUP BY owner_id", params) as cur:
             return {int(r[0]): (int(r[1]), int(r[2])) for r in await cur.fetchall()}
 
     async def entries(self, month: str) -> list[LedgerEntry]:
         sql = f"SELECT {_COLUMNS} FROM ledger WHERE month = ? ORDER BY created_at"  # noqa: S608
-        async with self.store.connection.execute(sql, (month,)) as cur:
+        async with self.db.connection.execute(sql, (month,)) as cur:
             return [_entry(rec) for rec in await cur.fetchall()]
 
     async def samples(self, limit: int = SAMPLE_LIMIT) -> list[Sample]:
         """Succeeded trainings whose shape and billed time are known, newest first (the image
         count is None on rows filed before it was recorded)."""
-        async with self.store.connection.execute(SAMPLES_SQL, (limit,)) as cur:
+        async with self.db.connection.execute(SAMPLES_SQL, (limit,)) as cur:
             return [sample_of(r) for r in await cur.fetchall()]
 
     async def loss_points(self, training_id: str) -> list[tuple[int, float]]:
         sql = "SELECT loss_json FROM ledger WHERE training_id = ?"
-        async with self.store.connection.execute(sql, (training_id,)) as cur:
+        async with self.db.connection.execute(sql, (training_id,)) as cur:
             rec = await cur.fetchone()
         if rec is None or not rec[0]:
             return []

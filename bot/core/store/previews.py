@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.store.db import Store
+import aiosqlite
+
+from bot.core.store.database import Database
 from bot.core.store.rows import dump_json, from_iso, to_iso, utcnow
 
 PREVIEW_TTL = timedelta(minutes=15)  # the interaction token that shows it lives 15 min too
@@ -39,6 +41,16 @@ class Preview:
         return (now or utcnow()) >= self.expires_at
 
 
+async def claim_in(conn: aiosqlite.Connection, key: str) -> bool:
+    """Claim an unused, unexpired preview inside a transaction already open; False when someone
+    (a double click) was first."""
+    cur = await conn.execute(
+        "UPDATE previews SET used = 1 WHERE key = ? AND used = 0 AND expires_at > ?",
+        (key, to_iso(utcnow())),
+    )
+    return cur.rowcount > 0
+
+
 def _from_db(rec: Any) -> Preview:
     return Preview(
         key=rec["key"],
@@ -54,11 +66,11 @@ def _from_db(rec: Any) -> Preview:
     )
 
 
-class PreviewStore:
-    """Previews in the bot's database; shares the store's connection and write lock."""
+class Previews:
+    """The previews table of a `Database`."""
 
-    def __init__(self, store: Store, ttl: timedelta = PREVIEW_TTL) -> None:
-        self.store = store
+    def __init__(self, db: Database, ttl: timedelta = PREVIEW_TTL) -> None:
+        self.db = db
         self.ttl = ttl
 
     async def save(
@@ -69,8 +81,10 @@ class PreviewStore:
         config: dict[str, Any],
         dataset_summary: str = "",
         images: int | None = None,
+        ttl: timedelta | None = None,
     ) -> Preview:
-        """Store a new preview (and drop expired ones) and return it with its fresh key."""
+        """Store a new preview (and drop expired ones) and return it with its fresh key;
+        `ttl` overrides the table's for this one (a Start offered again after a restart)."""
         now = utcnow()
         config_json = dump_json(config)
         preview = Preview(
@@ -80,11 +94,11 @@ class PreviewStore:
             channel_id=channel_id,
             config=json.loads(config_json),
             created_at=now,
-            expires_at=now + self.ttl,
+            expires_at=now + (ttl or self.ttl),
             dataset_summary=dataset_summary,
             images=images,
         )
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             await db.execute("DELETE FROM previews WHERE expires_at < ?", (to_iso(now),))
             await db.execute(
                 "INSERT INTO previews (key, owner_id, guild_id, channel_id, config_json, "
@@ -106,24 +120,20 @@ class PreviewStore:
 
     async def get(self, key: str) -> Preview | None:
         sql = "SELECT * FROM previews WHERE key = ?"
-        async with self.store.connection.execute(sql, (key,)) as cur:
+        async with self.db.connection.execute(sql, (key,)) as cur:
             rec = await cur.fetchone()
         return _from_db(rec) if rec is not None else None
 
     async def claim(self, key: str) -> bool:
         """Mark unused and unexpired preview used; False when someone (a double click) was first."""
-        async with self.store.transaction() as db:
-            cur = await db.execute(
-                "UPDATE previews SET used = 1 WHERE key = ? AND used = 0 AND expires_at > ?",
-                (key, to_iso(utcnow())),
-            )
-            return cur.rowcount > 0
+        async with self.db.transaction() as conn:
+            return await claim_in(conn, key)
 
     async def release(self, key: str) -> None:
         """Make a claimed preview usable again (the submit failed before anything started)."""
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             await db.execute("UPDATE previews SET used = 0 WHERE key = ?", (key,))
 
     async def discard(self, key: str) -> None:
-        async with self.store.transaction() as db:
+        async with self.db.transaction() as db:
             await db.execute("DELETE FROM previews WHERE key = ?", (key,))

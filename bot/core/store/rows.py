@@ -1,6 +1,6 @@
-"""Plain records the store hands out, and the conversions they need (UTC ISO text, no secrets).
+"""Plain records the tables hand out, and the conversions they need (UTC ISO text, no secrets).
 
-Kept apart from `db.py` so front ends can import the records without the database code.
+Kept apart from the tables so front ends can import the records without the database code.
 """
 
 from __future__ import annotations
@@ -146,6 +146,15 @@ class PendingSubmission:
     told_at: datetime | None = None
     tell_attempted_at: datetime | None = None
 
+
+# The `trainings` table's columns (its card columns included) and its SQL set of endings.
+TRAINING_COLUMNS = (
+    "id, owner_id, guild_id, channel_id, card_message_id, destination, trigger_word, "
+    "config_json, status, step, total, eta_at, loss, predict_time, cost_cents, weights_url, "
+    "new_version, error, log_tail, created_at, updated_at, started_at, completed_at, "
+    "card_edited_at, card_status, card_gone, card_attempted_at"
+)
+TERMINAL_SQL = "(" + ",".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 
 _DATETIME_COLUMNS = (
     "eta_at",
