@@ -114,6 +114,7 @@ class ReplicateSimulator:
         )
         app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
         add_routes(app, self)
+        app.on_response_prepare.append(self._date_header)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -233,6 +234,13 @@ class ReplicateSimulator:
             return record
 
     # -- request pipeline --------------------------------------------------------------
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """`Date` as Replicate sends it, shifted by `faults.clock_skew` (`doctor`'s clock check)."""
+        if self.faults.clock_skew:
+            from email.utils import formatdate
+
+            response.headers["Date"] = formatdate(time.time() + self.faults.clock_skew, usegmt=True)
+
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
         value = value.strip()

@@ -36,6 +36,7 @@ class Faults:
     withhold_metrics: bool = False  # trainings answer without metrics.predict_time (not yet known)
     prediction_statuses: list[int] = field(default_factory=list)  # next prediction creates fail so
     caption_fail_widths: set[int] = field(default_factory=set)  # images this wide end "failed"
+    clock_skew: float = 0.0  # seconds added to every answer's `Date` (a host clock that is off)
 
 
 @dataclass(frozen=True)
