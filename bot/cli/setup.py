@@ -14,6 +14,8 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import echo
+from bot.cli.train import TrainRequest, run_train
+from bot.core.errors import InputError, SD35LError
 
 if TYPE_CHECKING:
     from bot.core.config.model import ResolvedConfig
@@ -37,7 +39,6 @@ DEFAULT_FILE = "sd35l-config.yaml"
 
 
 def _refuse_existing(path: Path, option: str) -> None:
-    from bot.core.errors import InputError
 
     if path.exists():
         raise InputError(
@@ -66,8 +67,6 @@ def init_config(preset: str | None, output: Path | None) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        from bot.core.errors import InputError
-
         raise InputError(
             f"Cannot write {output} ({exc.strerror or exc}); choose another --output.",
             field="output",
@@ -93,7 +92,6 @@ def _ask_valid(
     default: Any = None,
 ) -> Any:
     """Prompt until the answer passes validation; each refusal shows the one-sentence reason."""
-    from bot.core.errors import InputError
 
     while True:
         answer = click.prompt(label, type=kind, default=default)
@@ -113,7 +111,6 @@ def _dataset_usable(url: str, settings: Settings) -> bool:
     """Check the link at its prompt, so a 404 or a share page is found now rather than after
     every other question; the full report is shown when something is wrong."""
     from bot.cli import render
-    from bot.core.errors import SD35LError
 
     _common.import_pillow()
     from bot.core.dataset.check import inspect_dataset
@@ -173,7 +170,6 @@ def _save(resolved: ResolvedConfig) -> Path:
 def interactive() -> None:
     """Guided setup: answer a few questions, get a checked config file, optionally train."""
     from bot.cli import render
-    from bot.cli.train import TrainRequest, run_train
     from bot.core.config.model import describe_parameters
 
     settings = _common.settings()
