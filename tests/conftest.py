@@ -4,8 +4,9 @@ fixtures several test modules use live here (pytest finds them without imports).
 A developer's shell (or a `.env`) must never leak a real token or setting into a test. The
 fixtures: `sim` (the Replicate simulator in a thread), `dataset_server`/`dataset_url` (a ZIP on
 loopback), `cli_env` (a user's environment pointed at both), `fake_discord` (the fake Discord,
-checking every request) and `world` (a guild with members, the simulator and a dataset server,
-for the bot tests). Helpers they share are in `cli_support.py` and `bot_support.py`.
+checking every request), `world` (a guild with members, the simulator and a dataset server, for
+the bot tests) and `deployment` (a server and an account for `doctor` to check). What they share
+besides fixtures is in the `*_support.py` modules.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.sim import ReplicateSimulator, SimulatorThread
 from tests.bot_support import World
 from tests.cli_support import TOKEN, DatasetServer, dataset_zip
 from tests.dataset_corpus import CorpusServer
+from tests.doctor_support import BOT_PERMISSIONS, Deployment, DiscordThread
 from tests.fakediscord import FakeDiscord
 
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
@@ -129,3 +131,30 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
         assert not unknown, f"bot called routes the fake does not model: {unknown}"
         assert not fd.token_leaks, "the bot token appeared in a request body"
         assert not fd.limit_problems(), f"Discord would refuse: {fd.limit_problems()}"
+
+
+@pytest.fixture
+def deployment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
+    """All green: the bot in one server with the invite's permissions, commands synced, the
+    destination alice/lora owned by the token's account, a fresh data folder."""
+    models = ("alice/lora", "bob/lora")
+    with DiscordThread() as fd, SimulatorThread(token=TOKEN, models=models) as sim:
+        guild = fd.add_guild("team", channels=("general", "loras"))
+        role = fd.add_role(guild, "sd35l-bot", permissions=BOT_PERMISSIONS)
+        fd.add_member(guild, fd.app_id, roles=[role])
+        database = tmp_path / "data" / "sd35l.db"
+        env: dict[str, Any] = {
+            "DISCORD_TOKEN": fd.token,
+            "REPLICATE_API_TOKEN": TOKEN,
+            "REPLICATE_BASE_URL": sim.base_url,
+            "SD35L_DATABASE": str(database),
+            "SD35L_DEFAULT_DESTINATION": "alice/lora",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr("bot.cli.doctor.DISCORD_API", fd.api_base)
+        world = Deployment(fd, sim, guild, fd.default_channel(guild), role, database)
+        world.sync_commands()
+        yield world
+        assert not fd.unknown_requests, [f"{r.method} {r.path}" for r in fd.unknown_requests]

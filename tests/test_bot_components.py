@@ -1,9 +1,10 @@
 """Every button, select and form the bot can show passes Discord's rules (the fake's own checks).
 
-The classes are found in the code (every KeyedButton subclass, every Modal and Select subclass
-in bot/ui and cogs), so a new button is checked without touching this file; a new form or select
-needs its sample arguments in FORMS / SELECTS, and the test says so. The end-to-end tests send
-the same bodies through discord.py to the fake, which refuses any that break a rule.
+The classes are found in the code (every KeyedButton subclass, every Modal, Select and View
+subclass in bot/ui and cogs), so a new button is checked without touching this file; a new form,
+select or view needs its sample arguments in FORMS / SELECTS / VIEWS, and the test says so.
+The end-to-end tests send the same bodies through discord.py to the fake, which refuses any
+that break a rule.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ FORMS: dict[str, Callable[[], discord.ui.Modal]] = {
     "CaptionFileModal": lambda: CaptionFileModal(LONGEST_KEY),
 }
 SELECTS: dict[str, Callable[[], discord.ui.Select[Any]]] = {}
+VIEWS: dict[str, Callable[[], discord.ui.View]] = {}
 
 
 def _message_problems(body: dict[str, Any]) -> list[str]:
@@ -107,6 +109,10 @@ async def test_every_form_and_select_passes_discord_s_rules() -> None:
         view = discord.ui.View()
         view.add_item(SELECTS[name]())
         assert _message_problems({"components": view.to_components()}) == [], name
+    views = {cls.__name__ for cls in _subclasses(discord.ui.View)}
+    assert views <= set(VIEWS), f"add sample arguments for {views - set(VIEWS)} to VIEWS"
+    for name in sorted(views):
+        assert _message_problems({"components": VIEWS[name]().to_components()}) == [], name
 
 
 def test_the_reason_form_s_label_is_within_discord_s_45() -> None:

@@ -59,13 +59,16 @@ def env(tmp_path: Path, slow_sim: ReplicateSimulator) -> dict[str, str]:
     }
 
 
-def cli(args: list[str], env: dict[str, str], cwd: Path, **more_env: str) -> Ran:
-    """One CLI run through pipes, as a script or CI meets it."""
+def cli(
+    args: list[str], env: dict[str, str], cwd: Path, *, answers: str | None = None, **more_env: str
+) -> Ran:
+    """One CLI run through pipes, as a script or CI meets it (`answers`: typed lines)."""
     done = subprocess.run(
         [sys.executable, "-c", ENTRY, *args],
         env={k: v for k, v in {**env, **more_env}.items() if v is not None},
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
+        input=answers,
+        stdin=subprocess.DEVNULL if answers is None else None,
         capture_output=True,
         text=True,
         timeout=120,
@@ -339,3 +342,95 @@ def test_a_prose_like_token_is_redacted_as_a_token_not_inside_words() -> None:
     long_token = "r8_" + "Q" * 37
     secrets.register_secret(long_token)
     assert secrets.redact(f"x{long_token}y") == "x[redacted]y"  # a real token, even glued
+
+
+# --- the guided setup takes a folder and shows train's own report ------------------------
+
+
+def _report_block(text: str) -> list[str]:
+    """The dataset report as printed: its "Dataset check:" line and the indented lines under it."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Dataset check:"))
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.startswith("  ") or line.startswith("  Fix the dataset"):
+            break
+        block.append(line)
+    return block
+
+
+def test_interactive_takes_a_folder_and_shows_the_full_report_train_shows(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    root = folder(tmp_path, 5)
+    answers = "\n".join(
+        ["beginner", "alice/lora", TRIGGER, "./my-photos", "n", "setup/my.yaml", "n", ""]
+    )
+    ran = cli(["interactive"], env, tmp_path, answers=answers)
+    assert ran.code == 0, ran.both
+    assert "not a web link" not in ran.out
+    shown = _report_block(ran.out)
+    assert shown[0].startswith("Dataset check: OK")
+    assert any("warning: The dataset has only 5 usable images" in line for line in shown)
+    # The check step comes before the rest of the questions, and is train's report, line for line.
+    assert ran.out.index("warning: The dataset has only 5") < ran.out.index("Change the preset")
+    dry = cli(train_args(root, "--dry-run", "--preset", "beginner"), env, tmp_path)
+    assert _report_block(dry.out) == shown
+    # The saved file points at the folder from its own place, so it works from anywhere.
+    saved = (tmp_path / "setup" / "my.yaml").read_text()
+    assert 'dataset_path: "../my-photos"' in saved
+    again = cli(["train", "--config", str(tmp_path / "setup" / "my.yaml"), "--dry-run"], env, root)
+    assert again.code == 0 and _report_block(again.out) == shown
+
+
+def test_interactive_refuses_a_bad_folder_with_the_report_and_takes_a_local_zip(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    import shutil
+
+    bad = folder(tmp_path, **{"photos/a_small.png": png(64, 103)})
+    good = write_folder(tmp_path / "good", dataset_files(12))
+    shutil.make_archive(str(tmp_path / "good"), "zip", good)
+    answers = "\n".join(
+        ["fast", "alice/lora", TRIGGER, "./missing", str(bad), "good.zip", "n", "my.yaml", "n"]
+    )
+    ran = cli(["interactive"], env, tmp_path, answers=answers + "\n")
+    assert ran.code == 0, ran.both
+    assert "dataset_path: 'missing' does not exist" in ran.out
+    assert "error: 1 image is so small or narrow" in ran.out  # the refusal shows the report
+    assert ran.out.count("Fix the dataset, then give it again.") == 2
+    assert 'dataset_path: "good.zip"' in (tmp_path / "my.yaml").read_text()
+
+
+def test_interactive_on_a_terminal_trains_a_folder(
+    env: dict[str, str], tmp_path: Path, slow_sim: ReplicateSimulator
+) -> None:
+    from tests.test_cli_pty import Terminal
+
+    folder(tmp_path)
+    before = set(slow_sim.trainings)
+    term = Terminal(["interactive"], {**env, "TERM": "xterm-256color"}, tmp_path)
+    try:
+        for prompt, answer in (
+            ("Preset", "fast"),
+            ("Destination model", "alice/lora"),
+            ("Trigger word", TRIGGER),
+            ("Dataset (a folder", "./my-photos"),
+            ("Change the preset", "n"),
+            ("Save the config as", "my.yaml"),
+            ("Start this training now", "y"),
+            ("Start this training on Replicate", "y"),
+        ):
+            term.expect(prompt)
+            term.send(answer + "\r")
+        term.expect("Started training")
+        term.kill()
+    finally:
+        term.kill()
+    (tid,) = set(slow_sim.trainings) - before
+    import re
+
+    seen = re.sub(r"\x1b\[[0-9;]*m", "", term.seen)
+    assert "Dataset check: OK" in seen and "Uploaded at Start: 12 images" in seen
+    assert seen.index("Uploaded at Start") < seen.index("Change the preset")
+    assert "/v1/files/" in slow_sim.trainings[tid]["input"]["input_images"]

@@ -61,12 +61,12 @@ def test_init_config_unknown_preset() -> None:
 def _answers(url: str, *, submit: bool) -> str:
     lines = [
         "fast",  # preset
-        "ftp://example.com/x.zip",  # refused, asked again
-        url.rsplit("/", 1)[0] + "/missing.zip",  # answers 404: refused at the prompt
-        url,
         "nope",  # refused destination
         "alice/lora",
         TRIGGER,
+        "ftp://example.com/x.zip",  # refused, asked again
+        url.rsplit("/", 1)[0] + "/missing.zip",  # answers 404: refused at the prompt
+        url,
         "y",  # change training values
         "1200", "", "", "", "", "8",  # steps, batch, optimizer, lr, resolution, rank
         "my.yaml",
@@ -82,9 +82,10 @@ def test_interactive_writes_config_and_submits(
 ) -> None:
     result = invoke(["interactive"], input=_answers(dataset_url, submit=True))
     assert result.exit_code == 0, result.output
-    assert result.output.count("Dataset ZIP URL") >= 3  # re-asked after each refusal
+    assert result.output.count("Dataset (a folder") >= 3  # re-asked after each refusal
     assert "was not found (404)" in result.output
-    assert result.output.index("was not found (404)") < result.output.index("Trigger word")
+    # The link is judged at its prompt, before the training values and the file are asked.
+    assert result.output.index("was not found (404)") < result.output.index("Change the preset")
     saved = yaml.safe_load((tmp_path / "my.yaml").read_text())
     assert saved["destination"] == "alice/lora" and saved["trigger_word"] == TRIGGER
     assert saved["training"]["steps"] == 1200 and saved["training"]["lora_rank"] == 8

@@ -38,6 +38,14 @@ contact_sheet_option = click.option(
 )
 
 
+def require_present(path: str | None) -> None:
+    """A local dataset that is not there is one line, before the settings table is printed."""
+    if path:
+        from bot.core.dataset.collect import require_exists
+
+        require_exists(Path(path), field=FIELD)
+
+
 def config_relative(data: dict[str, object], config_path: Path) -> dict[str, object]:
     """A config file's `dataset_path` is relative to the file's folder, not to the shell's."""
     value = data.get("dataset_path")

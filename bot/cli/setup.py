@@ -7,6 +7,7 @@ place), writes the YAML, and can hand the file to the `train` path.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +15,14 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import echo
-from bot.cli.train import TrainRequest, run_train
+from bot.cli.train import TrainRequest, check_dataset_step, run_train
 from bot.core.errors import InputError, SD35LError
 
 if TYPE_CHECKING:
-    from bot.core.config.model import ResolvedConfig
+    from bot.core.config.model import ResolvedConfig, TrainingConfig
     from bot.core.settings import Settings
 
-REQUIRED = ("dataset_url", "destination", "trigger_word")
+REQUIRED = ("destination", "trigger_word")
 TUNABLE: tuple[tuple[str, str, type], ...] = (
     ("steps", "training.steps", int),
     ("batch_size", "training.batch_size", int),
@@ -31,10 +32,11 @@ TUNABLE: tuple[tuple[str, str, type], ...] = (
     ("lora_rank", "training.lora_rank", int),
 )
 LABELS = {
-    "dataset_url": "Dataset ZIP URL",
     "destination": "Destination model (owner/name)",
     "trigger_word": "Trigger word",
 }
+DATASET_LABEL = "Dataset (a folder of images, a local .zip, or a link to a .zip)"
+DATASET_KEYS = ("dataset_url", "dataset_path")
 DEFAULT_FILE = "sd35l-config.yaml"
 
 
@@ -102,31 +104,38 @@ def _ask_valid(
         except InputError as exc:
             echo(f"  {exc}")
             continue
-        if key == "dataset_url" and not _dataset_usable(answer, settings):
-            continue
         return answer
 
 
-def _dataset_usable(url: str, settings: Settings) -> bool:
-    """Check the link at its prompt, so a 404 or a share page is found now rather than after
-    every other question; the full report is shown when something is wrong."""
-    from bot.cli import render
+def dataset_key(answer: str) -> str:
+    """A link is a `dataset_url`; anything else is a local folder or .zip (`dataset_path`)."""
+    return "dataset_url" if "://" in answer else "dataset_path"
 
-    _common.import_pillow()
-    from bot.core.dataset.check import inspect_dataset
 
-    echo("  Checking the dataset...")
-    try:
-        report = _common.run(lambda: inspect_dataset(url, settings=settings))
-    except SD35LError as exc:
-        echo(f"  {exc}")
-        return False
-    if report.ok:
-        echo("  Dataset check: OK.")
-        return True
-    echo(render.dataset_report(report))
-    echo("  Fix the link or the ZIP, then give the link again.")
-    return False
+def _ask_dataset(values: dict[str, Any], settings: Settings) -> tuple[str, str]:
+    """Ask for the dataset and check it at once with `train`'s own dataset step, so the answer
+    is judged (full report, warnings included) before any file is written; a refused dataset
+    is asked again."""
+
+    while True:
+        answer = click.prompt(DATASET_LABEL).strip()
+        key = dataset_key(answer)
+        if key == "dataset_path":
+            answer = str(Path(answer).expanduser())
+        others = {k: v for k, v in values.items() if k not in DATASET_KEYS}
+        try:
+            resolved = _resolve({**others, key: answer}, settings, complete=True)
+            if key == "dataset_path":
+                from bot.core.dataset.collect import require_exists
+
+                require_exists(Path(answer), field=key)
+            echo("  Checking the dataset (the same check `train` runs)...")
+            check_dataset_step(resolved, settings)
+        except SD35LError as exc:
+            echo(f"  {exc}")
+            echo("  Fix the dataset, then give it again.")
+            continue
+        return key, answer
 
 
 def _choose_preset() -> str | None:
@@ -150,6 +159,17 @@ def _path_of(resolved: ResolvedConfig, dotted: str) -> Any:
     return node
 
 
+def _relative_dataset(resolved: ResolvedConfig, config_file: Path) -> TrainingConfig:
+    """A config file's `dataset_path` is read relative to the file's folder, so it is written
+    that way: the file keeps working from any shell directory."""
+
+    config = resolved.config
+    if not config.dataset_path:
+        return config
+    here = os.path.relpath(Path(config.dataset_path).resolve(), config_file.parent.resolve())
+    return config.model_copy(update={"dataset_path": Path(here).as_posix()})
+
+
 def _save(resolved: ResolvedConfig) -> Path:
     from bot.core.config.model import config_to_yaml
 
@@ -161,7 +181,7 @@ def _save(resolved: ResolvedConfig) -> Path:
         if path.exists() and not click.confirm(f"{path} exists. Overwrite it?", default=False):
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(config_to_yaml(resolved.config), encoding="utf-8")
+        path.write_text(config_to_yaml(_relative_dataset(resolved, path)), encoding="utf-8")
         echo(f"Saved {path}. Train with it any time: sd35l-trainer train --config {path}")
         return path
 
@@ -186,6 +206,14 @@ def interactive() -> None:
         default = settings.default_destination if key == "destination" else None
         values[key] = _ask_valid(key, LABELS[key], values, settings, default=default)
     echo("")
+    echo(
+        "Your images: a folder of .jpg/.png/.webp pictures (optional same-name .txt captions), "
+        "or a .zip of them, packed and uploaded for you when you start; or a direct link to a "
+        ".zip you host."
+    )
+    key, dataset = _ask_dataset(values, settings)
+    values[key] = dataset
+    echo("")
     if click.confirm(
         "Change the preset's training values (steps, learning rate, ...)?", default=False
     ):
@@ -202,7 +230,9 @@ def interactive() -> None:
         _common.warn(message)
     echo(render.config_listing(resolved.config.model_dump(mode="json"), resolved.origins))
     path = _save(resolved)
-    if not click.confirm("Check the dataset and start this training now?", default=False):
+    if not click.confirm(
+        "Start this training now (you see the estimate and confirm first)?", default=False
+    ):
         echo(f"Done. When ready: sd35l-trainer train --config {path}")
         return
     run_train(TrainRequest(config_path=path, ask=True, show_config=False))

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import _common
+from bot.cli import _common, dataset
 from bot.cli._common import EXIT_INTERRUPTED, echo, warn
+from bot.cli.caption import caption_option, sample_prompt_option
 from bot.cli.dataset import (
-    FIELD,
     check_linked,
     check_local,
     config_relative,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 CLI_KEYS = (
     "dataset_url", "dataset_path", "destination", "trigger_word", "preset", "steps", "batch_size",
     "optimizer", "learning_rate", "resolution", "lora_rank", "wandb_project",
+    "wandb_sample_prompts",
 )  # fmt: skip
 
 
@@ -145,6 +146,13 @@ async def _check_dataset(
     return None
 
 
+def check_dataset_step(resolved: ResolvedConfig, settings: Settings) -> None:
+    """`train`'s dataset step alone, for `interactive`'s check: the same code, so the same full
+    report (warnings included) and the same refusal (an `InputError`) for the same dataset."""
+    _common.import_pillow()
+    _common.run(lambda: _check_dataset(TrainRequest(), resolved, settings, _State()))
+
+
 async def _check_account(
     req: TrainRequest, resolved: ResolvedConfig, gw: ReplicateGateway, settings: Settings
 ) -> None:
@@ -160,7 +168,9 @@ async def _check_account(
             await gw.create_destination(destination)
             echo(f"Created the destination model {destination} (private).")
         elif req.create_destination:
-            _would_create(destination, found.account or "")
+            from bot.cli.render import would_create
+
+            would_create(destination, found.account or "")
         elif (
             req.prompting
             and not req.dry_run
@@ -187,27 +197,12 @@ async def _check_account(
         )
 
 
-def _would_create(destination: str, username: str) -> None:
-    """The dry run of --create-destination: compare the owner with the token's account, since
-    Replicate refuses (403) a model under an account the token does not belong to."""
-    owner = destination.split("/", 1)[0]
-    if username and owner.lower() == username.lower():
-        echo(f"Destination model {destination} does not exist; it would be created (private).")
-        return
-    warn(
-        f"the destination model {destination} does not exist, and the token belongs to "
-        f"account {username or 'unknown'}, not {owner}: it can be created only if {owner} is "
-        "an organization that account belongs to; otherwise Replicate refuses (403) before "
-        f"anything is submitted. Use {username or 'your-account'}/{destination.split('/', 1)[1]} "
-        "to train into your own account."
-    )
-
-
 def _show_estimate(resolved: ResolvedConfig, settings: Settings, images: int | None) -> str:
+    from bot.core.config.samples import samples_line
     from bot.core.jobs.preflight import estimate_text
 
     text = estimate_text(resolved.config, settings, images=images)
-    echo(f"Estimate: {text}")
+    echo(f"Estimate: {text}" + (f"\n{line}" if (line := samples_line(resolved.config)) else ""))
     return text
 
 
@@ -230,7 +225,7 @@ async def _submit_and_follow(
     req: TrainRequest, resolved: ResolvedConfig, settings: Settings, state: _State,
     local: LocalDataset | None = None,
 ) -> None:  # fmt: skip
-    from bot.cli import dataset, render
+    from bot.cli import render
     from bot.core.config.model import secret_inputs, to_trainer_input
 
     config = resolved.config
@@ -294,10 +289,7 @@ def run_train(req: TrainRequest) -> None:
 
     settings = _common.settings()
     resolved = resolve(req, settings)
-    if resolved.config.dataset_path:
-        from bot.core.dataset.collect import require_exists
-
-        require_exists(Path(resolved.config.dataset_path), field=FIELD)
+    dataset.require_present(resolved.config.dataset_path)
     for message in resolved.warnings:
         warn(message)
     if req.show_config:
@@ -364,7 +356,8 @@ def _interrupted(state: _State) -> None:
 )
 @click.option("--skip-dataset-check", is_flag=True, help="Do not inspect the dataset ZIP first.")
 @contact_sheet_option
-@click.option("--caption", is_flag=True, help="Caption uncaptioned --dataset images first.")
+@caption_option
+@sample_prompt_option
 def train(
     config_path: Path | None,
     contact_sheet: Path | None,
@@ -379,7 +372,7 @@ def train(
 ) -> None:
     """Check everything, show the estimate, and start a LoRA training on Replicate."""
     req = TrainRequest(
-        cli={key: values.get(key) for key in CLI_KEYS},
+        cli={key: None if values.get(key) == () else values.get(key) for key in CLI_KEYS},
         config_path=config_path,
         dry_run=dry_run,
         wait=wait,

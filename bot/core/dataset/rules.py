@@ -128,7 +128,8 @@ def _failures(verdict: DatasetVerdict, result: RuleResult) -> None:
                 f"{count(len(names), 'image is', 'images are')} so small or narrow that the "
                 f"trainer's "
                 f"aspect bucket has a 0 px side, which fails the run after the GPU is billed "
-                f"({_listed(items)}); remove them or use larger originals (both sides over "
+                f"({_listed(items)}); remove {'it' if len(names) == 1 else 'them'} or use "
+                "larger originals (both sides over "
                 "~128 px is safe).",
                 names,
             )
