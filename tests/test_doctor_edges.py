@@ -21,8 +21,7 @@ from bot.core.doctor.discord_rest import DiscordError, DiscordRest
 from bot.core.store.migrations import LATEST_VERSION
 from bot.sim import api as sim_api
 from bot.sim.schema import trainer_openapi_schema
-from tests.doctor_fixtures import Deployment
-from tests.doctor_fixtures import deployment as deployment
+from tests.doctor_support import Deployment
 from tests.fakediscord.doctor_routes import overwrite
 from tests.test_doctor import doctor, failures
 

@@ -13,6 +13,7 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import EXIT_FAILED, EXIT_OK, echo, paint
+from bot.core.errors import SD35LError
 
 # Discord's REST root; tests point it at the fake Discord.
 DISCORD_API = "https://discord.com/api/v10"
@@ -51,7 +52,6 @@ def doctor(ctx: click.Context, destination: str | None) -> None:
     """
     from bot.core.doctor.report import Finding, failed
     from bot.core.doctor.run import DoctorOptions, run_doctor
-    from bot.core.errors import SD35LError
 
     try:
         settings = _common.settings()
