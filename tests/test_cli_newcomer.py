@@ -169,13 +169,27 @@ def test_three_typos_are_reported_in_one_run(env: dict[str, str], tmp_path: Path
     )
     ran = cli(["train", "--config", "typos.yaml", "--dry-run"], env, tmp_path)
     assert ran.code == 2, ran.both
-    assert "typos.yaml has 3 unknown settings" in ran.err
+    assert ran.err.startswith("Error: The config has 4 problems:")  # the 3 typos + the missing
+    assert "trigger_word is missing" in ran.err
     for typo, fix in (
         ("trigger_wrod", "trigger_word"),
         ("training.step", "steps"),
         ("training.learning_rat", "learning_rate"),
     ):
         assert f"Unknown setting {typo} in typos.yaml (did you mean {fix}?)" in ran.err
+
+
+def test_typos_and_bad_values_are_reported_together(env: dict[str, str], tmp_path: Path) -> None:
+    folder(tmp_path)
+    (tmp_path / "mixed.yaml").write_text(
+        "dataset_path: my-photos\ndestination: Alice/Lora\ntrigger_word: ZXQTOK\n"
+        "training: {step: 1000, batch_size: 99}\n"
+    )
+    ran = cli(["train", "--config", "mixed.yaml", "--dry-run"], env, tmp_path)
+    assert ran.code == 2 and ran.err.startswith("Error: The config has 3 problems:"), ran.both
+    assert "Unknown setting training.step in mixed.yaml (did you mean steps?)" in ran.err
+    assert "destination: model names are lowercase; use 'alice/lora'" in ran.err
+    assert "training.batch_size: 99 is not allowed" in ran.err
 
 
 def test_an_error_in_defaults_yaml_names_that_file(env: dict[str, str], tmp_path: Path) -> None:
