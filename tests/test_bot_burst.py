@@ -11,12 +11,11 @@ import random
 from aiohttp import web
 from PIL import Image
 
-from tests.bot_fixtures import World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
-from tests.cli_fixtures import dataset_zip
+from tests.bot_support import World, has_button, make_bot, train_options
+from tests.cli_support import dataset_zip
 from tests.dataset_corpus import CorpusServer
 from tests.fakediscord import StoredMessage
-from tests.stalls import StallGuard
+from tests.stall_support import StallGuard
 from tests.synthetic_zip import SyntheticZip
 
 
@@ -156,7 +155,7 @@ def many_images_zip(images: int = 5000) -> SyntheticZip:
 async def test_a_5000_image_zip_is_planned_off_the_event_loop(
     world: World, loop_stalls: StallGuard
 ) -> None:
-    """The stall guard (tests/stalls.py) fails this test if planning the sample of ~10,000
+    """The stall guard (tests/stall_support.py) fails this test if planning the sample of ~10,000
     directory entries (70-160 ms) runs on the loop, as it did."""
     host = CorpusServer(files={"many.zip": many_images_zip()})  # type: ignore[dict-item]
     await host.start()

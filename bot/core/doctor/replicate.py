@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.core.doctor.local import check_clock
 from bot.core.doctor.report import Finding, bad, good
@@ -20,6 +21,7 @@ from bot.core.settings import DEFAULT_TRAINER, Settings
 
 AREA = "Replicate"
 STAND_IN_DATASET = "https://example.com/dataset.zip"  # checked for shape only, never fetched
+STAND_IN_DESTINATION = "owner/model"  # the destination has its own check
 STAND_IN_TRIGGER = "ZXQDOC"  # a rare word, as the config rules want
 MSG_NO_TOKEN = "REPLICATE_API_TOKEN is not set, so nothing can be submitted."  # noqa: S105
 FIX_NO_TOKEN = (
@@ -59,7 +61,7 @@ async def check_replicate(
     clock = check_clock("Replicate", gateway.server_date, datetime.now(UTC))
     found = [good(AREA, f"REPLICATE_API_TOKEN works: account {account or '(unnamed)'}.")]
     found.append(await _destination(gateway, destination, account))
-    found.append(await _trainer(settings, gateway, destination))
+    found.append(await _trainer(settings, gateway))
     return ReplicateResult(found, clock)
 
 
@@ -97,9 +99,7 @@ async def _destination(gateway: ReplicateGateway, destination: str | None, accou
     return good(AREA, f"the destination {full} exists and belongs to {real_owner}.")
 
 
-async def _trainer(
-    settings: Settings, gateway: ReplicateGateway, destination: str | None
-) -> Finding:
+async def _trainer(settings: Settings, gateway: ReplicateGateway) -> Finding:
     from bot.core.config.inputs import secret_inputs, to_trainer_input
     from bot.core.config.model import resolve_config
     from bot.core.config.presets import load_presets
@@ -116,12 +116,14 @@ async def _trainer(
     names: set[str] = set()
     presets = list(load_presets())
     for preset in presets:
-        cli = {
+        cli: dict[str, Any] = {
             "preset": preset,
             "dataset_url": STAND_IN_DATASET,
-            "destination": destination or "owner/model",
+            "destination": STAND_IN_DESTINATION,
             "trigger_word": STAND_IN_TRIGGER,
         }
+        if settings.wandb_api_key is not None:  # sample prompts are sent only with a W&B key
+            cli["wandb_sample_prompts"] = [f"a photo of {STAND_IN_TRIGGER}"]
         try:
             config = resolve_config(cli=cli, settings=settings).config
             inputs = to_trainer_input(config)

@@ -1,4 +1,4 @@
-"""The event-loop stall guard of the bot tests: asyncio's debug mode with a slow-callback
+"""The event-loop stall guard of the bot tests (the `loop_stalls` fixture in conftest.py): asyncio's debug mode with a slow-callback
 threshold, failing a test whose bot blocked the loop.
 
 Why: every acknowledgement waits behind whatever callback holds the loop, so a callback that
@@ -28,6 +28,7 @@ request being answered) or is defined under tests/; it is listed in `slow`, neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import cProfile
 import gc
 import io
@@ -38,11 +39,9 @@ import threading
 import time
 import traceback
 from asyncio import format_helpers
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest_asyncio
 
 STALL_MS = 20.0  # the issue's limit: no callback blocks the loop for more than 20 ms
 
@@ -132,10 +131,9 @@ class StallGuard(logging.Handler):
         return run
 
 
-@pytest_asyncio.fixture
-async def loop_stalls() -> AsyncIterator[StallGuard]:
-    """Run the test's loop in debug mode; fail the test if a callback computed >= STALL_MS."""
-    loop = asyncio.get_running_loop()
+@contextlib.contextmanager
+def watching(loop: asyncio.AbstractEventLoop) -> Iterator[StallGuard]:
+    """Debug mode with the `STALL_MS` threshold on `loop` while inside; restored after."""
     guard = StallGuard(loop)
     logger = logging.getLogger("asyncio")
     debug, threshold = loop.get_debug(), loop.slow_callback_duration
@@ -159,9 +157,13 @@ async def loop_stalls() -> AsyncIterator[StallGuard]:
         asyncio.Handle._run = original  # type: ignore[method-assign]
         format_helpers.extract_stack = stack
         gc.callbacks.remove(guard.on_gc)
-    stalls = guard.stalls
+
+
+def assert_no_stalls(guard: StallGuard) -> None:
+    """Fail when a callback of the bot computed for `STALL_MS` or more."""
     for text in guard.profiles:  # where the time went, when asked for
         print(text)
+    stalls = guard.stalls
     assert not stalls, f"the event loop was blocked (>= {STALL_MS:g} ms of CPU): " + "; ".join(
         f"{s.callback} ({s.cpu_ms:.0f} ms CPU, {s.wall_ms:.0f} ms)" for s in stalls
     )
