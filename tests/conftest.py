@@ -6,7 +6,8 @@ fixtures: `sim` (the Replicate simulator in a thread), `dataset_server`/`dataset
 loopback), `cli_env` (a user's environment pointed at both), `fake_discord` (the fake Discord,
 checking every request), `world` (a guild with members, the simulator and a dataset server, for
 the bot tests, whose loop `loop_stalls` watches for callbacks that block it) and `deployment` (a
-server and an account for `doctor` to check). What they share besides fixtures is in the `*_support.py` modules.
+server and an account for `doctor` to check). What they share besides fixtures is in the
+`*_support.py` modules.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The event-loop stall guard of the bot tests (the `loop_stalls` fixture in conftest.py): asyncio's debug mode with a slow-callback
-threshold, failing a test whose bot blocked the loop.
+"""The event-loop stall guard of the bot tests (the `loop_stalls` fixture in conftest.py):
+asyncio's debug mode with a slow-callback threshold, failing a test whose bot blocked the loop.
 
 Why: every acknowledgement waits behind whatever callback holds the loop, so a callback that
 computes for 100 ms (planning a 5,000-image ZIP's sample, decoding an image, drawing a chart) is
