@@ -19,10 +19,13 @@ DISCORD_API = "https://discord.com/api/v10"
 
 
 def _expected_commands(settings: Any) -> Any:
-    """What the bot would sync, or None when the bot's modules cannot load here."""
+    """What the bot would sync; None without a bot token (nothing to compare with) or when the
+    bot's modules cannot load here."""
+    if settings.discord_token is None:
+        return None
     try:
         from bot.app import expected_commands
-    except ImportError:
+    except ImportError:  # pragma: no cover - an install without discord.py
         return None
     return expected_commands(settings)
 
