@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.core.doctor.local import check_clock
 from bot.core.doctor.report import Finding, bad, good
@@ -115,12 +116,14 @@ async def _trainer(settings: Settings, gateway: ReplicateGateway) -> Finding:
     names: set[str] = set()
     presets = list(load_presets())
     for preset in presets:
-        cli = {
+        cli: dict[str, Any] = {
             "preset": preset,
             "dataset_url": STAND_IN_DATASET,
             "destination": STAND_IN_DESTINATION,
             "trigger_word": STAND_IN_TRIGGER,
         }
+        if settings.wandb_api_key is not None:  # sample prompts are sent only with a W&B key
+            cli["wandb_sample_prompts"] = [f"a photo of {STAND_IN_TRIGGER}"]
         try:
             config = resolve_config(cli=cli, settings=settings).config
             inputs = to_trainer_input(config)
