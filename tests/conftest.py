@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.sim import ReplicateSimulator
 from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (shared fixture)
 
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
@@ -38,3 +39,14 @@ def _clean_env(
     monkeypatch.setenv("SD35L_CONFIG_DIR", str(home / ".config" / "sd35l-trainer"))
     monkeypatch.setenv("MPLCONFIGDIR", _matplotlib_dir)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _simulator_answers_follow_the_spec(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every simulator of every test checks its JSON answers against Replicate's published
+    response schemas; a test fails if one strayed."""
+    strayed: list[str] = []
+    monkeypatch.setattr(ReplicateSimulator, "check_responses", True)
+    monkeypatch.setattr(ReplicateSimulator, "strayed", strayed)
+    yield
+    assert strayed == [], "the simulator answered outside Replicate's spec"
