@@ -23,6 +23,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.core.doctor.backoff import Refusals, refusals_path, stop_refused
 from bot.core.errors import InputError, SD35LError
 from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import RoundReport, Tracker
@@ -53,6 +54,10 @@ MSG_MISSING_BOT_LOGIN = (
     "applications, then Bot: copy the token) and set DISCORD_TOKEN in the environment or in "
     ".env. No account needed to try everything first: ./scripts/rehearse runs the 60-second "
     'rehearsal (README, "The first five minutes").'
+)
+MSG_REFUSED_BOT_LOGIN = (
+    "Discord refused DISCORD_TOKEN; copy the bot token again (Developer Portal → your "
+    "application → Bot → Reset Token) and set DISCORD_TOKEN."
 )
 
 
@@ -113,6 +118,7 @@ class TrainerBot(ServicedBot):
         self.gate = HandlerGate(self)
         self.shutdown_grace = 20.0  # seconds running interactions get to finish on close()
         self.close_on_sigterm = False  # run_bot: `docker stop` closes gracefully too
+        self.startup_checks = False  # run_bot: the `doctor` checks, each failure logged
 
     # -- startup -----------------------------------------------------------------------------
 
@@ -142,6 +148,11 @@ class TrainerBot(ServicedBot):
 
     async def _run_tracker(self) -> None:
         await self.wait_until_ready()
+        Refusals(refusals_path(self.settings.database)).clear()  # logged in: tokens are good
+        if self.startup_checks:
+            self.background.append(
+                asyncio.create_task(self._startup_checks(), name="sd35l-startup-checks")
+            )
         try:
             rows = await self.jobs.reconcile()
             log.info("reconciled %d unfinished training(s) after start", len(rows))
@@ -149,7 +160,47 @@ class TrainerBot(ServicedBot):
             log.exception("reconcile after start failed; the tracker will catch up")
         self.tracker.start()
 
+    async def _startup_checks(self) -> None:
+        await self.run_startup_checks()
+
+    async def run_startup_checks(self) -> list[Any]:
+        """The `doctor` checklist once the bot is connected; each failure logged with its fix."""
+        from bot.core.doctor.report import failed
+        from bot.core.doctor.run import DoctorOptions, run_doctor
+
+        options = DoctorOptions(
+            discord_api=discord.http.Route.BASE,
+            commands=self.command_payloads(),
+            gateway_options={"read_attempts": 2, "timeout": 15.0},
+        )
+        try:
+            findings = await run_doctor(self.settings, options)
+        except Exception:
+            log.exception("start-up checks could not run; `sd35l-trainer doctor` shows them")
+            return []
+        problems = failed(findings)
+        for finding in problems:
+            log.warning("start-up check failed: %s", finding.line())
+        log.info(
+            "start-up checks: %d passed, %d failed%s",
+            len(findings) - len(problems),
+            len(problems),
+            "" if problems else " (deployment OK)",
+        )
+        return findings
+
     # -- command sync ------------------------------------------------------------------------
+
+    def command_payloads(self) -> dict[int | None, list[dict[str, Any]]]:
+        """What the bot syncs, by scope (a guild id of SD35L_GUILD_IDS, or None: global)."""
+        scopes: dict[int | None, list[dict[str, Any]]] = {}
+        ids: list[int | None] = list(self.settings.guild_ids) or [None]
+        for guild_id in ids:
+            guild = discord.Object(id=guild_id) if guild_id is not None else None
+            if guild is not None:
+                self.tree.copy_global_to(guild=guild)
+            scopes[guild_id] = self.command_payload(guild)
+        return scopes
 
     def _hash_path(self) -> Path:
         db = self.settings.database.expanduser()
@@ -249,6 +300,23 @@ def create_bot(settings: Settings | None = None, **kwargs: Any) -> TrainerBot:
     return TrainerBot(settings if settings is not None else load_settings(), **kwargs)
 
 
+def expected_commands(settings: Settings) -> dict[int | None, list[dict[str, Any]]]:
+    """The commands this version syncs, built offline: extensions loaded, nothing connected."""
+
+    async def build() -> dict[int | None, list[dict[str, Any]]]:
+        bot = create_bot(settings, sync_commands=False)
+        try:
+            for name in EXTENSIONS:
+                await bot.load_extension(name)
+            return bot.command_payloads()
+        finally:
+            for task in bot.background:
+                task.cancel()
+            await asyncio.gather(*bot.background, return_exceptions=True)
+
+    return asyncio.run(build())
+
+
 def check_replicate(settings: Settings) -> None:
     """At start, `GET /v1/account` once, so a bad token is found now and not at someone's
     /train: a refused token stops the bot (InputError, exit 2); a missing one or an unreachable
@@ -279,24 +347,25 @@ def run_bot() -> None:
     try:
         settings = load_settings()
     except SD35LError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+        import os
+
+        stop_refused(Path(os.environ.get("SD35L_DATABASE") or "./data/sd35l.db"), str(exc))
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
-        print(f"Error: {MSG_MISSING_BOT_LOGIN}", file=sys.stderr)
-        raise SystemExit(2)
+        stop_refused(settings.database, MSG_MISSING_BOT_LOGIN)
     try:
         check_replicate(settings)
     except SD35LError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+        stop_refused(settings.database, str(exc))
     bot = create_bot(settings)
     bot.close_on_sigterm = True
+    bot.startup_checks = True
     try:
         bot.run(settings.discord_token.get_secret_value(), log_handler=None)
     except discord.LoginFailure:
-        print("Error: Discord refused DISCORD_TOKEN; copy the bot token again.", file=sys.stderr)
-        raise SystemExit(2) from None
+        stop_refused(settings.database, MSG_REFUSED_BOT_LOGIN)
     except SD35LError as exc:
+        if exc.exit_code == 2:
+            stop_refused(settings.database, str(exc))
         print(f"Error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
     except (aiohttp.ClientError, OSError) as exc:

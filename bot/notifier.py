@@ -27,7 +27,7 @@ import discord
 
 from bot.core.jobs.crash import crash_point
 from bot.core.jobs.pace import Pace
-from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
+from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED, NOTICE_LATE
 from bot.core.jobs.tracker import CardResult, Tracker
 from bot.core.log import get_logger
 from bot.core.money.cents import format_cents
@@ -38,7 +38,7 @@ from bot.ui.buttons import view_of
 from bot.ui.card import card_embed, log_file, notice_embed
 from bot.ui.charts import loss_curve_png
 from bot.ui.format import mention
-from bot.ui.starts import start_outcome_embed
+from bot.ui.starts import late_start_embed, start_outcome_embed
 from bot.ui.train import DiscardButton, StartButton, card_message
 
 log = get_logger(__name__)
@@ -212,6 +212,8 @@ class DiscordNotifier:
 
     async def deliver_notice(self, row: TrainingRow, notice: Notice) -> bool:
         ref = nonce("notice", notice.id, notice.training_id, notice.kind)
+        if notice.kind == NOTICE_LATE:
+            return await self._correct_start(row, notice, ref)
         embed = notice_embed(row, notice.payload)
         embed.set_footer(text=f"ref {ref}")
         curve = await self.loss_curve(row)
@@ -230,6 +232,15 @@ class DiscordNotifier:
             embed,
             lambda: _files(row, notice.payload, curve),  # a File can be sent only once
             row,
+        )
+
+    async def _correct_start(self, row: TrainingRow, notice: Notice, ref: str) -> bool:
+        """An interrupted Start's training turned up after all: tell its owner, once."""
+        embed = late_start_embed(row, notice.payload)
+        embed.set_footer(text=f"ref {ref}")
+        text = f"{mention(row.owner_id)} about your training start (your DMs are closed):"
+        return await self._tell_owner(
+            row.owner_id, row.channel_id, ref, notice.attempted_at, text, embed, dict, row
         )
 
     async def _tell_owner(

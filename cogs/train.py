@@ -103,6 +103,7 @@ class TrainCog(commands.Cog):
         resolution='Comma-separated sizes, e.g. "768,1024"',
         lora_rank=f"LoRA rank ({LORA_RANK})",
         dry_run="Only check and preview; no Start button",
+        sample_prompts="W&B sample image prompts, separated by | (needs WANDB_API_KEY)",
     )
     @app_commands.choices(preset=PRESET_CHOICES, optimizer=OPTIMIZER_CHOICES)
     async def train(
@@ -121,6 +122,7 @@ class TrainCog(commands.Cog):
         resolution: str | None = None,
         lora_rank: app_commands.Range[int, LORA_RANK.low, LORA_RANK.high] | None = None,
         dry_run: bool = False,
+        sample_prompts: app_commands.Range[str, 1, 2000] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         options = {
@@ -134,6 +136,7 @@ class TrainCog(commands.Cog):
             "learning_rate": learning_rate,
             "resolution": resolution,
             "lora_rank": lora_rank,
+            "wandb_sample_prompts": sample_prompts,
         }
         await show_preview(interaction, options, config, dry_run, dataset)
 

@@ -88,6 +88,7 @@ ALLOWED = {
     "wandb_project": "a W&B project name",
     "wandb_save_interval": "1-100000",
     "wandb_sample_interval": "1-100000",
+    "wandb_sample_prompts": "up to 8 prompts (a list); needs WANDB_API_KEY",
     "caption_dropout_rate": "0-1",
     "cache_latents_to_disk": "true, false",
 }
@@ -135,7 +136,7 @@ def _config_rows() -> list[str]:
         if path in ("dataset_url", "dataset_path"):
             shown = "(one of the two)"
         if default is not None:
-            shown = f"`{default}`"
+            shown = f"`{default}`" if default != () else "(none)"
         rows.append(
             f"| `{path}` | {option} | {shown} | {_cell(ALLOWED[flat])} | {_cell(help_text[flat])} |"
         )

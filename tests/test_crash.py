@@ -4,6 +4,7 @@ training, and every interrupted Start settled and told."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections import Counter
@@ -142,4 +143,59 @@ async def test_outside_the_nonce_window_the_bot_looks_before_sending(world: Worl
     assert fd.nonce_hits == 0  # nothing was sent twice, not even for Discord to catch
     assert len(world.cards()) == 1
     assert len(ended_dms(world, world.alice)) == 1
+    world.assert_clean()
+
+
+async def test_a_create_that_lands_30_s_late_is_adopted_and_its_owner_corrected_once(
+    world: World,
+) -> None:
+    """The bot dies while its create is still in flight; the restarted bot settles the Start as
+    never submitted and says so. The create reaches Replicate 30 s late: the training carrying
+    the Start's marker is adopted for its owner, who is told the correction exactly once,
+    also across another restart, and it is in the ledger."""
+    fd, sim = world.fd, world.sim
+    sim.faults.create_commit_delay = 30.0
+    first = await BotProcess(world, "p1").start()
+    shown = await preview(world, world.alice)
+    await fd.click(shown, label="Start", user=world.alice)
+    await poll(lambda: sim.late_creates == 1, 20, "the create in flight")
+    assert first.proc is not None
+    first.proc.kill()  # the power goes while the request is out
+    await first.killed()
+    assert sim.trainings == {}
+
+    second = await BotProcess(world, "p2").start()
+    await poll(lambda: bool(fd.dms(world.alice)), 20, "alice told")
+    assert "nothing was submitted and nothing was charged" in fd.dms(world.alice)[0].text()
+
+    sim.commit_late_creates()  # ...and now, 30 s after it was sent, the create lands
+    await poll(lambda: len(sim.trainings) == 1, 10, "the late training")
+    (tid,) = sim.trainings
+
+    def corrections() -> list[StoredMessage]:
+        return [
+            m
+            for m in fd.dms(world.alice)
+            if m.embeds and m.embeds[0]["title"].startswith("Correction")
+        ]
+
+    await poll(lambda: len(corrections()) == 1, 20, "the correction")
+    text = corrections()[0].text()
+    assert tid in text and "that was wrong" in text and "is billed" in text
+    sim.finish(tid, "succeeded")
+    await poll(lambda: len(ended_dms(world, world.alice)) == 1, 20, "alice's notice")
+    await second.stop()
+    third = await BotProcess(world, "p3").start()
+    await poll(lambda: len(cards_of(world)) == 1, 20, "the adopted training's card")
+    await asyncio.sleep(0.5)  # rounds of the restarted bot (SD35L_POLL_INTERVAL 0.05 s)
+    await third.stop()
+
+    assert len(corrections()) == 1 and len(ended_dms(world, world.alice)) == 1
+    assert cards_of(world) == Counter({tid: 1})
+    with contextlib.closing(sqlite3.connect(world.env["SD35L_DATABASE"])) as db:
+        owner = db.execute("SELECT owner_id FROM trainings WHERE id = ?", (tid,)).fetchone()
+        filed = db.execute("SELECT owner_id FROM ledger WHERE training_id = ?", (tid,)).fetchone()
+        outcome = db.execute("SELECT outcome FROM pending_submissions").fetchone()
+    assert owner == filed == (world.alice.id,) and outcome == ("adopted_late",)
+    assert len(sim.trainings) == 1
     world.assert_clean()

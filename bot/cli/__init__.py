@@ -105,7 +105,7 @@ def _print_version(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from bot.cli import caption, follow, jobs, servers, setup, train
+    from bot.cli import caption, doctor, follow, jobs, servers, setup, train
 
     cli.add_command(train.train)
     cli.add_command(jobs.list_cmd)
@@ -116,6 +116,7 @@ def _register() -> None:
     cli.add_command(setup.init_config)
     cli.add_command(setup.interactive)
     cli.add_command(caption.caption_cmd)
+    cli.add_command(doctor.doctor)
     cli.add_command(servers.simulate)
     cli.add_command(servers.bot)
 

@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 
 FIELD = "folder"
 
+caption_option = click.option(
+    "--caption", is_flag=True, help="Caption the images that have no caption first (costs money)."
+)
+sample_prompt_option = click.option(
+    "--sample-prompt",
+    "wandb_sample_prompts",
+    multiple=True,
+    help="A prompt rendered as a W&B sample image while it trains (repeatable; WANDB_API_KEY).",
+)
+
 
 @dataclass
 class CaptionAsk:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.cli._common import paint
+from bot.cli._common import echo, paint, warn
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -301,3 +301,19 @@ def dry_run_summary(*, dataset_checked: bool, account: bool) -> str:
 
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def would_create(destination: str, username: str) -> None:
+    """The dry run of --create-destination: compare the owner with the token's account, since
+    Replicate refuses (403) a model under an account the token does not belong to."""
+    owner = destination.split("/", 1)[0]
+    if username and owner.lower() == username.lower():
+        echo(f"Destination model {destination} does not exist; it would be created (private).")
+        return
+    warn(
+        f"the destination model {destination} does not exist, and the token belongs to "
+        f"account {username or 'unknown'}, not {owner}: it can be created only if {owner} is "
+        "an organization that account belongs to; otherwise Replicate refuses (403) before "
+        f"anything is submitted. Use {username or 'your-account'}/{destination.split('/', 1)[1]} "
+        "to train into your own account."
+    )

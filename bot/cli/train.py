@@ -17,6 +17,7 @@ import click
 
 from bot.cli import _common, dataset
 from bot.cli._common import EXIT_INTERRUPTED, echo, warn
+from bot.cli.caption import caption_option, sample_prompt_option
 from bot.cli.dataset import config_relative, contact_sheet_option, dataset_option
 from bot.core.limits import LORA_RANK
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 CLI_KEYS = (
     "dataset_url", "dataset_path", "destination", "trigger_word", "preset", "steps", "batch_size",
     "optimizer", "learning_rate", "resolution", "lora_rank", "wandb_project",
+    "wandb_sample_prompts",
 )  # fmt: skip
 
 
@@ -165,7 +167,9 @@ async def _check_account(
             await gw.create_destination(destination)
             echo(f"Created the destination model {destination} (private).")
         elif req.create_destination:
-            _would_create(destination, found.account or "")
+            from bot.cli.render import would_create
+
+            would_create(destination, found.account or "")
         elif (
             req.prompting
             and not req.dry_run
@@ -192,27 +196,12 @@ async def _check_account(
         )
 
 
-def _would_create(destination: str, username: str) -> None:
-    """The dry run of --create-destination: compare the owner with the token's account, since
-    Replicate refuses (403) a model under an account the token does not belong to."""
-    owner = destination.split("/", 1)[0]
-    if username and owner.lower() == username.lower():
-        echo(f"Destination model {destination} does not exist; it would be created (private).")
-        return
-    warn(
-        f"the destination model {destination} does not exist, and the token belongs to "
-        f"account {username or 'unknown'}, not {owner}: it can be created only if {owner} is "
-        "an organization that account belongs to; otherwise Replicate refuses (403) before "
-        f"anything is submitted. Use {username or 'your-account'}/{destination.split('/', 1)[1]} "
-        "to train into your own account."
-    )
-
-
 def _show_estimate(resolved: ResolvedConfig, settings: Settings, images: int | None) -> str:
+    from bot.core.config.samples import samples_line
     from bot.core.jobs.preflight import estimate_text
 
     text = estimate_text(resolved.config, settings, images=images)
-    echo(f"Estimate: {text}")
+    echo(f"Estimate: {text}" + (f"\n{line}" if (line := samples_line(resolved.config)) else ""))
     return text
 
 
@@ -371,7 +360,8 @@ def _interrupted(state: _State) -> None:
 )
 @click.option("--skip-dataset-check", is_flag=True, help="Do not inspect the dataset ZIP first.")
 @contact_sheet_option
-@click.option("--caption", is_flag=True, help="Caption uncaptioned --dataset images first.")
+@caption_option
+@sample_prompt_option
 def train(
     config_path: Path | None,
     contact_sheet: Path | None,
@@ -386,7 +376,7 @@ def train(
 ) -> None:
     """Check everything, show the estimate, and start a LoRA training on Replicate."""
     req = TrainRequest(
-        cli={key: values.get(key) for key in CLI_KEYS},
+        cli={key: None if values.get(key) == () else values.get(key) for key in CLI_KEYS},
         config_path=config_path,
         dry_run=dry_run,
         wait=wait,

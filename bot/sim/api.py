@@ -218,6 +218,9 @@ async def create_training(sim: ReplicateSimulator, request: web.Request) -> web.
     wrong = validate_input(inputs)
     if wrong:
         return invalid(wrong)
+    if faults.create_commit_delay > 0:
+        delay, faults.create_commit_delay = faults.create_commit_delay, 0.0
+        await sim.arrive_late(delay)
     record = sim.create_training(
         destination,
         inputs,

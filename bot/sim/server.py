@@ -104,11 +104,16 @@ class ReplicateSimulator:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
+        self._commit_late: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.late_creates = 0  # creates waiting to reach Replicate (faults.create_commit_delay)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Write the weights tar, listen, and return the base URL (without /v1)."""
         self._stopping = asyncio.Event()
+        self._commit_late = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._tmp = tempfile.TemporaryDirectory(prefix="sd35l-sim-")
         self.weights_tar_path = Path(self._tmp.name) / "weights.tar"
         self.lora_sha256 = await asyncio.to_thread(
@@ -116,6 +121,7 @@ class ReplicateSimulator:
         )
         app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
         add_routes(app, self)
+        app.on_response_prepare.append(self._date_header)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -153,6 +159,25 @@ class ReplicateSimulator:
         except TimeoutError:
             return False
         return True
+
+    async def arrive_late(self, seconds: float) -> None:
+        """Hold a create `seconds` (or until `commit_late_creates`, or stop) before it lands."""
+        assert self._commit_late is not None
+        self.late_creates += 1
+        try:
+            waiters = [asyncio.ensure_future(self._commit_late.wait())]
+            if self._stopping is not None:
+                waiters.append(asyncio.ensure_future(self._stopping.wait()))
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+        finally:
+            self.late_creates -= 1
+
+    def commit_late_creates(self) -> None:
+        """The moment a late create lands, now (safe from another thread)."""
+        if self._loop is not None and self._commit_late is not None:
+            self._loop.call_soon_threadsafe(self._commit_late.set)
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -235,6 +260,13 @@ class ReplicateSimulator:
             return record
 
     # -- request pipeline --------------------------------------------------------------
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """`Date` as Replicate sends it, shifted by `faults.clock_skew` (`doctor`'s clock check)."""
+        if self.faults.clock_skew:
+            from email.utils import formatdate
+
+            response.headers["Date"] = formatdate(time.time() + self.faults.clock_skew, usegmt=True)
+
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
         value = value.strip()

@@ -34,8 +34,12 @@ class Faults:
     upload_status: int | None = None  # the next file upload answers this error instead
     upload_hang: float = 0.0  # every file upload waits this long before reading the body
     withhold_metrics: bool = False  # trainings answer without metrics.predict_time (not yet known)
+    # The next create reaches Replicate this many seconds late: its request stays open, and the
+    # training exists only then (`commit_late_creates()` brings that moment forward).
+    create_commit_delay: float = 0.0
     prediction_statuses: list[int] = field(default_factory=list)  # next prediction creates fail so
     caption_fail_widths: set[int] = field(default_factory=set)  # images this wide end "failed"
+    clock_skew: float = 0.0  # seconds added to every answer's `Date` (a host clock that is off)
 
 
 @dataclass(frozen=True)

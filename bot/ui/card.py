@@ -88,11 +88,26 @@ def card_embed(row: TrainingRow, pace: Pace | None = None) -> discord.Embed:
         )
         if row.loss is not None:
             embed.add_field(name="Loss", value=f"{row.loss:.4f}", inline=True)
+    samples = _samples(row)
+    if samples:
+        embed.add_field(name="Sample images", value=clip(samples, 300), inline=False)
     embed.add_field(name="Links", value=_links(row), inline=False)
     moving = refresh_line(None if row.is_terminal else pace)
     embed.set_footer(text=f"{moving} · /status for details")
     embed.timestamp = row.updated_at
     return embed
+
+
+def _samples(row: TrainingRow) -> str | None:
+    """Where the W&B sample images appear and how often (from the stored config)."""
+    wandb = (row.config or {}).get("wandb")
+    if not isinstance(wandb, dict) or not wandb.get("sample_prompts"):
+        return None
+    prompts = wandb["sample_prompts"]
+    return (
+        f"{len(prompts)} prompt(s) every {wandb.get('sample_interval', 100)} steps in the W&B "
+        f"project `{wandb.get('project', '?')}` (wandb.ai, Media panel)"
+    )
 
 
 def _outcome(row: TrainingRow) -> str:

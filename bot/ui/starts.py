@@ -6,10 +6,13 @@ decided): the words say what happened, whether money was spent, and what to do n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import discord
 
 from bot.core.jobs.pending import AMBIGUOUS, NOT_SUBMITTED
-from bot.core.store.rows import PendingSubmission
+from bot.core.store.rows import PendingSubmission, TrainingRow
 from bot.ui.format import DESCRIPTION, FIELD_VALUE, clip
 
 _TITLES = {
@@ -49,4 +52,30 @@ def start_outcome_embed(pending: PendingSubmission) -> discord.Embed:
     if trainings:
         listed = ", ".join(f"`{t}`" for t in trainings[:10])
         embed.add_field(name="Trainings to check", value=clip(listed, FIELD_VALUE), inline=False)
+    return embed
+
+
+def late_start_embed(row: TrainingRow, payload: Mapping[str, Any]) -> discord.Embed:
+    """The correction when an interrupted Start's create reached Replicate after the bot had
+    settled it: the training exists, is billed, and is tracked now."""
+    told = (
+        "You were told that nothing was submitted or charged; that was wrong. "
+        if payload.get("told")
+        else ""
+    )
+    text = (
+        "The bot restarted while it was starting your training, and the request reached "
+        f"Replicate later than the bot waited for it. {told}**Training `{row.id}` was created "
+        "and is billed.** It is tracked for you now: its card follows in the channel and you "
+        "will hear when it ends. If you started it again meanwhile, cancel the one you do not "
+        "need (/cancel)."
+    )
+    embed = discord.Embed(
+        title="Correction: your training was started after all",
+        url=str(payload.get("web_url") or row.web_url),
+        description=clip(text, DESCRIPTION),
+        colour=0xE67E22,
+    )
+    embed.add_field(name="Destination", value=clip(row.destination, FIELD_VALUE), inline=True)
+    embed.add_field(name="Trigger word", value=f"`{clip(row.trigger_word or '?', 60)}`")
     return embed

@@ -81,6 +81,7 @@ class RestApi:
     """Route table + handlers. Interaction-specific handlers live in `interaction_routes`."""
 
     def __init__(self, fd: FakeDiscord) -> None:
+        from .doctor_routes import doctor_routes
         from .interaction_routes import interaction_routes
 
         self.fd = fd
@@ -109,7 +110,7 @@ class RestApi:
         r("GET", "/guilds/{guild}/channels", self.guild_channels)
         r("GET", "/guilds/{guild}/roles", self.guild_roles)
         r("GET", "/guilds/{guild}/members/{user}", self.get_member)
-        for method, path, handler, auth in interaction_routes(fd):
+        for method, path, handler, auth in (*interaction_routes(fd), *doctor_routes(fd)):
             r(method, path, handler, auth=auth)
 
     def add(self, method: str, path: str, handler: Handler, *, auth: bool = True) -> None:
@@ -121,6 +122,9 @@ class RestApi:
         app.router.add_get("/", self.gateway)
         app.router.add_get("/attachments/{channel}/{id}/{name}", self.serve_attachment)
         app.router.add_route("*", API + "/{tail:.*}", self.dispatch)
+        from .doctor_routes import install_date
+
+        install_date(app, self.fd)
         return app
 
     async def gateway(self, request: web.Request) -> web.StreamResponse:
@@ -261,7 +265,7 @@ class RestApi:
                 "name": self.fd.bot_user.name,
                 "description": "",
                 "icon": None,
-                "bot_public": False,
+                "bot_public": getattr(self.fd, "bot_public", False),
                 "bot_require_code_grant": False,
                 "owner": owner,
                 "team": None,

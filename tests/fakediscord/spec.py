@@ -40,6 +40,7 @@ PATHS = (
     "/users/@me",
     "/users/{user_id}",
     "/users/@me/channels",
+    "/users/@me/guilds",
     "/applications/@me",
     "/oauth2/applications/@me",
     "/applications/{application_id}/commands",

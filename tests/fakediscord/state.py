@@ -84,6 +84,8 @@ class FakeChannel:
     guild_id: int | None = None
     recipient_id: int | None = None
     position: int = 0
+    overwrites: list[dict[str, Any]] = field(default_factory=list)  # permission_overwrites
+    parent_id: int | None = None  # a thread's channel
 
     def payload(self, state: FakeState | None = None) -> dict[str, Any]:
         if self.type == 1:
@@ -102,12 +104,12 @@ class FakeChannel:
             "type": self.type,
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": copy.deepcopy(self.overwrites),
             "nsfw": False,
             "topic": None,
             "last_message_id": None,
             "rate_limit_per_user": 0,
-            "parent_id": None,
+            "parent_id": str(self.parent_id) if self.parent_id is not None else None,
             "flags": 0,
         }
         if self.guild_id is not None:

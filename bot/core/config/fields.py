@@ -168,6 +168,25 @@ def wandb_project(value: str) -> str:
     return value
 
 
+MAX_SAMPLE_PROMPTS, MAX_SAMPLE_PROMPT = 8, 500  # each prompt costs a render every interval
+
+
+def sample_prompts(value: Any) -> Any:
+    """A list of prompts; a text is split at newlines or `|` (one slash-command option)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part for line in value.splitlines() for part in line.split("|")]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of prompts (text), such as ["a photo of TOK"]')
+    prompts = tuple(" ".join(v.split()) for v in value if v.strip())
+    if len(prompts) > MAX_SAMPLE_PROMPTS:
+        raise ValueError(f"has {len(prompts)} prompts; give at most {MAX_SAMPLE_PROMPTS}")
+    if any(len(p) > MAX_SAMPLE_PROMPT for p in prompts):
+        raise ValueError(f"a prompt is over {MAX_SAMPLE_PROMPT} characters; shorten it")
+    return prompts
+
+
 def _placeholder(value: str, what: str) -> None:
     if PLACEHOLDER.lower() in value.lower() or "change-me" in value.lower():
         raise ValueError(f"{show(value)} is still the template's placeholder; put {what} there")

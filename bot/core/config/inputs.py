@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.config import fields
 from bot.core.config.presets import REQUIRED
+from bot.core.config.samples import sample_prompts
 from bot.core.errors import InputError
 from bot.core.settings import Settings
 
@@ -28,6 +29,9 @@ def to_trainer_input(config: TrainingConfig, input_images: str | None = None) ->
         if not (images if path == "dataset_url" else getattr(config, path)):
             raise InputError(fields.missing_message(path), field=path)
     t, w, a = config.training, config.wandb, config.advanced
+    samples = (
+        {"wandb_sample_prompts": "\n".join(sample_prompts(config))} if w.sample_prompts else {}
+    )
     return {
         "input_images": images,
         "trigger_word": config.trigger_word,
@@ -42,6 +46,7 @@ def to_trainer_input(config: TrainingConfig, input_images: str | None = None) ->
         "wandb_project": w.project,
         "wandb_save_interval": w.save_interval,
         "wandb_sample_interval": w.sample_interval,
+        **samples,
     }
 
 

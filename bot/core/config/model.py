@@ -31,6 +31,7 @@ from bot.core.config.presets import (
     get_preset,
     load_presets,
 )
+from bot.core.config.samples import check_samples
 from bot.core.config.template import config_to_yaml, render_template
 from bot.core.errors import InputError
 from bot.core.limits import BATCH_SIZE, LEARNING_RATE_MAX, LORA_RANK, STEPS
@@ -123,7 +124,9 @@ class WandbSection(_Section):
     project: str = DEFAULTS["wandb.project"]
     save_interval: int = DEFAULTS["wandb.save_interval"]
     sample_interval: int = DEFAULTS["wandb.sample_interval"]
+    sample_prompts: tuple[str, ...] = DEFAULTS["wandb.sample_prompts"]
 
+    _prompts = field_validator("sample_prompts", mode="before")(fields.sample_prompts)
     _ints = field_validator("save_interval", "sample_interval", mode="before")(fields.whole_number)
 
     @field_validator("save_interval", "sample_interval")
@@ -355,6 +358,7 @@ def resolve_config(
         raise _input_error(exc, origins, preset_shown, missing) from None
     if missing:
         raise _input_error(None, origins, preset_shown, missing)
+    check_samples(config, settings)
     warnings.extend(fields.advice(config))
     return ResolvedConfig(config=config, origins=origins, warnings=warnings)
 

@@ -36,6 +36,7 @@ FLAT_TO_PATH: dict[str, str] = {
     "wandb_project": "wandb.project",
     "wandb_save_interval": "wandb.save_interval",
     "wandb_sample_interval": "wandb.sample_interval",
+    "wandb_sample_prompts": "wandb.sample_prompts",
     "caption_dropout_rate": "advanced.caption_dropout_rate",
     "cache_latents_to_disk": "advanced.cache_latents_to_disk",
 }
@@ -56,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "wandb.project": "sd3.5_train_replicate",
     "wandb.save_interval": 100,
     "wandb.sample_interval": 100,
+    "wandb.sample_prompts": (),
     "advanced.caption_dropout_rate": 0.05,
     "advanced.cache_latents_to_disk": False,
 }
@@ -87,6 +89,8 @@ _HELP: dict[str, str] = {
     "wandb_project": "Weights & Biases project for charts and samples (used only when "
     "WANDB_API_KEY is set in the environment).",
     "wandb_save_interval": "Save a checkpoint to W&B every N steps (only with WANDB_API_KEY).",
+    "wandb_sample_prompts": "Prompts the trainer renders as sample images in W&B while it trains "
+    "(needs WANDB_API_KEY); the trigger word is added to a prompt that lacks it.",
     "wandb_sample_interval": "Render W&B sample images every N steps (only with "
     "WANDB_API_KEY and sample prompts).",
     "caption_dropout_rate": "Share of steps (0–1) trained without the caption, so the "

@@ -10,6 +10,11 @@ crash each open record ends one of three ways, within one poll round:
 Identity is proved by the submission's marker, which Replicate echoes back in the training's
 input. Only a trainer without the marker input falls back to comparing the whole input, and
 then adopts only when exactly one training matches exactly one open submission.
+
+A create still in flight when the bot died can land at Replicate after SETTLE, once its owner
+was told nothing was submitted. So a settled submission's marker is kept looking for a day
+(`KEEP_MARKERS`): a training that turns up carrying it is adopted for its owner like any other,
+and the owner is told the correction, once (a `started_late` notice in the outbox).
 """
 
 from __future__ import annotations
@@ -45,11 +50,15 @@ log = get_logger(__name__)
 NOT_SUBMITTED = "not_submitted"  # the create never reached Replicate: nothing exists or costs
 UNKNOWN = "unknown"  # Replicate could not be asked long enough to know
 AMBIGUOUS = "ambiguous"  # trainings match but cannot be told apart: nobody gets them
+ADOPTED_LATE = "adopted_late"  # settled as absent, then its training turned up and was adopted
+NOTICE_LATE = "started_late"  # the owner's correction: the training exists after all
 # A create sent just before a crash may still land this long after; only then is absence proof.
 SETTLE = timedelta(seconds=10)
 # A submission that could never be checked is given up (and its owner told) after this.
 PENDING_GIVE_UP = timedelta(minutes=10)
 _CLOCK_SKEW = timedelta(minutes=1)
+# A settled submission's create may still land this long after it was sent.
+KEEP_MARKERS = timedelta(days=1)
 _LIST_LIMIT = 100
 
 
@@ -64,7 +73,8 @@ async def resolve_pending(jobs: Jobs, inflight: set[int]) -> int:
         await store.pending.settle(item.id, NOT_SUBMITTED)  # never left: nothing can exist
         log.warning("submission %d was never sent (interrupted); its owner is told", item.id)
     sent = [p for p in open_ if p.sent_at is not None]
-    if not sent:
+    late = await store.pending.settled_sent_since((NOT_SUBMITTED, UNKNOWN), now - KEEP_MARKERS)
+    if not sent and not late:
         return 0
     try:
         recent = await jobs.gateway.list_trainings(limit=_LIST_LIMIT)
@@ -74,9 +84,11 @@ async def resolve_pending(jobs: Jobs, inflight: set[int]) -> int:
             if utcnow() - item.created_at > PENDING_GIVE_UP:
                 await store.pending.settle(item.id, UNKNOWN)
         return 0
+    adopted = 0
+    for item in late:
+        adopted += await _adopt_late(jobs, item, _matches(item, recent))
     # The list is newest first; when it is full, it says nothing about older trainings.
     oldest = recent[-1].created_at if len(recent) >= _LIST_LIMIT else None
-    adopted = 0
     for item in sent:
         matches = _matches(item, recent)
         tracked = {t.id for t in matches if await store.trainings.get(t.id) is not None}
@@ -152,6 +164,48 @@ async def _adopt(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> 
         adopted += 1
     await jobs.store.pending.drop(item.id)
     return adopted
+
+
+async def _adopt_late(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> int:
+    """Adopt the trainings that turned up for a submission already settled without one, and
+    owe its owner the correction. Each step is idempotent, so a crash anywhere is redone by the
+    next round: the notice is keyed by training (exactly once), the record changes last."""
+    adopted = []
+    for training in found:
+        row = await jobs.store.trainings.get(training.id)
+        if row is None:
+            try:
+                row = await jobs.store.trainings.add(new_row(training, item))
+            except OwnerConflictError as exc:
+                log.error("training %s is tracked for another owner: %s", training.id, exc)
+                continue
+            await jobs.record_adopted(row, item.config, item.preview_key)
+            row = await jobs.apply(row, training)
+        if row.owner_id != item.owner_id:
+            continue
+        await jobs.store.outbox.enqueue(training.id, NOTICE_LATE, late_payload(item, training))
+        log.warning(
+            "training %s landed after submission %d was settled %s: adopted for %s",
+            training.id,
+            item.id,
+            item.outcome,
+            item.owner_id,
+        )
+        adopted.append(training.id)
+    if adopted:
+        await jobs.store.pending.reopen_as(item.id, ADOPTED_LATE, {"trainings": adopted})
+    return len(adopted)
+
+
+def late_payload(item: PendingSubmission, training: Training) -> dict[str, Any]:
+    """What the correction says: which training, and whether the owner heard otherwise."""
+    return {
+        "training_id": training.id,
+        "owner_id": item.owner_id,
+        "told": item.told_at is not None or item.tell_attempted_at is not None,
+        "earlier": item.outcome,
+        "web_url": training.web_url,
+    }
 
 
 def new_row(training: Training, pending: PendingSubmission) -> TrainingRow:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import time
 from typing import TYPE_CHECKING, Any
 
 from bot.core.config.model import ResolvedConfig, secret_inputs, to_trainer_input
 from bot.core.dataset.collect import UPLOAD_STAND_IN
 from bot.core.errors import InputError, SD35LError
+from bot.core.jobs.bills import UnknownBills
 from bot.core.jobs.crash import crash_point
 from bot.core.jobs.pending import new_row, resolve_pending
 from bot.core.jobs.rights import not_tracked, require_cancel
@@ -46,8 +46,6 @@ _TAIL_SCAN = 64 * 1024
 # The end of a running training's log decoded on a refresh: its last progress bar and stage
 # (a job-bar line is ~110 characters). An ended training is decoded with _TAIL_SCAN, once.
 _PROGRESS_SCAN = 16 * 1024
-# An ended training whose cost Replicate has not reported is asked again at most this often.
-COST_REREAD_S = 300.0
 
 
 def recent_tail(logs: str | None) -> str:
@@ -100,7 +98,7 @@ class JobService:
         self._owner_locks: dict[int, asyncio.Lock] = {}
         self._inflight: set[int] = set()  # pending submissions this process is sending now
         self._stored: dict[str, Fingerprint] = {}  # the last answer stored, per training
-        self._cost_asked: dict[str, float] = {}  # unknown costs: when each was last asked for
+        self._bills = UnknownBills()  # ended trainings whose cost is not known yet
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -354,30 +352,8 @@ class JobService:
         return list(await asyncio.gather(*(one(r) for r in rows)))
 
     async def read_unknown_costs(self) -> int:
-        """Ask Replicate again for trainings that ended without reporting their billed time;
-        the first answer that has it fills in the ledger and the row. Returns how many did."""
-        if self.budget is None:
-            return 0
-        filled = 0
-        for training_id in await self.budget.unknown_costs():
-            now = time.monotonic()
-            if now - self._cost_asked.get(training_id, -COST_REREAD_S) < COST_REREAD_S:
-                continue
-            self._cost_asked[training_id] = now
-            row = await self.store.trainings.get(training_id)
-            if row is None:
-                continue
-            try:
-                training = await self.gateway.get_training(training_id, logs_chars=_TAIL_SCAN)
-            except SD35LError as exc:
-                log.warning("cost of training %s not read: %s", training_id, exc)
-                continue
-            await self.apply(row, training)
-            entry = await self.budget.ledger.get(training_id)
-            if entry is not None and not entry.cost_unknown:
-                self._cost_asked.pop(training_id, None)
-                filled += 1
-        return filled
+        """Ask again for bills Replicate had not reported (see `jobs.bills`)."""
+        return await self._bills.read(self)
 
     async def resolve_pending_submissions(self) -> int:
         """Settle submissions whose create answer never arrived (see `jobs.pending`)."""

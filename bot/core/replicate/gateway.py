@@ -31,6 +31,7 @@ from bot.core.log import get_logger
 from bot.core.replicate import errors
 from bot.core.replicate.errors import OutcomeUnknownError
 from bot.core.replicate.limiter import RateLimiter, limiter_for
+from bot.core.replicate.models import get_model
 from bot.core.replicate.training import MARKER_INPUT, Training, is_lost_create
 from bot.core.replicate.urls import auth_headers, same_origin
 from bot.core.secrets import redact, register_secret
@@ -80,6 +81,7 @@ class ReplicateGateway:
         self._token = settings.token
         self.timeout = timeout
         self._reader: TrainingReader | None = None
+        self.server_date: str | None = None  # latest answer's `Date`: `doctor`'s clock check
         self.limiter = limiter or limiter_for(self.base_url)  # the process's one pace
         hooks = self.limiter.httpx_hooks(cap=self.max_backoff)
         hooks["request"].append(self._count_request)
@@ -135,6 +137,7 @@ class ReplicateGateway:
             last = attempt == self.read_attempts
             try:
                 resp = await self._send(method, url, json)
+                self.server_date = resp.headers.get("Date") or self.server_date
             except httpx.TransportError as exc:
                 if last:
                     raise errors.network_error(self.base_url, exc) from None
@@ -176,14 +179,7 @@ class ReplicateGateway:
         return str(data.get("username") or "")
 
     async def destination_exists(self, destination: str) -> bool:
-        owner, name = errors.split_destination(destination)
-        path = f"/v1/models/{quote(owner)}/{quote(name)}"
-        resp = await self._read("GET", path)
-        if resp.status_code == 404:
-            return False
-        if not resp.is_success:
-            raise errors.error_for(resp, action=f"look up model {destination}")
-        return True
+        return await get_model(self, destination) is not None
 
     async def create_destination(self, destination: str) -> None:
         """Create the model trainings push to: private, on CPU (it only stores versions)."""

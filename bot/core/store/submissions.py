@@ -8,6 +8,7 @@ training, or decides none was made) and the owner is told the outcome once (`unt
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -106,6 +107,32 @@ class PendingSubmissions:
                 "UPDATE pending_submissions SET outcome = ?, outcome_json = ? "
                 "WHERE id = ? AND outcome IS NULL",
                 (outcome, dump_json(info or {}), pending_id),
+            )
+
+    async def settled_sent_since(
+        self, outcomes: tuple[str, ...], since: datetime
+    ) -> list[PendingSubmission]:
+        """Submissions closed with one of `outcomes` whose create left (with a marker) after
+        `since`: a create still in flight when the bot died may land at Replicate later."""
+        marks = ",".join("?" * len(outcomes))
+        sql = (
+            f"SELECT * FROM pending_submissions WHERE outcome IN ({marks}) "  # noqa: S608
+            "AND marker IS NOT NULL AND sent_at IS NOT NULL AND sent_at >= ? ORDER BY id"
+        )
+        return [
+            pending_from_db(rec) for rec in await self.db.fetch_all(sql, (*outcomes, to_iso(since)))
+        ]
+
+    async def reopen_as(
+        self, pending_id: int, outcome: str, info: Mapping[str, Any] | None = None
+    ) -> None:
+        """Change a closed submission's outcome (a training turned up after all); an owner not
+        told the old one yet is not told it at all."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE pending_submissions SET outcome = ?, outcome_json = ?, "
+                "told_at = COALESCE(told_at, ?) WHERE id = ?",
+                (outcome, dump_json(info or {}), to_iso(utcnow()), pending_id),
             )
 
     async def untold(self) -> list[PendingSubmission]:
