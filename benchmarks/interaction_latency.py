@@ -174,7 +174,7 @@ async def run(args: argparse.Namespace) -> int:
     from bot.app import create_bot
     from bot.core.settings import load_settings
     from bot.sim import ReplicateSimulator
-    from tests.cli_fixtures import dataset_zip
+    from tests.cli_support import dataset_zip
     from tests.fakediscord import FakeDiscord
 
     logs = LogCounter()

@@ -181,7 +181,7 @@ async def real_bot_path(polls: int) -> tuple[list[tuple[str, Counter[str], int |
     """/train -> preview -> Start -> card -> tracker -> DM, with `bot.app.create_bot()`."""
     from bot.app import create_bot
     from bot.core.settings import load_settings
-    from tests.cli_fixtures import dataset_zip
+    from tests.cli_support import dataset_zip
     from tests.dataset_corpus import CorpusServer
     from tests.fakediscord import FakeDiscord
 

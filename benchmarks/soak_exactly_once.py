@@ -41,8 +41,8 @@ if str(ROOT) not in sys.path:
 from measure import print_machine  # noqa: E402
 
 from bot.sim import ReplicateSimulator  # noqa: E402
-from tests.cli_fixtures import TOKEN, dataset_zip  # noqa: E402
-from tests.crash_fixtures import BotProcess, kill_leftovers, poll  # noqa: E402
+from tests.cli_support import TOKEN, dataset_zip  # noqa: E402
+from tests.crash_support import BotProcess, kill_leftovers, poll  # noqa: E402
 from tests.dataset_corpus import CorpusServer  # noqa: E402
 from tests.fakediscord import FakeDiscord, StoredMessage  # noqa: E402
 

@@ -1,17 +1,31 @@
-"""Shared test setup: every test starts with no product environment variables set.
+"""Shared test setup: every test starts with no product environment variables set, and the
+fixtures several test modules use live here (pytest finds them without imports).
 
-A developer's shell (or a `.env`) must never leak a real token or setting into a test.
+A developer's shell (or a `.env`) must never leak a real token or setting into a test. The
+fixtures: `sim` (the Replicate simulator in a thread), `dataset_server`/`dataset_url` (a ZIP on
+loopback), `cli_env` (a user's environment pointed at both), `fake_discord` (the fake Discord,
+checking every request), `world` (a guild with members, the simulator and a dataset server, for
+the bot tests) and `deployment` (a server and an account for `doctor` to check). What they share
+besides fixtures is in the `*_support.py` modules.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
 
-from bot.sim import ReplicateSimulator
-from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (shared fixture)
+from bot.cli import _common
+from bot.sim import ReplicateSimulator, SimulatorThread
+from tests.bot_support import World
+from tests.cli_support import TOKEN, DatasetServer, dataset_zip
+from tests.dataset_corpus import CorpusServer
+from tests.doctor_support import BOT_PERMISSIONS, Deployment, DiscordThread
+from tests.fakediscord import FakeDiscord
 
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
 
@@ -50,3 +64,108 @@ def _simulator_answers_follow_the_spec(monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setattr(ReplicateSimulator, "strayed", strayed)
     yield
     assert strayed == [], "the simulator answered outside Replicate's spec"
+
+
+@pytest.fixture(scope="module")
+def dataset_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatasetServer]:
+    root = tmp_path_factory.mktemp("datasets")
+    (root / "good.zip").write_bytes(dataset_zip())
+    (root / "share.html").write_text("<!doctype html><html><body>Sign in</body></html>")
+    (root / "notes.zip").write_bytes(b"this is not a zip file at all" * 10)
+    with DatasetServer(root) as server:
+        yield server
+
+
+@pytest.fixture
+def dataset_url(dataset_server: DatasetServer) -> str:
+    return f"{dataset_server.base_url}/good.zip"
+
+
+@pytest.fixture
+def sim() -> Iterator[ReplicateSimulator]:
+    with SimulatorThread(step_seconds=0.0005, start_delay=0.02, weights_size=8 * 1024) as s:
+        yield s
+
+
+@pytest.fixture
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, sim: ReplicateSimulator, tmp_path: Path
+) -> ReplicateSimulator:
+    """The environment of a user pointed at the simulator, with a fake token."""
+    monkeypatch.setenv("REPLICATE_BASE_URL", sim.base_url)
+    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("SD35L_ALLOW_PRIVATE_URLS", "1")
+    monkeypatch.setenv("SD35L_POLL_INTERVAL", "0.05")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        _common,
+        "GATEWAY_KWARGS",
+        {"backoff_base": 0.01, "max_backoff": 0.05, "lookup_interval": 0.05, "timeout": 5.0},
+    )
+    return sim
+
+
+@pytest.fixture
+async def world(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[World]:
+    fd = fake_discord
+    guild = fd.first_guild()
+    role = fd.add_role(guild, "lora-managers")
+    alice = fd.add_member(guild, name="alice")
+    bob = fd.add_member(guild, name="bob")
+    mia = fd.add_member(guild, name="mia", roles=[role])
+    sim = ReplicateSimulator(token=TOKEN, step_seconds=0.0005, start_delay=0.02)
+    await sim.start()
+    data = CorpusServer(files={"good.zip": dataset_zip(), "bad.zip": b"not a zip" * 50})
+    await data.start()
+    env: dict[str, Any] = {
+        "REPLICATE_API_TOKEN": TOKEN,
+        "REPLICATE_BASE_URL": sim.base_url,
+        "DISCORD_TOKEN": fd.token,
+        "SD35L_DATABASE": str(tmp_path / "data" / "bot.sqlite"),
+        "SD35L_GUILD_IDS": str(guild.id),
+        "SD35L_POLL_INTERVAL": 0.05,
+        "SD35L_ALLOW_PRIVATE_URLS": True,
+        "SD35L_POLICY_STEPS": "3-6000",
+        "SD35L_MANAGER_ROLES": "lora-managers",
+    }
+    yield World(fd, sim, data, tmp_path, alice, bob, mia, role.id, env)
+    await data.stop()
+    await sim.stop()
+
+
+@pytest_asyncio.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fd:
+        fd.add_guild("test-guild")
+        yield fd
+        unknown = [f"{r.method} {r.path}" for r in fd.unknown_requests]
+        assert not unknown, f"bot called routes the fake does not model: {unknown}"
+        assert not fd.token_leaks, "the bot token appeared in a request body"
+        assert not fd.limit_problems(), f"Discord would refuse: {fd.limit_problems()}"
+
+
+@pytest.fixture
+def deployment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
+    """All green: the bot in one server with the invite's permissions, commands synced, the
+    destination alice/lora owned by the token's account, a fresh data folder."""
+    models = ("alice/lora", "bob/lora")
+    with DiscordThread() as fd, SimulatorThread(token=TOKEN, models=models) as sim:
+        guild = fd.add_guild("team", channels=("general", "loras"))
+        role = fd.add_role(guild, "sd35l-bot", permissions=BOT_PERMISSIONS)
+        fd.add_member(guild, fd.app_id, roles=[role])
+        database = tmp_path / "data" / "sd35l.db"
+        env: dict[str, Any] = {
+            "DISCORD_TOKEN": fd.token,
+            "REPLICATE_API_TOKEN": TOKEN,
+            "REPLICATE_BASE_URL": sim.base_url,
+            "SD35L_DATABASE": str(database),
+            "SD35L_DEFAULT_DESTINATION": "alice/lora",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr("bot.cli.doctor.DISCORD_API", fd.api_base)
+        world = Deployment(fd, sim, guild, fd.default_channel(guild), role, database)
+        world.sync_commands()
+        yield world
+        assert not fd.unknown_requests, [f"{r.method} {r.path}" for r in fd.unknown_requests]

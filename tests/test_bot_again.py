@@ -11,8 +11,7 @@ import pytest
 from bot.core.errors import InputError
 from bot.core.store.rows import TrainingRow
 from bot.ui.train import ended_row
-from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
+from tests.bot_support import TRIGGER, World, has_button, make_bot, train_options
 from tests.fakediscord import FakeUser, StoredMessage
 
 AGAIN = "Train again"

@@ -8,9 +8,8 @@ import asyncio
 
 from aiohttp import web
 
-from tests.bot_fixtures import World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
-from tests.cli_fixtures import dataset_zip
+from tests.bot_support import World, has_button, make_bot, train_options
+from tests.cli_support import dataset_zip
 from tests.dataset_corpus import CorpusServer
 from tests.fakediscord import StoredMessage
 

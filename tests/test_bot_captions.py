@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.captions.cost import LEDGER_STATUS
-from tests.bot_fixtures import TRIGGER, World, has_button, make_bot
-from tests.bot_fixtures import world as world
+from tests.bot_support import TRIGGER, World, has_button, make_bot
 from tests.fakediscord import StoredMessage
 from tests.local_images import jpeg, members_of
 

@@ -3,8 +3,7 @@ autocomplete, role guards and the answers to bad input (short, ephemeral, no tra
 
 from __future__ import annotations
 
-from tests.bot_fixtures import LONG_STEPS, TRIGGER, World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
+from tests.bot_support import LONG_STEPS, TRIGGER, World, has_button, make_bot, train_options
 
 YAML = f"""
 dataset_url: "URL"

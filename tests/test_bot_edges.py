@@ -7,8 +7,7 @@ from typing import Any
 
 import discord
 
-from tests.bot_fixtures import LONG_STEPS, World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
+from tests.bot_support import LONG_STEPS, World, has_button, make_bot, train_options
 
 
 class _Resp:

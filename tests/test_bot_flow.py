@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 from bot.sim.schema import trainer_openapi_schema
-from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
+from tests.bot_support import TRIGGER, World, has_button, make_bot, train_options
 from tests.fakediscord import StoredMessage, validate_commands
 
 

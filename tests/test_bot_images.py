@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from bot.ui import images as ui_images
-from tests.bot_fixtures import TRIGGER, World, has_button, make_bot
-from tests.bot_fixtures import world as world
+from tests.bot_support import TRIGGER, World, has_button, make_bot
 from tests.fakediscord import StoredMessage
 from tests.local_images import dataset_files, members_of, zip_of
 

@@ -23,9 +23,8 @@ from bot.core.money.cents import format_cents
 from bot.core.money.estimate import estimate_training
 from bot.core.store.ledger import month_of
 from bot.core.store.rows import utcnow
-from tests.bot_fixtures import TRIGGER, World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
-from tests.cli_fixtures import dataset_zip
+from tests.bot_support import TRIGGER, World, has_button, make_bot, train_options
+from tests.cli_support import dataset_zip
 from tests.fakediscord import FakeUser, StoredMessage
 from tests.local_images import dataset_files, zip_of
 

@@ -12,8 +12,7 @@ from bot import notifier
 from bot.core.jobs.pending import NOT_SUBMITTED
 from bot.core.jobs.tracker import CardResult
 from bot.core.store.rows import TrainingRow, utcnow
-from tests.bot_fixtures import LONG_STEPS, World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
+from tests.bot_support import LONG_STEPS, World, has_button, make_bot, train_options
 from tests.fakediscord import StoredMessage
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.drain import RESTARTING
-from tests.bot_fixtures import World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
+from tests.bot_support import World, has_button, make_bot, train_options
 
 
 async def test_close_lets_a_running_start_finish_and_turns_new_work_away(world: World) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from bot import app as app_module
 from bot.sim import ReplicateSimulator, SimulatorThread
-from tests.cli_fixtures import TOKEN
+from tests.cli_support import TOKEN
 
 
 @pytest.fixture

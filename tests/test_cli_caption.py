@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import invoke
+from tests.cli_support import invoke
 from tests.local_images import TRIGGER, jpeg, members_of, write_folder, zip_of
 
 CREATE = "POST /v1/predictions"
@@ -102,7 +101,7 @@ def test_train_caption_shows_captions_and_sheet_then_uploads_them(
 def test_a_linked_zip_is_read_captioned_packed_and_uploaded(
     cli_env: ReplicateSimulator, tmp_path: Path
 ) -> None:
-    from tests.cli_fixtures import DatasetServer
+    from tests.cli_support import DatasetServer
 
     files = {f"img{i}.jpg": jpeg(seed=i) for i in range(2)}
     root = tmp_path / "served"

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import invoke
+from tests.cli_support import invoke
 from tests.local_images import TRIGGER, dataset_files, jpeg, members_of, write_folder, zip_of
 
 

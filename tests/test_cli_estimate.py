@@ -22,11 +22,7 @@ from bot.core.store.history import read_samples
 from bot.core.store.ledger import LedgerEntry, month_of
 from bot.core.store.migrations import MIGRATIONS
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import TRIGGER, invoke
-from tests.cli_fixtures import cli_env as cli_env
-from tests.cli_fixtures import dataset_server as dataset_server
-from tests.cli_fixtures import dataset_url as dataset_url
-from tests.cli_fixtures import sim as sim
+from tests.cli_support import TRIGGER, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICE = 0.001525
@@ -169,6 +165,7 @@ def test_rows_without_image_counts_still_calibrate(tmp_path: Path) -> None:
     assert cal is not None and cal.count == len(RUNS) and not cal.images_fitted
 
 
+@pytest.mark.slow
 def test_reading_history_imports_no_aiosqlite(tmp_path: Path) -> None:
     """The CLI's estimate path stays light: the history is read with the stdlib only."""
     db = tmp_path / "bot.db"

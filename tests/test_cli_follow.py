@@ -11,8 +11,7 @@ import pytest
 
 from bot.cli import _common, wait
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TRIGGER, invoke
+from tests.cli_support import TRIGGER, invoke
 from tests.test_cli_jobs import _make, _wait_ended
 
 WEIGHTS = f"alice_lora_{TRIGGER}.safetensors"

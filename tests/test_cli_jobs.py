@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TOKEN, TRIGGER, invoke
+from tests.cli_support import TOKEN, TRIGGER, invoke
 
 INPUTS = {"input_images": "https://example.com/d.zip", "trigger_word": TRIGGER, "steps": 20}
 

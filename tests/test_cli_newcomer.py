@@ -99,6 +99,7 @@ def started_id(ran: Ran) -> str:
 # --- cancel, ids, and the end of a canceled training -------------------------------------
 
 
+@pytest.mark.slow
 def test_cancel_without_a_terminal_and_without_yes_refuses(
     env: dict[str, str], tmp_path: Path, slow_sim: ReplicateSimulator
 ) -> None:
@@ -112,6 +113,7 @@ def test_cancel_without_a_terminal_and_without_yes_refuses(
     assert slow_sim.trainings[tid]["status"] == "canceled"
 
 
+@pytest.mark.slow
 def test_the_web_url_the_cli_prints_is_taken_wherever_an_id_is(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -131,6 +133,7 @@ def test_the_web_url_the_cli_prints_is_taken_wherever_an_id_is(
     assert bad.code == 2 and "web URL" in bad.err
 
 
+@pytest.mark.slow
 def test_canceling_your_own_training_under_wait_ends_plainly_with_exit_0(
     env: dict[str, str], tmp_path: Path, slow_sim: ReplicateSimulator
 ) -> None:
@@ -161,6 +164,7 @@ def test_canceling_your_own_training_under_wait_ends_plainly_with_exit_0(
 # --- config problems, all at once, naming their file -------------------------------------
 
 
+@pytest.mark.slow
 def test_three_typos_are_reported_in_one_run(env: dict[str, str], tmp_path: Path) -> None:
     folder(tmp_path)
     (tmp_path / "typos.yaml").write_text(
@@ -178,6 +182,7 @@ def test_three_typos_are_reported_in_one_run(env: dict[str, str], tmp_path: Path
         assert f"Unknown setting {typo} in typos.yaml (did you mean {fix}?)" in ran.err
 
 
+@pytest.mark.slow
 def test_an_error_in_defaults_yaml_names_that_file(env: dict[str, str], tmp_path: Path) -> None:
     defaults = tmp_path / "config" / "defaults.yaml"
     defaults.parent.mkdir(parents=True)
@@ -187,6 +192,7 @@ def test_an_error_in_defaults_yaml_names_that_file(env: dict[str, str], tmp_path
     assert f"Unknown setting destinaton in {defaults}" in ran.err
 
 
+@pytest.mark.slow
 def test_an_empty_trigger_word_is_one_error(env: dict[str, str], tmp_path: Path) -> None:
     args = train_args(folder(tmp_path), "--dry-run")
     args[args.index(TRIGGER)] = ""
@@ -195,6 +201,7 @@ def test_an_empty_trigger_word_is_one_error(env: dict[str, str], tmp_path: Path)
     assert ran.err.strip() == "Error: trigger_word: is empty; use one made-up word such as ZXQTOK."
 
 
+@pytest.mark.slow
 def test_a_missing_dataset_folder_is_one_line_without_the_settings_table(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -206,6 +213,7 @@ def test_a_missing_dataset_folder_is_one_line_without_the_settings_table(
     )
 
 
+@pytest.mark.slow
 def test_a_reversed_policy_range_is_called_reversed(env: dict[str, str], tmp_path: Path) -> None:
     ran = cli(["list"], env, tmp_path, SD35L_POLICY_STEPS="2000-1000")
     assert ran.code == 2
@@ -217,6 +225,7 @@ def test_a_reversed_policy_range_is_called_reversed(env: dict[str, str], tmp_pat
 # --- what a dry run says, and the dataset link that does not answer ----------------------
 
 
+@pytest.mark.slow
 def test_a_dry_run_without_a_token_says_what_ran_and_what_did_not(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -234,6 +243,7 @@ def test_a_dry_run_without_a_token_says_what_ran_and_what_did_not(
     )
 
 
+@pytest.mark.slow
 def test_a_dataset_link_that_nobody_answers_names_the_field_and_the_way_out(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -251,6 +261,7 @@ def test_a_dataset_link_that_nobody_answers_names_the_field_and_the_way_out(
 # --- the dataset report and the contact sheet --------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_self_looping_link_in_the_folder_is_skipped_with_a_warning(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -265,6 +276,7 @@ def test_a_self_looping_link_in_the_folder_is_skipped_with_a_warning(
     assert "Uploaded at Start: 12 images and 12 captions" in ran.out
 
 
+@pytest.mark.slow
 def test_the_report_of_a_folder_reads_right(env: dict[str, str], tmp_path: Path) -> None:
     files = dataset_files(5)
     del files["photos/img04.txt"]
@@ -280,6 +292,7 @@ def test_the_report_of_a_folder_reads_right(env: dict[str, str], tmp_path: Path)
     assert "For 5 images about 1500 steps is a good start." in ran.out
 
 
+@pytest.mark.slow
 def test_the_contact_sheet_crosses_out_a_refused_image_with_the_reason(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -306,6 +319,7 @@ def test_the_contact_sheet_crosses_out_a_refused_image_with_the_reason(
 # --- templates and the rehearsal token ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_init_config_shows_the_dataset_path_alternative(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from bot.sim import ReplicateSimulator, SimulatorThread
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TOKEN, TRIGGER
+from tests.cli_support import TOKEN, TRIGGER
+
+pytestmark = pytest.mark.slow  # every test here spawns processes
 
 ENTRY = "from bot.cli import main; main()"
 TIMEOUT = 60.0

@@ -13,8 +13,7 @@ import yaml
 
 from bot.cli import _common
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TRIGGER, invoke
+from tests.cli_support import TRIGGER, invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,6 +138,7 @@ def test_simulate_port_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 2 and "--port" in result.output
 
 
+@pytest.mark.slow
 def test_help_and_version_do_not_import_heavy_modules() -> None:
     code = (
         "import sys\nfrom bot.cli import main\n"
@@ -186,7 +186,7 @@ def test_trainer_log_relabels_tracebacks() -> None:
 
 
 def test_click_errors_are_redacted() -> None:
-    from tests.cli_fixtures import TOKEN
+    from tests.cli_support import TOKEN
 
     result = invoke(["train", "--steps", TOKEN])  # invoke asserts the token is not shown
     assert result.exit_code == 2 and "[redacted]" in result.output

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TOKEN, TRIGGER, invoke
+from tests.cli_support import TOKEN, TRIGGER, invoke
 
 ENTRY = "from bot.cli import main; main()"
 
 
+@pytest.mark.slow
 def test_simulate_with_failing_outcome_and_required_token(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dataset_url: str
 ) -> None:

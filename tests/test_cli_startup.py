@@ -26,7 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.errors import InputError
 from bot.core.settings import Settings, environment, load_settings
-from tests.cli_fixtures import TRIGGER, DatasetServer, dataset_zip
+from tests.cli_support import TRIGGER, DatasetServer, dataset_zip
 
 ROOT = Path(__file__).resolve().parent.parent
 # Never needed before the first request to Replicate (and a dry run without a token sends none);
@@ -61,6 +61,7 @@ def _modules_after(argv: list[str], cwd: Path, **env: str) -> tuple[int, set[str
     return found["code"], set(found["modules"]), proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_help_and_dry_run_do_not_import_what_they_do_not_use(tmp_path: Path) -> None:
     code, modules, _out = _modules_after(["--help"], tmp_path)
     assert code == 0
@@ -84,6 +85,7 @@ def test_help_and_dry_run_do_not_import_what_they_do_not_use(tmp_path: Path) -> 
     assert "sqlite3" not in modules  # no bot database to calibrate the estimate from
 
 
+@pytest.mark.slow
 def test_pillow_without_numpy_still_takes_numpy_arrays() -> None:
     code = (
         "import sys\n"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TOKEN, TRIGGER, invoke
+from tests.cli_support import TOKEN, TRIGGER, invoke
 
 
 def test_a_token_with_a_trailing_newline_works(

@@ -10,8 +10,7 @@ import pytest
 from bot.cli import _common, wait
 from bot.sim import ReplicateSimulator
 from bot.sim.schema import trainer_openapi_schema
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TOKEN, TRIGGER, DatasetServer, invoke
+from tests.cli_support import TOKEN, TRIGGER, DatasetServer, invoke
 
 
 def _args(url: str, *extra: str) -> list[str]:

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.bot_fixtures import LONG_STEPS, World, has_button, train_options
-from tests.bot_fixtures import world as world
-from tests.crash_fixtures import BotProcess, kill_leftovers, poll
+from tests.bot_support import LONG_STEPS, World, has_button, train_options
+from tests.crash_support import BotProcess, kill_leftovers, poll
 from tests.fakediscord import StoredMessage
+
+pytestmark = pytest.mark.slow  # every test here spawns processes
 
 
 @pytest.fixture(autouse=True)

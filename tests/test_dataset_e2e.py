@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TRIGGER, DatasetServer, invoke
+from tests.cli_support import TRIGGER, DatasetServer, invoke
 from tests.dataset_corpus import make_zip, png_bytes
 
 

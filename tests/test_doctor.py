@@ -11,9 +11,8 @@ from click.testing import Result
 
 from bot.core.doctor import permissions as perm
 from bot.core.store.migrations import LATEST_VERSION
-from tests.cli_fixtures import invoke
-from tests.doctor_fixtures import Deployment
-from tests.doctor_fixtures import deployment as deployment
+from tests.cli_support import invoke
+from tests.doctor_support import Deployment
 from tests.fakediscord.doctor_routes import add_thread, overwrite
 
 INVITE_PERMISSIONS = 274878024704  # View, Send, Embed, Attach, History, Send in Threads

@@ -18,9 +18,8 @@ from bot.core.doctor import backoff
 from bot.core.doctor import permissions as perm
 from bot.core.doctor.backoff import DELAYS, FORGET_AFTER, Refusals, delay_for, refusals_path
 from bot.sim import ReplicateSimulator, SimulatorThread
-from tests.bot_fixtures import World, make_bot
-from tests.bot_fixtures import world as world
-from tests.cli_fixtures import TOKEN
+from tests.bot_support import World, make_bot
+from tests.cli_support import TOKEN
 
 # -- start-up checks ------------------------------------------------------------------------
 

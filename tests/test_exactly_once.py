@@ -16,8 +16,7 @@ from bot.core.store.db import Store
 from bot.core.store.rows import TrainingRow
 from bot.core.store.trainings import OwnerConflictError
 from bot.sim import ReplicateSimulator
-from tests.bot_fixtures import World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
+from tests.bot_support import World, has_button, make_bot, train_options
 from tests.test_jobs import OTHER, OWNER, Process, config
 from tests.test_jobs import proc as proc
 from tests.test_jobs import settings as settings

@@ -23,7 +23,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.fakediscord import FakeDiscord, check_discord_limits, spec, validate_commands
-from tests.fakediscord.fixtures import fake_discord  # noqa: F401  (fixture)
 from tests.fakediscord.server import RestApi
 
 
@@ -129,7 +128,7 @@ def make_bot(guild_id: int) -> commands.Bot:
     return bot
 
 
-async def test_connects_syncs_and_serves_exact_json(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_connects_syncs_and_serves_exact_json(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     guild = fd.first_guild()
     assert discord.http.Route.BASE == fd.api_base
@@ -162,7 +161,7 @@ async def test_seams_restored_after_exit() -> None:
     assert (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == before
 
 
-async def test_defer_followups_and_dynamic_button(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_defer_followups_and_dynamic_button(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     alice = fd.add_member(fd.first_guild(), name="alice")
     async with fd.running(make_bot(fd.first_guild().id)):
@@ -181,7 +180,7 @@ async def test_defer_followups_and_dynamic_button(fake_discord: FakeDiscord) -> 
         assert fd.limit_problems() == []
 
 
-async def test_autocomplete_and_ephemeral(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_autocomplete_and_ephemeral(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     async with fd.running(make_bot(fd.first_guild().id)):
         choices = await fd.autocomplete("pick", "name", "item")
@@ -209,7 +208,7 @@ async def test_autocomplete_and_ephemeral(fake_discord: FakeDiscord) -> None:  #
         assert fd.messages(fd.default_channel(), include_ephemeral=True) == [msg]
 
 
-async def test_attachment_option_and_context_menu(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_attachment_option_and_context_menu(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     channel = fd.default_channel()
     async with fd.running(make_bot(fd.first_guild().id)):
@@ -223,7 +222,7 @@ async def test_attachment_option_and_context_menu(fake_discord: FakeDiscord) -> 
         assert (await menu.wait_original()).content == "read ['{}']"
 
 
-async def test_dm_and_closed_dm_fallback(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_dm_and_closed_dm_fallback(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     guild = fd.first_guild()
     alice = fd.add_member(guild, name="alice")
@@ -241,7 +240,7 @@ async def test_dm_and_closed_dm_fallback(fake_discord: FakeDiscord) -> None:  # 
         assert any(r.status == 403 for r in fd.requests if r.path.endswith("/messages"))
 
 
-async def test_bot_token_edit_then_deleted_message(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_bot_token_edit_then_deleted_message(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     channel = fd.default_channel()
     async with fd.running(make_bot(fd.first_guild().id)) as bot:
@@ -257,7 +256,7 @@ async def test_bot_token_edit_then_deleted_message(fake_discord: FakeDiscord) ->
         assert info.value.code == 10008
 
 
-async def test_webhook_and_rest_tour(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_webhook_and_rest_tour(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     guild, channel = fd.first_guild(), fd.default_channel()
     role = fd.add_role(guild, "trainer", permissions=0x8)
@@ -289,7 +288,7 @@ async def test_webhook_and_rest_tour(fake_discord: FakeDiscord) -> None:  # noqa
         assert fd.limit_problems() == []
 
 
-async def test_reconnect_resumes_and_replays(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_reconnect_resumes_and_replays(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     async with fd.running(make_bot(fd.first_guild().id)):
         await fd.disconnect()
@@ -305,7 +304,7 @@ async def test_reconnect_resumes_and_replays(fake_discord: FakeDiscord) -> None:
         # (fd.invalidate_session() works too, but discord.py sleeps 5 s before a re-IDENTIFY.)
 
 
-async def test_dm_interaction_and_click_by_custom_id(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_dm_interaction_and_click_by_custom_id(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     alice = fd.add_member(fd.first_guild(), name="alice")
     async with fd.running(make_bot(fd.first_guild().id)):
@@ -328,7 +327,7 @@ async def test_dm_interaction_and_click_by_custom_id(fake_discord: FakeDiscord) 
         await click.wait_text("cancelled 42")
 
 
-async def test_late_double_and_expired_answers(fake_discord: FakeDiscord) -> None:  # noqa: F811
+async def test_late_double_and_expired_answers(fake_discord: FakeDiscord) -> None:
     fd = fake_discord
     async with fd.running(make_bot(fd.first_guild().id)):
         fd.interaction_deadline = 0.0

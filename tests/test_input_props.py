@@ -16,11 +16,9 @@ from bot.core.config.model import config_to_yaml, parse_config_text, resolve_con
 from bot.core.errors import InputError
 from bot.core.settings import load_settings
 from bot.sim import ReplicateSimulator
-from tests.bot_fixtures import World, train_options
-from tests.bot_fixtures import make_bot as make_bot
-from tests.bot_fixtures import world as world
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import invoke
+from tests.bot_support import World, train_options
+from tests.bot_support import make_bot as make_bot
+from tests.cli_support import invoke
 
 PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WIDE = load_settings(SD35L_POLICY_STEPS="3-6000", SD35L_POLICY_BATCH_SIZE="1-64")

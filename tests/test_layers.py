@@ -141,6 +141,7 @@ def runtime_edges() -> dict[str, set[str]]:
     return {k: set(v) for k, v in json.loads(done.stdout).items()}
 
 
+@pytest.mark.slow
 def test_the_recorder_sees_imports(runtime_edges: dict[str, set[str]]) -> None:
     """The recorder is not vacuous: it sees the notifier's imports of the UI and core."""
     assert "bot.ui.train" in runtime_edges["bot.notifier"]
@@ -148,6 +149,7 @@ def test_the_recorder_sees_imports(runtime_edges: dict[str, set[str]]) -> None:
     assert "bot.ui.train" in runtime_edges["cogs.train"]
 
 
+@pytest.mark.slow
 def test_no_module_loads_a_layer_above_it(runtime_edges: dict[str, set[str]]) -> None:
     wrong = []
     for module in product_modules():
@@ -171,6 +173,7 @@ print(sorted(m for m in sys.modules if m == "cogs" or m.startswith("cogs.")))
 """
 
 
+@pytest.mark.slow
 def test_the_notifier_draws_every_card_without_importing_cogs(
     runtime_edges: dict[str, set[str]],
 ) -> None:
@@ -186,6 +189,7 @@ def test_the_notifier_draws_every_card_without_importing_cogs(
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_no_import_cycle_at_run_time(runtime_edges: dict[str, set[str]]) -> None:
     assert cycles(runtime_edges) == []
 

@@ -20,7 +20,7 @@ from bot.core.settings import Settings, load_settings
 from bot.sim import ReplicateSimulator
 from bot.ui.train_preview import preview_checks
 from cogs.train import TrainCog
-from tests.cli_fixtures import TOKEN, TRIGGER, dataset_server, dataset_url, sim  # noqa: F401
+from tests.cli_support import TOKEN, TRIGGER
 
 BASE = {"dataset_url": "https://example.com/d.zip", "destination": "a/b", "trigger_word": TRIGGER}
 
@@ -41,7 +41,7 @@ def _config(settings: Settings, url: str, destination: str = "alice/lora") -> Tr
 
 
 @pytest.fixture
-async def gateway(sim: ReplicateSimulator) -> AsyncIterator[ReplicateGateway]:  # noqa: F811
+async def gateway(sim: ReplicateSimulator) -> AsyncIterator[ReplicateGateway]:
     _SCHEMA_CACHE.clear()
     gw = ReplicateGateway(_settings(sim, TOKEN), backoff_base=0.001, lookup_interval=0.01)
     yield gw
@@ -49,9 +49,9 @@ async def gateway(sim: ReplicateSimulator) -> AsyncIterator[ReplicateGateway]:  
 
 
 async def test_everything_passes_for_a_good_training(
-    sim: ReplicateSimulator,  # noqa: F811
+    sim: ReplicateSimulator,
     gateway: ReplicateGateway,
-    dataset_url: str,  # noqa: F811
+    dataset_url: str,
 ) -> None:
     settings = _settings(sim, TOKEN)
     found = await preflight(_config(settings, dataset_url), settings, gateway, dry_run=False)
@@ -62,9 +62,9 @@ async def test_everything_passes_for_a_good_training(
 
 
 async def test_a_missing_destination_and_bad_inputs_block(
-    sim: ReplicateSimulator,  # noqa: F811
+    sim: ReplicateSimulator,
     gateway: ReplicateGateway,
-    dataset_url: str,  # noqa: F811
+    dataset_url: str,
 ) -> None:
     settings = _settings(sim, TOKEN)
     config = _config(settings, dataset_url, destination="alice/nothere")
@@ -77,9 +77,9 @@ async def test_a_missing_destination_and_bad_inputs_block(
 
 
 async def test_without_a_token_only_a_dry_run_passes(
-    sim: ReplicateSimulator,  # noqa: F811
+    sim: ReplicateSimulator,
     gateway: ReplicateGateway,
-    dataset_url: str,  # noqa: F811
+    dataset_url: str,
 ) -> None:
     settings = _settings(sim, None)
     config = _config(settings, dataset_url)
@@ -91,9 +91,9 @@ async def test_without_a_token_only_a_dry_run_passes(
 
 
 async def test_a_bad_dataset_blocks(
-    sim: ReplicateSimulator,  # noqa: F811
+    sim: ReplicateSimulator,
     gateway: ReplicateGateway,
-    dataset_server: Any,  # noqa: F811
+    dataset_server: Any,
 ) -> None:
     settings = _settings(sim, TOKEN)
     config = _config(settings, f"{dataset_server.base_url}/notes.zip")

@@ -12,10 +12,8 @@ from bot.core.config.samples import with_trigger
 from bot.core.errors import InputError
 from bot.core.settings import load_settings
 from bot.sim import ReplicateSimulator
-from tests.bot_fixtures import World, has_button, make_bot, train_options
-from tests.bot_fixtures import world as world
-from tests.cli_fixtures import *  # noqa: F403
-from tests.cli_fixtures import TRIGGER, invoke
+from tests.bot_support import World, has_button, make_bot, train_options
+from tests.cli_support import TRIGGER, invoke
 
 WANDB = "wandb-" + "k" * 30
 BASE = {"dataset_url": "https://example.com/d.zip", "destination": "a/b", "trigger_word": "ZQX"}

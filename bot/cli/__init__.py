@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import io
 import sys
 from typing import Any
 
@@ -17,6 +18,7 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import EXIT_FAILED, EXIT_INTERRUPTED, echo, one_line
+from bot.core.errors import SD35LError
 
 __all__ = ["cli", "main"]
 
@@ -25,8 +27,6 @@ class SafeGroup(click.Group):
     """A group that turns any exception from a command into a sentence and an exit status."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from bot.core.errors import SD35LError
-
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -51,8 +51,6 @@ class SafeGroup(click.Group):
         (a token pasted into the wrong option must not be echoed back)."""
         if extra.pop("standalone_mode", True) is False:
             return super().main(args, prog_name, standalone_mode=False, **extra)
-        import io
-
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.ClickException as exc:

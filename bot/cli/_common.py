@@ -6,12 +6,20 @@ load discord, httpx, replicate or pydantic. Each helper imports what it needs wh
 
 from __future__ import annotations
 
+import gc
+import io
+import os
+import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from bot.core.errors import InputError
+from bot.core.secrets import redact
 
 if TYPE_CHECKING:
     from bot.core.replicate.gateway import ReplicateGateway
@@ -30,7 +38,6 @@ EXIT_INTERRUPTED = 130
 
 
 def _redact(text: str) -> str:
-    from bot.core.secrets import redact
 
     return redact(text)
 
@@ -67,8 +74,6 @@ def confirm(text: str, *, default: bool = False) -> bool:
     interrupted submission. During the prompt Python's own handler is back, and click's Abort
     after a Ctrl-C is turned back into the KeyboardInterrupt it was.
     """
-    import signal
-    import threading
 
     interrupted = False
 
@@ -93,7 +98,6 @@ def confirm(text: str, *, default: bool = False) -> bool:
 def paint(text: str, *, fg: str | None = None, bold: bool = False, dim: bool = False) -> str:
     """`text` styled for a terminal; plain when NO_COLOR is set (https://no-color.org). `echo`
     leaves the styles out where they would not show: piped output, redirected files."""
-    import os
 
     if os.environ.get("NO_COLOR") or not (fg or bold or dim):
         return text
@@ -102,7 +106,6 @@ def paint(text: str, *, fg: str | None = None, bold: bool = False, dim: bool = F
 
 def show(*renderables: Any) -> None:
     """Render rich objects to text first, then print that text through the redactor."""
-    import io
 
     from rich.console import Console
     from rich.table import Table
@@ -127,9 +130,9 @@ def import_pillow() -> None:
 
     Pillow 10.4 (pinned: the trainer's release) imports `numpy.typing` in `PIL._typing` only to
     name a type alias, and numpy is installed here (matplotlib needs it): that one line cost a
-    dry run ~130 ms, more than judging the images. numpy is hidden only while `PIL.Image` loads;
-    Pillow still takes numpy arrays afterwards (it reads them through the array interface, not
-    through that alias), and numpy imports normally when a chart needs it.
+    dry run more than judging the images (benchmarks/README.md). numpy is hidden only while
+    `PIL.Image` loads; Pillow still takes numpy arrays afterwards (it reads them through the array
+    interface, not through that alias), and numpy imports normally when a chart needs it.
     """
     if "PIL.Image" in sys.modules or "numpy" in sys.modules:
         return
@@ -161,7 +164,6 @@ def collect_garbage() -> None:
     its cycles collected as usual. With the collector already on (the group invoked some other
     way, as the tests do) nothing changes.
     """
-    import gc
 
     if not gc.isenabled():
         gc.freeze()
@@ -169,7 +171,6 @@ def collect_garbage() -> None:
 
 
 def _block_sigint() -> None:
-    import signal
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
@@ -248,7 +249,6 @@ def trainer_log(text: str) -> str:
 
 def require_yes(*, dry_run: bool, yes: bool, prompting: bool) -> None:
     """Spending money needs a yes: with nobody to ask, only --yes gives it (exit 2 otherwise)."""
-    from bot.core.errors import InputError
 
     if not dry_run and not yes and not prompting:
         raise InputError(

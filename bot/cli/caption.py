@@ -16,6 +16,7 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import echo, warn
+from bot.core.errors import InputError
 
 if TYPE_CHECKING:
     from bot.core.captions.run import CaptionPlan, CaptionResult, Picture
@@ -117,8 +118,6 @@ async def caption_members(
     echo(describe_plan(planned, trigger_word))
     if planned.todo and not ask.yes:
         if not ask.prompting:
-            from bot.core.errors import InputError
-
             raise InputError(
                 "captioning spends money on Replicate and there is no terminal to confirm on; "
                 "add --yes to caption without asking. Nothing was captioned.",
@@ -141,7 +140,6 @@ async def caption_folder(root: Path, ask: CaptionAsk, trigger_word: str | None =
     """Caption a folder in place; the exit status (1 when some image was not captioned)."""
     from bot.core.captions.run import write_folder
     from bot.core.dataset.collect import collect_folder
-    from bot.core.errors import InputError
     from bot.core.replicate.errors import MSG_NO_TOKEN
 
     if not root.is_dir():  # noqa: ASYNC240 - one stat before any await
@@ -195,7 +193,6 @@ async def caption_before_training(
     upload."""
     from bot.core.captions.run import needs_caption, with_captions, write_folder
     from bot.core.dataset.collect import collect_path
-    from bot.core.errors import InputError
     from bot.core.replicate.errors import MSG_NO_TOKEN
 
     settings = _common.settings()

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 import click
 
 from bot.cli._common import echo, warn
+from bot.cli.caption import caption_before_training, default_sheet
+from bot.core.errors import InputError, SD35LError
 
 if TYPE_CHECKING:
     from bot.core.dataset.local import LocalDataset
@@ -71,7 +73,6 @@ async def check_local(
     sheet is always drawn, so the captions are seen before the training is confirmed."""
     from bot.cli import render
     from bot.core.dataset.local import prepare_path, prepare_upload
-    from bot.core.errors import InputError
 
     if skip_check:
         warn(
@@ -87,8 +88,6 @@ async def check_local(
         "min_images": min_images,
     }
     if caption:
-        from bot.cli.caption import caption_before_training, default_sheet
-
         members = await caption_before_training(
             path, trigger_word, dry_run=dry_run, yes=yes, prompting=prompting, linked=linked
         )
@@ -138,7 +137,6 @@ async def check_linked(
 
 
 def _write_sheet(target: Path, png: bytes) -> None:
-    from bot.core.errors import InputError
 
     if target.suffix.lower() != ".png":
         raise InputError(
@@ -176,7 +174,6 @@ async def upload(gw: ReplicateGateway, local: LocalDataset) -> tuple[Upload, boo
 
 async def forget(gw: ReplicateGateway, made: Upload, why: str) -> None:
     """Delete the uploaded file; a failure is a warning (the file expires in 24 h anyway)."""
-    from bot.core.errors import SD35LError
     from bot.core.replicate.files import delete_upload
 
     try:

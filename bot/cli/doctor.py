@@ -13,16 +13,20 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import EXIT_FAILED, EXIT_OK, echo, paint
+from bot.core.errors import SD35LError
 
 # Discord's REST root; tests point it at the fake Discord.
 DISCORD_API = "https://discord.com/api/v10"
 
 
 def _expected_commands(settings: Any) -> Any:
-    """What the bot would sync, or None when the bot's modules cannot load here."""
+    """What the bot would sync; None without a bot token (nothing to compare with) or when the
+    bot's modules cannot load here."""
+    if settings.discord_token is None:
+        return None
     try:
         from bot.app import expected_commands
-    except ImportError:
+    except ImportError:  # pragma: no cover - an install without discord.py
         return None
     return expected_commands(settings)
 
@@ -48,7 +52,6 @@ def doctor(ctx: click.Context, destination: str | None) -> None:
     """
     from bot.core.doctor.report import Finding, failed
     from bot.core.doctor.run import DoctorOptions, run_doctor
-    from bot.core.errors import SD35LError
 
     try:
         settings = _common.settings()

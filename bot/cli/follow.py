@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli import _common
+from bot.cli import _common, jobs
 from bot.cli._common import EXIT_INTERRUPTED, echo
+from bot.core.errors import InputError, SD35LError, ServiceError
 
 if TYPE_CHECKING:
     from bot.core.replicate.gateway import ReplicateGateway
@@ -33,7 +34,6 @@ def stopped_following(training_id: str) -> None:
 
 def _lost_contact(training: Training, exc: Exception) -> Exception:
     """A follow that lost Replicate must never invite a second paid submission."""
-    from bot.core.errors import SD35LError
 
     status = getattr(exc, "status", None)
     why = f"HTTP {status}" if status else "no answer"
@@ -55,9 +55,7 @@ async def follow_to_end(
 ) -> None:
     """Live progress until the end, then the download (or the failure with the log tail);
     `on_end` runs once the training has ended, whatever the outcome (cleanup of an upload)."""
-    from bot.cli import jobs
     from bot.cli.wait import follow
-    from bot.core.errors import SD35LError, ServiceError
 
     last = [training]
     try:
@@ -93,7 +91,6 @@ async def follow_to_end(
 
 def report_failure(training: Training) -> None:
     """The trainer's last log lines and its error; raises (exit 1)."""
-    from bot.core.errors import SD35LError
     from bot.core.trainer_log.progress import log_tail
 
     tail = log_tail(training.logs, 20)
@@ -140,7 +137,6 @@ def report_success(training: Training, path: Path, settings: Settings) -> None:
 )
 def follow_cmd(training_id: str, output_dir: Path, force: bool) -> None:
     """Re-attach to a training: live progress until it ends, then download its weights."""
-    from bot.core.errors import InputError
     from bot.core.replicate.errors import MSG_NO_TOKEN
 
     settings = _common.settings()

@@ -10,6 +10,7 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import echo, show
+from bot.core.errors import InputError, SD35LError
 
 if TYPE_CHECKING:
     from bot.core.replicate.gateway import ReplicateGateway
@@ -20,7 +21,6 @@ STATUSES = ("starting", "processing", "succeeded", "failed", "canceled", "aborte
 
 
 def _token_or_fail(settings: Settings) -> None:
-    from bot.core.errors import InputError
     from bot.core.replicate.errors import MSG_NO_TOKEN
 
     if not settings.token:
@@ -134,8 +134,6 @@ def cancel(training_id: str, yes: bool) -> None:
         _print_cancel(current, asked=False)
         return
     if not yes and not _common.stdin_is_tty():
-        from bot.core.errors import InputError
-
         raise InputError(
             f"cancel stops training {current.id} for good and there is no terminal to confirm "
             "on; add --yes to cancel without asking. Nothing was canceled.",
@@ -184,7 +182,6 @@ def weights_target(training: Training, output_dir: Path) -> Path:
     """Where `download` writes: `{owner}_{model}_{trigger}.safetensors` in `output_dir`."""
     from bot.cli.render import destination_of
     from bot.core.artifacts.weights import weights_filename
-    from bot.core.errors import SD35LError
 
     destination = destination_of(training)
     if not destination:
@@ -198,7 +195,6 @@ def weights_target(training: Training, output_dir: Path) -> Path:
 def free_target(training: Training, output_dir: Path, *, force: bool) -> Path:
     """Where `train --wait` and `follow` save: the plain name, or, when another file already
     has it and `force` was not given, the name with the training id (never overwriting)."""
-    from bot.core.errors import InputError
 
     plain = weights_target(training, output_dir)
     if force or not plain.exists():
@@ -218,7 +214,6 @@ async def fetch_weights(
 ) -> Path:
     """Download a succeeded training's LoRA to `target`; refuses to overwrite without `force`."""
     from bot.core.artifacts.weights import download_weights
-    from bot.core.errors import InputError, SD35LError
 
     if training.status != "succeeded":
         raise SD35LError(

@@ -10,10 +10,12 @@ terminal, are rich renderables printed with `_common.show`; both print through t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.cli._common import echo, paint, warn
+from bot.core.secrets import looks_like_secret_key, redact_obj
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -191,7 +193,6 @@ def trainings_table(trainings: Iterable[Training], gpu_price: float) -> Table:
 def shown_progress(progress: Progress, status: str) -> Progress:
     """The one progress every view shows (table, --json, the bar): a succeeded training is at
     its last step (100%) even when the trainer's last logged bar line stopped one short."""
-    from dataclasses import replace
 
     if status != "succeeded" or not progress.total:
         return progress
@@ -248,9 +249,6 @@ def status_links(training: Training) -> list[str]:
 
 def training_json(training: Training, gpu_price: float, progress: Any = None) -> dict[str, Any]:
     """The `--json` object: stable keys first, then the (redacted) input and output."""
-    from dataclasses import asdict, is_dataclass
-
-    from bot.core.secrets import looks_like_secret_key, redact_obj
 
     inputs = {k: v for k, v in training.input.items() if not looks_like_secret_key(k)}
     out: dict[str, Any] = {

@@ -6,6 +6,7 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import echo
+from bot.core.errors import InputError, SD35LError
 
 OUTCOMES = ("succeeded", "failed", "aborted", "canceled")
 
@@ -45,8 +46,6 @@ def simulate(port: int, step_seconds: float, outcome: str, require_token: bool) 
 
     token = _common.settings().token if require_token else None
     if require_token and not token:
-        from bot.core.errors import InputError
-
         raise InputError(
             "--require-token needs REPLICATE_API_TOKEN set for the simulator to accept.",
             field="REPLICATE_API_TOKEN",
@@ -77,8 +76,6 @@ def simulate(port: int, step_seconds: float, outcome: str, require_token: bool) 
     except KeyboardInterrupt:
         echo("Simulator stopped.")
     except OSError as exc:
-        from bot.core.errors import InputError
-
         raise InputError(
             f"Cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); choose another --port.",
             field="port",
@@ -91,8 +88,6 @@ def bot() -> None:
     try:
         from bot.app import run_bot
     except ImportError as exc:
-        from bot.core.errors import SD35LError
-
         raise SD35LError(
             f"The Discord bot cannot start because a module is missing ({exc.name}); reinstall "
             "sd35l-trainer with `pip install .`."

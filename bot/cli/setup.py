@@ -7,6 +7,7 @@ place), writes the YAML, and can hand the file to the `train` path.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ import click
 
 from bot.cli import _common
 from bot.cli._common import echo
+from bot.cli.train import TrainRequest, check_dataset_step, run_train
+from bot.core.errors import InputError, SD35LError
 
 if TYPE_CHECKING:
     from bot.core.config.model import ResolvedConfig, TrainingConfig
@@ -38,7 +41,6 @@ DEFAULT_FILE = "sd35l-config.yaml"
 
 
 def _refuse_existing(path: Path, option: str) -> None:
-    from bot.core.errors import InputError
 
     if path.exists():
         raise InputError(
@@ -67,8 +69,6 @@ def init_config(preset: str | None, output: Path | None) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        from bot.core.errors import InputError
-
         raise InputError(
             f"Cannot write {output} ({exc.strerror or exc}); choose another --output.",
             field="output",
@@ -94,7 +94,6 @@ def _ask_valid(
     default: Any = None,
 ) -> Any:
     """Prompt until the answer passes validation; each refusal shows the one-sentence reason."""
-    from bot.core.errors import InputError
 
     while True:
         answer = click.prompt(label, type=kind, default=default)
@@ -117,8 +116,6 @@ def _ask_dataset(values: dict[str, Any], settings: Settings) -> tuple[str, str]:
     """Ask for the dataset and check it at once with `train`'s own dataset step, so the answer
     is judged (full report, warnings included) before any file is written; a refused dataset
     is asked again."""
-    from bot.cli.train import check_dataset_step
-    from bot.core.errors import SD35LError
 
     while True:
         answer = click.prompt(DATASET_LABEL).strip()
@@ -165,7 +162,6 @@ def _path_of(resolved: ResolvedConfig, dotted: str) -> Any:
 def _relative_dataset(resolved: ResolvedConfig, config_file: Path) -> TrainingConfig:
     """A config file's `dataset_path` is read relative to the file's folder, so it is written
     that way: the file keeps working from any shell directory."""
-    import os
 
     config = resolved.config
     if not config.dataset_path:
@@ -194,7 +190,6 @@ def _save(resolved: ResolvedConfig) -> Path:
 def interactive() -> None:
     """Guided setup: answer a few questions, get a checked config file, optionally train."""
     from bot.cli import render
-    from bot.cli.train import TrainRequest, run_train
     from bot.core.config.model import describe_parameters
 
     settings = _common.settings()

@@ -18,7 +18,15 @@ import click
 from bot.cli import _common, dataset
 from bot.cli._common import EXIT_INTERRUPTED, echo, warn
 from bot.cli.caption import caption_option, sample_prompt_option
-from bot.cli.dataset import config_relative, contact_sheet_option, dataset_option
+from bot.cli.dataset import (
+    check_linked,
+    check_local,
+    config_relative,
+    contact_sheet_option,
+    dataset_option,
+)
+from bot.cli.follow import follow_to_end, stopped_following
+from bot.core.errors import InputError, SD35LError
 from bot.core.limits import LORA_RANK
 
 if TYPE_CHECKING:
@@ -70,7 +78,6 @@ class _State:
 
 def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
     """The dataset (URL or local path), destination and trigger word of a complete config."""
-    from bot.core.errors import InputError
 
     config = resolved.config
     values = (config.dataset_url or config.dataset_path, config.destination, config.trigger_word)
@@ -84,7 +91,6 @@ def identity(resolved: ResolvedConfig) -> tuple[str, str, str]:
 
 def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
     from bot.core.config.model import load_config_file, load_user_defaults, resolve_config
-    from bot.core.errors import InputError
 
     data = req.config_data
     if data is None and req.config_path is not None:
@@ -104,8 +110,6 @@ async def _check_dataset(
 ) -> LocalDataset | None:
     """The dataset check; the usable images it counted go into `state` for the estimate."""
     from bot.cli import render
-    from bot.cli.dataset import check_local
-    from bot.core.errors import InputError
     from bot.core.jobs.preflight import check_dataset, image_count
 
     dataset, _destination, trigger = identity(resolved)
@@ -119,8 +123,6 @@ async def _check_dataset(
         state.images = image_count(local.report) if local is not None else None
         return local
     if req.caption:  # a linked ZIP is read, captioned, packed and uploaded like a local one
-        from bot.cli.dataset import check_linked
-
         training, policy = resolved.config.training, settings.policy_min_images
         local = await check_linked(dataset, trigger, req, training.resolution, policy)
         state.images = image_count(local.report)
@@ -156,7 +158,6 @@ async def _check_account(
 ) -> None:
     """Token, destination model, and the trainer's live input schema; a missing destination
     can be created here (with --create-destination, or when the user says yes)."""
-    from bot.core.errors import InputError
     from bot.core.jobs.preflight import check_account
 
     destination = identity(resolved)[1]
@@ -225,9 +226,7 @@ async def _submit_and_follow(
     local: LocalDataset | None = None,
 ) -> None:  # fmt: skip
     from bot.cli import render
-    from bot.cli.follow import follow_to_end
     from bot.core.config.model import secret_inputs, to_trainer_input
-    from bot.core.errors import SD35LError
 
     config = resolved.config
     if not settings.token:  # a dry run without a token: no Replicate client is even loaded
@@ -284,7 +283,6 @@ async def _submit_and_follow(
 def run_train(req: TrainRequest) -> None:
     """The whole `train` path; raises `SD35LError` subclasses for the group to report."""
     from bot.cli import render
-    from bot.core.errors import InputError
 
     _common.import_pillow()  # before the dataset checks import it
     from bot.core.jobs.preflight import token_missing
@@ -317,8 +315,6 @@ def run_train(req: TrainRequest) -> None:
 def _interrupted(state: _State) -> None:
     """One Ctrl-C ends the run at once (exit 130) with the truth about what was submitted."""
     if state.training_id:
-        from bot.cli.follow import stopped_following
-
         stopped_following(state.training_id)
     if state.submitting:
         echo(

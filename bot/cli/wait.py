@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.cli._common import echo, stdout_is_tty
+from bot.core.errors import ServiceError
 
 if TYPE_CHECKING:
     from bot.core.replicate.gateway import ReplicateGateway
@@ -190,7 +191,6 @@ async def poll_until_done(
 
     `seen[0]` is kept up to date with the latest answer, so a caller that loses Replicate can
     still say what state the training was last in."""
-    from bot.core.errors import ServiceError
 
     interval = min(settings.poll_interval, MAX_WAIT_POLL)
     failures = 0

@@ -93,7 +93,7 @@ class Settings(BaseModel):
     database: Path = Field(Path("./data/sd35l.db"), validation_alias=AliasChoices("SD35L_DATABASE"))
     # `[]` rather than `default_factory=list`: pydantic copies an empty list default per instance,
     # while a builtin factory makes it parse `list`'s text signature with `tokenize`, whose
-    # first use compiles a large regex (~8 ms of every CLI start).
+    # first use compiles a large regex on every CLI start (benchmarks/README.md).
     guild_ids: list[int] = Field([], validation_alias=AliasChoices("SD35L_GUILD_IDS"))
     poll_interval: float = Field(30.0, gt=0, validation_alias=AliasChoices("SD35L_POLL_INTERVAL"))
     allowed_roles: list[str] = Field([], validation_alias=AliasChoices("SD35L_ALLOWED_ROLES"))

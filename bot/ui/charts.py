@@ -1,9 +1,9 @@
 """PNG charts: the loss curve of a succeeded training and the month's spend per user.
 
-matplotlib is imported only when a chart is drawn (it takes about a second to import and the bot
-may never draw one), through its object API with the Agg canvas: no pyplot, no global state, no
-display needed, safe to run in a worker thread (`asyncio.to_thread`), which callers do because
-drawing is CPU work.
+matplotlib is imported only when a chart is drawn (its import is slow, see benchmarks/README.md,
+and the bot may never draw one), through its object API with the Agg canvas: no pyplot, no global
+state, no display needed, safe to run in a worker thread (`asyncio.to_thread`), which callers do
+because drawing is CPU work.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from bot.core.settings import DEFAULT_TRAINER, Settings
 
 AREA = "Replicate"
 STAND_IN_DATASET = "https://example.com/dataset.zip"  # checked for shape only, never fetched
+STAND_IN_DESTINATION = "owner/model"  # the destination has its own check
 STAND_IN_TRIGGER = "ZXQDOC"  # a rare word, as the config rules want
 MSG_NO_TOKEN = "REPLICATE_API_TOKEN is not set, so nothing can be submitted."  # noqa: S105
 FIX_NO_TOKEN = (
@@ -59,7 +60,7 @@ async def check_replicate(
     clock = check_clock("Replicate", gateway.server_date, datetime.now(UTC))
     found = [good(AREA, f"REPLICATE_API_TOKEN works: account {account or '(unnamed)'}.")]
     found.append(await _destination(gateway, destination, account))
-    found.append(await _trainer(settings, gateway, destination))
+    found.append(await _trainer(settings, gateway))
     return ReplicateResult(found, clock)
 
 
@@ -97,9 +98,7 @@ async def _destination(gateway: ReplicateGateway, destination: str | None, accou
     return good(AREA, f"the destination {full} exists and belongs to {real_owner}.")
 
 
-async def _trainer(
-    settings: Settings, gateway: ReplicateGateway, destination: str | None
-) -> Finding:
+async def _trainer(settings: Settings, gateway: ReplicateGateway) -> Finding:
     from bot.core.config.inputs import secret_inputs, to_trainer_input
     from bot.core.config.model import resolve_config
     from bot.core.config.presets import load_presets
@@ -119,7 +118,7 @@ async def _trainer(
         cli = {
             "preset": preset,
             "dataset_url": STAND_IN_DATASET,
-            "destination": destination or "owner/model",
+            "destination": STAND_IN_DESTINATION,
             "trigger_word": STAND_IN_TRIGGER,
         }
         try:

@@ -2,8 +2,8 @@
 
 The tracker reads every active training every poll interval, and Replicate answers each read
 with the training's whole log (~0.5 MB at 4,000 steps). Receiving that answer through the
-official client's httpx transport cost most of a refresh's CPU (~1.8 ms a GET on the project's
-box, against ~0.3 ms with aiohttp, which the product already uses for dataset reads), so this
+official client's httpx transport cost most of a refresh's CPU, several times what aiohttp
+(which the product already uses for dataset reads) costs (`benchmarks/refresh_cpu.py`), so this
 one read goes through aiohttp; everything else stays on the official client.
 
 The semantics are the gateway's, so a read behaves the same whichever client sends it: the same
@@ -98,7 +98,7 @@ class TrainingReader:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             # The proxy the environment names is read once, as httpx does, not on every
-            # request as aiohttp's `trust_env` does (~0.5 ms a GET, more than the GET itself).
+            # request as aiohttp's `trust_env` does (that cost more than the GET itself).
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,

@@ -1,39 +1,23 @@
-"""Shared fixtures for the CLI tests: a Replicate simulator, a dataset ZIP server, the env.
-
-Import with `from tests.cli_fixtures import *` so pytest sees the fixtures. Everything runs on
-loopback; the token is fake and registered so the tests can assert it never shows up.
+"""What the CLI tests share besides their fixtures (in conftest.py): the fake token, a dataset
+ZIP and the loopback server that serves it, and `invoke`. Everything runs on loopback; the token
+is fake and registered so the tests can assert it never shows up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
 
-from bot.cli import _common, cli
-from bot.sim import ReplicateSimulator, SimulatorThread
+from bot.cli import cli
 from tests.dataset_corpus import make_zip, png_bytes
 
 TOKEN = "r8_" + "sim" * 10
 TRIGGER = "ZXQTOK"
-
-__all__ = [
-    "TOKEN",
-    "TRIGGER",
-    "DatasetServer",
-    "cli_env",
-    "dataset_server",
-    "dataset_url",
-    "invoke",
-    "png_bytes",
-    "sim",
-]
 
 
 def dataset_zip(count: int = 12, trigger: str = TRIGGER) -> bytes:
@@ -86,45 +70,6 @@ class DatasetServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(30)
         self._loop.close()
-
-
-@pytest.fixture(scope="module")
-def dataset_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatasetServer]:
-    root = tmp_path_factory.mktemp("datasets")
-    (root / "good.zip").write_bytes(dataset_zip())
-    (root / "share.html").write_text("<!doctype html><html><body>Sign in</body></html>")
-    (root / "notes.zip").write_bytes(b"this is not a zip file at all" * 10)
-    with DatasetServer(root) as server:
-        yield server
-
-
-@pytest.fixture
-def dataset_url(dataset_server: DatasetServer) -> str:
-    return f"{dataset_server.base_url}/good.zip"
-
-
-@pytest.fixture
-def sim() -> Iterator[ReplicateSimulator]:
-    with SimulatorThread(step_seconds=0.0005, start_delay=0.02, weights_size=8 * 1024) as s:
-        yield s
-
-
-@pytest.fixture
-def cli_env(
-    monkeypatch: pytest.MonkeyPatch, sim: ReplicateSimulator, tmp_path: Path
-) -> ReplicateSimulator:
-    """The environment of a user pointed at the simulator, with a fake token."""
-    monkeypatch.setenv("REPLICATE_BASE_URL", sim.base_url)
-    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
-    monkeypatch.setenv("SD35L_ALLOW_PRIVATE_URLS", "1")
-    monkeypatch.setenv("SD35L_POLL_INTERVAL", "0.05")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(
-        _common,
-        "GATEWAY_KWARGS",
-        {"backoff_base": 0.01, "max_backoff": 0.05, "lookup_interval": 0.05, "timeout": 5.0},
-    )
-    return sim
 
 
 def invoke(args: list[str], input: str | None = None, **kwargs: Any) -> Result:

@@ -1,24 +1,23 @@
 """Shared setup for the Discord bot tests: the real discord.py client against the fake Discord
 (tests/fakediscord), the Replicate simulator and a dataset ZIP server, all on loopback.
 
-`world` gives one guild with members (alice, bob the stranger, mia the manager) and settings
-pointing at everything; `start_bot(world)` builds a fresh bot on the same database (a restart).
+The `world` fixture (conftest.py) gives one guild with members (alice, bob the stranger, mia the
+manager) and settings pointing at everything as a `World`; `make_bot(world)` builds a fresh bot on
+the same database (a restart).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.app import TrainerBot, create_bot
 from bot.core.settings import Settings, load_settings
 from bot.sim import ReplicateSimulator
-from tests.cli_fixtures import TOKEN, TRIGGER, dataset_zip
+from tests.cli_support import TOKEN, TRIGGER
 from tests.dataset_corpus import CorpusServer
 from tests.fakediscord import FakeDiscord, FakeUser, StoredMessage
 
@@ -63,34 +62,6 @@ class World:
             assert TOKEN not in body
             assert self.fd.token not in body
         assert not self.fd.token_leaks
-
-
-@pytest.fixture
-async def world(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[World]:
-    fd = fake_discord
-    guild = fd.first_guild()
-    role = fd.add_role(guild, "lora-managers")
-    alice = fd.add_member(guild, name="alice")
-    bob = fd.add_member(guild, name="bob")
-    mia = fd.add_member(guild, name="mia", roles=[role])
-    sim = ReplicateSimulator(token=TOKEN, step_seconds=0.0005, start_delay=0.02)
-    await sim.start()
-    data = CorpusServer(files={"good.zip": dataset_zip(), "bad.zip": b"not a zip" * 50})
-    await data.start()
-    env: dict[str, Any] = {
-        "REPLICATE_API_TOKEN": TOKEN,
-        "REPLICATE_BASE_URL": sim.base_url,
-        "DISCORD_TOKEN": fd.token,
-        "SD35L_DATABASE": str(tmp_path / "data" / "bot.sqlite"),
-        "SD35L_GUILD_IDS": str(guild.id),
-        "SD35L_POLL_INTERVAL": 0.05,
-        "SD35L_ALLOW_PRIVATE_URLS": True,
-        "SD35L_POLICY_STEPS": "3-6000",
-        "SD35L_MANAGER_ROLES": "lora-managers",
-    }
-    yield World(fd, sim, data, tmp_path, alice, bob, mia, role.id, env)
-    await data.stop()
-    await sim.stop()
 
 
 def make_bot(world: World, **extra: Any) -> TrainerBot:

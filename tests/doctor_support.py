@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from bot.cli import doctor as doctor_cli
 from bot.core.doctor import permissions as perm
 from bot.core.settings import load_settings
-from bot.sim import ReplicateSimulator, SimulatorThread
-from tests.cli_fixtures import TOKEN
+from bot.sim import ReplicateSimulator
 from tests.fakediscord import FakeChannel, FakeDiscord, FakeGuild, FakeRole
 
 # The bot's role in a well-set-up server: exactly what the invite link grants.
@@ -68,30 +62,3 @@ class Deployment:
                 self.fd.state.global_commands = stored
             else:
                 self.fd.state.guild_commands[scope] = stored
-
-
-@pytest.fixture
-def deployment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployment]:
-    """All green: the bot in one server with the invite's permissions, commands synced, the
-    destination alice/lora owned by the token's account, a fresh data folder."""
-    models = ("alice/lora", "bob/lora")
-    with DiscordThread() as fd, SimulatorThread(token=TOKEN, models=models) as sim:
-        guild = fd.add_guild("team", channels=("general", "loras"))
-        role = fd.add_role(guild, "sd35l-bot", permissions=BOT_PERMISSIONS)
-        fd.add_member(guild, fd.app_id, roles=[role])
-        database = tmp_path / "data" / "sd35l.db"
-        env: dict[str, Any] = {
-            "DISCORD_TOKEN": fd.token,
-            "REPLICATE_API_TOKEN": TOKEN,
-            "REPLICATE_BASE_URL": sim.base_url,
-            "SD35L_DATABASE": str(database),
-            "SD35L_DEFAULT_DESTINATION": "alice/lora",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setattr(doctor_cli, "DISCORD_API", fd.api_base)
-        world = Deployment(fd, sim, guild, fd.default_channel(guild), role, database)
-        world.sync_commands()
-        yield world
-        assert not fd.unknown_requests, [f"{r.method} {r.path}" for r in fd.unknown_requests]

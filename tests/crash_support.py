@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.bot_fixtures import World
+from tests.bot_support import World
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"card_grace": 0.0, "settle": 0.3}  # waits shortened in the bot process
