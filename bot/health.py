@@ -31,11 +31,25 @@ def is_healthy(settings: Settings, *, now: float | None = None) -> tuple[bool, s
     try:
         age = (now if now is not None else time.time()) - path.stat().st_mtime
     except OSError:
-        return False, f"no heartbeat at {path}: the bot has not started its tracker"
+        missing = f"no heartbeat at {path}: the bot has not started its tracker"
+        return False, missing + _refused(settings)
     limit = max(180.0, 4 * settings.poll_interval)
     if age > limit:
-        return False, f"heartbeat is {age:.0f} s old (limit {limit:.0f} s)"
+        return False, f"heartbeat is {age:.0f} s old (limit {limit:.0f} s)" + _refused(settings)
     return True, f"heartbeat {age:.0f} s old"
+
+
+def _refused(settings: Settings) -> str:
+    """Why a bot that never got going is down, when its last starts were refused."""
+    from bot.core.doctor.backoff import Refusals, refusals_path
+
+    count = Refusals(refusals_path(settings.database)).count()
+    if not count:
+        return ""
+    return (
+        f"; its last {count} start(s) were refused (a wrong or missing token or setting: the "
+        "bot's log says which; `sd35l-trainer doctor` checks everything)"
+    )
 
 
 def main() -> int:

@@ -173,13 +173,28 @@ def test_three_typos_are_reported_in_one_run(env: dict[str, str], tmp_path: Path
     )
     ran = cli(["train", "--config", "typos.yaml", "--dry-run"], env, tmp_path)
     assert ran.code == 2, ran.both
-    assert "typos.yaml has 3 unknown settings" in ran.err
+    assert ran.err.startswith("Error: The config has 4 problems:")  # the 3 typos + the missing
+    assert "trigger_word is missing" in ran.err
     for typo, fix in (
         ("trigger_wrod", "trigger_word"),
         ("training.step", "steps"),
         ("training.learning_rat", "learning_rate"),
     ):
         assert f"Unknown setting {typo} in typos.yaml (did you mean {fix}?)" in ran.err
+
+
+@pytest.mark.slow
+def test_typos_and_bad_values_are_reported_together(env: dict[str, str], tmp_path: Path) -> None:
+    folder(tmp_path)
+    (tmp_path / "mixed.yaml").write_text(
+        "dataset_path: my-photos\ndestination: Alice/Lora\ntrigger_word: ZXQTOK\n"
+        "training: {step: 1000, batch_size: 99}\n"
+    )
+    ran = cli(["train", "--config", "mixed.yaml", "--dry-run"], env, tmp_path)
+    assert ran.code == 2 and ran.err.startswith("Error: The config has 3 problems:"), ran.both
+    assert "Unknown setting training.step in mixed.yaml (did you mean steps?)" in ran.err
+    assert "destination: model names are lowercase; use 'alice/lora'" in ran.err
+    assert "training.batch_size: 99 is not allowed" in ran.err
 
 
 @pytest.mark.slow
@@ -359,6 +374,7 @@ def _report_block(text: str) -> list[str]:
     return block
 
 
+@pytest.mark.slow
 def test_interactive_takes_a_folder_and_shows_the_full_report_train_shows(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -383,6 +399,7 @@ def test_interactive_takes_a_folder_and_shows_the_full_report_train_shows(
     assert again.code == 0 and _report_block(again.out) == shown
 
 
+@pytest.mark.slow
 def test_interactive_refuses_a_bad_folder_with_the_report_and_takes_a_local_zip(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -402,6 +419,7 @@ def test_interactive_refuses_a_bad_folder_with_the_report_and_takes_a_local_zip(
     assert 'dataset_path: "good.zip"' in (tmp_path / "my.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_interactive_on_a_terminal_trains_a_folder(
     env: dict[str, str], tmp_path: Path, slow_sim: ReplicateSimulator
 ) -> None:

@@ -159,6 +159,7 @@ def test_the_docs_output_examples_are_what_the_code_prints() -> None:
     assert blocks >= 2
 
 
+@pytest.mark.slow
 def test_the_guides_estimate_line_is_the_one_train_prints(tmp_path: Path) -> None:
     """The example is checked against the real command, not only against the function."""
     import os

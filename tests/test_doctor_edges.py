@@ -235,3 +235,16 @@ async def test_a_rate_limited_read_waits_and_asks_again() -> None:
     finally:
         await runner.cleanup()
     assert len(calls) == 3
+
+
+def test_with_a_wandb_key_its_inputs_are_checked_too(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With WANDB_API_KEY the bot also sends `wandb_api_key` and `wandb_sample_prompts`."""
+    plain = doctor().output
+    key = "wandb-" + "k3y" * 12
+    monkeypatch.setenv("WANDB_API_KEY", key)
+    result = doctor()
+    assert result.exit_code == 0, result.output
+    assert "(13 inputs" in plain and "(15 inputs" in result.output
+    assert key not in result.output

@@ -180,3 +180,19 @@ def test_an_unwritable_record_still_exits(tmp_path: Path) -> None:
     refusals = Refusals(tmp_path / "file" / "sd35l.db.refused")
     assert refusals.record() == 1 and refusals.record() == 1
     refusals.clear()
+
+
+def test_the_healthcheck_says_the_starts_were_refused(
+    container: list[float], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import health
+
+    monkeypatch.delenv("DISCORD_TOKEN")
+    assert health.main() == 1
+    assert "refused" not in capsys.readouterr().out
+    start(capsys)
+    start(capsys)
+    assert health.main() == 1
+    out = capsys.readouterr().out
+    assert "no heartbeat" in out and "its last 2 start(s) were refused" in out
+    assert "sd35l-trainer doctor" in out

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -41,6 +43,7 @@ def test_the_readme_starts_with_the_bot_and_the_test_commands() -> None:
     assert "./scripts/rehearse" in README.split("---", 1)[0]
 
 
+@pytest.mark.slow
 def test_the_bot_without_a_token_points_to_the_discord_steps_and_the_rehearsal(
     tmp_path: Path,
 ) -> None:
@@ -63,6 +66,7 @@ def test_the_bot_without_a_token_points_to_the_discord_steps_and_the_rehearsal(
     assert os.access(ROOT / "scripts" / "rehearse", os.X_OK)
 
 
+@pytest.mark.slow
 def test_the_rehearsal_ends_with_the_weights_in_hand(tmp_path: Path) -> None:
     binary = Path(sys.executable).parent / "sd35l-trainer"
     env = {**_clean_env(tmp_path), "SD35L_BIN": str(binary), "REHEARSAL_DIR": str(tmp_path)}

@@ -100,9 +100,11 @@ def resolve(req: TrainRequest, settings: Settings) -> ResolvedConfig:
                 "of a .yaml, .yml or .json file.",
                 field="config",
             )
-        data = config_relative(load_config_file(req.config_path), req.config_path)
+        data = load_config_file(req.config_path, check_keys=False)  # listed with the rest
+        data = config_relative(data, req.config_path)
     user = load_user_defaults(settings)
-    return resolve_config(cli=req.cli, file=data, settings=settings, require_all=True, user=user)
+    named = req.config_path.name if req.config_path else "config file"
+    return resolve_config(cli=req.cli, file=data, settings=settings, user=user, file_source=named)
 
 
 async def _check_dataset(

@@ -15,6 +15,7 @@ as a call to a function that returns one is followed to its text. Nothing is exe
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,10 +72,10 @@ def _error_classes(trees: list[tuple[str, ast.Module]]) -> dict[str, int]:
     return found
 
 
-def _sources() -> Iterator[tuple[str, ast.Module]]:
+def _sources(root: Path) -> Iterator[tuple[str, ast.Module]]:
     for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            name = path.relative_to(ROOT).as_posix()
+        for path in sorted((root / package).rglob("*.py")):
+            name = path.relative_to(root).as_posix()
             if not name.startswith(SKIPPED):
                 yield name, ast.parse(path.read_text(encoding="utf-8"), filename=name)
 
@@ -225,7 +226,13 @@ def _finding_helpers(trees: list[tuple[str, ast.Module]]) -> tuple[dict[str, _He
 
 def messages() -> list[Message]:
     """Every message of the product, deduplicated, in the order of the code."""
-    trees = list(_sources())
+    return list(_messages_under(ROOT))
+
+
+@functools.cache
+def _messages_under(root: Path) -> tuple[Message, ...]:
+    """Read once per checkout: parsing the whole product takes seconds."""
+    trees = list(_sources(root))
     classes = _error_classes(trees)
     texts = _Texts(trees)
     helpers, inside = _finding_helpers(trees)
@@ -263,7 +270,7 @@ def messages() -> list[Message]:
                     text = " ".join(text.split())
                     if text:
                         seen.setdefault((text, kind), Message(text, kind, code, module))
-    return list(seen.values())
+    return tuple(seen.values())
 
 
 def _substitute(template: ast.expr, param: str, given: ast.expr) -> ast.expr:

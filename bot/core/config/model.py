@@ -9,7 +9,7 @@ file parsing in `parse`, the template and YAML export in `template`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,13 +233,15 @@ def _input_error(
     origins: Mapping[str, str],
     preset: str | None,
     missing: tuple[str, ...] = (),
+    unknown: Sequence[InputError] = (),
 ) -> InputError:
     """Every problem at once (missing values, then pydantic's list), each naming its path, so
     a config with three mistakes takes one run to fix, not three; `field` is the first."""
     errors = exc.errors(include_url=False) if exc is not None else []
     flagged = {".".join(str(part) for part in error["loc"]) for error in errors}
     # An empty value given on purpose ("") is one problem, said by its validator, not two.
-    problems = [
+    problems = [(e.field or "config", e.message.rstrip(".")) for e in unknown]
+    problems += [
         (path, fields.missing_message(path).rstrip(".")) for path in missing if path not in flagged
     ]
     wheres = {
@@ -310,6 +312,7 @@ def resolve_config(
     settings: Settings,
     require_all: bool = True,
     user: Mapping[str, Any] | None = None,
+    file_source: str = "config file",
 ) -> ResolvedConfig:
     """Layer the values, check them all, and say where each came from.
 
@@ -319,7 +322,8 @@ def resolve_config(
     `InputError` listing every bad field (its `field` is the first).
     """
     cli_values = _flatten_cli(cli or {})
-    file_values = flatten_nested(file or {}, source="config file")
+    unknown: list[InputError] = []
+    file_values = flatten_nested(file or {}, source=file_source, unknown=unknown)
     user_values = flatten_nested(user or {}, source=USER_DEFAULTS_FILE)
     preset_name = cli_values.get("preset", file_values.get("preset", user_values.get("preset")))
     preset_values: dict[str, Any] = {}
@@ -355,9 +359,9 @@ def resolve_config(
     try:
         config = TrainingConfig.model_validate(_nest(values), context={"settings": settings})
     except ValidationError as exc:
-        raise _input_error(exc, origins, preset_shown, missing) from None
-    if missing:
-        raise _input_error(None, origins, preset_shown, missing)
+        raise _input_error(exc, origins, preset_shown, missing, unknown) from None
+    if missing or unknown:
+        raise _input_error(None, origins, preset_shown, missing, unknown)
     check_samples(config, settings)
     warnings.extend(fields.advice(config))
     return ResolvedConfig(config=config, origins=origins, warnings=warnings)

@@ -134,18 +134,22 @@ def _all_unknown(problems: list[InputError], source: str) -> InputError:
     )
 
 
-def flatten_nested(data: Mapping[str, Any], *, source: str = "config") -> dict[str, Any]:
+def flatten_nested(
+    data: Mapping[str, Any], *, source: str = "config", unknown: list[InputError] | None = None
+) -> dict[str, Any]:
     """The handoff layout -> {dotted path: value}; `None` values count as not given.
 
-    Refuses unknown keys (all of them in one error, each with the nearest valid one),
-    secret-looking keys or values anywhere, and sections that are not mappings.
+    Refuses unknown keys (all of them in one error, each with the nearest valid one; with
+    `unknown`, they are added there instead and left out, so the caller can list them with the
+    values' own problems), secret-looking keys or values anywhere, and sections that are not
+    mappings.
     """
     if not isinstance(data, Mapping):
         raise InputError(
             f"{source}: must be a mapping of settings (key: value lines).", field="config"
         )
     out: dict[str, Any] = {}
-    unknown: list[InputError] = []
+    strays: list[InputError] = []
     budget = [_MAX_NODES]
     for raw_key, value in data.items():
         key = str(raw_key)
@@ -166,7 +170,7 @@ def flatten_nested(data: Mapping[str, Any], *, source: str = "config") -> dict[s
             for raw_sub, sub_value in value.items():
                 path = f"{key}.{raw_sub}"
                 if path not in PATHS:
-                    unknown.append(_unknown(path, choices, key, source))
+                    strays.append(_unknown(path, choices, key, source))
                     continue
                 if sub_value is not None:
                     out[path] = sub_value
@@ -174,9 +178,11 @@ def flatten_nested(data: Mapping[str, Any], *, source: str = "config") -> dict[s
             if value is not None:
                 out[key] = value
         else:
-            unknown.append(_unknown(key, list(_TOP_KEYS), "", source))
-    if unknown:
-        raise _all_unknown(unknown, source)
+            strays.append(_unknown(key, list(_TOP_KEYS), "", source))
+    if strays and unknown is None:
+        raise _all_unknown(strays, source)
+    if unknown is not None:
+        unknown.extend(strays)
     return out
 
 
@@ -203,10 +209,14 @@ def _syntax_error(source: str, exc: yaml.YAMLError) -> InputError:
     )
 
 
-def parse_config_text(text: str, *, source: str = "config") -> dict[str, Any]:
+def parse_config_text(
+    text: str, *, source: str = "config", check_keys: bool = True
+) -> dict[str, Any]:
     """YAML or JSON text -> the nested dict, checked for syntax, unknown keys and secrets.
 
-    Values themselves are checked by `resolve_config`, which knows the other layers.
+    Values themselves are checked by `resolve_config`, which knows the other layers; with
+    `check_keys` False the unknown keys are left for it too, so they are listed with the
+    values' problems in one error.
     """
     if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise InputError(
@@ -245,11 +255,13 @@ def parse_config_text(text: str, *, source: str = "config") -> dict[str, Any]:
             f"{source}: must be a mapping of settings (key: value lines), not {show(data)}.",
             field="config",
         )
-    flatten_nested(data, source=source)
+    flatten_nested(data, source=source, unknown=None if check_keys else [])
     return {str(k): v for k, v in data.items()}
 
 
-def load_config_file(path: Path, *, source: str | None = None) -> dict[str, Any]:
+def load_config_file(
+    path: Path, *, source: str | None = None, check_keys: bool = True
+) -> dict[str, Any]:
     """Read and parse a YAML/JSON config file; unreadable files are an `InputError` too.
     Messages name the file as `source` (default: its name)."""
     path = Path(path)
@@ -273,4 +285,4 @@ def load_config_file(path: Path, *, source: str | None = None) -> dict[str, Any]
         raise InputError(
             f"config: {path.name} cannot be read ({exc.strerror}).", field="config"
         ) from None
-    return parse_config_text(text, source=source or path.name)
+    return parse_config_text(text, source=source or path.name, check_keys=check_keys)

@@ -39,6 +39,10 @@ class Refusals:
         except (OSError, ValueError, KeyError, TypeError):
             return 0, 0.0
 
+    def count(self) -> int:
+        """Refused starts in a row so far (0: none, or a good start since)."""
+        return self._read()[0]
+
     def record(self, now: float | None = None) -> int:
         """Count one more refusal; returns how many in a row (1 for the first)."""
         now = time.time() if now is None else now

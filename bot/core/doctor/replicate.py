@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.core.doctor.local import check_clock
-from bot.core.doctor.report import Finding, bad, good
+from bot.core.doctor.report import ChecklistLine, bad, good
 from bot.core.errors import InputError, SD35LError
 from bot.core.replicate.errors import CREATE_MODEL_URL, TOKEN_URL, split_destination
 from bot.core.replicate.gateway import ReplicateGateway
@@ -31,8 +32,8 @@ FIX_NO_TOKEN = (
 
 @dataclass
 class ReplicateResult:
-    findings: list[Finding]
-    clock: Finding | None = None  # the local clock against Replicate's `Date`
+    findings: list[ChecklistLine]
+    clock: ChecklistLine | None = None  # the local clock against Replicate's `Date`
 
 
 async def check_replicate(
@@ -64,7 +65,9 @@ async def check_replicate(
     return ReplicateResult(found, clock)
 
 
-async def _destination(gateway: ReplicateGateway, destination: str | None, account: str) -> Finding:
+async def _destination(
+    gateway: ReplicateGateway, destination: str | None, account: str
+) -> ChecklistLine:
     if not destination or not destination.strip():
         return good(
             AREA,
@@ -98,7 +101,7 @@ async def _destination(gateway: ReplicateGateway, destination: str | None, accou
     return good(AREA, f"the destination {full} exists and belongs to {real_owner}.")
 
 
-async def _trainer(settings: Settings, gateway: ReplicateGateway) -> Finding:
+async def _trainer(settings: Settings, gateway: ReplicateGateway) -> ChecklistLine:
     from bot.core.config.inputs import secret_inputs, to_trainer_input
     from bot.core.config.model import resolve_config
     from bot.core.config.presets import load_presets
@@ -115,12 +118,14 @@ async def _trainer(settings: Settings, gateway: ReplicateGateway) -> Finding:
     names: set[str] = set()
     presets = list(load_presets())
     for preset in presets:
-        cli = {
+        cli: dict[str, Any] = {
             "preset": preset,
             "dataset_url": STAND_IN_DATASET,
             "destination": STAND_IN_DESTINATION,
             "trigger_word": STAND_IN_TRIGGER,
         }
+        if settings.wandb_api_key is not None:  # sample prompts are sent only with a W&B key
+            cli["wandb_sample_prompts"] = [f"a photo of {STAND_IN_TRIGGER}"]
         try:
             config = resolve_config(cli=cli, settings=settings).config
             inputs = to_trainer_input(config)
