@@ -254,9 +254,9 @@ def _sizes(verdict: DatasetVerdict, result: RuleResult) -> None:
             "warning",
             "image_small",
             f"{count(len(small), 'image is', 'images are')} under {MIN_SIDE_WARN} px on a "
-            "side; the "
-            "trainer never "
-            "upscales them, so they train poorly at 512-1024 px.",
+            "side; the trainer never upscales "
+            + ("it, so it trains" if len(small) == 1 else "them, so they train")
+            + " poorly at 512-1024 px.",
             small,
         )
     if large:
@@ -264,8 +264,8 @@ def _sizes(verdict: DatasetVerdict, result: RuleResult) -> None:
             "note",
             "image_large",
             f"{count(len(large), 'image is', 'images are')} over {MAX_SIDE_WARN} px on a side; the "
-            "trainer scales them "
-            "down, so smaller copies would upload faster and train the same.",
+            f"trainer scales {'it' if len(large) == 1 else 'them'} down, so smaller copies would "
+            "upload faster and train the same.",
             large,
         )
     result.counts.update(
