@@ -33,7 +33,7 @@ FORBIDDEN = {
         "bot.cli",
         "cogs",
     ),
-    "bot.ui": ("cogs", "bot.cli", "click", "rich", "bot.app"),
+    "bot.ui": ("cogs", "bot.cli", "click", "rich", "bot.app", "bot.notifier"),
     "bot.notifier": ("cogs", "bot.cli", "click", "rich", "bot.app"),
     "bot.tree": ("cogs", "bot.ui", "bot.notifier", "bot.cli", "bot.app"),
     "bot.cli": ("discord", "cogs", "bot.ui", "bot.notifier", "bot.app"),
@@ -230,3 +230,98 @@ def test_no_import_cycle_even_through_lazy_imports() -> None:
 
 def test_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# -- the house's other rules ------------------------------------------------------------------
+
+# Packages whose `__init__` is a module in its own right, not a facade over its package: the
+# click group of the CLI, the simulator's public names, `bot.create_bot` (DESIGN.md's entry).
+INIT_WITH_CODE = {"bot", "bot.cli", "bot.sim"}
+
+
+def test_no_package_facade() -> None:
+    """A package's `__init__` holds its docstring only: names are imported from the module that
+    defines them, so a reader finds a name where it is written (and nothing loads lazily)."""
+    facades = []
+    for name, path in product_modules().items():
+        if path.name != "__init__.py" or name in INIT_WITH_CODE:
+            continue
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        if [n for n in body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]:
+            facades.append(name)
+    assert facades == []
+    assert not (ROOT / "bot" / "core" / "lazy.py").exists()
+
+
+def test_no_two_classes_share_a_name() -> None:
+    """One name per concept: a class name means one thing across bot/ and cogs/."""
+    where: dict[str, list[str]] = {}
+    for name, path in product_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(name)
+    assert len(where) > 100  # the scan is not vacuous
+    assert {k: v for k, v in where.items() if len(v) > 1} == {}
+
+
+def _looked_up_by_name(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "hasattr"}
+            and node.args
+            and any(part in ast.unparse(node.args[0]) for part in ("client", "bot"))
+        ):
+            found.append(ast.unparse(node))
+        if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_services_are_handed_over_never_looked_up_by_name() -> None:
+    """The notifier gets its services when built; cogs, views and buttons reach them through
+    the typed `bot.ui.services.ServicedBot`: no `getattr(client, "store", None)`, no state
+    kept in a bot's `__dict__`."""
+    assert _looked_up_by_name(ast.parse('getattr(self.client, "budget", None)'))
+    found = {}
+    for name, path in product_modules().items():
+        if within(name, "cogs") or within(name, "bot.ui") or name in {"bot.notifier", "bot.app"}:
+            hits = _looked_up_by_name(ast.parse(path.read_text(encoding="utf-8")))
+            if hits:
+                found[name] = hits
+    assert found == {}
+
+
+def test_each_table_is_one_class_over_the_database() -> None:
+    """One way to write a table: every module of bot/core/store that touches SQL through the
+    `Database` defines one table class taking it, and `Store` itself has no queries."""
+    store = ROOT / "bot" / "core" / "store"
+    tables = {}
+    for path in sorted(store.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                init = next(
+                    (
+                        f
+                        for f in node.body
+                        if isinstance(f, ast.FunctionDef) and f.name == "__init__"
+                    ),
+                    None,
+                )
+                if init is not None and "db: Database" in ast.unparse(init.args):
+                    tables[path.stem] = node.name
+    assert set(tables) == {
+        "trainings", "cards", "outbox", "submissions", "previews", "ledger", "approvals"
+    }  # fmt: skip
+    store_class = next(
+        n
+        for n in ast.parse((store / "db.py").read_text(encoding="utf-8")).body
+        if isinstance(n, ast.ClassDef) and n.name == "Store"
+    )
+    methods = {
+        f.name for f in store_class.body if isinstance(f, ast.AsyncFunctionDef | ast.FunctionDef)
+    }
+    assert methods <= {"open", "path", "close", "__aenter__", "__aexit__"}

@@ -433,3 +433,16 @@ async def test_a_body_that_is_not_an_object_is_a_400(client: httpx.AsyncClient) 
             answer = await client.post(path, content=raw)
             assert answer.status_code == 400, (path, raw, answer.text)
             assert answer.json()["detail"] == "The request body must be a JSON object."
+
+
+async def test_an_answer_outside_the_spec_is_noticed(
+    client: httpx.AsyncClient, sim: ReplicateSimulator
+) -> None:
+    """The check every test runs (conftest) sees a reply the spec forbids."""
+    sim.webhook_secret = 5  # type: ignore[assignment]  (the spec: the key is a string)
+    await client.get("/v1/webhooks/default/secret")
+    assert sim.response_problems == [
+        "GET /v1/webhooks/default/secret: key: 5 is not of type 'string'"
+    ]
+    assert ReplicateSimulator.strayed == sim.response_problems
+    ReplicateSimulator.strayed.clear()  # seen; the test itself passes

@@ -50,14 +50,14 @@ def doctor(ctx: click.Context, destination: str | None) -> None:
     Prints one line per check, ✔ or ✘ with the fix, and exits 0 only when nothing failed.
     Runs without tokens too: it then says which is missing and where to get it.
     """
-    from bot.core.doctor.report import Finding, failed
+    from bot.core.doctor.report import ChecklistLine, failed
     from bot.core.doctor.run import DoctorOptions, run_doctor
 
     try:
         settings = _common.settings()
     except SD35LError as exc:
         fix = "correct that variable in .env or the environment."
-        _show(Finding("Settings", False, str(exc), fix))
+        _show(ChecklistLine("Settings", False, str(exc), fix))
         ctx.exit(EXIT_FAILED)
     _common.collect_garbage()
     options = DoctorOptions(

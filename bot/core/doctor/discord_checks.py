@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.doctor import permissions as perm
 from bot.core.doctor.discord_rest import DiscordError, DiscordRest
 from bot.core.doctor.local import check_clock
-from bot.core.doctor.report import Finding, bad, good
+from bot.core.doctor.report import ChecklistLine, bad, good
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,8 +45,8 @@ KNOWN_CHANNELS_SQL = (
 
 @dataclass
 class DiscordResult:
-    findings: list[Finding] = field(default_factory=list)
-    clock: Finding | None = None  # the local clock against Discord's `Date`
+    findings: list[ChecklistLine] = field(default_factory=list)
+    clock: ChecklistLine | None = None  # the local clock against Discord's `Date`
 
 
 def known_channels(database: Path) -> dict[int, set[int]]:
@@ -87,7 +87,7 @@ async def check_discord(settings: Settings, options: DoctorOptions) -> DiscordRe
     return result
 
 
-def _failure(exc: DiscordError) -> Finding:
+def _failure(exc: DiscordError) -> ChecklistLine:
     if exc.status == 401:
         text = "Discord refused DISCORD_TOKEN (401): it is wrong or was reset."
         return bad(AREA, text, FIX_REFUSED)
@@ -143,8 +143,10 @@ async def _check(
     )
 
 
-def _guild_list(guilds: list[dict[str, Any]], wanted: Iterable[int], invite: str) -> list[Finding]:
-    found: list[Finding] = []
+def _guild_list(
+    guilds: list[dict[str, Any]], wanted: Iterable[int], invite: str
+) -> list[ChecklistLine]:
+    found: list[ChecklistLine] = []
     ids = {perm.as_int(g.get("id")) for g in guilds}
     if not guilds:
         found.append(bad(AREA, "the bot is in no server.", f"add it to your server: {invite}"))
@@ -166,7 +168,7 @@ def _guild_list(guilds: list[dict[str, Any]], wanted: Iterable[int], invite: str
 
 async def _guild_channels(
     rest: DiscordRest, guild_id: int, bot_id: int, used: set[int]
-) -> list[Finding]:
+) -> list[ChecklistLine]:
     guild = await rest.get(f"/guilds/{guild_id}")
     channels = await rest.get(f"/guilds/{guild_id}/channels")
     member = await rest.get(f"/guilds/{guild_id}/members/{bot_id}")
@@ -197,7 +199,7 @@ async def _guild_channels(
             timed_out=timed_out,
         )
 
-    found: list[Finding] = []
+    found: list[ChecklistLine] = []
     fine, hidden = 0, []
     for cid, channel in by_id.items():
         if channel.get("type") not in perm.TEXT_TYPES:
@@ -228,7 +230,7 @@ async def _used_elsewhere(
     cid: int,
     by_id: Mapping[int, Mapping[str, Any]],
     allowed: Any,
-) -> Finding | None:
+) -> ChecklistLine | None:
     """A channel from the database that the guild's list lacks: a thread, gone, or hidden."""
     try:
         channel = await rest.get(f"/channels/{cid}")
@@ -245,7 +247,7 @@ async def _used_elsewhere(
     return _lacking(gname, f"thread {channel.get('name')} in #{parent.get('name')}", lacking)
 
 
-def _lacking(gname: str, where: str, lacking: list[str]) -> Finding:
+def _lacking(gname: str, where: str, lacking: list[str]) -> ChecklistLine:
     names = ", ".join(lacking)
     why = f" {HISTORY_WHY}" if "Read Message History" in lacking else ""
     return bad(
@@ -291,8 +293,8 @@ async def _commands(
     app_id: int,
     expected: Mapping[int | None, list[dict[str, Any]]],
     settings: Settings,
-) -> list[Finding]:
-    found: list[Finding] = []
+) -> list[ChecklistLine]:
+    found: list[ChecklistLine] = []
     record = settings.database.expanduser().with_name(settings.database.name + ".commands.json")
     for scope, wanted in expected.items():
         where = "globally" if scope is None else f"in server {scope}"

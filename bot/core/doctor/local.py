@@ -15,7 +15,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from bot.core.doctor.report import Finding, bad, good
+from bot.core.doctor.report import ChecklistLine, bad, good
 from bot.core.store.migrations import LATEST_VERSION
 
 AREA = "Local"
@@ -32,7 +32,7 @@ def _gb(count: int) -> str:
     return f"{count / 1024**3:.1f} GB"
 
 
-def check_data_folder(database: Path) -> Finding:
+def check_data_folder(database: Path) -> ChecklistLine:
     """Create the folder if needed, write and delete a file in it, and look at free space."""
     folder = database.expanduser().absolute().parent
     try:
@@ -55,7 +55,7 @@ def check_data_folder(database: Path) -> Finding:
     return good(AREA, f"the data folder {folder} is writable ({_gb(free)} free).")
 
 
-def check_database(database: Path) -> Finding:
+def check_database(database: Path) -> ChecklistLine:
     """Opens, is intact, and has the schema this release writes (no pending migrations)."""
     path = database.expanduser().absolute()
     if not path.exists():
@@ -122,7 +122,7 @@ def clock_skew(date_header: str, received: datetime) -> float | None:
     return (said - received).total_seconds() + 0.5
 
 
-def check_clock(service: str, date_header: str | None, received: datetime) -> Finding | None:
+def check_clock(service: str, date_header: str | None, received: datetime) -> ChecklistLine | None:
     """The local clock against one service's `Date`; None when it sent no usable date."""
     if not date_header:
         return None

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.doctor.local import check_clock
-from bot.core.doctor.report import Finding, bad, good
+from bot.core.doctor.report import ChecklistLine, bad, good
 from bot.core.errors import InputError, SD35LError
 from bot.core.replicate.errors import CREATE_MODEL_URL, TOKEN_URL, split_destination
 from bot.core.replicate.gateway import ReplicateGateway
@@ -32,8 +32,8 @@ FIX_NO_TOKEN = (
 
 @dataclass
 class ReplicateResult:
-    findings: list[Finding]
-    clock: Finding | None = None  # the local clock against Replicate's `Date`
+    findings: list[ChecklistLine]
+    clock: ChecklistLine | None = None  # the local clock against Replicate's `Date`
 
 
 async def check_replicate(
@@ -65,7 +65,9 @@ async def check_replicate(
     return ReplicateResult(found, clock)
 
 
-async def _destination(gateway: ReplicateGateway, destination: str | None, account: str) -> Finding:
+async def _destination(
+    gateway: ReplicateGateway, destination: str | None, account: str
+) -> ChecklistLine:
     if not destination or not destination.strip():
         return good(
             AREA,
@@ -99,7 +101,7 @@ async def _destination(gateway: ReplicateGateway, destination: str | None, accou
     return good(AREA, f"the destination {full} exists and belongs to {real_owner}.")
 
 
-async def _trainer(settings: Settings, gateway: ReplicateGateway) -> Finding:
+async def _trainer(settings: Settings, gateway: ReplicateGateway) -> ChecklistLine:
     from bot.core.config.inputs import secret_inputs, to_trainer_input
     from bot.core.config.model import resolve_config
     from bot.core.config.presets import load_presets

@@ -9,7 +9,7 @@ from bot.core.secrets import redact
 
 
 @dataclass(frozen=True)
-class Finding:
+class ChecklistLine:
     """One line of the checklist. `area` groups lines (Discord, Replicate, Local)."""
 
     area: str
@@ -29,14 +29,14 @@ class Finding:
         return f"{mark} {self.area}: {self.text}{fix}"
 
 
-def good(area: str, text: str) -> Finding:
-    return Finding(area, True, text)
+def good(area: str, text: str) -> ChecklistLine:
+    return ChecklistLine(area, True, text)
 
 
-def bad(area: str, text: str, fix: str) -> Finding:
-    return Finding(area, False, text, fix)
+def bad(area: str, text: str, fix: str) -> ChecklistLine:
+    return ChecklistLine(area, False, text, fix)
 
 
-def failed(findings: Iterable[Finding]) -> list[Finding]:
+def failed(findings: Iterable[ChecklistLine]) -> list[ChecklistLine]:
     """The findings that make `doctor` exit 1."""
     return [f for f in findings if not f.ok]

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.core.doctor.local import check_data_folder, check_database
 from bot.core.doctor.replicate import check_replicate
-from bot.core.doctor.report import Finding
+from bot.core.doctor.report import ChecklistLine
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.settings import Settings
 
@@ -35,7 +35,9 @@ class DoctorOptions:
     discord_timeout: float = 15.0
 
 
-async def run_doctor(settings: Settings, options: DoctorOptions | None = None) -> list[Finding]:
+async def run_doctor(
+    settings: Settings, options: DoctorOptions | None = None
+) -> list[ChecklistLine]:
     """Every finding, ✔ and ✘ alike; never raises for what it finds."""
     from bot.core.doctor.discord_checks import check_discord
 

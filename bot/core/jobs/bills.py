@@ -28,7 +28,7 @@ COST_REREAD_S = 300.0  # an unknown bill is asked for again at most this often
 _LOGS_CHARS = 64 * 1024  # as much of the log as an ending's read takes (its tail and curve)
 
 
-class Jobs(Protocol):
+class BillingService(Protocol):
     """What re-reading needs of `JobService` (which calls in here; no import back)."""
 
     store: Store
@@ -44,7 +44,7 @@ class UnknownBills:
     def __init__(self) -> None:
         self._asked: dict[str, float] = {}
 
-    async def read(self, jobs: Jobs) -> int:
+    async def read(self, jobs: BillingService) -> int:
         """Ask again for the bills not asked for lately; returns how many are known now."""
         if jobs.budget is None:
             return 0

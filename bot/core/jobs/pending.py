@@ -32,7 +32,7 @@ from bot.core.store.rows import PendingSubmission, TrainingRow, utcnow
 from bot.core.store.trainings import OwnerConflictError
 
 
-class Jobs(Protocol):
+class SettlingService(Protocol):
     """What settling needs of `JobService` (which calls in here; no import back)."""
 
     store: Store
@@ -62,7 +62,7 @@ KEEP_MARKERS = timedelta(days=1)
 _LIST_LIMIT = 100
 
 
-async def resolve_pending(jobs: Jobs, inflight: set[int]) -> int:
+async def resolve_pending(jobs: SettlingService, inflight: set[int]) -> int:
     """Settle every open submission not being sent by this process; returns how many trainings
     were adopted."""
     store = jobs.store
@@ -148,7 +148,7 @@ def _absence_proved(item: PendingSubmission, oldest: Any) -> bool:
     return oldest is None or oldest < item.sent_at - _CLOCK_SKEW
 
 
-async def _adopt(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> int:
+async def _adopt(jobs: SettlingService, item: PendingSubmission, found: list[Training]) -> int:
     """Store each training of this submission for its owner; the record goes with the first."""
     adopted = 0
     for training in found:
@@ -166,7 +166,7 @@ async def _adopt(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> 
     return adopted
 
 
-async def _adopt_late(jobs: Jobs, item: PendingSubmission, found: list[Training]) -> int:
+async def _adopt_late(jobs: SettlingService, item: PendingSubmission, found: list[Training]) -> int:
     """Adopt the trainings that turned up for a submission already settled without one, and
     owe its owner the correction. Each step is idempotent, so a crash anywhere is redone by the
     next round: the notice is keyed by training (exactly once), the record changes last."""

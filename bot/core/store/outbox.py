@@ -1,8 +1,11 @@
 """The outbox: notices owed to owners, each stored once and marked when Discord took it.
 
-A notice is written in the same transaction as the ending it tells of (`enqueue_in`, used by
-`trainings`), and a unique (training, kind) pair makes a second one impossible: the owner is told
-exactly once however often the ending is seen.
+Exactly once, in two halves. Stored once: a notice is written in the same transaction as the
+ending it tells of (`enqueue_in`, used by `trainings.update_from_training`), and a unique
+(training, kind) pair makes a second one impossible however often the ending is seen. Delivered
+once: `bot.core.jobs.tracker.Tracker` sends what is `undelivered` through its `Notifier`, marking
+the attempt first; `bot/notifier.py` gives each message a nonce and, for an attempt older than
+Discord's nonce window, looks for the message it may already have sent before sending again.
 """
 
 from __future__ import annotations
