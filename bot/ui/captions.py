@@ -36,6 +36,7 @@ from bot.ui.caption_pack import (
     split_key,
 )
 from bot.ui.services import ServicedBot, services
+from bot.ui.waiting import turn_in_line
 
 log = get_logger(__name__)
 
@@ -147,7 +148,8 @@ class WriteCaptionsButton(
             )
         await check_budget(bot.budget, preview.owner_id, planned.cost_cents)
         options = CaptionOptions(forbidden=tuple(forbidden_words(bot.settings.caption_forbidden)))
-        result = await run(bot.gateway, bot.settings, planned, options)
+        async with turn_in_line(interaction, bot.checks, "captioning run"):
+            result = await run(bot.gateway, bot.settings, planned, options)
         await record_charge(
             bot.budget.ledger, preview.owner_id, preview.guild_id, planned.captioner.model, result
         )
