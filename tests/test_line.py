@@ -125,7 +125,7 @@ async def test_a_failing_teller_does_not_lose_the_turn() -> None:
 def test_the_size_comes_from_sd35l_max_checks_or_the_machine() -> None:
     assert load_settings(SD35L_MAX_CHECKS="3").check_slots == 3
     default = load_settings(SD35L_MAX_CHECKS="").check_slots
-    assert 1 <= default <= 8
+    assert 1 <= default <= 4
     with pytest.raises(Exception, match="SD35L_MAX_CHECKS"):
         load_settings(SD35L_MAX_CHECKS="0")
     with pytest.raises(ValueError):

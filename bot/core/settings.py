@@ -252,9 +252,10 @@ class Settings(BaseModel):
 
     @property
     def check_slots(self) -> int:
-        """Dataset checks (and captioning runs) at once: `SD35L_MAX_CHECKS`, else two per usable
-        core, at most one per 256 MB of memory and at most 8 (each holds a ~15 MB sample and
-        decodes images; more at once only lengthens every member's wait)."""
+        """Dataset checks (and captioning runs) at once: `SD35L_MAX_CHECKS`, else one per usable
+        core, at most one per 512 MB of memory and at most 4 (each holds a ~12 MB sample, twice
+        while it is handed to the worker process; the link is shared anyway, so more at once
+        only lengthens every member's wait)."""
         if self.max_checks is not None:
             return self.max_checks
         return default_check_slots()
@@ -272,7 +273,7 @@ def default_check_slots() -> int:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         memory = 2 * 1024**3
-    return max(1, min(2 * cores, memory // (256 * 1024**2), 8))
+    return max(1, min(cores, memory // (512 * 1024**2), 4))
 
 
 def _variable(field: Any) -> str:

@@ -20,17 +20,17 @@ import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from PIL import Image
 
 from bot.core.dataset.archive import Resolutions, judge_zip, parse_resolutions
 from bot.core.dataset.links import share_page_fix
-from bot.core.dataset.remote import sample_entries
 from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding, RuleResult, describe
-from bot.core.dataset.verdict import DatasetVerdict, run_loader
-from bot.core.dataset.zipremote import FIRST_READ, RangeSource, list_entries
+from bot.core.dataset.sampler import NeedBytes, in_worker, judge_sample, plan_sample
+from bot.core.dataset.verdict import DatasetVerdict
+from bot.core.dataset.zipremote import FIRST_READ, TAIL, RangeSource, read_ranges
 from bot.core.http.fetcher import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.log import get_logger
 from bot.core.settings import Settings
@@ -87,12 +87,16 @@ async def inspect_dataset(
     cap = settings.max_dataset_mb * MIB
     own = fetcher is None
     fetcher = fetcher or SafeFetcher(settings, max_body_bytes=cap, max_total_bytes=cap + 32 * MIB)
-    job = _Job(fetcher, url, report, parse_resolutions(resolution), trigger_word, cap)
+    resolutions, minimum = parse_resolutions(resolution), settings.policy_min_images
+    job = _Job(fetcher, url, report, resolutions, trigger_word, cap, minimum)
     try:
         verdict = await job.run()
-        if verdict is not None and not report.errors:
+        if isinstance(verdict, RuleResult):  # a sample, judged in a worker process
+            if not report.errors:
+                report._merge(verdict)
+        elif verdict is not None and not report.errors:
             rules = RuleResult()
-            describe(verdict, rules, min_images=settings.policy_min_images)
+            describe(verdict, rules, min_images=minimum)
             report._merge(rules)
     finally:
         if job.spool is not None:
@@ -123,9 +127,10 @@ class _Job:
     resolutions: tuple[int, ...]
     trigger: str | None
     cap: int
+    min_images: int
     spool: IO[bytes] | None = None
 
-    async def run(self) -> DatasetVerdict | None:
+    async def run(self) -> DatasetVerdict | RuleResult | None:
         """Read the first 16 KB, then judge the ZIP whole or sampled; None after recording why
         not. No HEAD first: the ranged GET answers everything it would (status, type, size),
         and many signed-URL stores refuse HEAD anyway."""
@@ -180,25 +185,35 @@ class _Job:
             return False
         return True
 
-    async def _sampled(self, first: FetchResult, size: int) -> DatasetVerdict | None:
+    async def _sampled(self, first: FetchResult, size: int) -> DatasetVerdict | RuleResult:
+        """The directory and a sample over HTTP ranges; parsing, planning and judging them run
+        in a worker process (`sampler`), which asks for more of the directory if it needs it."""
         source = RangeSource(self.fetcher, first.url, size)
         source.seed(first.body)
-        try:
-            infos, start_dir = await list_entries(source)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
-            verdict = _unreadable(exc, self.resolutions)
-            await _explain_not_zip(self.report, verdict, first.body)
-            return verdict
-        left = MAX_REQUESTS - self.fetcher.requests_made - 2
-        sample = await sample_entries(
-            source, infos, start_dir, budget=SAMPLE_BUDGET, max_requests=max(left, 1)
+        tail = max(size - TAIL, 0)
+        pieces = [(tail, (await source.read_many([(tail, size)]))[0])]
+        while True:
+            left = max(MAX_REQUESTS - self.fetcher.requests_made - 2, 1)
+            try:
+                ranges = await in_worker(plan_sample, pieces, size, SAMPLE_BUDGET, left)
+                break
+            except NeedBytes as need:
+                if len(pieces) > 4:  # a directory that keeps pointing elsewhere is broken
+                    verdict = _unreadable(
+                        zipfile.BadZipFile("scattered directory"), self.resolutions
+                    )
+                    return verdict
+                pieces.append((need.start, (await source.read_many([(need.start, need.end)]))[0]))
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+                verdict = _unreadable(exc, self.resolutions)
+                await _explain_not_zip(self.report, verdict, first.body)
+                return verdict
+        fetched = await read_ranges(source, ranges)
+        judging = (self.resolutions, self.trigger, self.min_images)
+        rules, _ = await in_worker(
+            judge_sample, pieces, size, fetched, SAMPLE_BUDGET, left, judging
         )
-        verdict = await asyncio.to_thread(
-            run_loader, sample.entries, self.resolutions, self.trigger
-        )
-        if sample.sampled < sample.images:
-            verdict.partial.insert(0, sample.sampling)
-        return verdict
+        return cast(RuleResult, rules)
 
     async def _whole(self, size: int | None) -> DatasetVerdict | None:
         """Download up to the cap and judge the copy in full, or say what was skipped."""
