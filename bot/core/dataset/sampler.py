@@ -19,6 +19,7 @@ import asyncio
 import io
 import multiprocessing
 import os
+import threading
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -117,14 +118,22 @@ _busy = 0
 _idle_timer: asyncio.TimerHandle | None = None
 
 
+_starting = threading.Lock()
+
+
 def _pool() -> ProcessPoolExecutor:
     """One small pool per process, started on first use ("spawn": no fork of a process with
-    threads and an event loop) and stopped when a burst is over (`IDLE_SECONDS`)."""
+    threads and an event loop) and stopped when a burst is over (`IDLE_SECONDS`). Called in a
+    worker thread: starting a process takes tens of ms (the pool starts its workers when a
+    task is submitted, so a no-op is)."""
     global _POOL
-    if _POOL is None:
-        workers = max(1, min(2, (os.cpu_count() or 2) // 2))
-        _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    return _POOL
+    with _starting:
+        if _POOL is None:
+            workers = max(1, min(2, (os.cpu_count() or 2) // 2))
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            pool.submit(int).result()
+            _POOL = pool
+        return _POOL
 
 
 def _stop_if_idle() -> None:
@@ -148,7 +157,8 @@ async def in_worker(fn: Any, *args: Any) -> Any:
         _idle_timer.cancel()
     _busy += 1
     try:
-        return await loop.run_in_executor(_pool(), fn, *args)
+        pool = _POOL if _POOL is not None else await asyncio.to_thread(_pool)
+        return await loop.run_in_executor(pool, fn, *args)
     finally:
         _busy -= 1
         if _busy == 0:
