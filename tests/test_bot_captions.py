@@ -129,3 +129,20 @@ async def test_edit_form_and_caption_file_replace_captions_that_start_uploads(
     assert captions["0002_img1.txt"] == "ZXQTOK wearing a hat"
     assert "0007_img6.txt" not in captions  # emptied: trains on the trigger word alone
     assert captions["0003_img2.txt"] == f"{TRIGGER} by the sea"
+
+
+async def test_train_dataset_option_offers_write_captions_too(world: World) -> None:
+    from tests.local_images import zip_of
+
+    fd = world.fd
+    files = {f"img{i}.jpg": jpeg(seed=i) for i in range(2)}
+    options = {"destination": "alice/lora", "trigger_word": TRIGGER, "steps": 40}
+    async with fd.running(make_bot(world)):
+        res = await fd.slash(
+            "train", {**options, "dataset": ("set.zip", zip_of(files))}, user=world.alice
+        )
+        preview = await res.wait_original(has_button("Start"), timeout=20)
+        assert _button(preview, "Write captions")["label"] == "Write captions ($0.01)"
+        click = await fd.click(preview, label="Write captions", user=world.alice)
+        reviewed = await click.wait_text("Captions written for 2 image(s)", 20)
+        assert "0002_img1.jpg" in reviewed.text()

@@ -445,7 +445,7 @@ async def test_an_ending_without_billed_time_counts_as_unknown_until_a_later_rea
 
     world.sim.faults.withhold_metrics = False  # Replicate reports it now
     async with fd.running(make_bot(world, SD35L_BUDGET_USER_MONTHLY="25")) as bot:
-        for _ in range(400):
+        for _ in range(1200):
             entry = await bot.budget.ledger.get(tid)
             if entry is not None and not entry.cost_unknown:
                 break

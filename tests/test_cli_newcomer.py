@@ -315,6 +315,10 @@ def test_the_contact_sheet_crosses_out_a_refused_image_with_the_reason(
     ran = cli(train_args(root, "--dry-run", "--contact-sheet", "sheet.png"), env, tmp_path)
     assert ran.code == 2, ran.both  # the check refuses the 64x103 image ...
     assert "a_small.png" in ran.out
+    assert "1 image is under 256 px on a side; the trainer never upscales it, so it trains" in (
+        ran.out
+    )
+    assert "(photos/a_small.png: 64x103); remove it or use larger originals" in ran.out
     sheet = Image.open(io.BytesIO((tmp_path / "sheet.png").read_bytes())).convert("RGB")
     red, green, blue = sheet.getpixel((8 + 96, 8 + 96))  # ... and its cell is crossed out
     assert red > 150 and green < 80 and blue < 80

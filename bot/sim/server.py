@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -54,6 +54,8 @@ class ReplicateSimulator:
     """A fake Replicate with the endpoints, errors and progress this product relies on."""
 
     page_size = 100
+    check_responses = False
+    strayed: ClassVar[list[str]] = []
 
     def __init__(
         self,
@@ -84,10 +86,10 @@ class ReplicateSimulator:
         self.predictions: dict[str, SimPrediction] = {}
         self.caption_seconds = 0.005  # real time a simulated caption takes (billed: the model's)
         self.requests: list[RecordedRequest] = []
-        # Tests set check_responses: every JSON answer is then checked against the spec's
-        # response schema; `response_problems` says how one strayed, `checked_responses` which
-        # (method, spec path, status) were checked.
-        self.check_responses = False
+        # With check_responses (the tests turn it on for every simulator), every JSON answer is
+        # checked against the spec's response schema; `response_problems` says how one strayed
+        # (also added to the class-wide `strayed`), `checked_responses` which (method, spec
+        # path, status) were checked.
         self.response_problems: list[str] = []
         self.checked_responses: set[tuple[str, str, int]] = set()
         self.base_url = ""
@@ -374,7 +376,9 @@ class ReplicateSimulator:
             return
         with self.lock:
             self.checked_responses.add((request.method, found[0], response.status))
-            self.response_problems += [f"{request.method} {request.path}: {p}" for p in problems]
+            found_now = [f"{request.method} {request.path}: {p}" for p in problems]
+            self.response_problems += found_now
+            type(self).strayed.extend(found_now)
 
     def base_for(self, request: web.Request) -> str:
         """The base URL the client used, so `next` and `urls` work from any address."""

@@ -112,7 +112,7 @@ def judge(
     rules = RuleResult()
     left_out = [(m.name, m.left_out) for m in members if m.left_out]
     members = [m for m in members if not m.left_out]
-    model = run_loader(_views(members), parse_resolutions(resolution), trigger_word)
+    model = run_loader(_views(members), parse_resolutions(resolution), trigger_word, uploaded=False)
     describe(model, rules, min_images=min_images)
     if left_out:
         rules.add(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 HEAD = 16 * 1024  # first bytes of an image: format, size, EXIF rotation for nearly every file
 TAIL = 128  # last bytes of a stored image: does it end where its format ends?
 LOCAL_SLACK = 30 + 256  # local header + room for its extra field, before the name
+ALWAYS = -1  # `caption_of` of an entry read whole whatever the sample (the size cache)
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Wanted:
     name_len: int
     compress_size: int
     stored: bool
-    caption_of: int | None = None  # for a caption, the image index it belongs to
+    caption_of: int | None = None  # for a caption, the image index it belongs to (or ALWAYS)
 
     def spans(self) -> list[tuple[int, int]]:
         start = self.offset
@@ -92,7 +93,8 @@ def plan_reads(
 
     def build(k: int) -> ReadPlan:
         chosen = [images[i] for i in _evenly(len(images), k)]
-        spans = [s for w in chosen for s in w.spans()]
+        spans = [s for c in by_image.get(ALWAYS, []) for s in c.spans()]
+        spans += [s for w in chosen for s in w.spans()]
         spans += [s for w in chosen for c in by_image.get(w.index, []) for s in c.spans()]
         ranges = coalesce(spans, max_requests, size)
         return ReadPlan(ranges, [w.index for w in chosen], len(images))

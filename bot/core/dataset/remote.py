@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from bot.core.counted import ordinal
 from bot.core.dataset.entries import EntryView
 from bot.core.dataset.extract import SKIPPED_PREFIXES, is_dir, overlaps, target_path
-from bot.core.dataset.plan import HEAD, ReadPlan, Wanted, plan_reads
+from bot.core.dataset.plan import ALWAYS, HEAD, ReadPlan, Wanted, plan_reads
+from bot.core.dataset.sizecache import CACHE_NAME
 from bot.core.dataset.verdict import IMAGE_SUFFIXES
 from bot.core.dataset.zipremote import RangeSource, read_ranges
 
@@ -85,6 +86,8 @@ def _wanted(infos: Sequence[zipfile.ZipInfo], size: int) -> tuple[list[Wanted], 
         )
         if owner is not None and directory_problem(info, size) is None:
             captions.append(_want(i, info, owner))
+        elif target_path(info.filename) == CACHE_NAME and not is_dir(info):
+            captions.append(_want(i, info, ALWAYS))  # the trainer's size cache: read it whole
     return images, captions
 
 
@@ -184,7 +187,7 @@ def _plan(
     images, captions = _wanted(infos, size)
     plan = plan_reads(images, captions, size=size, budget=budget, max_requests=max_requests)
     sampled = set(plan.sampled)
-    chosen = sampled | {c.index for c in captions if c.caption_of in sampled}
+    chosen = sampled | {c.index for c in captions if c.caption_of in sampled | {ALWAYS}}
     return len(images), plan, chosen
 
 

@@ -28,6 +28,14 @@ FAILURE_TEXT = {
     "file'; zip the images (and .txt captions) and link to the .zip.",
     "archive_unreadable": "The ZIP's directory is damaged ({detail}), so the trainer cannot open "
     "it; re-create the ZIP and upload it again.",
+    "size_cache_folder": "The ZIP has a folder named {detail} at its top; the trainer writes its "
+    "image size cache to that name after listing the images, which fails the run; remove it.",
+    "cached_unopenable": "An image listed in ai-toolkit's size cache (.aitk_size.json) cannot be "
+    "opened ({detail}); the trainer takes its size from the cache instead of skipping it, and "
+    "fails the run when it loads it; remove the image or the cache from the ZIP.",
+    "size_cache_bucket": "ai-toolkit's size cache (.aitk_size.json) gives an image the size "
+    "{detail}, which breaks the trainer's bucket maths and fails the run; remove the cache from "
+    "the ZIP.",
 }
 
 
@@ -94,6 +102,7 @@ def describe(verdict: DatasetVerdict, result: RuleResult, *, min_images: int) ->
             "(4-30 is typical for a subject), so expect a weak LoRA.",
         )
     _sizes(verdict, result)
+    _size_cache(verdict, result)
     _captions(verdict, result)
     result.recommended_steps = recommended_steps(usable)
     if result.recommended_steps and not verdict.fails:
@@ -245,9 +254,9 @@ def _sizes(verdict: DatasetVerdict, result: RuleResult) -> None:
             "warning",
             "image_small",
             f"{count(len(small), 'image is', 'images are')} under {MIN_SIDE_WARN} px on a "
-            "side; the "
-            "trainer never "
-            "upscales them, so they train poorly at 512-1024 px.",
+            "side; the trainer never upscales "
+            + ("it, so it trains" if len(small) == 1 else "them, so they train")
+            + " poorly at 512-1024 px.",
             small,
         )
     if large:
@@ -255,8 +264,8 @@ def _sizes(verdict: DatasetVerdict, result: RuleResult) -> None:
             "note",
             "image_large",
             f"{count(len(large), 'image is', 'images are')} over {MAX_SIDE_WARN} px on a side; the "
-            "trainer scales them "
-            "down, so smaller copies would upload faster and train the same.",
+            f"trainer scales {'it' if len(large) == 1 else 'them'} down, so smaller copies would "
+            "upload faster and train the same.",
             large,
         )
     result.counts.update(
@@ -267,6 +276,46 @@ def _sizes(verdict: DatasetVerdict, result: RuleResult) -> None:
             "images_checked": len(checked),
         }
     )
+
+
+def _size_cache(verdict: DatasetVerdict, result: RuleResult) -> None:
+    """What ai-toolkit's .aitk_size.json changes (see `sizecache`)."""
+    cache = verdict.size_cache
+    if cache is None:
+        return
+    if not cache.read:
+        result.skipped_checks.append(f"{cache.name} (the trainer's image size cache) was not read")
+    elif not cache.used:
+        result.add("note", "size_cache_ignored", f"{cache.name} is not used: {cache.why}.")
+    elif cache.listed:
+        result.add(
+            "note",
+            "size_cache_used",
+            f"The ZIP carries ai-toolkit's image size cache ({cache.name}): the trainer takes "
+            f"the sizes of {count(len(cache.listed), 'image')} from it instead of measuring "
+            "them, and so does this check.",
+            cache.listed,
+        )
+    if cache.differs:
+        result.add(
+            "warning",
+            "size_cache_stale",
+            f"{count(len(cache.differs), 'image has', 'images have')} another size in "
+            f"{cache.name} than in fact ({_listed(cache.differs)}); the trainer buckets and "
+            "crops by the cached size, so they train cut or distorted; delete the cache from "
+            "the ZIP.",
+            [n for n, _ in cache.differs],
+        )
+    stale_entries = [s for s in verdict.skipped if s.reason == "size_cache_entry"]
+    if stale_entries:
+        result.add(
+            "warning",
+            "size_cache_entry",
+            f"The trainer skips {_files(len(stale_entries))} whose size in {cache.name} is not "
+            f"a width and height ({_listed([(s.name, s.detail) for s in stale_entries])}); "
+            "delete the cache from the ZIP.",
+            [s.name for s in stale_entries],
+        )
 
 
 def _captions(verdict: DatasetVerdict, result: RuleResult) -> None:

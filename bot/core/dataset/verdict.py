@@ -26,6 +26,13 @@ from bot.core.dataset.buckets import zero_side_resolutions
 from bot.core.dataset.entries import EntryView, Failure, Skipped, UsableImage
 from bot.core.dataset.extract import EXTRACT_ERRORS, Extraction, extract
 from bot.core.dataset.probe import Probe, probe_full, probe_head
+from bot.core.dataset.sizecache import (
+    CACHE_NAME,
+    SizeCache,
+    cached_size,
+    read_cache,
+    usable_cached_size,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -47,6 +54,7 @@ class DatasetVerdict:
     unread_captions: int = 0
     unread_named: set[str] = field(default_factory=set)  # unread caption files with content
     orphan_captions: list[str] = field(default_factory=list)
+    size_cache: SizeCache | None = None  # ai-toolkit's .aitk_size.json, when the ZIP has one
 
     @property
     def fails(self) -> bool:
@@ -78,11 +86,19 @@ def inject_trigger(caption: str, trigger: str | None) -> str:
 
 
 def run_loader(
-    entries: Sequence[EntryView], resolutions: Sequence[int], trigger: str | None
+    entries: Sequence[EntryView],
+    resolutions: Sequence[int],
+    trigger: str | None,
+    *,
+    uploaded: bool = True,
 ) -> DatasetVerdict:
-    """Replay the trainer's steps on `entries` (in ZIP order) and return its verdict."""
+    """Replay the trainer's steps on `entries` (in ZIP order) and return its verdict.
+    `uploaded`: this ZIP reaches the trainer as it is (a local dataset is repacked instead)."""
     verdict = DatasetVerdict(resolutions=tuple(resolutions), entries=len(entries), trigger=trigger)
     tree = extract(entries, verdict)
+    verdict.size_cache = read_cache(tree, entries, uploaded=uploaded)
+    if uploaded and CACHE_NAME in tree.dirs:  # the trainer writes its cache back there
+        verdict.failures.append(Failure("size_cache_folder", CACHE_NAME, (CACHE_NAME,)))
     candidates = _discover(tree, entries, verdict)
     _probe(candidates, tree, entries, verdict, trigger)
     if not verdict.usable and not any(f.code == "extraction_fails" for f in verdict.failures):
@@ -97,7 +113,7 @@ def _discover(tree: Extraction, entries: Sequence[EntryView], verdict: DatasetVe
     for path in sorted(tree.files):
         if posixpath.basename(path).lower().endswith(IMAGE_SUFFIXES):
             candidates.append(path)
-        elif not path.endswith(".txt"):
+        elif not path.endswith(".txt") and path != CACHE_NAME:
             name = entries[tree.files[path]].name
             ext = posixpath.splitext(path)[1]
             if ext.lower() == ".txt":
@@ -130,20 +146,28 @@ def _probe(
     unread = 0
     for path in candidates:
         entry = entries[tree.files[path]]
+        cached = cached_size(verdict.size_cache, path)
+        if isinstance(cached, str):  # FileItemDTO raises on it: skipped like an unopenable file
+            verdict.skipped.append(Skipped(entry.name, "size_cache_entry", cached))
+            continue
         probe = _probe_entry(entry)
         if probe is None:
             continue
-        if probe.error:
+        if cached is not None:
+            if not _sized_from_cache(entry.name, cached, probe, verdict):
+                continue
+        elif probe.error:
             verdict.skipped.append(Skipped(entry.name, "unopenable", probe.error))
             continue
         unread += not probe.decoded
+        width, height = cached or (probe.width, probe.height)
         caption, caption_name = _caption(path, tree, entries, verdict)
         verdict.usable.append(
             UsableImage(
                 entry.name,
                 path,
-                probe.width,
-                probe.height,
+                width,
+                height,
                 probe.format,
                 caption,
                 caption_name,
@@ -164,6 +188,26 @@ def _probe(
     ]
     if verdict.unread_captions:
         verdict.partial.append(f"{verdict.unread_captions} captions were not read")
+
+
+def _sized_from_cache(
+    name: str, cached: tuple[int, int], probe: Probe, verdict: DatasetVerdict
+) -> bool:
+    """An image listed in the size cache: never probed, so one Pillow cannot open fails the run
+    when its latents are cached, and its buckets come from the cached size. True: it is used."""
+    cache = verdict.size_cache
+    assert cache is not None
+    if probe.error:
+        verdict.failures.append(Failure("cached_unopenable", probe.error, (name,)))
+        return False
+    if not usable_cached_size(*cached):
+        verdict.failures.append(Failure("size_cache_bucket", f"{cached[0]}x{cached[1]}", (name,)))
+        return False
+    cache.listed.append(name)
+    if probe.width and (probe.width, probe.height) != cached:
+        seen = f"cached {cached[0]}x{cached[1]}, really {probe.width}x{probe.height}"
+        cache.differs.append((name, seen))
+    return True
 
 
 def _caption(
