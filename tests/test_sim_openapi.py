@@ -437,13 +437,13 @@ async def test_a_body_that_is_not_an_object_is_a_400(client: httpx.AsyncClient) 
 
 
 async def test_an_answer_outside_the_spec_is_noticed(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
     """The check every test runs (conftest) sees a reply the spec forbids."""
-    sim.webhook_secret = 5  # type: ignore[assignment]  (the spec: the key is a string)
+    tokenless_sim.webhook_secret = 5  # type: ignore[assignment]  (the spec: the key is a string)
     await client.get("/v1/webhooks/default/secret")
-    assert sim.response_problems == [
+    assert tokenless_sim.response_problems == [
         "GET /v1/webhooks/default/secret: key: 5 is not of type 'string'"
     ]
-    assert ReplicateSimulator.strayed == sim.response_problems
+    assert ReplicateSimulator.strayed == tokenless_sim.response_problems
     ReplicateSimulator.strayed.clear()  # seen; the test itself passes
