@@ -207,9 +207,9 @@ def render() -> str:
         "",
         "## Commands and options",
         "",
-        "Exit status: 0 success (also a training that someone canceled, under `--wait` or "
-        "`follow`); 2 invalid input (the message names the field); 1 anything else that failed "
-        "(API error, network, a training that ended failed or aborted); 130 after Ctrl-C.",
+        "Exit status: 0 success; 2 invalid input (the message names the field); 1 anything else "
+        "that failed (API error, network, a training that ended failed, canceled or aborted under "
+        "`--wait` or `follow`); 130 after Ctrl-C.",
         *_command_sections(),
         "",
     ]

@@ -5,12 +5,14 @@ A developer's shell (or a `.env`) must never leak a real token or setting into a
 fixtures: `sim` (the Replicate simulator in a thread), `dataset_server`/`dataset_url` (a ZIP on
 loopback), `cli_env` (a user's environment pointed at both), `fake_discord` (the fake Discord,
 checking every request), `world` (a guild with members, the simulator and a dataset server, for
-the bot tests) and `deployment` (a server and an account for `doctor` to check). What they share
-besides fixtures is in the `*_support.py` modules.
+the bot tests, whose loop `loop_stalls` watches for callbacks that block it) and `deployment` (a
+server and an account for `doctor` to check). What they share besides fixtures is in the
+`*_support.py` modules.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from tests.cli_support import TOKEN, DatasetServer, dataset_zip
 from tests.dataset_corpus import CorpusServer
 from tests.doctor_support import BOT_PERMISSIONS, Deployment, DiscordThread
 from tests.fakediscord import FakeDiscord
+from tests.stall_support import StallGuard, assert_no_stalls, watching
 
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
 
@@ -108,8 +111,20 @@ def cli_env(
     return sim
 
 
+@pytest_asyncio.fixture
+async def loop_stalls() -> AsyncIterator[StallGuard]:
+    """The test's loop in asyncio's debug mode; the test fails if a callback of the bot
+    computed for 20 ms or more (tests/stall_support.py)."""
+    with watching(asyncio.get_running_loop()) as guard:
+        yield guard
+    assert_no_stalls(guard)
+
+
 @pytest.fixture
-async def world(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[World]:
+async def world(
+    fake_discord: FakeDiscord, tmp_path: Path, loop_stalls: StallGuard
+) -> AsyncIterator[World]:
+    """Everything on loopback, in one event loop that the stall guard watches."""
     fd = fake_discord
     guild = fd.first_guild()
     role = fd.add_role(guild, "lora-managers")

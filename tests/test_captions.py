@@ -262,3 +262,34 @@ def test_with_captions_replaces_and_adds_caption_members() -> None:
     texts = {m.name: m.data for m in out if m.name.endswith(".txt")}
     assert texts == {"a.txt": b"new a", "b.txt": b"new b"}
     assert [p.name for p in needs_caption(members, every=True)] == ["a.jpg", "b.png"]
+
+
+async def test_finished_caption_runs_calibrate_the_price_in_the_bot_and_the_cli(
+    tmp_path: Path,
+) -> None:
+    from bot.core.captions.charges import caption_samples, record_charge
+    from bot.core.captions.cost import read_samples
+    from bot.core.captions.run import CaptionResult
+    from bot.core.store.db import Store
+
+    florence = DEFAULT_MODEL.split(":")[0]
+    path = tmp_path / "bot.sqlite"
+    async with await Store.open(path) as store:
+        for _ in range(3):
+            run_ = CaptionResult(requests=10, predict_time=20.0, charged_cents=2)
+            await record_charge(store.ledger, 1, None, florence, run_)
+        assert await record_charge(store.ledger, 1, None, florence, CaptionResult()) is None
+        in_bot = await caption_samples(store.ledger, florence)
+        assert await store.ledger.spent_cents(_month(), 1) == 6  # counted against budgets
+    in_cli = read_samples(path, florence)
+    assert in_bot == in_cli == [CaptionSample(10, 20.0)] * 3
+    price = price_per_image(florence, None, in_cli)
+    assert price.per_image == Decimal("0.00145") and "calibrated" in price.basis
+    assert read_samples(tmp_path / "none.sqlite", florence) == []
+
+
+def _month() -> str:
+    from bot.core.store.ledger import month_of
+    from bot.core.store.rows import utcnow
+
+    return month_of(utcnow())

@@ -178,3 +178,19 @@ async def test_one_member_twice_at_once_gets_two_trainings_even_when_answers_are
     markers = {jobs_sim.trainings[t]["input"]["wandb_run"] for t in (first.id, second.id)}
     assert len(markers) == 2
     assert await proc.store.pending.unsettled() == []
+
+
+def test_the_correction_says_what_the_owner_was_told_before() -> None:
+    from bot.ui.starts import late_start_embed
+
+    row = TrainingRow(id="t9", owner_id=OWNER, destination="alice/lora", trigger_word="ZXQTOK")
+
+    def said(**payload: Any) -> str:
+        return str(late_start_embed(row, payload).description)
+
+    assert "nothing was submitted or charged; that was wrong" in said(
+        told=True, earlier=NOT_SUBMITTED
+    )
+    assert "could not find out whether it was created: it was" in said(told=True, earlier=UNKNOWN)
+    untold = said(told=False, earlier=NOT_SUBMITTED)
+    assert "You were told" not in untold and "`t9` was created and is billed" in untold

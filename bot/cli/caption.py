@@ -114,7 +114,7 @@ async def caption_members(
     from bot.core.captions.clean import forbidden_words
     from bot.core.captions.run import CaptionOptions, plan, run
 
-    planned = await plan(gw, settings, pictures)
+    planned = await plan(gw, settings, pictures, history=True)
     echo(describe_plan(planned, trigger_word))
     if planned.todo and not ask.yes:
         if not ask.prompting:
@@ -216,7 +216,7 @@ async def caption_before_training(
         if dry_run:
             from bot.core.captions.run import plan
 
-            echo(describe_plan(await plan(gw, settings, pictures), trigger_word))
+            echo(describe_plan(await plan(gw, settings, pictures, history=True), trigger_word))
             echo("Dry run: nothing was captioned.")
             return members
         result = await caption_members(gw, settings, pictures, ask, trigger_word)

@@ -102,13 +102,15 @@ def report_failure(training: Training) -> None:
 
 
 def report_canceled(training: Training) -> None:
-    """Only a person cancels a training (this CLI's `cancel`, the bot's Cancel button, the web
-    page); Replicate itself ends a run as failed or aborted. So a cancel is what someone asked
-    for, not an error: it is said plainly and the exit status is 0 (docs/interface.md)."""
+    """A cancel is something a person asked for (this CLI's `cancel`, the bot's Cancel button,
+    the web page), so it is said plainly, not as an error. The exit status is still 1, as
+    docs/interface.md promises for every `--wait` that ends without weights: a script that
+    chains `train --wait && use-the-weights` must not go on with nothing to use."""
     echo(
         f"Training {training.id} was canceled (with `sd35l-trainer cancel`, the bot's Cancel "
         "button or its web page), so it made no weights and there is nothing to download."
     )
+    raise click.exceptions.Exit(1)
 
 
 def report_success(training: Training, path: Path, settings: Settings) -> None:

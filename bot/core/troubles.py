@@ -212,12 +212,12 @@ ALSO_SAID: tuple[tuple[str, str, Trouble], ...] = (
     ),
     (
         "The command line",
-        "exit 0",
+        "exit 1",
         Trouble(
             "was canceled (with `sd35l-trainer cancel`",
             "Someone canceled the training you were following (you, the bot's Cancel button or "
-            "the web page); a cancel someone asked for is not an error, so the exit status is "
-            "0. It made no weights.",
+            "the web page). That is said plainly, not as an error, but it made no weights, so "
+            "the exit status is 1, as for every `--wait` that ends without them.",
         ),
     ),
     (

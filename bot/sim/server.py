@@ -22,12 +22,12 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from bot.core.settings import DEFAULT_TRAINER
-from bot.sim import openapi
-from bot.sim.api import add_routes, invalid, problem
+from bot.sim import checks
+from bot.sim.api import add_routes, problem
 from bot.sim.captioners import SimPrediction
 from bot.sim.files import SimFile
 from bot.sim.logs import TrainingLog
-from bot.sim.schema import redact_input, validate_input
+from bot.sim.schema import redact_input
 from bot.sim.state import OUTCOMES, Faults, RecordedRequest, SimTraining, random_id
 from bot.sim.weights import read_lora, write_weights_tar
 
@@ -323,7 +323,7 @@ class ReplicateSimulator:
                 failure = self._read_fault()
                 if failure is not None:
                     return failure
-        refused = self._refuse(request, body)
+        refused = checks.refusal(self, request, body)
         if refused is not None:
             return refused
         try:
@@ -334,51 +334,8 @@ class ReplicateSimulator:
             detail = "Not found." if exc.status == 404 else exc.reason
             response = problem(exc.status, exc.reason, detail)
         if self.check_responses:
-            self._check_response(request, response)
+            checks.check_answer(self, request, response)
         return response
-
-    def _refuse(self, request: web.Request, body: Any) -> web.Response | None:
-        """Replicate's answer to a request its spec forbids (None: the request is fine).
-
-        A body that is not a JSON object is a 400; a spec violation a 422 with
-        `invalid_fields`. An upload's fields are checked by its handler, which streams them."""
-        found = openapi.operation_for(request.method, request.path)
-        if found is None:
-            return None
-        wanted = found[1].get("requestBody") or {}
-        multipart = request.content_type == "multipart/form-data"
-        if "application/json" in wanted.get("content", {}) and not isinstance(body, dict):
-            if body is not None or wanted.get("required") or multipart:
-                return problem(400, "Bad request", "The request body must be a JSON object.")
-        problems = openapi.request_problems(
-            request.method,
-            request.path,
-            query=request.query,
-            headers=request.headers,
-            body=None if multipart else body,
-        )
-        if not problems:
-            return None
-        inputs = body.get("input") if isinstance(body, dict) else None
-        if found[1].get("operationId") == "trainings.create" and isinstance(inputs, dict):
-            if request.match_info.get("version") == self.trainer_version:
-                problems += validate_input(inputs)  # one pass judges the input's schema too
-        return invalid(problems)
-
-    def _check_response(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Record how a JSON answer strays from the documented response schema."""
-        if not isinstance(response, web.Response) or response.content_type != "application/json":
-            return
-        found = openapi.operation_for(request.method, request.path)
-        body = json.loads(response.body) if isinstance(response.body, bytes) else None
-        problems = openapi.response_problems(request.method, request.path, response.status, body)
-        if found is None or problems is None:
-            return
-        with self.lock:
-            self.checked_responses.add((request.method, found[0], response.status))
-            found_now = [f"{request.method} {request.path}: {p}" for p in problems]
-            self.response_problems += found_now
-            type(self).strayed.extend(found_now)
 
     def base_for(self, request: web.Request) -> str:
         """The base URL the client used, so `next` and `urls` work from any address."""

@@ -23,6 +23,7 @@ from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
 from bot.core.log import get_logger
 from bot.core.money.cents import format_cents
+from bot.ui.access import acting_member, require_start
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.caption_forms import EditCaptionsButton, UploadCaptionsButton
 from bot.ui.caption_pack import (
@@ -36,6 +37,7 @@ from bot.ui.caption_pack import (
     split_key,
 )
 from bot.ui.services import ServicedBot, services
+from bot.ui.waiting import turn_in_line
 
 log = get_logger(__name__)
 
@@ -130,8 +132,10 @@ class WriteCaptionsButton(
 
         shown, preview_key = split_key(self.key)
         preview = await owned_preview(interaction, preview_key)
-        await interaction.response.defer(ephemeral=True, thinking=True)
         bot = services(interaction)
+        member = await acting_member(bot, interaction.user, preview.guild_id)
+        require_start(member, bot.settings.allowed_roles)  # it spends money, like Start
+        await interaction.response.defer(ephemeral=True, thinking=True)
         members = read_pack(bot, preview)
         pictures = needs_caption(members)
         if not pictures:
@@ -147,7 +151,8 @@ class WriteCaptionsButton(
             )
         await check_budget(bot.budget, preview.owner_id, planned.cost_cents)
         options = CaptionOptions(forbidden=tuple(forbidden_words(bot.settings.caption_forbidden)))
-        result = await run(bot.gateway, bot.settings, planned, options)
+        async with turn_in_line(interaction, bot.checks, "captioning run"):
+            result = await run(bot.gateway, bot.settings, planned, options)
         await record_charge(
             bot.budget.ledger, preview.owner_id, preview.guild_id, planned.captioner.model, result
         )

@@ -58,11 +58,13 @@ def start_outcome_embed(pending: PendingSubmission) -> discord.Embed:
 def late_start_embed(row: TrainingRow, payload: Mapping[str, Any]) -> discord.Embed:
     """The correction when an interrupted Start's create reached Replicate after the bot had
     settled it: the training exists, is billed, and is tracked now."""
-    told = (
-        "You were told that nothing was submitted or charged; that was wrong. "
-        if payload.get("told")
-        else ""
-    )
+    told = ""
+    if payload.get("told"):
+        told = (
+            "You were told that nothing was submitted or charged; that was wrong. "
+            if payload.get("earlier") == NOT_SUBMITTED
+            else "You were told the bot could not find out whether it was created: it was. "
+        )
     text = (
         "The bot restarted while it was starting your training, and the request reached "
         f"Replicate later than the bot waited for it. {told}**Training `{row.id}` was created "

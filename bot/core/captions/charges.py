@@ -13,7 +13,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from bot.core.captions.cost import LEDGER_STATUS, CaptionSample
+from bot.core.captions.cost import (
+    LEDGER_STATUS,
+    SAMPLE_LIMIT,
+    SAMPLES_SQL,
+    CaptionSample,
+    basis_of,
+    samples_of,
+)
 from bot.core.captions.run import CaptionResult
 from bot.core.errors import InputError
 from bot.core.money.budget import TEAM_BUDGET, USER_BUDGET, Budget
@@ -21,23 +28,14 @@ from bot.core.money.cents import format_cents
 from bot.core.store.ledger import Ledger, LedgerEntry, month_of
 from bot.core.store.rows import utcnow
 
-SAMPLE_LIMIT = 50
 RUN_PREFIX = "captions-"
-
-
-def basis_of(model: str) -> str:
-    return f"captions {model}"
 
 
 async def caption_samples(ledger: Ledger, model: str) -> list[CaptionSample]:
     """The newest finished caption runs of `model` (images and billed seconds)."""
-    sql = (
-        "SELECT images, predict_time FROM ledger WHERE status = ? AND estimate_basis = ? "
-        "AND images IS NOT NULL AND predict_time IS NOT NULL ORDER BY created_at DESC LIMIT ?"
-    )
     params = (LEDGER_STATUS, basis_of(model), SAMPLE_LIMIT)
-    async with ledger.db.connection.execute(sql, params) as cur:
-        return [CaptionSample(int(r[0]), float(r[1])) for r in await cur.fetchall()]
+    async with ledger.db.connection.execute(SAMPLES_SQL, params) as cur:
+        return samples_of(list(await cur.fetchall()))
 
 
 async def check_budget(budget: Budget, owner_id: int, cents: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
 
 from bot.core.captions.models import PUBLISHED
 from bot.core.errors import InputError
@@ -27,6 +28,38 @@ class CaptionSample:
 
     images: int
     predict_time: float
+
+
+SAMPLE_LIMIT = 50
+SAMPLES_SQL = (
+    "SELECT images, predict_time FROM ledger WHERE status = ? AND estimate_basis = ? "
+    "AND images IS NOT NULL AND predict_time IS NOT NULL ORDER BY created_at DESC LIMIT ?"
+)
+
+
+def basis_of(model: str) -> str:
+    """A caption run's ledger `estimate_basis`: which model's runs calibrate which price."""
+    return f"captions {model}"
+
+
+def samples_of(rows: list[object]) -> list[CaptionSample]:
+    out = []
+    for row in rows:
+        try:
+            images, seconds = row[0], row[1]  # type: ignore[index]
+            out.append(CaptionSample(int(images), float(seconds)))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return out
+
+
+def read_samples(database: Path, model: str) -> list[CaptionSample]:
+    """The CLI's read of the bot's finished caption runs (read-only; [] on any trouble), so
+    both front ends show the same price."""
+    from bot.core.store.history import read_rows
+
+    params = (LEDGER_STATUS, basis_of(model), SAMPLE_LIMIT)
+    return samples_of(read_rows(Path(database).expanduser(), SAMPLES_SQL, params))
 
 
 @dataclass(frozen=True)

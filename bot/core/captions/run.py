@@ -31,8 +31,6 @@ from bot.core.settings import Settings
 
 log = get_logger(__name__)
 
-DEFAULT_CONCURRENCY = 4
-
 
 @dataclass(frozen=True)
 class Picture:
@@ -120,9 +118,9 @@ def cache_for(settings: Settings) -> CaptionCache:
 
 
 def concurrency_of(settings: Settings) -> int:
-    """SD35L_MAX_CHECKS bounds captioning like dataset checks (4 until that setting exists)."""
-    value = getattr(settings, "max_checks", None)
-    return value if isinstance(value, int) and value > 0 else DEFAULT_CONCURRENCY
+    """Predictions of one run at once: the check slots (SD35L_MAX_CHECKS), as the bot's line
+    of heavy work holds whole runs to the same number."""
+    return max(1, settings.check_slots)
 
 
 async def resolve(gw: ReplicateGateway, settings: Settings) -> Captioner:
@@ -144,9 +142,16 @@ async def plan(
     *,
     cache: CaptionCache | None = None,
     samples: list[CaptionSample] | None = None,
+    history: bool = False,
 ) -> CaptionPlan:
-    """Resolve the model, look every picture up in the cache, price what is left."""
+    """Resolve the model, look every picture up in the cache, price what is left. `samples`
+    calibrate the price (the bot reads them from its ledger); with `history` they are read
+    from the bot's database file, read-only (the CLI: both show the same price)."""
     captioner = await resolve(gw, settings)
+    if samples is None and history:
+        from bot.core.captions.cost import read_samples
+
+        samples = await asyncio.to_thread(read_samples, settings.database, captioner.model)
     cache = cache or cache_for(settings)
     setting: Decimal | None = getattr(settings, "caption_price", None)
     price = price_per_image(captioner.model, setting, samples or [])

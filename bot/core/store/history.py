@@ -34,6 +34,14 @@ def sample_of(rec: Any) -> Sample:
 def read_samples(path: Path, limit: int = SAMPLE_LIMIT) -> list[Sample]:
     """The finished trainings in the bot's database at `path`; [] when there is none to read."""
     try:
+        return [sample_of(rec) for rec in read_rows(path, SAMPLES_SQL, (limit,))]
+    except (TypeError, ValueError):
+        return []  # odd values
+
+
+def read_rows(path: Path, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Rows of one query on the bot's database at `path`, read-only; [] on any trouble."""
+    try:
         if not path.is_file():
             return []
     except OSError:
@@ -46,7 +54,7 @@ def read_samples(path: Path, limit: int = SAMPLE_LIMIT) -> list[Sample]:
     except (OSError, sqlite3.Error, ValueError):
         return []
     try:
-        return [sample_of(rec) for rec in conn.execute(SAMPLES_SQL, (limit,)).fetchall()]
+        return list(conn.execute(sql, params).fetchall())
     except (sqlite3.Error, TypeError, ValueError):
         return []  # locked, not a database, no ledger (an older schema), odd values
     finally:
