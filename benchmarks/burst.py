@@ -269,7 +269,7 @@ def busiest_minute(counts: list[tuple[float, Counter[str]]], pick: Any) -> int:
 async def run(args: argparse.Namespace) -> int:
     from bot.app import create_bot
     from bot.core.settings import load_settings
-    from tests.cli_fixtures import dataset_zip
+    from tests.cli_support import dataset_zip
     from tests.fakediscord import FakeDiscord
 
     slow = SlowCallbacks()
