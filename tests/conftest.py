@@ -5,12 +5,14 @@ A developer's shell (or a `.env`) must never leak a real token or setting into a
 fixtures: `sim` (the Replicate simulator in a thread), `dataset_server`/`dataset_url` (a ZIP on
 loopback), `cli_env` (a user's environment pointed at both), `fake_discord` (the fake Discord,
 checking every request), `world` (a guild with members, the simulator and a dataset server, for
-the bot tests) and `deployment` (a server and an account for `doctor` to check). What they share
-besides fixtures is in the `*_support.py` modules.
+the bot tests, whose loop `loop_stalls` watches for callbacks that block it) and `deployment` (a
+server and an account for `doctor` to check). What they share besides fixtures is in the
+`*_support.py` modules.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,12 +22,16 @@ import pytest
 import pytest_asyncio
 
 from bot.cli import _common
+from bot.core.replicate.gateway import _SCHEMA_CACHE, ReplicateGateway
+from bot.core.settings import Settings
 from bot.sim import ReplicateSimulator, SimulatorThread
+from tests import jobs_support, replicate_support
 from tests.bot_support import World
 from tests.cli_support import TOKEN, DatasetServer, dataset_zip
 from tests.dataset_corpus import CorpusServer
 from tests.doctor_support import BOT_PERMISSIONS, Deployment, DiscordThread
 from tests.fakediscord import FakeDiscord
+from tests.stall_support import StallGuard, assert_no_stalls, watching
 
 _PREFIXES = ("SD35L_", "REPLICATE_", "DISCORD_", "WANDB_")
 
@@ -105,8 +111,20 @@ def cli_env(
     return sim
 
 
+@pytest_asyncio.fixture
+async def loop_stalls() -> AsyncIterator[StallGuard]:
+    """The test's loop in asyncio's debug mode; the test fails if a callback of the bot
+    computed for 20 ms or more (tests/stall_support.py)."""
+    with watching(asyncio.get_running_loop()) as guard:
+        yield guard
+    assert_no_stalls(guard)
+
+
 @pytest.fixture
-async def world(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[World]:
+async def world(
+    fake_discord: FakeDiscord, tmp_path: Path, loop_stalls: StallGuard
+) -> AsyncIterator[World]:
+    """Everything on loopback, in one event loop that the stall guard watches."""
     fd = fake_discord
     guild = fd.first_guild()
     role = fd.add_role(guild, "lora-managers")
@@ -169,3 +187,69 @@ def deployment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Depl
         world.sync_commands()
         yield world
         assert not fd.unknown_requests, [f"{r.method} {r.path}" for r in fd.unknown_requests]
+
+
+# -- the core tests' simulators: one per family, each as its tests were written --------------
+
+
+@pytest.fixture
+async def jobs_sim() -> AsyncIterator[ReplicateSimulator]:
+    simulator = ReplicateSimulator(token=jobs_support.TOKEN, step_seconds=0.0005, start_delay=0.01)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+def settings(jobs_sim: ReplicateSimulator, tmp_path: Path) -> Settings:
+    return jobs_support.make_settings(jobs_sim, tmp_path)
+
+
+@pytest.fixture
+async def proc(settings: Settings) -> AsyncIterator[jobs_support.Process]:
+    process = await jobs_support.start_process(settings)
+    yield process
+    await process.close()
+
+
+@pytest.fixture
+async def replicate_sim() -> AsyncIterator[ReplicateSimulator]:
+    simulator = ReplicateSimulator(
+        token=replicate_support.TOKEN, step_seconds=0.001, start_delay=0.02
+    )
+    await simulator.start()
+    try:
+        yield simulator
+    finally:
+        await simulator.stop()
+
+
+@pytest.fixture
+async def gateways(
+    replicate_sim: ReplicateSimulator,
+) -> AsyncIterator[replicate_support.GatewayFactory]:
+    """Gateways bound to the simulator, closed afterwards; schema cache cleared per test."""
+    made: list[ReplicateGateway] = []
+    _SCHEMA_CACHE.clear()
+
+    def factory(token: str | None = replicate_support.TOKEN, **kwargs: Any) -> ReplicateGateway:
+        kwargs.setdefault("backoff_base", 0.001)
+        kwargs.setdefault("lookup_interval", 0.01)
+        gw = ReplicateGateway(
+            replicate_support.make_settings(replicate_sim.base_url, token), **kwargs
+        )
+        made.append(gw)
+        return gw
+
+    yield factory
+    for gw in made:
+        await gw.aclose()
+
+
+@pytest.fixture
+async def tokenless_sim() -> AsyncIterator[ReplicateSimulator]:
+    """A simulator that takes any token (the simulator's own tests)."""
+    simulator = ReplicateSimulator(step_seconds=0.0005, start_delay=0.01)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()

@@ -5,13 +5,18 @@ the card saying how often it refreshes once Replicate's rate limit stretches the
 from __future__ import annotations
 
 import asyncio
+import io
+import random
 
 from aiohttp import web
+from PIL import Image
 
 from tests.bot_support import World, has_button, make_bot, train_options
 from tests.cli_support import dataset_zip
 from tests.dataset_corpus import CorpusServer
 from tests.fakediscord import StoredMessage
+from tests.stall_support import StallGuard
+from tests.synthetic_zip import SyntheticZip
 
 
 class GatedHost(CorpusServer):
@@ -136,3 +141,31 @@ async def test_the_card_says_how_often_it_refreshes_when_the_limit_stretches_it(
         assert footer.startswith("Refreshed every 2 s (slower than usual")
         assert "Replicate limits how often" in footer
     world.assert_clean()
+
+
+def many_images_zip(images: int = 5000) -> SyntheticZip:
+    """A ZIP of `images` PNGs (27 KB of noise each) with captions, 135 MB served by range: its
+    10,000 directory entries are what the sample's planning walks."""
+    noise = Image.frombytes("RGB", (96, 96), random.Random(5).randbytes(96 * 96 * 3))
+    out = io.BytesIO()
+    noise.save(out, "PNG")
+    return SyntheticZip(images, out.getvalue(), suffix="png")
+
+
+async def test_a_5000_image_zip_is_planned_off_the_event_loop(
+    world: World, loop_stalls: StallGuard
+) -> None:
+    """The stall guard (tests/stall_support.py) fails this test if planning the sample of ~10,000
+    directory entries (70-160 ms) runs on the loop, as it did."""
+    host = CorpusServer(files={"many.zip": many_images_zip()})  # type: ignore[dict-item]
+    await host.start()
+    try:
+        async with world.fd.running(make_bot(world)):
+            options = train_options(world, dataset_url=host.url("/range/many.zip"))
+            res = await world.fd.slash("train", options, user=world.alice)
+            preview = await res.wait_text("Preview", timeout=30)
+            assert "usable images: 5000" in preview.text() and has_button("Start")(preview)
+            assert "of 5000 images were read (an evenly spaced sample" in preview.text()
+    finally:
+        await host.stop()
+    assert loop_stalls.stalls == []

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from bot.core.log import get_logger
+from bot.core.memory import give_back
 
 log = get_logger(__name__)
 
@@ -67,6 +68,7 @@ class Line:
         self._waiting: deque[_Waiter] = deque()
         self._durations: deque[float] = deque(maxlen=_REMEMBERED)
         self._next_id = 0
+        self._trim: asyncio.Future[bool] | None = None
 
     @property
     def running(self) -> int:
@@ -157,6 +159,8 @@ class Line:
         started = self._running.pop(turn_id, None)
         if started is not None and timed:
             self._durations.append(self.clock() - started)
+        if not self._running and not self._waiting:
+            self._release_memory()
         while self._waiting and len(self._running) < self.size:
             waiter = self._waiting.popleft()
             if waiter.turn.done():  # cancelled, not yet removed by its task
@@ -164,6 +168,12 @@ class Line:
             self._running[waiter.id] = self.clock()
             waiter.turn.set_result(None)
         self._moved()
+
+    def _release_memory(self) -> None:
+        """The line is empty: what its turns freed goes back to the system (in a worker
+        thread; trimming a large heap takes a few ms)."""
+        loop = asyncio.get_running_loop()
+        self._trim = loop.run_in_executor(None, give_back)
 
     def _moved(self) -> None:
         for waiter in self._waiting:

@@ -23,6 +23,7 @@ from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
 from bot.core.log import get_logger
 from bot.core.money.cents import format_cents
+from bot.ui.access import acting_member, require_start
 from bot.ui.buttons import KeyedButton, view_of
 from bot.ui.caption_forms import EditCaptionsButton, UploadCaptionsButton
 from bot.ui.caption_pack import (
@@ -131,8 +132,10 @@ class WriteCaptionsButton(
 
         shown, preview_key = split_key(self.key)
         preview = await owned_preview(interaction, preview_key)
-        await interaction.response.defer(ephemeral=True, thinking=True)
         bot = services(interaction)
+        member = await acting_member(bot, interaction.user, preview.guild_id)
+        require_start(member, bot.settings.allowed_roles)  # it spends money, like Start
+        await interaction.response.defer(ephemeral=True, thinking=True)
         members = read_pack(bot, preview)
         pictures = needs_caption(members)
         if not pictures:

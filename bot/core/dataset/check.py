@@ -149,7 +149,7 @@ class _Job:
         else:
             verdict = await self._whole(size)
         if verdict is not None:
-            _explain_not_zip(report, verdict, first.body)
+            await _explain_not_zip(report, verdict, first.body)
         return verdict
 
     def _first_read_ok(self, first: FetchResult) -> bool:
@@ -187,7 +187,7 @@ class _Job:
             infos, start_dir = await list_entries(source)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
             verdict = _unreadable(exc, self.resolutions)
-            _explain_not_zip(self.report, verdict, first.body)
+            await _explain_not_zip(self.report, verdict, first.body)
             return verdict
         left = MAX_REQUESTS - self.fetcher.requests_made - 2
         sample = await sample_entries(
@@ -234,7 +234,7 @@ def _unreadable(exc: BaseException, resolutions: Sequence[int]) -> DatasetVerdic
     return DatasetVerdict(failures=[Failure(code, why)], resolutions=tuple(resolutions))
 
 
-def _explain_not_zip(report: DatasetReport, verdict: DatasetVerdict, first: bytes) -> None:
+async def _explain_not_zip(report: DatasetReport, verdict: DatasetVerdict, first: bytes) -> None:
     """Name what the file is instead, when it is not a ZIP at all (an image, say)."""
     if not any(f.code == "not_a_zip" for f in verdict.failures):
         return
@@ -248,7 +248,7 @@ def _explain_not_zip(report: DatasetReport, verdict: DatasetVerdict, first: byte
             "zip file'; upload it again and check the file size.",
         )
         return
-    kind = _image_kind(first)
+    kind = await asyncio.to_thread(_image_kind, first)  # Pillow loads its plugins: not here
     what = f"a {kind} image" if kind else "a file that is not a ZIP"
     _fatal(
         report,

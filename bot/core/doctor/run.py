@@ -7,6 +7,7 @@ the `Date` both services sent).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +44,9 @@ async def run_doctor(
     options = options or DoctorOptions()
     discord = await check_discord(settings, options)
     destination = options.destination or settings.default_destination
-    async with ReplicateGateway(settings, **options.gateway_options) as gateway:
+    # Building the official client makes an SSL context (~25 ms of CPU): not on the bot's loop.
+    gateway = await asyncio.to_thread(ReplicateGateway, settings, **options.gateway_options)
+    async with gateway:
         replicate = await check_replicate(settings, gateway, destination)
     local = [check_database(settings.database), check_data_folder(settings.database)]
     local += [c for c in (discord.clock, replicate.clock) if c is not None]
