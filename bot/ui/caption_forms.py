@@ -112,7 +112,7 @@ class CaptionsModal(_OwnedModal):
             image: edited_caption(field.value)
             for image, field in zip(self.images, self.fields, strict=True)
         }
-        members = apply_edits(read_pack(services(interaction), preview), edits)
+        members = apply_edits(await read_pack(services(interaction), preview), edits)
         await repreview(interaction, preview, members, f"Captions edited: {len(edits)} image(s).")
 
 
@@ -142,7 +142,7 @@ class CaptionFileModal(_OwnedModal):
                 field="captions",
             )
         data = await attachment.read()
-        members = read_pack(services(interaction), preview)
+        members = await read_pack(services(interaction), preview)
         images = [m.name for m in members if not m.name.endswith(".txt") and not m.is_dir]
         edits = parse_caption_file(data, images)
         note = f"Captions replaced from {attachment.filename}: {len(edits)} image(s)."
@@ -157,7 +157,7 @@ class EditCaptionsButton(
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         page, preview_key = split_key(self.key)
         preview = await owned_preview(interaction, preview_key)
-        entries = caption_entries(read_pack(services(interaction), preview))
+        entries = caption_entries(await read_pack(services(interaction), preview))
         if not entries:
             raise InputError("This preview has no images to caption.")
         page = min(page, (len(entries) - 1) // PAGE)
