@@ -22,7 +22,7 @@ from bot.core.dataset.local import prepare_upload
 from bot.core.log import get_logger
 from bot.tree import reply_error, send_ephemeral
 from bot.ui.caption_forms import FORM_PREFIX as CAPTION_FORM
-from bot.ui.caption_forms import open_forms as caption_forms
+from bot.ui.caption_forms import is_open as caption_form_open
 from bot.ui.captions import CAPTION_BUTTONS
 from bot.ui.images import label_of, message_dataset, read_message_dataset
 from bot.ui.services import ServicedBot
@@ -161,7 +161,9 @@ class ImagesCog(commands.Cog):
         if interaction.type is not discord.InteractionType.modal_submit:
             return
         lost_images = custom_id.startswith(FORM_PREFIX) and custom_id not in _open_forms
-        lost_captions = custom_id.startswith(CAPTION_FORM) and custom_id not in caption_forms
+        lost_captions = custom_id.startswith(CAPTION_FORM) and not caption_form_open(
+            interaction.client, custom_id
+        )
         if (lost_images or lost_captions) and not interaction.response.is_done():
             await send_ephemeral(interaction, CAPTIONS_EXPIRED if lost_captions else FORM_EXPIRED)
 

@@ -22,7 +22,10 @@ import pytest
 import pytest_asyncio
 
 from bot.cli import _common
+from bot.core.replicate.gateway import _SCHEMA_CACHE, ReplicateGateway
+from bot.core.settings import Settings
 from bot.sim import ReplicateSimulator, SimulatorThread
+from tests import jobs_support, replicate_support
 from tests.bot_support import World
 from tests.cli_support import TOKEN, DatasetServer, dataset_zip
 from tests.dataset_corpus import CorpusServer
@@ -184,3 +187,69 @@ def deployment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Depl
         world.sync_commands()
         yield world
         assert not fd.unknown_requests, [f"{r.method} {r.path}" for r in fd.unknown_requests]
+
+
+# -- the core tests' simulators: one per family, each as its tests were written --------------
+
+
+@pytest.fixture
+async def jobs_sim() -> AsyncIterator[ReplicateSimulator]:
+    simulator = ReplicateSimulator(token=jobs_support.TOKEN, step_seconds=0.0005, start_delay=0.01)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+def settings(jobs_sim: ReplicateSimulator, tmp_path: Path) -> Settings:
+    return jobs_support.make_settings(jobs_sim, tmp_path)
+
+
+@pytest.fixture
+async def proc(settings: Settings) -> AsyncIterator[jobs_support.Process]:
+    process = await jobs_support.start_process(settings)
+    yield process
+    await process.close()
+
+
+@pytest.fixture
+async def replicate_sim() -> AsyncIterator[ReplicateSimulator]:
+    simulator = ReplicateSimulator(
+        token=replicate_support.TOKEN, step_seconds=0.001, start_delay=0.02
+    )
+    await simulator.start()
+    try:
+        yield simulator
+    finally:
+        await simulator.stop()
+
+
+@pytest.fixture
+async def gateways(
+    replicate_sim: ReplicateSimulator,
+) -> AsyncIterator[replicate_support.GatewayFactory]:
+    """Gateways bound to the simulator, closed afterwards; schema cache cleared per test."""
+    made: list[ReplicateGateway] = []
+    _SCHEMA_CACHE.clear()
+
+    def factory(token: str | None = replicate_support.TOKEN, **kwargs: Any) -> ReplicateGateway:
+        kwargs.setdefault("backoff_base", 0.001)
+        kwargs.setdefault("lookup_interval", 0.01)
+        gw = ReplicateGateway(
+            replicate_support.make_settings(replicate_sim.base_url, token), **kwargs
+        )
+        made.append(gw)
+        return gw
+
+    yield factory
+    for gw in made:
+        await gw.aclose()
+
+
+@pytest.fixture
+async def tokenless_sim() -> AsyncIterator[ReplicateSimulator]:
+    """A simulator that takes any token (the simulator's own tests)."""
+    simulator = ReplicateSimulator(step_seconds=0.0005, start_delay=0.01)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()

@@ -146,3 +146,19 @@ async def test_train_dataset_option_offers_write_captions_too(world: World) -> N
         click = await fd.click(preview, label="Write captions", user=world.alice)
         reviewed = await click.wait_text("Captions written for 2 image(s)", 20)
         assert "0002_img1.jpg" in reviewed.text()
+
+
+async def test_caption_buttons_work_after_a_restart_and_an_open_form_is_told_it_is_lost(
+    world: World,
+) -> None:
+    fd = world.fd
+    async with fd.running(make_bot(world)):
+        preview = await _preview(world, _posted(2))
+        edit = await fd.click(preview, label="Edit captions", user=world.alice)
+        assert (await edit.wait_response())["type"] == 9
+    async with fd.running(make_bot(world)):  # a restart: the preview and its pack are kept
+        lost = await fd.submit_modal(edit, {"0001_img0.jpg": "ZXQTOK"})
+        await lost.wait_text("This caption form is no longer open")
+        click = await fd.click(preview, label="Write captions", user=world.alice)
+        reviewed = await click.wait_text("Captions written for 2 image(s)", 20)
+        assert "Write captions" not in str(reviewed.buttons())

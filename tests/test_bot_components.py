@@ -50,6 +50,10 @@ def _done_download() -> asyncio.Future[bytes]:
     return future
 
 
+class _Client:
+    """Stands in for the bot a caption form belongs to."""
+
+
 # Sample arguments for each form, at their longest where a value reaches the body.
 FORMS: dict[str, Callable[[], discord.ui.Modal]] = {
     "ReasonForm": lambda: ReasonForm(LONGEST_KEY, set(), 1),
@@ -59,11 +63,13 @@ FORMS: dict[str, Callable[[], discord.ui.Modal]] = {
         _done_download(),  # type: ignore[arg-type]
         "someone/" + "m" * 90,
     ),
-    "_OwnedModal": lambda: CaptionFileModal(LONGEST_KEY),  # the base, never sent on its own
+    "_OwnedModal": lambda: CaptionFileModal(
+        _Client(), LONGEST_KEY
+    ),  # the base, never sent on its own
     "CaptionsModal": lambda: CaptionsModal(
-        LONGEST_KEY, [(f"{i:04d}_" + "n" * 60 + ".jpeg", "c" * 5000) for i in range(6)]
+        _Client(), LONGEST_KEY, [(f"{i:04d}_" + "n" * 60 + ".jpeg", "c" * 5000) for i in range(6)]
     ),
-    "CaptionFileModal": lambda: CaptionFileModal(LONGEST_KEY),
+    "CaptionFileModal": lambda: CaptionFileModal(_Client(), LONGEST_KEY),
 }
 SELECTS: dict[str, Callable[[], discord.ui.Select[Any]]] = {}
 VIEWS: dict[str, Callable[[], discord.ui.View]] = {}

@@ -293,3 +293,51 @@ def _month() -> str:
     from bot.core.store.rows import utcnow
 
     return month_of(utcnow())
+
+
+async def test_a_slow_prediction_is_read_again_until_it_ends(
+    sim: ReplicateSimulator, gw: ReplicateGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(predictions, "WAIT_SECONDS", 1)
+    monkeypatch.setattr(predictions, "POLL_SECONDS", 0.05)
+    sim.caption_seconds = 1.3  # longer than the create waits: it answers "processing"
+    settings = settings_for(sim)
+    planned = await plan(gw, settings, [Picture("a.jpg", jpeg())], cache=CaptionCache(tmp_path))
+    done = await run(gw, settings, planned, CaptionOptions(), cache=CaptionCache(tmp_path))
+    assert list(done.captions) == ["a.jpg"] and done.predict_time == 2.6
+    reads = [r for r in sim.requests if r.endpoint == "GET /v1/predictions/{id}"]
+    assert reads and all(r.method == "GET" for r in reads)
+
+
+async def test_a_refused_create_fails_only_that_image_with_the_reason(
+    sim: ReplicateSimulator, gw: ReplicateGateway, tmp_path: Path
+) -> None:
+    sim.faults.prediction_statuses = [402]  # insufficient credit: not retried
+    settings = settings_for(sim)
+    pictures = [Picture("a.jpg", jpeg(seed=1))]
+    planned = await plan(gw, settings, pictures, cache=CaptionCache(tmp_path))
+    done = await run(gw, settings, planned, CaptionOptions(), cache=CaptionCache(tmp_path))
+    assert done.captions == {} and done.requests == 0 and done.charged_cents == 0
+    assert "credit" in done.failed["a.jpg"].lower()
+    broken = [Picture("b.jpg", b"not an image at all")]
+    planned = await plan(gw, settings, broken, cache=CaptionCache(tmp_path))
+    done = await run(gw, settings, planned, CaptionOptions(), cache=CaptionCache(tmp_path))
+    assert done.failed["b.jpg"].startswith("not readable as an image")
+
+
+def test_caption_files_are_matched_loosely_and_refused_clearly() -> None:
+    from bot.core.captions.edits import parse_caption_file
+
+    images = ["0001_cat.jpg", "0002_dog.png", "0003_dog.jpg"]
+    found = parse_caption_file(b"\xef\xbb\xbfcat: a cat\n0003_dog.jpg:  two  words \n", images)
+    assert found == {"0001_cat.jpg": "a cat", "0003_dog.jpg": "two words"}
+    for data, needle in (
+        (b"dog: ambiguous\n", "two images"),
+        (b"no colon here\n", "no `name:`"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"# only a comment\n", "no `name: caption` lines"),
+        (b"x" * 70_000, "at most 64 KB"),
+    ):
+        with pytest.raises(InputError) as err:
+            parse_caption_file(data, images)
+        assert needle in str(err.value) and err.value.field == "captions"

@@ -17,10 +17,7 @@ from bot.core.store.rows import TrainingRow
 from bot.core.store.trainings import OwnerConflictError
 from bot.sim import ReplicateSimulator
 from tests.bot_support import World, has_button, make_bot, train_options
-from tests.test_jobs import OTHER, OWNER, Process, config
-from tests.test_jobs import proc as proc
-from tests.test_jobs import settings as settings
-from tests.test_jobs import sim as sim
+from tests.jobs_support import OTHER, OWNER, Process, config
 
 pytestmark = pytest.mark.usefixtures("sim")
 
@@ -42,25 +39,25 @@ async def _sent(store: Store, owner: int, inputs: dict[str, Any], marker: str | 
 
 
 async def test_submit_sends_a_marker_and_a_lost_answer_is_found_by_it(
-    sim: ReplicateSimulator, settings: Any, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Any, proc: Process
 ) -> None:
-    sim.faults.create_timeouts = 1
-    sim.faults.create_timeout_mode = "close"
+    jobs_sim.faults.create_timeouts = 1
+    jobs_sim.faults.create_timeout_mode = "close"
     row = await proc.jobs.submit(OWNER, 1, 2, config(settings))
-    (made,) = sim.trainings.values()
+    (made,) = jobs_sim.trainings.values()
     marker = made["input"]["wandb_run"]
     assert marker.startswith("sd35l-") and len(marker) == 22
     assert row.id == made["id"] and row.owner_id == OWNER  # the gateway's lookup used the marker
 
 
 async def test_identical_configs_without_a_marker_are_never_guessed(
-    sim: ReplicateSimulator, settings: Any, proc: Process, monkeypatch: pytest.MonkeyPatch
+    jobs_sim: ReplicateSimulator, settings: Any, proc: Process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two open Starts with the same full input and one training: nobody gets it."""
     inputs = to_trainer_input(config(settings).config)
     await _sent(proc.store, OWNER, inputs, None)
     await _sent(proc.store, OTHER, inputs, None)
-    made = sim.create_training("alice/lora", dict(inputs))
+    made = jobs_sim.create_training("alice/lora", dict(inputs))
     assert await proc.jobs.resolve_pending_submissions() == 0
     assert await proc.store.trainings.get(made.id) is None
     told = await proc.store.pending.untold()
@@ -69,17 +66,17 @@ async def test_identical_configs_without_a_marker_are_never_guessed(
 
 
 async def test_a_marker_owned_by_nobody_here_is_not_adopted_and_nothing_waits_forever(
-    sim: ReplicateSimulator, settings: Any, proc: Process, monkeypatch: pytest.MonkeyPatch
+    jobs_sim: ReplicateSimulator, settings: Any, proc: Process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inputs = to_trainer_input(config(settings).config)
-    sim.create_training("alice/lora", {**inputs, "wandb_run": "sd35l-someone-else"})
+    jobs_sim.create_training("alice/lora", {**inputs, "wandb_run": "sd35l-someone-else"})
     pid = await _sent(proc.store, OWNER, {**inputs, "wandb_run": "sd35l-mine"}, "sd35l-mine")
     assert await proc.jobs.resolve_pending_submissions() == 0  # too fresh to be sure
     assert [p.id for p in await proc.store.pending.unsettled()] == [pid]
     monkeypatch.setattr("bot.core.jobs.pending.SETTLE", timedelta(0))
     assert await proc.jobs.resolve_pending_submissions() == 0
     (told,) = await proc.store.pending.untold()
-    assert told.outcome == NOT_SUBMITTED and len(sim.trainings) == 1
+    assert told.outcome == NOT_SUBMITTED and len(jobs_sim.trainings) == 1
     await proc.store.pending.mark_told(told.id)
     assert await proc.store.pending.untold() == []
 
@@ -167,18 +164,18 @@ async def _resolved(bot: Any, preview: Any) -> Any:
 
 
 async def test_one_member_twice_at_once_gets_two_trainings_even_when_answers_are_lost(
-    sim: ReplicateSimulator, settings: Any, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Any, proc: Process
 ) -> None:
     """The same config twice at the same moment, both create answers lost: each Start finds
     its own training by its own marker, never the other's."""
-    sim.faults.create_timeouts = 2
-    sim.faults.create_timeout_mode = "close"
+    jobs_sim.faults.create_timeouts = 2
+    jobs_sim.faults.create_timeout_mode = "close"
     first, second = await asyncio.gather(
         proc.jobs.submit(OWNER, 1, 2, config(settings)),
         proc.jobs.submit(OWNER, 1, 2, config(settings)),
     )
-    assert first.id != second.id and set(sim.trainings) == {first.id, second.id}
-    markers = {sim.trainings[t]["input"]["wandb_run"] for t in (first.id, second.id)}
+    assert first.id != second.id and set(jobs_sim.trainings) == {first.id, second.id}
+    markers = {jobs_sim.trainings[t]["input"]["wandb_run"] for t in (first.id, second.id)}
     assert len(markers) == 2
     assert await proc.store.pending.unsettled() == []
 

@@ -23,6 +23,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.fakediscord import FakeDiscord, check_discord_limits, spec, validate_commands
+from tests.fakediscord.doctor_routes import add_thread
 from tests.fakediscord.server import RestApi
 
 
@@ -812,3 +813,40 @@ def test_the_committed_spec_is_discord_s_own() -> None:
     for _method, pattern, _handler, _auth in RestApi(FakeDiscord()).routes:
         sample = re.sub(r"\(\?P<\w+>\[\^/\]\+\)", "1", pattern.pattern).rstrip("$")
         assert spec.template_for(sample.replace("\\", "")) is not None, pattern.pattern
+
+
+async def test_messages_to_channels_dms_and_threads_are_checked_through_discord_py() -> None:
+    """The same rules on every way a message goes out with the bot token: a channel, a DM, a
+    thread, and an edit; discord.py raises HTTPException naming the field, as on Discord."""
+    async with FakeDiscord() as fd:
+        guild = fd.add_guild()
+        channel = fd.default_channel(guild)
+        thread = add_thread(fd, guild, channel, "job-1")
+        alice = fd.add_member(guild, name="alice")
+        bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+        async with fd.running(bot):
+            too_long = "x" * 2001
+            where: list[str] = []
+            dm = await (await bot.fetch_user(alice.id)).create_dm()
+            for target in (channel.id, thread.id, dm.id):
+                messageable = bot.get_partial_messageable(target)
+                with pytest.raises(discord.HTTPException) as refused:
+                    await messageable.send(too_long)
+                where.append(str(refused.value))
+                sent = await messageable.send("fine")
+                with pytest.raises(discord.HTTPException) as refused:
+                    await sent.edit(embed=discord.Embed(title="t" * 257))
+                where.append(str(refused.value))
+        assert all(exc.startswith("400 Bad Request (error code: 50035)") for exc in where)
+        assert (
+            where[0::2]
+            == [
+                "400 Bad Request (error code: 50035): Invalid Form Body\n"
+                "In content: Must be 2000 or fewer in length."
+            ]
+            * 3
+        )
+        assert all("In embeds.0.title: Must be 256 or fewer in length." in e for e in where[1::2])
+        assert [m.content for m in fd.messages(thread)] == ["fine"]
+        assert [m.content for m in fd.dms(alice)] == ["fine"]
+        assert len(fd.refused_requests) == 6

@@ -21,9 +21,7 @@ from bot.sim import ReplicateSimulator
 from bot.sim import files as simfiles
 from bot.sim.files import download_url
 from tests.local_images import dataset_files, zip_of
-from tests.test_replicate import TOKEN, GatewayFactory, wait_terminal
-from tests.test_replicate import gateways as gateways
-from tests.test_replicate import sim as sim
+from tests.replicate_support import TOKEN, GatewayFactory, wait_terminal
 from tests.test_sim_openapi import check
 
 KW = {"field": "dataset", "url_option": "dataset_url"}
@@ -31,33 +29,35 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def official(sim: ReplicateSimulator) -> AsyncIterator[replicate.Client]:
+async def official(replicate_sim: ReplicateSimulator) -> AsyncIterator[replicate.Client]:
     transport = httpx.AsyncHTTPTransport()
-    yield replicate.Client(api_token=TOKEN, base_url=sim.base_url, transport=transport)
+    yield replicate.Client(api_token=TOKEN, base_url=replicate_sim.base_url, transport=transport)
     await transport.aclose()
 
 
 async def test_files_endpoints_match_the_spec(
-    sim: ReplicateSimulator,
+    replicate_sim: ReplicateSimulator,
     official: replicate.Client,
 ) -> None:
     data = zip_of(dataset_files(2))
     made = await official.files.async_create(
         io.BytesIO(data), filename="d.zip", content_type="application/zip", metadata={"a": 1}
     )
-    async with httpx.AsyncClient(base_url=sim.base_url, headers=AUTH, timeout=5) as client:
+    async with httpx.AsyncClient(
+        base_url=replicate_sim.base_url, headers=AUTH, timeout=5
+    ) as client:
         got = (await client.get(f"/v1/files/{made.id}")).json()
         check(got, "/files/{file_id}")
         listing = (await client.get("/v1/files")).json()
         check(listing, "/files")
         assert [f["id"] for f in listing["results"]] == [made.id]
         assert got["size"] == len(data) and got["metadata"] == {"a": 1}
-        assert got["urls"]["get"] == f"{sim.base_url}/v1/files/{made.id}"
+        assert got["urls"]["get"] == f"{replicate_sim.base_url}/v1/files/{made.id}"
         lifetime = datetime.fromisoformat(got["expires_at"]) - datetime.fromisoformat(
             got["created_at"]
         )
         assert lifetime == timedelta(hours=24)  # Replicate's files expire a day after upload
-        signed = download_url(sim, sim.files[made.id], sim.base_url)
+        signed = download_url(replicate_sim, replicate_sim.files[made.id], replicate_sim.base_url)
         async with httpx.AsyncClient(timeout=5) as anonymous:
             assert (await anonymous.get(signed)).content == data
             forged = signed.replace("signature=", "signature=x")
@@ -69,9 +69,11 @@ async def test_files_endpoints_match_the_spec(
 
 
 async def test_spec_shape_of_a_created_file_via_raw_multipart(
-    sim: ReplicateSimulator,
+    replicate_sim: ReplicateSimulator,
 ) -> None:
-    async with httpx.AsyncClient(base_url=sim.base_url, headers=AUTH, timeout=5) as client:
+    async with httpx.AsyncClient(
+        base_url=replicate_sim.base_url, headers=AUTH, timeout=5
+    ) as client:
         resp = await client.post(
             "/v1/files", files={"content": ("x.zip", b"PK\5\6" + b"\0" * 18, "application/zip")}
         )
@@ -80,7 +82,7 @@ async def test_spec_shape_of_a_created_file_via_raw_multipart(
 
 
 async def test_upload_over_the_limit_is_413_and_a_clear_input_error(
-    sim: ReplicateSimulator,
+    replicate_sim: ReplicateSimulator,
     gateways: GatewayFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -90,25 +92,27 @@ async def test_upload_over_the_limit_is_413_and_a_clear_input_error(
         await upload_dataset(gateways(), b"\0" * 5000, filename="d.zip", sha256="x", **KW)
     assert caught.value.field == "dataset"
     assert "100 MiB" in str(caught.value) and "fewer or smaller images" in str(caught.value)
-    assert sim.files == {}
+    assert replicate_sim.files == {}
 
 
 async def test_upload_5xx_and_timeout_are_one_sentence_and_leave_nothing(
-    sim: ReplicateSimulator,
+    replicate_sim: ReplicateSimulator,
     gateways: GatewayFactory,
 ) -> None:
     gw = gateways()
-    sim.faults.upload_status = 503
+    replicate_sim.faults.upload_status = 503
     with pytest.raises(ServiceError, match=r"refused the dataset upload .*nothing was started"):
         await upload_dataset(gw, b"PK", filename="d.zip", sha256="x", **KW)
-    sim.faults.upload_hang = 5
+    replicate_sim.faults.upload_hang = 5
     with pytest.raises(ServiceError, match="did not finish within 0 s"):
         await upload_dataset(gw, b"PK", filename="d.zip", sha256="x", deadline=0.2, **KW)
-    assert sim.files == {} and not any("/trainings" in r.path for r in sim.requests)
+    assert replicate_sim.files == {} and not any(
+        "/trainings" in r.path for r in replicate_sim.requests
+    )
 
 
 async def test_same_bytes_reuse_the_upload_until_it_is_20_hours_old(
-    sim: ReplicateSimulator,
+    replicate_sim: ReplicateSimulator,
     gateways: GatewayFactory,
 ) -> None:
     gw = gateways()
@@ -117,17 +121,17 @@ async def test_same_bytes_reuse_the_upload_until_it_is_20_hours_old(
     first, new = await ensure_upload(gw, data, filename="d.zip", sha256=digest, **KW)
     again, new_again = await ensure_upload(gw, data, filename="d.zip", sha256=digest, **KW)
     assert new and not new_again and again.id == first.id
-    uploads = [r for r in sim.requests if r.method == "POST" and r.path == "/v1/files"]
+    uploads = [r for r in replicate_sim.requests if r.method == "POST" and r.path == "/v1/files"]
     assert len(uploads) == 1
-    sim.files[first.id].created_wall -= REUSE_FOR.total_seconds() + 60
+    replicate_sim.files[first.id].created_wall -= REUSE_FOR.total_seconds() + 60
     fresh, made_new = await ensure_upload(gw, data, filename="d.zip", sha256=digest, **KW)
     assert made_new and fresh.id != first.id
-    assert await delete_upload(gw, fresh.id) and fresh.id not in sim.files
+    assert await delete_upload(gw, fresh.id) and fresh.id not in replicate_sim.files
     assert await delete_upload(gw, fresh.id)  # already gone counts as deleted
 
 
 async def test_trainings_read_input_images_like_the_trainer(
-    sim: ReplicateSimulator,
+    replicate_sim: ReplicateSimulator,
     gateways: GatewayFactory,
 ) -> None:
     gw = gateways()

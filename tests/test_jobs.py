@@ -5,122 +5,45 @@ restarts and lost create answers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.core.config.model import ResolvedConfig, resolve_config
 from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.jobs.pending import NOT_SUBMITTED
 from bot.core.jobs.rights import NotAllowedError
 from bot.core.jobs.service import JobService, _outcome_unknown
-from bot.core.replicate.gateway import OutcomeUnknownError, ReplicateGateway
+from bot.core.replicate.gateway import OutcomeUnknownError
 from bot.core.replicate.training import Training
-from bot.core.settings import Settings, load_settings
+from bot.core.settings import Settings
 from bot.core.store.db import Store
 from bot.core.store.rows import TrainingRow
 from bot.sim import ReplicateSimulator
-
-TOKEN = "r8_" + "sim" * 10
-WANDB_KEY = "0123456789abcdef0123456789abcdef01234567"
-DATASET = "https://example.com/data/my-dataset.zip"
-OWNER, OTHER = 111, 222
-LONG = 6000  # steps of a training that runs for the whole test (3 s in the simulator)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[ReplicateSimulator]:
-    simulator = ReplicateSimulator(token=TOKEN, step_seconds=0.0005, start_delay=0.01)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-def make_settings(sim: ReplicateSimulator, tmp_path: Path, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "REPLICATE_API_TOKEN": TOKEN,
-        "REPLICATE_BASE_URL": sim.base_url,
-        "WANDB_API_KEY": WANDB_KEY,
-        "SD35L_DATABASE": str(tmp_path / "db" / "bot.sqlite"),
-        "SD35L_POLL_INTERVAL": 0.01,
-        "SD35L_POLICY_STEPS": "3-6000",
-    }
-    values.update(extra)
-    return load_settings(**values)
-
-
-@pytest.fixture
-def settings(sim: ReplicateSimulator, tmp_path: Path) -> Settings:
-    return make_settings(sim, tmp_path)
-
-
-def make_gateway(settings: Settings) -> ReplicateGateway:
-    return ReplicateGateway(
-        settings, read_attempts=2, max_backoff=0.02, backoff_base=0.001, lookup_interval=0.001
-    )
-
-
-@dataclass
-class Process:
-    """One bot process: its own store connection, gateway and job service."""
-
-    store: Store
-    gateway: ReplicateGateway
-    jobs: JobService
-
-    async def close(self) -> None:
-        await self.gateway.aclose()
-        await self.store.close()
-
-
-async def start_process(settings: Settings) -> Process:
-    store = await Store.open(settings.database)
-    gateway = make_gateway(settings)
-    return Process(store, gateway, JobService(store, gateway, settings))
-
-
-@pytest.fixture
-async def proc(settings: Settings) -> AsyncIterator[Process]:
-    process = await start_process(settings)
-    yield process
-    await process.close()
-
-
-def config(settings: Settings, steps: int = 40, trigger: str = "ZXQTOK") -> ResolvedConfig:
-    return resolve_config(
-        cli={
-            "dataset_url": DATASET,
-            "destination": "alice/lora",
-            "trigger_word": trigger,
-            "steps": steps,
-            "wandb_project": "proj",
-        },
-        settings=settings,
-    )
-
-
-async def until_ended(proc: Process, training_id: str, rounds: int = 500) -> TrainingRow:
-    """Refresh until Replicate (the simulator) says the training ended."""
-    for _ in range(rounds):
-        row = await proc.jobs.refresh(training_id)
-        if row.is_terminal:
-            return row
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"training {training_id} never ended")
+from tests.jobs_support import (
+    DATASET,
+    LONG,
+    OTHER,
+    OWNER,
+    WANDB_KEY,
+    Process,
+    config,
+    make_gateway,
+    make_settings,
+    start_process,
+    until_ended,
+)
 
 
 async def test_submit_progress_success_and_exactly_one_notice(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     row = await proc.jobs.submit(OWNER, 5, 6, config(settings))
     assert row.owner_id == OWNER and row.guild_id == 5 and row.channel_id == 6
     assert row.destination == "alice/lora" and row.trigger_word == "ZXQTOK"
     assert not row.is_terminal and row.config
-    create = next(r for r in sim.requests if r.method == "POST" and "trainings" in r.path)
+    create = next(r for r in jobs_sim.requests if r.method == "POST" and "trainings" in r.path)
     assert create.json["destination"] == "alice/lora"
     assert create.json["input"]["wandb_api_key"] == WANDB_KEY  # sent to Replicate only
     assert await proc.store.pending.unsettled() == []
@@ -153,9 +76,9 @@ async def test_submit_progress_success_and_exactly_one_notice(
 
 @pytest.mark.parametrize("outcome", ["failed", "canceled", "aborted"])
 async def test_every_ending_gets_its_notice(
-    sim: ReplicateSimulator, settings: Settings, proc: Process, outcome: str
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process, outcome: str
 ) -> None:
-    sim.faults.outcome = outcome
+    jobs_sim.faults.outcome = outcome
     row = await proc.jobs.submit(OWNER, None, None, config(settings, steps=10))
     ended = await until_ended(proc, row.id)
     assert ended.status == outcome
@@ -168,7 +91,7 @@ async def test_every_ending_gets_its_notice(
 
 
 async def test_cancel_rights_and_already_ended(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     row = await proc.jobs.submit(OWNER, 1, 2, config(settings, steps=LONG))
     with pytest.raises(NotAllowedError, match="Only the creator") as info:
@@ -192,17 +115,17 @@ async def test_owner_can_cancel_own_training(settings: Settings, proc: Process) 
 
 
 async def test_per_user_active_limit(
-    sim: ReplicateSimulator, tmp_path: Path, settings: Settings
+    jobs_sim: ReplicateSimulator, tmp_path: Path, settings: Settings
 ) -> None:
-    limited = make_settings(sim, tmp_path, SD35L_MAX_ACTIVE_PER_USER=1)
+    limited = make_settings(jobs_sim, tmp_path, SD35L_MAX_ACTIVE_PER_USER=1)
     proc = await start_process(limited)
     try:
         first = await proc.jobs.submit(OWNER, 1, 2, config(limited, steps=LONG))
-        creates = len(sim.trainings)
+        creates = len(jobs_sim.trainings)
         with pytest.raises(InputError, match="SD35L_MAX_ACTIVE_PER_USER allows 1") as info:
             await proc.jobs.submit(OWNER, 1, 2, config(limited))
         assert info.value.field == "SD35L_MAX_ACTIVE_PER_USER"
-        assert len(sim.trainings) == creates  # nothing was sent
+        assert len(jobs_sim.trainings) == creates  # nothing was sent
         await proc.jobs.submit(OTHER, 1, 2, config(limited))  # others are not limited by it
         await proc.jobs.cancel(first.id, OWNER, is_manager=False)
         await proc.jobs.submit(OWNER, 1, 2, config(limited))  # a slot is free again
@@ -211,9 +134,9 @@ async def test_per_user_active_limit(
 
 
 async def test_concurrent_submits_respect_the_limit(
-    sim: ReplicateSimulator, tmp_path: Path
+    jobs_sim: ReplicateSimulator, tmp_path: Path
 ) -> None:
-    limited = make_settings(sim, tmp_path, SD35L_MAX_ACTIVE_PER_USER=1)
+    limited = make_settings(jobs_sim, tmp_path, SD35L_MAX_ACTIVE_PER_USER=1)
     proc = await start_process(limited)
     try:
         results = await asyncio.gather(
@@ -227,13 +150,13 @@ async def test_concurrent_submits_respect_the_limit(
 
 
 async def test_restart_mid_training_reconcile_gives_one_notice(
-    sim: ReplicateSimulator, settings: Settings
+    jobs_sim: ReplicateSimulator, settings: Settings
 ) -> None:
     first = await start_process(settings)
     row = await first.jobs.submit(OWNER, 1, 2, config(settings, steps=LONG))
     await first.jobs.refresh(row.id)
     await first.close()  # the bot goes down; the training goes on without it
-    sim.finish(row.id, "succeeded")
+    jobs_sim.finish(row.id, "succeeded")
     second = await start_process(settings)
     try:
         [reconciled] = await second.jobs.reconcile()
@@ -246,20 +169,20 @@ async def test_restart_mid_training_reconcile_gives_one_notice(
 
 
 async def test_reconcile_survives_one_broken_training(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     good = await proc.jobs.submit(OWNER, 1, 2, config(settings, steps=LONG))
     await proc.store.trainings.add(TrainingRow(id="gone404", owner_id=OWNER, destination="a/b"))
-    sim.finish(good.id, "failed")
+    jobs_sim.finish(good.id, "failed")
     rows = {r.id: r for r in await proc.jobs.reconcile()}
     assert rows[good.id].status == "failed"
     assert rows["gone404"].status == "starting"  # kept, retried next time
 
 
 async def test_submit_refused_by_replicate_leaves_nothing_pending(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
-    sim.faults.create_status = 422
+    jobs_sim.faults.create_status = 422
     with pytest.raises(SD35LError):
         await proc.jobs.submit(OWNER, 1, 2, config(settings))
     assert await proc.store.pending.unsettled() == []
@@ -284,14 +207,14 @@ async def _sent(store: Store, owner: int, inputs: dict[str, Any], marker: str | 
 
 
 async def test_lost_create_answer_is_adopted_on_reconcile(
-    sim: ReplicateSimulator, settings: Settings, proc: Process, monkeypatch: pytest.MonkeyPatch
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = config(settings, steps=LONG)
     from bot.core.config.model import to_trainer_input
 
     inputs = {**to_trainer_input(cfg.config), "wandb_run": "sd35l-mine"}
     await _sent(proc.store, OWNER, inputs, "sd35l-mine")
-    made = sim.create_training("alice/lora", dict(inputs))
+    made = jobs_sim.create_training("alice/lora", dict(inputs))
     # Another, unrelated submission that never reached Replicate (too young to be sure).
     other = {**inputs, "trigger_word": "ZXQOTHER", "wandb_run": "sd35l-other"}
     await _sent(proc.store, OTHER, other, "sd35l-other")
@@ -308,14 +231,14 @@ async def test_lost_create_answer_is_adopted_on_reconcile(
 
 
 async def test_adopting_an_already_ended_training_owes_its_notice(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     from bot.core.config.model import to_trainer_input
 
     inputs = to_trainer_input(config(settings, steps=5).config)
     await _sent(proc.store, OWNER, inputs, None)  # no marker: the only match is adopted
-    made = sim.create_training("alice/lora", dict(inputs))
-    sim.finish(made.id, "succeeded")
+    made = jobs_sim.create_training("alice/lora", dict(inputs))
+    jobs_sim.finish(made.id, "succeeded")
     assert await proc.jobs.resolve_pending_submissions() == 1
     row = await proc.store.trainings.get(made.id)
     assert row is not None and row.status == "succeeded"

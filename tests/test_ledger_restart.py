@@ -14,13 +14,12 @@ from bot.core.settings import Settings
 from bot.core.store.db import Store
 from bot.core.store.ledger import month_of
 from bot.sim import ReplicateSimulator
-from tests.test_jobs import LONG, OWNER, config, make_gateway, make_settings
-from tests.test_jobs import sim as sim  # the simulator fixture, shared
+from tests.jobs_support import LONG, OWNER, config, make_gateway, make_settings
 
 
 @pytest.fixture
-def settings(sim: ReplicateSimulator, tmp_path: Path) -> Settings:
-    return make_settings(sim, tmp_path, SD35L_BUDGET_USER_MONTHLY="100")
+def settings(jobs_sim: ReplicateSimulator, tmp_path: Path) -> Settings:
+    return make_settings(jobs_sim, tmp_path, SD35L_BUDGET_USER_MONTHLY="100")
 
 
 async def _service(settings: Settings) -> tuple[Store, JobService]:

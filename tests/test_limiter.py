@@ -12,8 +12,7 @@ import pytest
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.replicate.limiter import Kind, RateLimiter, kind_of, limiter_for
 from bot.sim import ReplicateSimulator
-from tests.test_replicate import DATASET, make_settings
-from tests.test_replicate import sim as sim  # the shared simulator fixture
+from tests.replicate_support import DATASET, make_settings
 
 
 class FakeTime:
@@ -52,31 +51,35 @@ def paced(time: FakeTime, **kwargs: float) -> Recording:
     return Recording(time, **kwargs)
 
 
-def gateway(sim: ReplicateSimulator, limiter: RateLimiter, **kwargs: float) -> ReplicateGateway:
+def gateway(
+    replicate_sim: ReplicateSimulator, limiter: RateLimiter, **kwargs: float
+) -> ReplicateGateway:
     options = {"backoff_base": 0.001, "max_backoff": 2.0, **kwargs}
-    return ReplicateGateway(make_settings(sim.base_url), limiter=limiter, **options)  # type: ignore[arg-type]
+    return ReplicateGateway(make_settings(replicate_sim.base_url), limiter=limiter, **options)  # type: ignore[arg-type]
 
 
-async def test_reads_are_paced_after_the_burst(sim: ReplicateSimulator) -> None:
+async def test_reads_are_paced_after_the_burst(replicate_sim: ReplicateSimulator) -> None:
     time = FakeTime()
     limiter = paced(time, reads_per_minute=600, read_burst=2)  # one read every 0.1 s
-    training = sim.create_training("alice/lora", {"input_images": DATASET, "trigger_word": "T"})
-    async with gateway(sim, limiter) as gw:
+    training = replicate_sim.create_training(
+        "alice/lora", {"input_images": DATASET, "trigger_word": "T"}
+    )
+    async with gateway(replicate_sim, limiter) as gw:
         await asyncio.gather(
             *(gw.check_token() for _ in range(3)),
             *(gw.get_training(training.id) for _ in range(3)),  # the tracker's aiohttp read
         )
-    assert len([r for r in sim.requests if r.method == "GET"]) == 6
+    assert len([r for r in replicate_sim.requests if r.method == "GET"]) == 6
     # Two at once (the burst), then one every 0.1 s, whichever client sends it.
     assert sorted(limiter.let_go) == pytest.approx([0.0, 0.0, 0.1, 0.2, 0.3, 0.4])
     assert limiter.sent == {"read": 6, "create": 0}
 
 
-async def test_creates_have_their_own_pace(sim: ReplicateSimulator) -> None:
+async def test_creates_have_their_own_pace(replicate_sim: ReplicateSimulator) -> None:
     time = FakeTime()
     limiter = paced(time, reads_per_minute=6000, read_burst=100, creates_per_minute=60,
                     create_burst=1)  # fmt: skip
-    async with gateway(sim, limiter) as gw:
+    async with gateway(replicate_sim, limiter) as gw:
         for trigger in ("A", "B"):
             await gw.create_training(
                 "alice/lora", {"input_images": DATASET, "trigger_word": trigger}
@@ -86,14 +89,19 @@ async def test_creates_have_their_own_pace(sim: ReplicateSimulator) -> None:
 
 
 async def test_a_429s_retry_after_holds_every_request_of_the_process(
-    sim: ReplicateSimulator,
+    replicate_sim: ReplicateSimulator,
 ) -> None:
     time = FakeTime()
     limiter = paced(time)  # the production pace: nothing waits for it here
-    training = sim.create_training("alice/lora", {"input_images": DATASET, "trigger_word": "T"})
-    sim.faults.retry_after = 0.3
-    sim.faults.read_statuses = [429]
-    async with gateway(sim, limiter) as tracker_side, gateway(sim, limiter) as command_side:
+    training = replicate_sim.create_training(
+        "alice/lora", {"input_images": DATASET, "trigger_word": "T"}
+    )
+    replicate_sim.faults.retry_after = 0.3
+    replicate_sim.faults.read_statuses = [429]
+    async with (
+        gateway(replicate_sim, limiter) as tracker_side,
+        gateway(replicate_sim, limiter) as command_side,
+    ):
         read = asyncio.create_task(tracker_side.get_training(training.id))  # answered 429
         while limiter.held_until < 0:  # noqa: ASYNC110  (until the 429 has been seen)
             await asyncio.sleep(0.005)
@@ -102,16 +110,16 @@ async def test_a_429s_retry_after_holds_every_request_of_the_process(
         assert time.sleeps == [pytest.approx(0.3)]  # it waited out the Retry-After
         assert (await read).id == training.id  # the retry: the hold had passed, no more wait
     assert time.sleeps == [pytest.approx(0.3)]
-    paths = [r.path for r in sim.requests if r.method == "GET"]
+    paths = [r.path for r in replicate_sim.requests if r.method == "GET"]
     assert paths == [f"/v1/trainings/{training.id}", "/v1/account", f"/v1/trainings/{training.id}"]
 
 
-async def test_a_429_from_the_official_client_holds_too(sim: ReplicateSimulator) -> None:
+async def test_a_429_from_the_official_client_holds_too(replicate_sim: ReplicateSimulator) -> None:
     time = FakeTime()
     limiter = paced(time)
-    sim.faults.retry_after = 0.2
-    sim.faults.read_statuses = [429]
-    async with gateway(sim, limiter) as gw:
+    replicate_sim.faults.retry_after = 0.2
+    replicate_sim.faults.read_statuses = [429]
+    async with gateway(replicate_sim, limiter) as gw:
         assert await gw.check_token() == "alice"  # 429 first, then the answer
     assert limiter.held_until == pytest.approx(0.2)
     assert time.sleeps == [pytest.approx(0.2)]  # the retry itself waited in the limiter too

@@ -5,8 +5,6 @@ Behaviour under faults (retries, lost create answers) lives in test_replicate_fa
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -14,69 +12,20 @@ import pytest
 
 from bot.core.errors import InputError, SD35LError, ServiceError
 from bot.core.replicate import errors
-from bot.core.replicate.gateway import _SCHEMA_CACHE, ReplicateGateway
-from bot.core.replicate.training import Training
+from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.replicate.urls import same_origin
-from bot.core.settings import Settings, load_settings
+from bot.core.settings import load_settings
 from bot.sim import ReplicateSimulator
-
-TOKEN = "r8_" + "sim" * 10
-WANDB_KEY = "wandbsecret" + "x" * 20
-DATASET = "https://example.com/data.zip"
-
-GatewayFactory = Callable[..., ReplicateGateway]
-
-
-def make_settings(base_url: str, token: str | None = TOKEN) -> Settings:
-    overrides: dict[str, Any] = {"REPLICATE_BASE_URL": base_url}
-    if token is not None:
-        overrides["REPLICATE_API_TOKEN"] = token
-    return load_settings(**overrides)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[ReplicateSimulator]:
-    simulator = ReplicateSimulator(token=TOKEN, step_seconds=0.001, start_delay=0.02)
-    await simulator.start()
-    try:
-        yield simulator
-    finally:
-        await simulator.stop()
-
-
-@pytest.fixture
-async def gateways(sim: ReplicateSimulator) -> AsyncIterator[GatewayFactory]:
-    """Gateways bound to the simulator, closed afterwards; schema cache cleared per test."""
-    made: list[ReplicateGateway] = []
-    _SCHEMA_CACHE.clear()
-
-    def factory(token: str | None = TOKEN, **kwargs: Any) -> ReplicateGateway:
-        kwargs.setdefault("backoff_base", 0.001)
-        kwargs.setdefault("lookup_interval", 0.01)
-        gw = ReplicateGateway(make_settings(sim.base_url, token), **kwargs)
-        made.append(gw)
-        return gw
-
-    yield factory
-    for gw in made:
-        await gw.aclose()
-
-
-async def wait_terminal(gw: ReplicateGateway, training_id: str) -> Training:
-    for _ in range(500):
-        training = await gw.get_training(training_id)
-        if training.is_terminal:
-            return training
-        await asyncio.sleep(0.01)
-    raise AssertionError("training never ended")
-
-
-def inputs(**extra: Any) -> dict[str, Any]:
-    return {"input_images": DATASET, "trigger_word": "TOK", "steps": 3, **extra}
-
-
-def creates(sim: ReplicateSimulator) -> list[Any]:
-    return [r for r in sim.requests if r.method == "POST" and r.path.endswith("/trainings")]
+from tests.replicate_support import (
+    DATASET,
+    TOKEN,
+    WANDB_KEY,
+    GatewayFactory,
+    creates,
+    inputs,
+    make_settings,
+    wait_terminal,
+)
 
 
 async def test_check_token_and_request_counter(gateways: GatewayFactory) -> None:
@@ -86,26 +35,26 @@ async def test_check_token_and_request_counter(gateways: GatewayFactory) -> None
 
 
 async def test_create_sends_top_level_destination_and_secret_inputs(
-    sim: ReplicateSimulator, gateways: GatewayFactory
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
 ) -> None:
     gw = gateways()
     training = await gw.create_training(
         "alice/lora", inputs(), secret_inputs={"wandb_api_key": WANDB_KEY}
     )
-    assert training.id in sim.trainings
+    assert training.id in replicate_sim.trainings
     assert training.status in ("starting", "processing")
-    (request,) = creates(sim)
+    (request,) = creates(replicate_sim)
     model, version = gw.settings.trainer_model, gw.settings.trainer_version
     assert request.path == f"/v1/models/{model}/versions/{version}/trainings"
     assert request.json["destination"] == "alice/lora"
     assert "destination" not in request.json["input"]
     assert request.json["input"]["input_images"] == DATASET
     assert request.json["input"]["wandb_api_key"] == WANDB_KEY
-    assert WANDB_KEY not in str(training.raw)  # Replicate (and the sim) redact it
+    assert WANDB_KEY not in str(training.raw)  # Replicate (and the simulator) redact it
 
 
 async def test_no_token_fails_before_any_request(
-    sim: ReplicateSimulator, gateways: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
     gw = gateways(token=None)
@@ -114,9 +63,9 @@ async def test_no_token_fails_before_any_request(
             await call
         assert "REPLICATE_API_TOKEN is not set" in str(info.value)
         assert info.value.field == "REPLICATE_API_TOKEN"
-    assert sim.requests == []
+    assert replicate_sim.requests == []
     assert gw.requests_made == 0
-    assert gw.download_headers(f"{sim.base_url}/_sim/weights/x.tar") == {}
+    assert gw.download_headers(f"{replicate_sim.base_url}/_sim/weights/x.tar") == {}
 
 
 async def test_401_says_how_to_fix_the_token(gateways: GatewayFactory) -> None:
@@ -131,17 +80,19 @@ async def test_401_says_how_to_fix_the_token(gateways: GatewayFactory) -> None:
     assert gw.requests_made == 2  # a 401 is never retried
 
 
-async def test_402_points_to_billing(sim: ReplicateSimulator, gateways: GatewayFactory) -> None:
-    sim.faults.create_status = 402
+async def test_402_points_to_billing(
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
+) -> None:
+    replicate_sim.faults.create_status = 402
     with pytest.raises(ServiceError) as info:
         await gateways().create_training("alice/lora", inputs())
     assert info.value.status == 402
     assert "https://replicate.com/account/billing" in str(info.value)
-    assert list(sim.trainings) == []
+    assert list(replicate_sim.trainings) == []
 
 
 async def test_missing_destination_explains_how_to_create_it(
-    sim: ReplicateSimulator, gateways: GatewayFactory
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
 ) -> None:
     gw = gateways()
     assert await gw.destination_exists("alice/lora") is True
@@ -156,7 +107,9 @@ async def test_missing_destination_explains_how_to_create_it(
     await gw.create_destination("alice/new-lora")
     await gw.create_destination("alice/new-lora")  # already there: fine
     assert await gw.destination_exists("alice/new-lora") is True
-    body = next(r.json for r in sim.requests if r.method == "POST" and r.path == "/v1/models")
+    body = next(
+        r.json for r in replicate_sim.requests if r.method == "POST" and r.path == "/v1/models"
+    )
     assert body == {
         "owner": "alice",
         "name": "new-lora",
@@ -164,7 +117,7 @@ async def test_missing_destination_explains_how_to_create_it(
         "hardware": "cpu",
     }
     training = await gw.create_training("alice/new-lora", inputs())
-    assert training.id in sim.trainings
+    assert training.id in replicate_sim.trainings
 
 
 @pytest.mark.parametrize("bad", ["alice", "alice/", "/lora", "a b/c", "alice/lora/x"])
@@ -177,7 +130,7 @@ async def test_malformed_destination_is_an_input_error(gateways: GatewayFactory,
 
 
 async def test_422_lists_every_invalid_field(
-    sim: ReplicateSimulator, gateways: GatewayFactory
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
 ) -> None:
     bad = inputs(steps=7000, lora_rank="big")
     with pytest.raises(InputError) as info:
@@ -187,7 +140,7 @@ async def test_422_lists_every_invalid_field(
     assert "steps" in text and "lora_rank" in text
     assert info.value.field in ("steps", "lora_rank")
     assert WANDB_KEY not in text and TOKEN not in text
-    assert list(sim.trainings) == []
+    assert list(replicate_sim.trainings) == []
 
 
 async def test_get_training_unknown_and_malformed_ids(gateways: GatewayFactory) -> None:
@@ -202,14 +155,14 @@ async def test_get_training_unknown_and_malformed_ids(gateways: GatewayFactory) 
 
 
 async def test_succeeded_training_keeps_metrics_and_output(
-    sim: ReplicateSimulator, gateways: GatewayFactory
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
 ) -> None:
     gw = gateways()
     created = await gw.create_training("alice/lora", inputs())
     done = await wait_terminal(gw, created.id)
     assert done.status == "succeeded"
     assert done.predict_time is not None and done.predict_time > 0
-    assert done.weights_url and done.weights_url.startswith(sim.base_url)
+    assert done.weights_url and done.weights_url.startswith(replicate_sim.base_url)
     assert done.new_version and done.new_version.startswith("alice/lora:")
     assert done.logs and "sd3.5_train_replicate" in done.logs
     (listed,) = [t for t in await gw.list_trainings() if t.id == created.id]
@@ -217,9 +170,9 @@ async def test_succeeded_training_keeps_metrics_and_output(
 
 
 async def test_aborted_status_survives_get_and_list(
-    sim: ReplicateSimulator, gateways: GatewayFactory
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
 ) -> None:
-    sim.faults.outcome = "aborted"
+    replicate_sim.faults.outcome = "aborted"
     gw = gateways()
     created = await gw.create_training("alice/lora", inputs())
     done = await wait_terminal(gw, created.id)
@@ -230,20 +183,22 @@ async def test_aborted_status_survives_get_and_list(
     assert again.status == "aborted"
 
 
-async def test_cancel_running_training(sim: ReplicateSimulator, gateways: GatewayFactory) -> None:
+async def test_cancel_running_training(
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
+) -> None:
     gw = gateways()
     created = await gw.create_training("alice/lora", inputs(steps=6000))
     canceled = await gw.cancel_training(created.id)
     assert (
         canceled.status == "canceled" or (await wait_terminal(gw, created.id)).status == "canceled"
     )
-    assert any(r.path == f"/v1/trainings/{created.id}/cancel" for r in sim.requests)
+    assert any(r.path == f"/v1/trainings/{created.id}/cancel" for r in replicate_sim.requests)
 
 
 async def test_list_follows_pages_past_100(
-    sim: ReplicateSimulator, gateways: GatewayFactory
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
 ) -> None:
-    made = [sim.create_training("alice/lora", inputs()).id for _ in range(130)]
+    made = [replicate_sim.create_training("alice/lora", inputs()).id for _ in range(130)]
     gw = gateways()
     every = await gw.list_trainings(limit=500)
     assert [t.id for t in every] == list(reversed(made))  # newest first, no duplicates
@@ -273,10 +228,10 @@ async def test_schema_check_catches_unknown_and_out_of_range_inputs(
     assert gw.requests_made == before == 1  # cached per (base_url, trainer)
 
 
-async def test_unknown_trainer_version_names_the_setting(sim: ReplicateSimulator) -> None:
+async def test_unknown_trainer_version_names_the_setting(replicate_sim: ReplicateSimulator) -> None:
     settings = load_settings(
         REPLICATE_API_TOKEN=TOKEN,
-        REPLICATE_BASE_URL=sim.base_url,
+        REPLICATE_BASE_URL=replicate_sim.base_url,
         SD35L_TRAINER="nobody/nothing:" + "0" * 64,
     )
     async with ReplicateGateway(settings) as gw:
@@ -378,18 +333,18 @@ def test_error_mapping_of_other_statuses() -> None:
 
 
 async def test_token_never_in_messages_or_logs(
-    sim: ReplicateSimulator, gateways: GatewayFactory, caplog: pytest.LogCaptureFixture
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("DEBUG")
     messages: list[str] = []
     gw = gateways(read_attempts=2, lookup_attempts=1)
-    sim.faults.read_failure_rate = 1.0
+    replicate_sim.faults.read_failure_rate = 1.0
     for call in (gw.check_token(), gw.get_training("abc"), gw.list_trainings()):
         with pytest.raises(SD35LError) as info:
             await call
         messages.append(str(info.value))
-    sim.faults.read_failure_rate = 0.0
-    sim.faults.create_status = 422
+    replicate_sim.faults.read_failure_rate = 0.0
+    replicate_sim.faults.create_status = 422
     with pytest.raises(SD35LError) as info:
         await gw.create_training("alice/lora", inputs(), {"wandb_api_key": WANDB_KEY})
     messages.append(str(info.value))
@@ -398,7 +353,7 @@ async def test_token_never_in_messages_or_logs(
 
 
 async def test_create_destination_refusals(
-    sim: ReplicateSimulator, gateways: GatewayFactory
+    replicate_sim: ReplicateSimulator, gateways: GatewayFactory
 ) -> None:
     gw = gateways()
     with pytest.raises(InputError) as info:
@@ -407,15 +362,17 @@ async def test_create_destination_refusals(
     with pytest.raises(InputError) as info:
         await gw.create_destination("alice/Upper")
     assert str(info.value).startswith("Replicate rejected the model settings (422): name: ")
-    sim.faults.read_failure_rate = 1.0
+    replicate_sim.faults.read_failure_rate = 1.0
     with pytest.raises(ServiceError):
         await gateways(read_attempts=1).destination_exists("alice/lora")
 
 
-async def test_wrong_trainer_version_on_create_names_the_setting(sim: ReplicateSimulator) -> None:
+async def test_wrong_trainer_version_on_create_names_the_setting(
+    replicate_sim: ReplicateSimulator,
+) -> None:
     settings = load_settings(
         REPLICATE_API_TOKEN=TOKEN,
-        REPLICATE_BASE_URL=sim.base_url,
+        REPLICATE_BASE_URL=replicate_sim.base_url,
         SD35L_TRAINER="lucataco/sd3.5-large-fine-tuner:" + "1" * 64,
     )
     async with ReplicateGateway(settings) as gw:

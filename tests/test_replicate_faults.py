@@ -13,26 +13,27 @@ from bot.core.replicate.errors import OutcomeUnknownError
 from bot.core.replicate.gateway import ReplicateGateway
 from bot.core.replicate.training import is_lost_create
 from bot.sim import ReplicateSimulator
-from tests.test_replicate import DATASET, TOKEN, creates, make_settings, wait_terminal
-from tests.test_replicate import sim as sim  # the shared simulator fixture
+from tests.replicate_support import DATASET, TOKEN, creates, make_settings, wait_terminal
 
 
-def gateway(sim: ReplicateSimulator, **kwargs: Any) -> ReplicateGateway:
+def gateway(replicate_sim: ReplicateSimulator, **kwargs: Any) -> ReplicateGateway:
     kwargs.setdefault("backoff_base", 0.001)
     kwargs.setdefault("lookup_interval", 0.01)
-    return ReplicateGateway(make_settings(sim.base_url), **kwargs)
+    return ReplicateGateway(make_settings(replicate_sim.base_url), **kwargs)
 
 
 def inputs(trigger: str = "TOK") -> dict[str, Any]:
     return {"input_images": DATASET, "trigger_word": trigger, "steps": 3}
 
 
-async def test_reads_survive_30_percent_throttling_and_5xx(sim: ReplicateSimulator) -> None:
+async def test_reads_survive_30_percent_throttling_and_5xx(
+    replicate_sim: ReplicateSimulator,
+) -> None:
     for _ in range(120):
-        sim.create_training("alice/lora", inputs())
-    sim.faults.read_failure_rate = 0.3
+        replicate_sim.create_training("alice/lora", inputs())
+    replicate_sim.faults.read_failure_rate = 0.3
     calls = 0
-    async with gateway(sim, read_attempts=8) as gw:
+    async with gateway(replicate_sim, read_attempts=8) as gw:
         assert await gw.check_token() == "alice"
         calls += 1
         created = await gw.create_training("alice/lora", inputs("NEW"))
@@ -40,17 +41,17 @@ async def test_reads_survive_30_percent_throttling_and_5xx(sim: ReplicateSimulat
         for _ in range(10):
             assert len(await gw.list_trainings(limit=200)) == 121
             calls += 2
-        for training_id in list(sim.trainings)[:20]:
+        for training_id in list(replicate_sim.trainings)[:20]:
             assert (await gw.get_training(training_id)).id == training_id
             calls += 1
         assert gw.requests_made > calls  # some were retried
-    statuses = {r.path for r in sim.requests if r.method == "POST"}
-    assert len(creates(sim)) == 1 and len(statuses) == 1
+    statuses = {r.path for r in replicate_sim.requests if r.method == "POST"}
+    assert len(creates(replicate_sim)) == 1 and len(statuses) == 1
 
 
-async def test_reads_give_up_after_read_attempts(sim: ReplicateSimulator) -> None:
-    sim.faults.read_failure_rate = 1.0
-    async with gateway(sim, read_attempts=3) as gw:
+async def test_reads_give_up_after_read_attempts(replicate_sim: ReplicateSimulator) -> None:
+    replicate_sim.faults.read_failure_rate = 1.0
+    async with gateway(replicate_sim, read_attempts=3) as gw:
         with pytest.raises(ServiceError) as info:
             await gw.list_trainings()
         assert info.value.status in (429, 500, 503)
@@ -60,19 +61,19 @@ async def test_reads_give_up_after_read_attempts(sim: ReplicateSimulator) -> Non
 
 @pytest.mark.parametrize("mode", ["hang", "close"])
 async def test_create_timeout_after_the_training_was_made_does_not_duplicate(
-    sim: ReplicateSimulator, mode: str
+    replicate_sim: ReplicateSimulator, mode: str
 ) -> None:
-    sim.faults.create_timeouts = 1
-    sim.faults.create_timeout_mode = mode
-    async with gateway(sim, timeout=0.3) as gw:
+    replicate_sim.faults.create_timeouts = 1
+    replicate_sim.faults.create_timeout_mode = mode
+    async with gateway(replicate_sim, timeout=0.3) as gw:
         training = await gw.create_training("alice/lora", inputs())
-    assert list(sim.trainings) == [training.id]
-    assert len(creates(sim)) == 1
+    assert list(replicate_sim.trainings) == [training.id]
+    assert len(creates(replicate_sim)) == 1
     assert training.input["input_images"] == DATASET
 
 
-def test_lookup_matches_only_our_training(sim: ReplicateSimulator) -> None:
-    gw = gateway(sim)
+def test_lookup_matches_only_our_training(replicate_sim: ReplicateSimulator) -> None:
+    gw = gateway(replicate_sim)
     since = datetime.now(UTC) - timedelta(minutes=1)
     trainer = gw.settings.trainer_model
     ours = {
@@ -101,66 +102,72 @@ def test_lookup_matches_only_our_training(sim: ReplicateSimulator) -> None:
     assert is_lost_create(without_destination, "alice/lora", inputs(), since, trainer)
 
 
-async def test_create_5xx_without_training_creates_again_once(sim: ReplicateSimulator) -> None:
-    sim.faults.create_status = 500
-    async with gateway(sim, lookup_attempts=2) as gw:
+async def test_create_5xx_without_training_creates_again_once(
+    replicate_sim: ReplicateSimulator,
+) -> None:
+    replicate_sim.faults.create_status = 500
+    async with gateway(replicate_sim, lookup_attempts=2) as gw:
         training = await gw.create_training("alice/lora", inputs())
-    assert list(sim.trainings) == [training.id]
-    assert len(creates(sim)) == 2
+    assert list(replicate_sim.trainings) == [training.id]
+    assert len(creates(replicate_sim)) == 2
 
 
 async def test_create_outcome_unknown_when_the_list_cannot_be_read(
-    sim: ReplicateSimulator,
+    replicate_sim: ReplicateSimulator,
 ) -> None:
-    sim.faults.create_timeouts = 1
-    sim.faults.read_failure_rate = 1.0
-    async with gateway(sim, timeout=0.3, read_attempts=2, lookup_attempts=2) as gw:
+    replicate_sim.faults.create_timeouts = 1
+    replicate_sim.faults.read_failure_rate = 1.0
+    async with gateway(replicate_sim, timeout=0.3, read_attempts=2, lookup_attempts=2) as gw:
         with pytest.raises(ServiceError) as info:
             await gw.create_training("alice/lora", inputs())
     assert "`sd35l-trainer list`" in str(info.value)
-    assert len(creates(sim)) == 1  # never created again blindly
+    assert len(creates(replicate_sim)) == 1  # never created again blindly
     assert TOKEN not in str(info.value)
 
 
-async def test_create_outcome_unknown_after_second_lost_answer(sim: ReplicateSimulator) -> None:
-    sim.faults.create_timeouts = 2
-    async with gateway(sim, timeout=0.3, lookup_attempts=1) as gw:
+async def test_create_outcome_unknown_after_second_lost_answer(
+    replicate_sim: ReplicateSimulator,
+) -> None:
+    replicate_sim.faults.create_timeouts = 2
+    async with gateway(replicate_sim, timeout=0.3, lookup_attempts=1) as gw:
         # make the training invisible to the lookup: a different trigger word is stored
-        original = sim.create_training
+        original = replicate_sim.create_training
 
         def disguised(destination: str, inputs: dict[str, Any], extra: Any = None) -> Any:
             return original(destination, {**inputs, "trigger_word": "ELSE"}, extra)
 
-        sim.create_training = disguised  # type: ignore[method-assign]
+        replicate_sim.create_training = disguised  # type: ignore[method-assign]
         with pytest.raises(ServiceError) as info:
             await gw.create_training("alice/lora", inputs())
     assert "did not confirm whether the training was created" in str(info.value)
     assert isinstance(info.value, OutcomeUnknownError) and info.value.exit_code == 1
-    assert len(creates(sim)) == 2  # the first attempt and exactly one more
+    assert len(creates(replicate_sim)) == 2  # the first attempt and exactly one more
 
 
-async def test_create_429_is_retried_after_retry_after(sim: ReplicateSimulator) -> None:
-    sim.faults.create_status = 429
-    async with gateway(sim) as gw:
+async def test_create_429_is_retried_after_retry_after(replicate_sim: ReplicateSimulator) -> None:
+    replicate_sim.faults.create_status = 429
+    async with gateway(replicate_sim) as gw:
         training = await gw.create_training("alice/lora", inputs())
-    assert list(sim.trainings) == [training.id]
-    assert len(creates(sim)) == 2
+    assert list(replicate_sim.trainings) == [training.id]
+    assert len(creates(replicate_sim)) == 2
 
 
-async def test_second_create_refused_leaves_the_outcome_unknown(sim: ReplicateSimulator) -> None:
-    sim.faults.create_status = 500  # the first create: no training, outcome unknown to us
+async def test_second_create_refused_leaves_the_outcome_unknown(
+    replicate_sim: ReplicateSimulator,
+) -> None:
+    replicate_sim.faults.create_status = 500  # the first create: no training, outcome unknown to us
 
     async def refuse_the_second_create() -> None:
         for _ in range(5000):
-            if any(r.path == "/v1/trainings" for r in sim.requests):
-                sim.faults.create_status = 402
+            if any(r.path == "/v1/trainings" for r in replicate_sim.requests):
+                replicate_sim.faults.create_status = 402
                 return
             await asyncio.sleep(0.002)
 
     watcher = asyncio.create_task(refuse_the_second_create())
-    async with gateway(sim, lookup_attempts=2, lookup_interval=0.2) as gw:
+    async with gateway(replicate_sim, lookup_attempts=2, lookup_interval=0.2) as gw:
         with pytest.raises(ServiceError) as info:
             await gw.create_training("alice/lora", inputs())
     await watcher
     assert "did not confirm whether the training was created" in str(info.value)
-    assert len(creates(sim)) == 2
+    assert len(creates(replicate_sim)) == 2

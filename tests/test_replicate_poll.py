@@ -22,7 +22,7 @@ from bot.core.replicate.poll import env_proxy
 from bot.core.store.db import Store
 from bot.core.store.rows import TrainingRow
 from bot.sim import ReplicateSimulator
-from tests.test_replicate import TOKEN, make_settings
+from tests.replicate_support import TOKEN, make_settings
 
 LOG_STEPS = 2000  # ~0.25 MB of logs
 

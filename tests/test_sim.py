@@ -36,16 +36,8 @@ def body(steps: int = 20, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[ReplicateSimulator]:
-    simulator = ReplicateSimulator(step_seconds=0.0005, start_delay=0.01)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
-async def client(sim: ReplicateSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sim.base_url, headers=AUTH, timeout=5) as c:
+async def client(tokenless_sim: ReplicateSimulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=tokenless_sim.base_url, headers=AUTH, timeout=5) as c:
         yield c
 
 
@@ -74,8 +66,8 @@ def check_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return data
 
 
-async def test_auth_is_required_on_every_v1_route(sim: ReplicateSimulator) -> None:
-    async with httpx.AsyncClient(base_url=sim.base_url) as c:
+async def test_auth_is_required_on_every_v1_route(tokenless_sim: ReplicateSimulator) -> None:
+    async with httpx.AsyncClient(base_url=tokenless_sim.base_url) as c:
         for method, path in [("GET", "/v1/account"), ("POST", CREATE), ("GET", "/v1/trainings")]:
             data = check_problem(await c.request(method, path), 401)
             assert data == {
@@ -109,7 +101,9 @@ async def test_account_secret_and_unknown_routes(client: httpx.AsyncClient) -> N
     check_problem(await client.delete("/v1/account"), 405)
 
 
-async def test_models_get_and_create(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
+async def test_models_get_and_create(
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
+) -> None:
     got = (await client.get("/v1/models/alice/lora")).json()
     assert (got["owner"], got["name"], got["latest_version"]) == ("alice", "lora", None)
     trainer = (await client.get(f"/v1/models/{TRAINER_MODEL}")).json()
@@ -119,7 +113,7 @@ async def test_models_get_and_create(client: httpx.AsyncClient, sim: ReplicateSi
     new = {"owner": "alice", "name": "new-lora", "visibility": "private", "hardware": "cpu"}
     created = await client.post("/v1/models", json=new)
     assert created.status_code == 201 and created.json()["visibility"] == "private"
-    assert "alice/new-lora" in sim.models
+    assert "alice/new-lora" in tokenless_sim.models
     assert (await client.get("/v1/models/alice/new-lora")).status_code == 200
     check_problem(await client.post("/v1/models", json=new), 409)
     bad = check_problem(await client.post("/v1/models", json={**new, "name": "Bad Name"}), 422)
@@ -161,20 +155,20 @@ async def test_trainer_version_schema(client: httpx.AsyncClient) -> None:
 
 
 async def test_training_progresses_to_success_with_real_logs(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
-    sim.start_delay = 0.3  # long enough that a loaded machine still sees it starting
+    tokenless_sim.start_delay = 0.3  # long enough that a loaded machine still sees it starting
     created = await create(client, steps=30, wandb_api_key="wandb-secret-value")
     assert created["status"] == "starting" and created["started_at"] is None
     assert created["input"]["wandb_api_key"] == "**********"
-    assert "wandb-secret-value" not in str(sim.trainings[created["id"]])
+    assert "wandb-secret-value" not in str(tokenless_sim.trainings[created["id"]])
     assert re.fullmatch(r"[a-z2-7]{26}", created["id"])
     assert created["created_at"].endswith("Z")
-    assert created["urls"]["get"] == f"{sim.base_url}/v1/trainings/{created['id']}"
+    assert created["urls"]["get"] == f"{tokenless_sim.base_url}/v1/trainings/{created['id']}"
     done = await wait_terminal(client, created["id"])
     assert done["status"] == "succeeded"
     assert done["output"]["version"].startswith("alice/lora:")
-    assert done["output"]["weights"] == f"{sim.base_url}/_sim/weights/{created['id']}.tar"
+    assert done["output"]["weights"] == f"{tokenless_sim.base_url}/_sim/weights/{created['id']}.tar"
     assert done["metrics"]["predict_time"] > 0
     assert done["metrics"]["total_time"] >= done["metrics"]["predict_time"]
     assert done["started_at"] and done["completed_at"] and done["error"] is None
@@ -206,13 +200,15 @@ async def test_processing_shows_partial_logs() -> None:
     assert got["output"] is None and got["completed_at"] is None
 
 
-async def test_weights_tar_and_range(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
+async def test_weights_tar_and_range(
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
+) -> None:
     done = await wait_terminal(client, (await create(client))["id"])
     async with httpx.AsyncClient() as anonymous:  # the weights need no Authorization
         full = await anonymous.get(done["output"]["weights"])
         assert full.status_code == 200
         part = await anonymous.get(done["output"]["weights"], headers={"Range": "bytes=1000-"})
-    assert full.content == sim.weights_tar_path.read_bytes()
+    assert full.content == tokenless_sim.weights_tar_path.read_bytes()
     assert part.status_code == 206 and part.content == full.content[1000:]
     with tarfile.open(fileobj=io.BytesIO(full.content)) as tar:
         names = tar.getnames()
@@ -224,36 +220,44 @@ async def test_weights_tar_and_range(client: httpx.AsyncClient, sim: ReplicateSi
         "output/sd3.5_train_replicate/config.yaml",
         "output/sd3.5_train_replicate/captions/a.txt",
     ]
-    assert lora == sim.lora_bytes and len(lora) == 64 * 1024
+    assert lora == tokenless_sim.lora_bytes and len(lora) == 64 * 1024
     header_len = int.from_bytes(lora[:8], "little")
     assert lora[8:9] == b"{" and lora[8 + header_len - 1 : 8 + header_len] in (b"}", b" ")
     check_problem(await client.get("/_sim/weights/unknown.tar"), 404)
 
 
-async def test_weights_cut_then_resume(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
+async def test_weights_cut_then_resume(
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
+) -> None:
     done = await wait_terminal(client, (await create(client))["id"])
     url = done["output"]["weights"]
-    sim.faults.weights_cut_after = 5000
+    tokenless_sim.faults.weights_cut_after = 5000
     got = b""
     with pytest.raises(httpx.HTTPError):
         async with client.stream("GET", url) as response:
-            assert response.headers["content-length"] == str(sim.weights_tar_path.stat().st_size)
+            assert response.headers["content-length"] == str(
+                tokenless_sim.weights_tar_path.stat().st_size
+            )
             async for chunk in response.aiter_raw():
                 got += chunk
     assert 0 < len(got) <= 5000
     rest = await client.get(url, headers={"Range": f"bytes={len(got)}-"})
     assert rest.status_code == 206
-    assert got + rest.content == sim.weights_tar_path.read_bytes()
+    assert got + rest.content == tokenless_sim.weights_tar_path.read_bytes()
 
 
-async def test_cut_honours_range(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
+async def test_cut_honours_range(
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
+) -> None:
     done = await wait_terminal(client, (await create(client))["id"])
-    sim.faults.weights_cut_after = 100
+    tokenless_sim.faults.weights_cut_after = 100
     with pytest.raises(httpx.HTTPError):
         await client.get(done["output"]["weights"], headers={"Range": "bytes=10-"})
 
 
-async def test_create_refusals(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
+async def test_create_refusals(
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
+) -> None:
     missing = check_problem(
         await client.post(CREATE, json={**body(), "destination": "alice/nope"}), 404
     )
@@ -300,20 +304,22 @@ async def test_create_refusals(client: httpx.AsyncClient, sim: ReplicateSimulato
         wrong = check_problem(await client.post(path, json=body()), 422)
         assert wrong["title"] == "Invalid version or not permitted"
     check_problem(await client.post(CREATE, content=b"[1]"), 400)
-    assert sim.trainings == {}
+    assert tokenless_sim.trainings == {}
     ok = await create(client, steps=3, batch_size=2, learning_rate=1, cache_latents_to_disk=True)
     assert ok["input"]["steps"] == 3
 
 
-async def test_list_pages_newest_first(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
+async def test_list_pages_newest_first(
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
+) -> None:
     empty = (await client.get("/v1/trainings")).json()
     assert empty == {"next": None, "previous": None, "results": []}
-    ids = [sim.create_training("alice/lora", body()["input"]).id for _ in range(150)]
+    ids = [tokenless_sim.create_training("alice/lora", body()["input"]).id for _ in range(150)]
     first = (await client.get("/v1/trainings")).json()
     assert [t["id"] for t in first["results"]] == ids[::-1][:100]
     assert all("logs" not in t for t in first["results"])
     assert first["previous"] is None
-    assert first["next"].startswith(f"{sim.base_url}/v1/trainings?cursor=")
+    assert first["next"].startswith(f"{tokenless_sim.base_url}/v1/trainings?cursor=")
     second = (await client.get(first["next"])).json()
     assert [t["id"] for t in second["results"]] == ids[::-1][100:]
     assert second["next"] is None
@@ -323,9 +329,11 @@ async def test_list_pages_newest_first(client: httpx.AsyncClient, sim: Replicate
     check_problem(await client.get("/v1/trainings", params={"cursor": "!!"}), 400)
 
 
-async def test_list_small_pages(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
-    sim.page_size = 2
-    ids = [sim.create_training("alice/lora", body()["input"]).id for _ in range(5)]
+async def test_list_small_pages(
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
+) -> None:
+    tokenless_sim.page_size = 2
+    ids = [tokenless_sim.create_training("alice/lora", body()["input"]).id for _ in range(5)]
     seen: list[str] = []
     url: str | None = "/v1/trainings"
     while url:
@@ -337,8 +345,8 @@ async def test_list_small_pages(client: httpx.AsyncClient, sim: ReplicateSimulat
     assert middle["previous"] and middle["next"]
 
 
-async def test_cancel(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
-    sim.step_seconds = 10
+async def test_cancel(client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator) -> None:
+    tokenless_sim.step_seconds = 10
     running = await create(client, steps=100)
     await asyncio.sleep(0.02)
     canceled = (await client.post(f"/v1/trainings/{running['id']}/cancel")).json()
@@ -346,7 +354,7 @@ async def test_cancel(client: httpx.AsyncClient, sim: ReplicateSimulator) -> Non
     assert canceled["output"] is None and canceled["metrics"]["predict_time"] > 0
     again = await client.post(f"/v1/trainings/{running['id']}/cancel")
     assert again.status_code == 200 and again.json() == canceled
-    sim.start_delay = 10
+    tokenless_sim.start_delay = 10
     queued = await create(client)
     early = (await client.post(f"/v1/trainings/{queued['id']}/cancel")).json()
     assert early["status"] == "canceled" and early["started_at"] is None and early["logs"] == ""
@@ -357,9 +365,9 @@ async def test_cancel(client: httpx.AsyncClient, sim: ReplicateSimulator) -> Non
 
 @pytest.mark.parametrize("outcome", ["failed", "aborted", "canceled"])
 async def test_unhappy_outcomes(
-    client: httpx.AsyncClient, sim: ReplicateSimulator, outcome: str
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator, outcome: str
 ) -> None:
-    sim.faults.outcome = outcome
+    tokenless_sim.faults.outcome = outcome
     done = await wait_terminal(client, (await create(client, steps=10))["id"])
     assert done["status"] == outcome and done["output"] is None and done["completed_at"]
     if outcome == "failed":
@@ -373,28 +381,32 @@ async def test_unhappy_outcomes(
         assert done["error"] is None and " 4/10 [" in done["logs"]
 
 
-async def test_finish_forces_an_ending(client: httpx.AsyncClient, sim: ReplicateSimulator) -> None:
-    sim.step_seconds = 10
+async def test_finish_forces_an_ending(
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
+) -> None:
+    tokenless_sim.step_seconds = 10
     ids = [(await create(client, steps=50))["id"] for _ in range(4)]
     for training_id, status in zip(
         ids, ["succeeded", "failed", "aborted", "canceled"], strict=True
     ):
-        sim.finish(training_id, status)
+        tokenless_sim.finish(training_id, status)
         got = (await client.get(f"/v1/trainings/{training_id}")).json()
         assert got["status"] == status
-    assert " 49/50 [" in sim.trainings[ids[0]]["logs"]
-    assert sim.trainings[ids[1]]["error"] and sim.trainings[ids[1]]["started_at"]
-    sim.finish(ids[0], "failed")  # already ended: unchanged
-    assert sim.trainings[ids[0]]["status"] == "succeeded"
+    assert " 49/50 [" in tokenless_sim.trainings[ids[0]]["logs"]
+    assert (
+        tokenless_sim.trainings[ids[1]]["error"] and tokenless_sim.trainings[ids[1]]["started_at"]
+    )
+    tokenless_sim.finish(ids[0], "failed")  # already ended: unchanged
+    assert tokenless_sim.trainings[ids[0]]["status"] == "succeeded"
     with pytest.raises(ValueError, match="status must be one of"):
-        sim.finish(ids[0], "processing")
+        tokenless_sim.finish(ids[0], "processing")
 
 
 async def test_read_faults_only_hit_gets(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
-    sim.faults.read_failure_rate = 1.0
-    sim.faults.retry_after = 2
+    tokenless_sim.faults.read_failure_rate = 1.0
+    tokenless_sim.faults.retry_after = 2
     statuses = set()
     for _ in range(30):
         response = await client.get("/v1/account")
@@ -404,10 +416,10 @@ async def test_read_faults_only_hit_gets(
             assert response.headers["Retry-After"] == "2"
     assert statuses == {429, 500, 503}
     assert (await client.post(CREATE, json=body())).status_code == 201
-    sim.faults.read_failure_rate = 0
-    sim.faults.retry_after = 0.25
+    tokenless_sim.faults.read_failure_rate = 0
+    tokenless_sim.faults.retry_after = 0.25
     assert (await client.get("/v1/account")).status_code == 200
-    sim.faults.read_failure_rate = 1.0
+    tokenless_sim.faults.read_failure_rate = 1.0
     throttled = [
         r for r in [await client.get("/v1/account") for _ in range(20)] if r.status_code == 429
     ]
@@ -415,21 +427,21 @@ async def test_read_faults_only_hit_gets(
 
 
 async def test_slow_replies_still_answer(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
-    sim.faults.slow_seconds = 0.01
+    tokenless_sim.faults.slow_seconds = 0.01
     assert (await client.get("/v1/account")).status_code == 200
 
 
 async def test_create_status_is_one_shot(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
     for status in (401, 402, 404, 422, 429, 500, 418):
-        sim.faults.create_status = status
+        tokenless_sim.faults.create_status = status
         check_problem(await client.post(CREATE, json=body()), status)
-    billing = sim.faults
+    billing = tokenless_sim.faults
     assert billing.create_status is None
-    sim.faults.create_status = 402
+    tokenless_sim.faults.create_status = 402
     assert (
         "replicate.com/account/billing" in (await client.post(CREATE, json=body())).json()["detail"]
     )
@@ -437,25 +449,25 @@ async def test_create_status_is_one_shot(
 
 
 async def test_create_timeout_makes_the_training(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
-    sim.faults.create_timeouts = 1
+    tokenless_sim.faults.create_timeouts = 1
     with pytest.raises(httpx.ReadTimeout):
         await client.post(CREATE, json=body(), timeout=0.2)
-    assert len(sim.trainings) == 1 and sim.faults.create_timeouts == 0
+    assert len(tokenless_sim.trainings) == 1 and tokenless_sim.faults.create_timeouts == 0
     listed = (await client.get("/v1/trainings")).json()["results"]
-    assert listed[0]["id"] == next(iter(sim.trainings))
+    assert listed[0]["id"] == next(iter(tokenless_sim.trainings))
     assert (await client.post(CREATE, json=body())).status_code == 201
 
 
 async def test_create_timeout_close_mode(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
-    sim.faults.create_timeouts = 1
-    sim.faults.create_timeout_mode = "close"
+    tokenless_sim.faults.create_timeouts = 1
+    tokenless_sim.faults.create_timeout_mode = "close"
     with pytest.raises(httpx.RemoteProtocolError):
         await client.post(CREATE, json=body())
-    assert len(sim.trainings) == 1
+    assert len(tokenless_sim.trainings) == 1
 
 
 async def test_stop_wakes_a_hanging_create() -> None:
@@ -473,17 +485,17 @@ async def test_stop_wakes_a_hanging_create() -> None:
 
 
 async def test_requests_are_recorded_without_headers(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
     await client.post(CREATE, json=body(steps=5))
     await client.get("/v1/trainings", params={"cursor": "abc"})
     await client.post("/v1/models", content=b"{broken")
-    create_req, list_req, broken = sim.requests[-3:]
+    create_req, list_req, broken = tokenless_sim.requests[-3:]
     assert (create_req.method, create_req.path) == ("POST", CREATE)
     assert create_req.json == body(steps=5)
     assert list_req.query == {"cursor": "abc"} and list_req.json is None
     assert broken.json == "{broken"
-    assert TOKEN not in repr(sim.requests)
+    assert TOKEN not in repr(tokenless_sim.requests)
 
 
 async def test_seed_makes_ids_reproducible() -> None:

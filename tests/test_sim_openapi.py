@@ -28,7 +28,6 @@ from bot.sim import ReplicateSimulator, openapi
 from bot.sim.api import ROUTES
 from bot.sim.captioners import CAPTIONERS
 from bot.sim.files import download_url
-from tests.test_sim import sim as sim  # the shared simulator fixture
 
 TOKEN = "r8_" + "sim" * 10
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -44,16 +43,16 @@ def check(instance: Any, path: str, method: str = "get", status: str = "200") ->
 
 
 @pytest.fixture
-async def official(sim: ReplicateSimulator) -> AsyncIterator[replicate.Client]:
+async def official(tokenless_sim: ReplicateSimulator) -> AsyncIterator[replicate.Client]:
     """The real client; it never closes its httpx client, so we own and close the transport."""
     transport = httpx.AsyncHTTPTransport()
-    yield replicate.Client(api_token=TOKEN, base_url=sim.base_url, transport=transport)
+    yield replicate.Client(api_token=TOKEN, base_url=tokenless_sim.base_url, transport=transport)
     await transport.aclose()
 
 
 @pytest.fixture
-async def client(sim: ReplicateSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sim.base_url, headers=AUTH, timeout=5) as c:
+async def client(tokenless_sim: ReplicateSimulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=tokenless_sim.base_url, headers=AUTH, timeout=5) as c:
         yield c
 
 
@@ -91,7 +90,7 @@ def test_the_checker_rejects_what_the_spec_forbids() -> None:
 
 
 async def test_training_objects_match_the_spec(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
     created = await client.post(CREATE, json=training_body())
     assert created.status_code == 201
@@ -107,17 +106,17 @@ async def test_training_objects_match_the_spec(
     )
     check(await wait_terminal(client, created.json()["id"]), "/trainings/{training_id}")
     for outcome in ("failed", "aborted", "canceled"):
-        sim.faults.outcome = outcome
+        tokenless_sim.faults.outcome = outcome
         made = (await client.post(CREATE, json=training_body())).json()
         check(await wait_terminal(client, made["id"]), "/trainings/{training_id}")
-    sim.faults.outcome = "succeeded"
-    sim.step_seconds = 10
+    tokenless_sim.faults.outcome = "succeeded"
+    tokenless_sim.step_seconds = 10
     running = (await client.post(CREATE, json=training_body(500))).json()
     await asyncio.sleep(0.02)
     check((await client.get(f"/v1/trainings/{running['id']}")).json(), "/trainings/{training_id}")
     canceled = await client.post(f"/v1/trainings/{running['id']}/cancel")
     check(canceled.json(), "/trainings/{training_id}/cancel", "post")
-    sim.page_size = 2
+    tokenless_sim.page_size = 2
     page = (await client.get("/v1/trainings")).json()
     check(page, "/trainings")
     check((await client.get(page["next"])).json(), "/trainings")
@@ -139,7 +138,7 @@ async def test_models_versions_account_match_the_spec(client: httpx.AsyncClient)
 
 
 async def test_official_client_works_against_the_simulator(
-    sim: ReplicateSimulator, official: replicate.Client
+    tokenless_sim: ReplicateSimulator, official: replicate.Client
 ) -> None:
     client = official
     account = await client.accounts.async_current()
@@ -155,12 +154,12 @@ async def test_official_client_works_against_the_simulator(
         destination="alice/lora",
     )
     assert training.status == "starting" and training.destination == "alice/lora"
-    sent = sim.requests[-1]
+    sent = tokenless_sim.requests[-1]
     assert sent.path == CREATE and sent.json["destination"] == "alice/lora"
     assert (await client.trainings.async_get(training.id)).id == training.id
     page = await client.trainings.async_list()
     assert [t.id for t in page.results] == [training.id]
-    sim.step_seconds = 10
+    tokenless_sim.step_seconds = 10
     running = await client.trainings.async_create(
         model=TRAINER_MODEL,
         version=TRAINER_VERSION,
@@ -180,11 +179,11 @@ async def test_official_client_works_against_the_simulator(
 
 
 async def test_official_client_retries_throttled_reads(
-    sim: ReplicateSimulator, official: replicate.Client
+    tokenless_sim: ReplicateSimulator, official: replicate.Client
 ) -> None:
     client = official
-    sim.faults.read_failure_rate = 0.5
-    sim.faults.retry_after = 0.001
+    tokenless_sim.faults.read_failure_rate = 0.5
+    tokenless_sim.faults.retry_after = 0.001
     outcomes: list[object] = []
     for _ in range(10):
         try:
@@ -195,13 +194,13 @@ async def test_official_client_retries_throttled_reads(
 
 
 async def test_official_client_rejects_aborted(
-    sim: ReplicateSimulator, official: replicate.Client
+    tokenless_sim: ReplicateSimulator, official: replicate.Client
 ) -> None:
     """docs/replicate.md's known defect, kept visible: our own Training record must be used."""
     client = official
-    sim.faults.outcome = "aborted"
-    made = sim.create_training("alice/lora", {"input_images": "https://x/a.zip"})
-    sim.finish(made.id, "aborted")
+    tokenless_sim.faults.outcome = "aborted"
+    made = tokenless_sim.create_training("alice/lora", {"input_images": "https://x/a.zip"})
+    tokenless_sim.finish(made.id, "aborted")
     with pytest.raises(Exception, match="status"):
         await client.trainings.async_get(made.id)
 
@@ -239,11 +238,11 @@ def _jpeg() -> bytes:
 
 
 async def test_every_route_answers_as_the_spec_says(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
     """Every /v1 route the simulator serves, called once with check_responses on: each JSON
     answer the spec documents is validated, and none strays."""
-    sim.check_responses = True
+    tokenless_sim.check_responses = True
     await client.get("/v1/account")
     await client.get("/v1/webhooks/default/secret")
     new = {"owner": "alice", "name": "fresh", "visibility": "private", "hardware": "cpu"}
@@ -263,10 +262,12 @@ async def test_every_route_answers_as_the_spec_says(
     uploaded = (await client.post("/v1/files", files=upload)).json()
     await client.get("/v1/files")
     await client.get(f"/v1/files/{uploaded['id']}")
-    signed = download_url(sim, sim.files[uploaded["id"]], sim.base_url)
+    signed = download_url(
+        tokenless_sim, tokenless_sim.files[uploaded["id"]], tokenless_sim.base_url
+    )
     assert (await client.get(signed)).status_code == 200
     assert (await client.delete(f"/v1/files/{uploaded['id']}")).status_code == 204
-    assert sim.response_problems == []
+    assert tokenless_sim.response_problems == []
     documented = set()
     for method, route, _handler in ROUTES:
         found = openapi.operation_for(method, _spec_path(route))
@@ -278,7 +279,7 @@ async def test_every_route_answers_as_the_spec_says(
             for s, a in answers.items()
         ):
             documented.add((method, found[0]))
-    checked = {(method, template) for method, template, _status in sim.checked_responses}
+    checked = {(method, template) for method, template, _status in tokenless_sim.checked_responses}
     assert documented - checked == set()
     assert len(documented) >= 14
 
@@ -406,7 +407,7 @@ INVALID: list[tuple[str, str, str, Any, dict[str, Any], str]] = [
 )
 async def test_the_simulator_refuses_what_the_spec_forbids(
     client: httpx.AsyncClient,
-    sim: ReplicateSimulator,
+    tokenless_sim: ReplicateSimulator,
     what: str,
     method: str,
     path: str,
@@ -424,7 +425,7 @@ async def test_the_simulator_refuses_what_the_spec_forbids(
     assert problem["title"] == "Input validation failed" and problem["status"] == 422
     assert field in [f["field"] for f in problem["invalid_fields"]], (what, problem)
     assert f"- {field}: " in problem["detail"]
-    assert len(sim.trainings) == 0 and len(sim.files) == 0
+    assert len(tokenless_sim.trainings) == 0 and len(tokenless_sim.files) == 0
 
 
 async def test_a_body_that_is_not_an_object_is_a_400(client: httpx.AsyncClient) -> None:
@@ -436,13 +437,13 @@ async def test_a_body_that_is_not_an_object_is_a_400(client: httpx.AsyncClient) 
 
 
 async def test_an_answer_outside_the_spec_is_noticed(
-    client: httpx.AsyncClient, sim: ReplicateSimulator
+    client: httpx.AsyncClient, tokenless_sim: ReplicateSimulator
 ) -> None:
     """The check every test runs (conftest) sees a reply the spec forbids."""
-    sim.webhook_secret = 5  # type: ignore[assignment]  (the spec: the key is a string)
+    tokenless_sim.webhook_secret = 5  # type: ignore[assignment]  (the spec: the key is a string)
     await client.get("/v1/webhooks/default/secret")
-    assert sim.response_problems == [
+    assert tokenless_sim.response_problems == [
         "GET /v1/webhooks/default/secret: key: 5 is not of type 'string'"
     ]
-    assert ReplicateSimulator.strayed == sim.response_problems
+    assert ReplicateSimulator.strayed == tokenless_sim.response_problems
     ReplicateSimulator.strayed.clear()  # seen; the test itself passes

@@ -16,18 +16,7 @@ from bot.core.jobs.tracker import CardResult, Tracker
 from bot.core.settings import Settings
 from bot.core.store.rows import Notice, TrainingRow
 from bot.sim import ReplicateSimulator
-from tests.test_jobs import (  # `settings` and `sim` are fixtures
-    LONG,
-    OWNER,
-    Process,
-    config,
-    make_settings,
-    settings,
-    sim,
-    start_process,
-)
-
-__all__ = ["settings", "sim"]
+from tests.jobs_support import LONG, OWNER, Process, config, make_settings, start_process
 
 # The bot is built for 200 active trainings; 100 prove "one request per training and round"
 # at half the test time (the simulator answers ~20 ms a request on a loaded CI machine).
@@ -123,14 +112,14 @@ async def test_submit_to_success_one_notice_and_final_card(
 
 
 async def test_restart_one_notice_across_two_processes(
-    sim: ReplicateSimulator, settings: Settings
+    jobs_sim: ReplicateSimulator, settings: Settings
 ) -> None:
     notifier = FakeNotifier()
     first = await start_process(settings)
     row = await submit_with_card(first, settings, steps=LONG)
     await make_tracker(first, notifier, settings).run_once()
     await first.close()
-    sim.finish(row.id, "failed")
+    jobs_sim.finish(row.id, "failed")
     second = await start_process(settings)
     try:
         await second.jobs.reconcile()
@@ -145,12 +134,12 @@ async def test_restart_one_notice_across_two_processes(
 
 @pytest.mark.parametrize("refused_once", [False, True])
 async def test_crash_after_enqueue_before_delivery(
-    sim: ReplicateSimulator, settings: Settings, refused_once: bool
+    jobs_sim: ReplicateSimulator, settings: Settings, refused_once: bool
 ) -> None:
     notifier = FakeNotifier()
     first = await start_process(settings)
     row = await submit_with_card(first, settings, steps=LONG)
-    sim.finish(row.id, "canceled")
+    jobs_sim.finish(row.id, "canceled")
     await first.jobs.refresh(row.id)  # the ending is seen and its notice enqueued...
     if refused_once:  # ...Discord refused the notice once (deliver_notice returned False)...
         notifier.refuse[row.id] = 1
@@ -176,13 +165,13 @@ async def test_crash_after_enqueue_before_delivery(
 
 
 async def test_refused_delivery_is_retried_until_accepted(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     notifier = FakeNotifier()
     tracker = make_tracker(proc, notifier, settings)
     row = await submit_with_card(proc, settings, steps=LONG)
     notifier.refuse[row.id] = 2  # one raise, one False
-    sim.finish(row.id, "succeeded")
+    jobs_sim.finish(row.id, "succeeded")
     first = await tracker.run_once()
     assert first.notices_failed == 1 and notifier.delivered == []
     second = await tracker.run_once()
@@ -197,7 +186,7 @@ async def test_refused_delivery_is_retried_until_accepted(
 
 
 async def test_deleted_card_is_never_edited_again(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     notifier = FakeNotifier()
     tracker = make_tracker(proc, notifier, settings)
@@ -208,14 +197,14 @@ async def test_deleted_card_is_never_edited_again(
     stored = await proc.store.trainings.get(row.id)
     assert stored is not None and stored.card_gone
     await tracker.run_once()
-    sim.finish(row.id, "succeeded")
+    jobs_sim.finish(row.id, "succeeded")
     await rounds_until_delivered(tracker, notifier)
     assert len(notifier.edits) == 1  # not even the final one
     assert notifier.delivered == [(row.id, "succeeded")]  # the owner is still told
 
 
 async def test_card_edits_are_throttled_but_the_ending_is_immediate(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     clock = FrozenClock()
     notifier = FakeNotifier()
@@ -234,18 +223,18 @@ async def test_card_edits_are_throttled_but_the_ending_is_immediate(
         if len(notifier.edits) == 2:
             break
     assert len(notifier.edits) == 2 and notifier.edits[1][1] == "processing"
-    sim.finish(row.id, "succeeded")
+    jobs_sim.finish(row.id, "succeeded")
     await tracker.run_once()  # the ending: edited at once despite the throttle
     assert len(notifier.edits) == 3 and notifier.edits[2][1] == "succeeded"
 
 
 async def test_retry_card_result_finishes_next_round(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     notifier = FakeNotifier()
     tracker = make_tracker(proc, notifier, settings)
     row = await submit_with_card(proc, settings, steps=LONG)
-    sim.finish(row.id, "aborted")
+    jobs_sim.finish(row.id, "aborted")
     notifier.card_results[row.id] = [CardResult.RETRY]
     await tracker.run_once()
     stored = await proc.store.trainings.get(row.id)
@@ -258,7 +247,7 @@ async def test_retry_card_result_finishes_next_round(
 
 
 async def test_one_bad_training_does_not_stop_the_others(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     notifier = FakeNotifier()
     tracker = make_tracker(proc, notifier, settings)
@@ -266,8 +255,8 @@ async def test_one_bad_training_does_not_stop_the_others(
     exploding = await submit_with_card(proc, settings, steps=LONG)
     good = await submit_with_card(proc, settings, steps=LONG)
     notifier.raise_on_card.add(exploding.id)
-    sim.finish(good.id, "succeeded")
-    sim.finish(exploding.id, "succeeded")
+    jobs_sim.finish(good.id, "succeeded")
+    jobs_sim.finish(exploding.id, "succeeded")
 
     original = proc.jobs.refresh
 
@@ -356,8 +345,10 @@ async def test_store_failure_is_logged_and_the_round_goes_on(
     assert report.active == 0
 
 
-async def test_run_forever_start_stop_and_wake(sim: ReplicateSimulator, tmp_path: Path) -> None:
-    slow = make_settings(sim, tmp_path, SD35L_POLL_INTERVAL=30)
+async def test_run_forever_start_stop_and_wake(
+    jobs_sim: ReplicateSimulator, tmp_path: Path
+) -> None:
+    slow = make_settings(jobs_sim, tmp_path, SD35L_POLL_INTERVAL=30)
     proc = await start_process(slow)
     notifier = FakeNotifier()
     tracker = make_tracker(proc, notifier, slow)
@@ -365,7 +356,7 @@ async def test_run_forever_start_stop_and_wake(sim: ReplicateSimulator, tmp_path
         task = tracker.start()
         assert tracker.start() is task  # idempotent
         row = await submit_with_card(proc, slow, steps=LONG)
-        sim.finish(row.id, "succeeded")
+        jobs_sim.finish(row.id, "succeeded")
         tracker.wake()  # no 30 s wait: the cog wakes it after a submit or a cancel
         await asyncio.wait_for(notifier.delivered_event.wait(), 10)
         assert notifier.delivered == [(row.id, "succeeded")]
@@ -403,12 +394,12 @@ class StuckCards(FakeNotifier):
 
 
 async def test_a_stuck_card_edit_does_not_hold_back_the_notice(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     notifier = StuckCards()
     tracker = make_tracker(proc, notifier, settings, card_wait=0.01)
     row = await submit_with_card(proc, settings, steps=LONG)
-    sim.finish(row.id, "succeeded")
+    jobs_sim.finish(row.id, "succeeded")
     report = await tracker.run_once()
     assert report.notices_delivered == 1 and notifier.delivered == [(row.id, "succeeded")]
     await tracker.run_once()
@@ -438,13 +429,13 @@ async def test_stop_cancels_a_stuck_round(settings: Settings, proc: Process) -> 
 
 
 async def test_many_active_trainings_one_request_each(
-    sim: ReplicateSimulator, tmp_path: Path
+    jobs_sim: ReplicateSimulator, tmp_path: Path
 ) -> None:
-    many = make_settings(sim, tmp_path, SD35L_MAX_ACTIVE_PER_USER=1000)
+    many = make_settings(jobs_sim, tmp_path, SD35L_MAX_ACTIVE_PER_USER=1000)
     proc = await start_process(many)
     try:
         for i in range(N_MANY):
-            made = sim.create_training("alice/lora", {"steps": 20, "trigger_word": f"T{i}"})
+            made = jobs_sim.create_training("alice/lora", {"steps": 20, "trigger_word": f"T{i}"})
             await proc.store.trainings.add(
                 TrainingRow(id=made.id, owner_id=i, destination="alice/lora")
             )
@@ -458,7 +449,7 @@ async def test_many_active_trainings_one_request_each(
 
 
 async def test_an_ending_is_told_without_waiting_for_the_rest_of_the_round(
-    sim: ReplicateSimulator, settings: Settings, proc: Process, monkeypatch: pytest.MonkeyPatch
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With hundreds of trainings a round takes seconds: the owner of one that ended is told
     as soon as it is seen, while other refreshes of the same round are still waiting."""
@@ -466,7 +457,7 @@ async def test_an_ending_is_told_without_waiting_for_the_rest_of_the_round(
     tracker = make_tracker(proc, notifier, settings)
     ended = await submit_with_card(proc, settings, steps=LONG)
     slow = await submit_with_card(proc, settings, steps=LONG)
-    sim.finish(ended.id, "succeeded")
+    jobs_sim.finish(ended.id, "succeeded")
     release = asyncio.Event()
     refresh = proc.jobs.refresh
 
@@ -490,7 +481,7 @@ async def test_an_ending_is_told_without_waiting_for_the_rest_of_the_round(
 
 
 async def test_a_training_that_disappears_from_replicate_is_kept_and_the_round_goes_on(
-    sim: ReplicateSimulator, settings: Settings, proc: Process
+    jobs_sim: ReplicateSimulator, settings: Settings, proc: Process
 ) -> None:
     """Replicate answering 404 for a training it showed before (deleted there): the row stays
     as last seen, the round refreshes the others, and the next round asks again."""
@@ -500,9 +491,9 @@ async def test_a_training_that_disappears_from_replicate_is_kept_and_the_round_g
     other = await submit_with_card(proc, settings, steps=LONG, owner=OWNER + 1)
     report = await tracker.run_once()
     assert report.refreshed == 2 and report.failed == 0
-    with sim.lock:
-        del sim.records[gone.id]
-    sim.finish(other.id, "succeeded")
+    with jobs_sim.lock:
+        del jobs_sim.records[gone.id]
+    jobs_sim.finish(other.id, "succeeded")
     before = proc.gateway.requests_made
     report = await tracker.run_once()
     assert report.failed == 1 and report.refreshed == 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import io
 import os
-import signal
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from bot.core.errors import InputError
-from bot.core.secrets import redact
 
 if TYPE_CHECKING:
     from bot.core.replicate.gateway import ReplicateGateway
@@ -38,6 +36,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _redact(text: str) -> str:
+    from bot.core.secrets import redact  # its patterns cost `--help`, which prints nothing secret
 
     return redact(text)
 
@@ -74,6 +73,7 @@ def confirm(text: str, *, default: bool = False) -> bool:
     interrupted submission. During the prompt Python's own handler is back, and click's Abort
     after a Ctrl-C is turned back into the KeyboardInterrupt it was.
     """
+    import signal
 
     interrupted = False
 
@@ -171,6 +171,7 @@ def collect_garbage() -> None:
 
 
 def _block_sigint() -> None:
+    import signal
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 

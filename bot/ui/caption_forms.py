@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import secrets
+import weakref
 from typing import Any
 
 import discord
@@ -38,7 +39,13 @@ from bot.ui.services import services
 FORM_PREFIX = "sd35l:capform:"
 FORM_SECONDS = 15 * 60
 LABEL_MAX = 45
-open_forms: set[str] = set()  # custom_ids of the caption forms this process can still answer
+# Per running bot, the custom_ids of the caption forms it can still answer (a restarted bot
+# knows none of the old ones, even in the same process).
+_open: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def is_open(client: Any, custom_id: str) -> bool:
+    return custom_id in _open.get(client, set())
 
 
 def _label(name: str) -> str:
@@ -49,19 +56,20 @@ def _label(name: str) -> str:
 class _OwnedModal(discord.ui.Modal):
     """A caption form only its opener submits; failures are one private sentence."""
 
-    def __init__(self, preview_key: str, title: str) -> None:
+    def __init__(self, client: Any, preview_key: str, title: str) -> None:
         super().__init__(
             title=title, timeout=FORM_SECONDS, custom_id=FORM_PREFIX + secrets.token_urlsafe(12)
         )
         self.preview_key = preview_key
-        open_forms.add(self.custom_id)
+        self.open = _open.setdefault(client, set())
+        self.open.add(self.custom_id)
 
     def stop(self) -> None:
-        open_forms.discard(self.custom_id)
+        self.open.discard(self.custom_id)
         super().stop()
 
     async def on_timeout(self) -> None:
-        open_forms.discard(self.custom_id)
+        self.open.discard(self.custom_id)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         preview = await services(interaction).store.previews.get(self.preview_key)
@@ -79,8 +87,10 @@ class _OwnedModal(discord.ui.Modal):
 class CaptionsModal(_OwnedModal):
     """Up to five images' captions; an emptied field means no caption for that image."""
 
-    def __init__(self, preview_key: str, entries: list[tuple[str, str | None]]) -> None:
-        super().__init__(preview_key, "Edit captions")
+    def __init__(
+        self, client: Any, preview_key: str, entries: list[tuple[str, str | None]]
+    ) -> None:
+        super().__init__(client, preview_key, "Edit captions")
         self.images = [name for name, _ in entries[:5]]
         self.fields: list[discord.ui.TextInput[Any]] = []
         for index, (name, text) in enumerate(entries[:5]):
@@ -102,15 +112,15 @@ class CaptionsModal(_OwnedModal):
             image: edited_caption(field.value)
             for image, field in zip(self.images, self.fields, strict=True)
         }
-        members = apply_edits(read_pack(services(interaction), preview), edits)
+        members = apply_edits(await read_pack(services(interaction), preview), edits)
         await repreview(interaction, preview, members, f"Captions edited: {len(edits)} image(s).")
 
 
 class CaptionFileModal(_OwnedModal):
     """A `.txt` of `name: caption` lines replacing the named images' captions."""
 
-    def __init__(self, preview_key: str) -> None:
-        super().__init__(preview_key, "Upload captions")
+    def __init__(self, client: Any, preview_key: str) -> None:
+        super().__init__(client, preview_key, "Upload captions")
         self.upload: discord.ui.FileUpload[Any] = discord.ui.FileUpload(
             custom_id="captions_file", min_values=1, max_values=1, required=True
         )
@@ -132,7 +142,7 @@ class CaptionFileModal(_OwnedModal):
                 field="captions",
             )
         data = await attachment.read()
-        members = read_pack(services(interaction), preview)
+        members = await read_pack(services(interaction), preview)
         images = [m.name for m in members if not m.name.endswith(".txt") and not m.is_dir]
         edits = parse_caption_file(data, images)
         note = f"Captions replaced from {attachment.filename}: {len(edits)} image(s)."
@@ -147,12 +157,14 @@ class EditCaptionsButton(
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         page, preview_key = split_key(self.key)
         preview = await owned_preview(interaction, preview_key)
-        entries = caption_entries(read_pack(services(interaction), preview))
+        entries = caption_entries(await read_pack(services(interaction), preview))
         if not entries:
             raise InputError("This preview has no images to caption.")
         page = min(page, (len(entries) - 1) // PAGE)
         chosen = entries[page * PAGE : (page + 1) * PAGE]
-        await interaction.response.send_modal(CaptionsModal(preview.key, chosen))
+        await interaction.response.send_modal(
+            CaptionsModal(interaction.client, preview.key, chosen)
+        )
 
 
 class UploadCaptionsButton(
@@ -166,4 +178,4 @@ class UploadCaptionsButton(
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         _page, preview_key = split_key(self.key)
         preview = await owned_preview(interaction, preview_key)
-        await interaction.response.send_modal(CaptionFileModal(preview.key))
+        await interaction.response.send_modal(CaptionFileModal(interaction.client, preview.key))

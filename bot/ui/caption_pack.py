@@ -10,6 +10,7 @@ the same bytes. Button keys are `<number>c<preview key>`: the number is the pric
 
 from __future__ import annotations
 
+import asyncio
 import io
 import posixpath
 from collections.abc import Awaitable, Callable
@@ -88,9 +89,10 @@ async def owned_preview(interaction: discord.Interaction[Any], preview_key: str)
     return preview
 
 
-def read_pack(bot: ServicedBot, preview: Preview) -> list[Member]:
+async def read_pack(bot: ServicedBot, preview: Preview) -> list[Member]:
+    """The preview's kept pack read back, off the event loop (every member's CRC is checked)."""
     path = bot.jobs.datasets.pack_at(str(preview.config.get("dataset_path") or ""))
-    return pack_members(path.read_bytes())
+    return await asyncio.to_thread(lambda: pack_members(path.read_bytes()))
 
 
 Previewer = Callable[..., Awaitable[None]]

@@ -4,6 +4,7 @@ captions listed page by page, and the buttons that change them (`caption_pack` s
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from bot.core.captions.run import (
     run,
     with_captions,
 )
+from bot.core.dataset.collect import Member
 from bot.core.dataset.local import LocalDataset
 from bot.core.errors import InputError, SD35LError
 from bot.core.log import get_logger
@@ -51,12 +53,12 @@ class CaptionOffer:
     text: str
 
 
-async def caption_offer(bot: ServicedBot, local: LocalDataset) -> CaptionOffer | None:
+async def caption_offer(bot: ServicedBot, members: list[Member]) -> CaptionOffer | None:
     """The price of captioning the images that have none; None when all have one or no price
     can be had (no token, an unusable model setting: the preview says so in a note)."""
-    if local.packed is None or not bot.settings.token:
+    if not bot.settings.token:
         return None
-    pictures = needs_caption(pack_members(local.packed.data))
+    pictures = await asyncio.to_thread(needs_caption, members)
     if not pictures:
         return None
     from bot.core.captions.charges import caption_samples
@@ -104,12 +106,18 @@ async def preview_captions(
     (a note on the checks), or why they cannot be priced."""
     if local is None or local.packed is None:
         return PreviewCaptions()
-    entries = caption_entries(pack_members(local.packed.data))
+    data = local.packed.data
+
+    def read() -> tuple[list[Member], list[tuple[str, str | None]]]:
+        members = pack_members(data)
+        return members, caption_entries(members)
+
+    members, entries = await asyncio.to_thread(read)  # thousands of images: off the loop
     found = PreviewCaptions(
         embed=captions_embed(entries, 0, trigger_word), pages=max(1, -(-len(entries) // PAGE))
     )
     try:
-        found.offer = await caption_offer(bot, local)
+        found.offer = await caption_offer(bot, members)
     except SD35LError as exc:
         checks.notes.append(f"Captions cannot be written by the model here: {exc}")
     if found.offer is not None:
@@ -136,7 +144,7 @@ class WriteCaptionsButton(
         member = await acting_member(bot, interaction.user, preview.guild_id)
         require_start(member, bot.settings.allowed_roles)  # it spends money, like Start
         await interaction.response.defer(ephemeral=True, thinking=True)
-        members = read_pack(bot, preview)
+        members = await read_pack(bot, preview)
         pictures = needs_caption(members)
         if not pictures:
             raise InputError("Every image of this preview already has a caption.")
@@ -169,7 +177,7 @@ class WriteCaptionsButton(
 async def _page_message(interaction: discord.Interaction[Any], key: str) -> dict[str, Any]:
     page, preview_key = split_key(key)
     preview = await owned_preview(interaction, preview_key)
-    entries = caption_entries(read_pack(services(interaction), preview))
+    entries = caption_entries(await read_pack(services(interaction), preview))
     pages = max(1, -(-len(entries) // PAGE))
     page = min(max(page, 0), pages - 1)
     trigger = preview.config.get("trigger_word")

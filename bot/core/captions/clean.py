@@ -99,9 +99,12 @@ def frame(caption: str, prefix: str | None, suffix: str | None) -> str:
 
 def trigger_rule(trigger_word: str | None) -> str:
     """The trainer's rule, stated where captions are reviewed: it acts on every caption."""
-    word = trigger_word or "TOK"
+    word = trigger_word or "your trigger word"
+    subject = (
+        f"the subject {trigger_word} stands for" if trigger_word else "the subject it stands for"
+    )
     return (
         f"The trainer puts {word} in front of every caption that lacks it (and replaces "
         f"[trigger] with it): describe what should stay changeable — background, clothes, light "
-        f"— not the subject {word} stands for."
+        f"— not {subject}."
     )

@@ -155,14 +155,21 @@ async def plan(
     cache = cache or cache_for(settings)
     setting: Decimal | None = getattr(settings, "caption_price", None)
     price = price_per_image(captioner.model, setting, samples or [])
-    keys: dict[str, str] = {}
-    cached: dict[str, str] = {}
-    for pic in pictures:
-        key = image_key(pic.data, captioner.model, captioner.version, captioner.prompt)
-        keys[pic.name] = key
-        hit = cache.get(key)
-        if hit is not None:
-            cached[pic.name] = hit
+    found = cache
+
+    def look_up() -> tuple[dict[str, str], dict[str, str]]:
+        """Hash every image and read the cache: CPU and disk, so off the event loop."""
+        keys: dict[str, str] = {}
+        cached: dict[str, str] = {}
+        for pic in pictures:
+            key = image_key(pic.data, captioner.model, captioner.version, captioner.prompt)
+            keys[pic.name] = key
+            hit = found.get(key)
+            if hit is not None:
+                cached[pic.name] = hit
+        return keys, cached
+
+    keys, cached = await asyncio.to_thread(look_up)
     return CaptionPlan(captioner, price, list(pictures), keys, cached)
 
 
