@@ -35,6 +35,7 @@ import io
 import logging
 import os
 import pstats
+import sys
 import threading
 import time
 import traceback
@@ -44,6 +45,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STALL_MS = 20.0  # the issue's limit: no callback blocks the loop for more than 20 ms
+# Under a tracer (coverage, as CI runs the suite) Python code runs about three times slower,
+# so the same callbacks take three times the CPU; the limit scales with them. The planning
+# stall this guard exists for (70-160 ms) is caught either way.
+TRACED_FACTOR = 3.0
+
+
+def stall_ms() -> float:
+    """The CPU a callback may take here: `STALL_MS`, times `TRACED_FACTOR` under a tracer."""
+    return STALL_MS * (TRACED_FACTOR if sys.gettrace() is not None else 1.0)
 
 
 @dataclass
@@ -75,6 +85,7 @@ class StallGuard(logging.Handler):
     _cpu_ms: float = 0.0
     _gc_ms: float = 0.0  # CPU spent collecting garbage during the current callback
     _gc_began: float = 0.0
+    limit_ms: float = field(default_factory=stall_ms)
     _file: str = ""
 
     def __post_init__(self) -> None:
@@ -85,7 +96,7 @@ class StallGuard(logging.Handler):
 
     @property
     def stalls(self) -> list[Stall]:
-        return [s for s in self.slow if s.ours and s.cpu_ms >= STALL_MS]
+        return [s for s in self.slow if s.ours and s.cpu_ms >= self.limit_ms]
 
     def emit(self, record: logging.LogRecord) -> None:
         # asyncio logs this right after the callback returned, on the loop's thread, so the
@@ -121,7 +132,7 @@ class StallGuard(logging.Handler):
                 if profiler is not None:
                     profiler.disable()
                 guard._cpu_ms = (time.thread_time() - start) * 1000 - guard._gc_ms
-                if guard._cpu_ms >= STALL_MS:
+                if guard._cpu_ms >= guard.limit_ms:
                     guard._file = _task_file(handle)
                     if profiler is not None:
                         out = io.StringIO()
@@ -164,6 +175,7 @@ def assert_no_stalls(guard: StallGuard) -> None:
     for text in guard.profiles:  # where the time went, when asked for
         print(text)
     stalls = guard.stalls
-    assert not stalls, f"the event loop was blocked (>= {STALL_MS:g} ms of CPU): " + "; ".join(
+    limit = guard.limit_ms
+    assert not stalls, f"the event loop was blocked (>= {limit:g} ms of CPU): " + "; ".join(
         f"{s.callback} ({s.cpu_ms:.0f} ms CPU, {s.wall_ms:.0f} ms)" for s in stalls
     )
