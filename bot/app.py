@@ -30,6 +30,7 @@ from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import RoundReport, Tracker
 from bot.core.line import Line
 from bot.core.log import get_logger, setup_logging
+from bot.core.memory import steady_heap
 from bot.core.money.approvals import ApprovalDesk
 from bot.core.money.budget import Budget
 from bot.core.replicate.gateway import ReplicateGateway
@@ -109,7 +110,9 @@ class TrainerBot(ServicedBot):
         self.gateway_options = dict(gateway_options or {})
         self.approval_ttl = approval_ttl
         self.approval_sweep = approval_sweep  # seconds between looks for expired approvals
-        # Dataset checks and captioning runs: `check_slots` at once, the rest wait in line.
+        # Dataset checks and captioning runs: `check_slots` at once, the rest wait in line; the
+        # large buffers they free go straight back to the system (`bot.core.memory`).
+        steady_heap()
         self.checks = Line(settings.check_slots)
         self.synced_scopes: list[str] = []
         self._tracker_task: asyncio.Task[None] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,7 +23,7 @@ def noise_png() -> bytes:
     return out.getvalue()
 
 
-def test_the_worker_asks_for_the_directory_then_plans_and_judges_the_sample() -> None:
+def test_the_worker_asks_for_the_directory_then_plans_and_judges_the_sample(tmp_path: Path) -> None:
     archive = SyntheticZip(3000, noise_png(), suffix="png")
     size = len(archive)
     pieces = [(size - TAIL, archive[size - TAIL : size])]
@@ -33,9 +34,10 @@ def test_the_worker_asks_for_the_directory_then_plans_and_judges_the_sample() ->
     ranges = plan_sample(pieces, size, SAMPLE_BUDGET, 98)
     assert 1 <= len(ranges) <= 98
     assert sum(end - start for start, end in ranges) <= SAMPLE_BUDGET
-    fetched = [(start, archive[start:end]) for start, end in ranges]
+    spool = tmp_path / "sample"
+    spool.write_bytes(b"".join(archive[start:end] for start, end in ranges))
     rules, requests = judge_sample(
-        pieces, size, fetched, SAMPLE_BUDGET, 98, ((768, 1024), "ZXQTOK", 2)
+        pieces, size, (str(spool), ranges), SAMPLE_BUDGET, 98, ((768, 1024), "ZXQTOK", 2)
     )
     assert requests == len(ranges)
     assert rules.counts["usable_images"] == 3000 and rules.counts["captions"] == 3000

@@ -3,8 +3,9 @@
 Why: a dataset check allocates and frees tens of MB (its sample, decoded images) from several
 worker threads. glibc's malloc keeps what was freed in per-thread arenas, and raises its mmap
 threshold after large frees, so after forty checks the process stayed hundreds of MB above idle
-although nothing was in use. `malloc_trim(0)` hands the free pages back; elsewhere (musl,
-macOS) this is a no-op.
+although nothing was in use. `steady_heap` pins that threshold, so large buffers (samples,
+directories, pickles) live in their own mappings and go back the moment they are freed;
+`malloc_trim(0)` hands back the rest. Elsewhere (musl, macOS) both are no-ops.
 """
 
 from __future__ import annotations
@@ -27,6 +28,20 @@ def _libc() -> Any:
     except OSError:
         return None
     return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD = 1024 * 1024  # blocks this large are mapped on their own, never kept in a heap
+
+
+def steady_heap() -> bool:
+    """Keep large blocks out of the heaps for good (setting the threshold stops glibc raising
+    it after each large free); True when glibc took it. Called once at start-up, and in each
+    dataset worker process."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 def give_back() -> bool:

@@ -253,9 +253,9 @@ class Settings(BaseModel):
     @property
     def check_slots(self) -> int:
         """Dataset checks (and captioning runs) at once: `SD35L_MAX_CHECKS`, else two per usable
-        core, at most one per 512 MB of memory and at most 4 (each holds a ~12 MB sample, twice
-        while it is handed to the worker process; the link is shared anyway, so more at once
-        only lengthens every member's wait)."""
+        core, at most one per 512 MB of memory and at most 4 (each judges a ~12 MB sample in the
+        worker process; the link is shared anyway, so more at once only lengthens every
+        member's wait)."""
         if self.max_checks is not None:
             return self.max_checks
         return default_check_slots()

@@ -30,7 +30,7 @@ from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding, RuleResult, describe
 from bot.core.dataset.sampler import NeedBytes, in_worker, judge_sample, plan_sample
 from bot.core.dataset.verdict import DatasetVerdict
-from bot.core.dataset.zipremote import FIRST_READ, TAIL, RangeSource, read_ranges
+from bot.core.dataset.zipremote import FIRST_READ, TAIL, RangeSource
 from bot.core.http.fetcher import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.log import get_logger
 from bot.core.settings import Settings
@@ -208,11 +208,12 @@ class _Job:
                 verdict = _unreadable(exc, self.resolutions)
                 await _explain_not_zip(self.report, verdict, first.body)
                 return verdict
-        fetched = await read_ranges(source, ranges)
         judging = (self.resolutions, self.trigger, self.min_images)
-        rules, _ = await in_worker(
-            judge_sample, pieces, size, fetched, SAMPLE_BUDGET, left, judging
-        )
+        with tempfile.NamedTemporaryFile(prefix="sd35l-sample-") as spool:
+            await _spool(source, ranges, spool)
+            rules, _ = await in_worker(
+                judge_sample, pieces, size, (spool.name, ranges), SAMPLE_BUDGET, left, judging
+            )
         return cast(RuleResult, rules)
 
     async def _whole(self, size: int | None) -> DatasetVerdict | None:
@@ -239,6 +240,25 @@ class _Job:
         report.archive_size = got
         self.spool.seek(0)
         return await asyncio.to_thread(judge_zip, self.spool, self.resolutions, self.trigger)
+
+
+async def _spool(source: RangeSource, ranges: list[tuple[int, int]], spool: IO[bytes]) -> None:
+    """Each planned range fetched (concurrently) and written to `spool` in plan order as soon
+    as it arrives, then dropped: the bot never holds the whole sample."""
+    offsets, at = [], 0
+    for start, end in ranges:
+        offsets.append(at)
+        at += end - start
+
+    async def one(start: int, end: int, offset: int) -> None:
+        body = await source.fetch_range(start, end)
+        if spool.closed:  # another range failed and the check is over
+            return
+        spool.seek(offset)
+        spool.write(body)
+
+    await asyncio.gather(*(one(a, b, o) for (a, b), o in zip(ranges, offsets, strict=True)))
+    spool.flush()
 
 
 def _unreadable(exc: BaseException, resolutions: Sequence[int]) -> DatasetVerdict:

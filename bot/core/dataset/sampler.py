@@ -8,9 +8,10 @@ the objects it churned stayed in the bot's heap as fragments long after the chec
 process the bot only sends bytes and receives a `RuleResult`.
 
 The worker has no network: `plan_sample` and `judge_sample` get the bytes the bot fetched (the
-ZIP's end, its directory, the sampled ranges) and raise `NeedBytes` when the directory goes
-beyond them; the bot fetches those and asks again. Both functions are deterministic, so the
-plan `judge_sample` rebuilds is the one whose ranges were fetched.
+ZIP's end, its directory; the sampled ranges in a spool file, see `judge_sample`) and raise
+`NeedBytes` when the directory goes beyond them; the bot fetches those and asks again. Both
+functions are deterministic, so the plan `judge_sample` rebuilds is the one whose ranges were
+fetched.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from typing import Any, TypeVar
 from bot.core.dataset.remote import ZipSample, _build, _plan
 from bot.core.dataset.rules import RuleResult, describe
 from bot.core.dataset.verdict import run_loader
+from bot.core.memory import steady_heap
 
 T = TypeVar("T")
 Pieces = list[tuple[int, bytes]]  # (offset, bytes) of the ZIP the bot has read
+Spool = tuple[str, list[tuple[int, int]]]  # a file of the sampled ranges back to back, the ranges
 
 
 class NeedBytes(Exception):
@@ -91,16 +94,27 @@ def plan_sample(pieces: Pieces, size: int, budget: int, max_requests: int) -> li
 def judge_sample(
     pieces: Pieces,
     size: int,
-    fetched: Pieces,
+    spool: Spool,
     budget: int,
     max_requests: int,
     judging: tuple[tuple[int, ...], str | None, int],
 ) -> tuple[RuleResult, int]:
-    """The sample judged: the rules' findings, and how many requests its plan made."""
+    """The sample judged: the rules' findings, and how many requests its plan made.
+
+    The sampled bytes (~12 MB) come in a file the bot wrote each range to as it arrived, not
+    as an argument: pickled, they were held by the bot twice (its list and the pickle) for the
+    whole judgement, for every check in flight. Here they are one buffer, viewed, not copied.
+    """
     resolutions, trigger, min_images = judging
     infos, start_dir = _directory(pieces, size)
     images, plan, chosen = _plan(infos, size, budget, max_requests)
-    views = [(start, memoryview(body)) for start, body in fetched]
+    path, ranges = spool
+    with open(path, "rb") as fh:
+        data = memoryview(fh.read())
+    views, at = [], 0
+    for start, end in ranges:
+        views.append((start, data[at : at + end - start]))
+        at += end - start
     sample = ZipSample(
         _build(infos, start_dir, views, chosen, size), images, len(plan.sampled), len(plan.ranges)
     )
@@ -130,7 +144,9 @@ def _pool() -> ProcessPoolExecutor:
     with _starting:
         if _POOL is None:
             workers = max(1, min(2, (os.cpu_count() or 2) // 2))
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=steady_heap
+            )
             pool.submit(int).result()
             _POOL = pool
         return _POOL
