@@ -51,7 +51,7 @@ ENV_MEANING = {
     "SD35L_GPU_PRICE": "USD per GPU second, for estimates and costs (H100 by default).",
     "SD35L_MAX_DATASET_MB": "Most a dataset check downloads when the host has no Range support.",
     "SD35L_MAX_CHECKS": "Dataset checks (and captioning runs) the bot runs at once; more wait "
-    "in line, told their place; empty = one per core, at most one per 512 MB of memory, at "
+    "in line, told their place; empty = two per core, at most one per 512 MB of memory, at "
     "most 4.",
     "SD35L_POLICY_MIN_IMAGES": "Team policy: refuse datasets with fewer usable images (the trainer "
     "itself trains on 1); 0 turns it off.",

@@ -252,7 +252,7 @@ class Settings(BaseModel):
 
     @property
     def check_slots(self) -> int:
-        """Dataset checks (and captioning runs) at once: `SD35L_MAX_CHECKS`, else one per usable
+        """Dataset checks (and captioning runs) at once: `SD35L_MAX_CHECKS`, else two per usable
         core, at most one per 512 MB of memory and at most 4 (each holds a ~12 MB sample, twice
         while it is handed to the worker process; the link is shared anyway, so more at once
         only lengthens every member's wait)."""
@@ -273,7 +273,7 @@ def default_check_slots() -> int:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         memory = 2 * 1024**3
-    return max(1, min(cores, memory // (512 * 1024**2), 4))
+    return max(1, min(2 * cores, memory // (512 * 1024**2), 4))
 
 
 def _variable(field: Any) -> str:
