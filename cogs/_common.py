@@ -77,7 +77,9 @@ async def read_config(attachment: discord.Attachment) -> dict[str, Any]:
             f"config: {clip(name, 80)} is not UTF-8 text; save it as UTF-8 YAML or JSON.",
             field="config",
         ) from None
-    return parse_config_text(text, source=name)
+    # Unknown keys are listed by resolve_config together with the values' own problems: one
+    # reply names every mistake, as the CLI's does.
+    return parse_config_text(text, source=name, check_keys=False)
 
 
 def training_choice(row: TrainingRow) -> app_commands.Choice[str]:

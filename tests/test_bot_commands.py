@@ -39,6 +39,36 @@ async def test_attachment_options_win_and_dry_run(world: World) -> None:
     world.assert_clean()
 
 
+async def test_a_posted_config_with_several_mistakes_gets_them_all_in_one_reply(
+    world: World,
+) -> None:
+    """Three misspelt keys and a bad value: one answer lists all four and names the file, so
+    the member fixes the config once (it took four tries when unknown keys stopped the check)."""
+    text = (
+        YAML.replace("URL", world.dataset_url)
+        .replace("trigger_word:", "trigger_wrod:")
+        .replace("steps: 1200", "step: 1200, learning_rat: 1.0")
+        .replace("batch_size: 2", "batch_size: 99")
+    )
+    async with world.fd.running(make_bot(world)):
+        post = await world.fd.user_message(
+            world.channel(), world.bob, "my config", attachments=[("team.yaml", text.encode())]
+        )
+        res = await world.fd.context_menu("Train with this config", post, user=world.alice)
+        msg = await res.wait_original(lambda m: "team.yaml" in m.text(), timeout=10)
+        body = msg.text()
+        assert "The config has 5 problems" in body, body
+        for mistake in (
+            "Unknown setting trigger_wrod in team.yaml",
+            "Unknown setting training.step in team.yaml",
+            "Unknown setting training.learning_rat in team.yaml",
+            "training.batch_size: 99 is not allowed",
+        ):
+            assert mistake in body, (mistake, body)
+        assert msg.buttons() == [] and msg.ephemeral and "Traceback" not in body
+    world.assert_clean()
+
+
 async def test_context_menu_and_bad_inputs(world: World) -> None:
     fd = world.fd
     text = YAML.replace("URL", world.dataset_url).encode()

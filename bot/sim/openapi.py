@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from referencing import Registry, Resource
 
+from bot.sim.schema import json_type_name
+
 SPEC_FILE = Path(__file__).with_name("replicate-openapi.json")
 SPEC_URI = "urn:replicate-openapi"
 PREFIX = "/v1"  # the document's server is https://api.replicate.com/v1
@@ -115,20 +117,6 @@ def _field(kind: str, field: str, description: str) -> dict[str, str]:
     return {"type": kind, "field": field, "description": description}
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _invalid_fields(error: ValidationError, root: str) -> list[dict[str, str]]:
     """`invalid_fields` entries for one schema error (one per missing required property)."""
     if error.validator == "required":
@@ -144,7 +132,7 @@ def _invalid_field(error: ValidationError, root: str) -> dict[str, str]:
     field = ".".join(parts) or "body"
     kind, limit = error.validator, error.validator_value
     if kind == "type":
-        given = _json_type(error.instance)
+        given = json_type_name(error.instance)
         return _field("invalid_type", field, f"Invalid type. Expected: {limit}, given: {given}")
     if kind == "enum":
         allowed = ", ".join(json.dumps(v) for v in limit)

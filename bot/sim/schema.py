@@ -124,7 +124,8 @@ def _type_ok(kind: str, value: Any) -> bool:
     return kind == "number" or isinstance(value, int) or float(value).is_integer()
 
 
-def _type_name(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """The JSON type of a decoded value, as Replicate's validation errors name it."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -165,7 +166,7 @@ def validate_input(inputs: dict[str, Any]) -> list[dict[str, str]]:
                 _field(
                     "invalid_type",
                     f"input.{name}",
-                    f"Invalid type. Expected: {spec['type']}, given: {_type_name(value)}",
+                    f"Invalid type. Expected: {spec['type']}, given: {json_type_name(value)}",
                 )
             )
             continue

@@ -80,7 +80,9 @@ async def preview_config(
     """
     bot = services(interaction)
     options = local_dataset_option(bot, options, file_data, local)
-    resolved = resolve_config(cli=options, file=file_data, settings=bot.settings)
+    resolved = resolve_config(
+        cli=options, file=file_data, settings=bot.settings, file_source=source or "config file"
+    )
     # A URL's check reads and decodes a sample: it waits its turn (an attached dataset was
     # judged already, so its preview needs no turn).
     turn = turn_in_line(interaction, bot.checks) if local is None else contextlib.nullcontext()

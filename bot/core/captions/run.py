@@ -14,7 +14,6 @@ import asyncio
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 from bot.core.captions import clean as cleaning
@@ -127,12 +126,12 @@ async def resolve(gw: ReplicateGateway, settings: Settings) -> Captioner:
     """The configured model, its version (the newest when none is pinned) and its kind."""
     from bot.core.replicate.predictions import input_schema, latest_version
 
-    setting = getattr(settings, "caption_model", None) or DEFAULT_MODEL
+    setting = settings.caption_model or DEFAULT_MODEL
     model, version = split_model(setting)
     if not version:
         version = await latest_version(gw, model, MODEL_FIELD)
     schema = await input_schema(gw, model, version, MODEL_FIELD)
-    return from_schema(model, version, schema, getattr(settings, "caption_prompt", None))
+    return from_schema(model, version, schema, settings.caption_prompt)
 
 
 async def plan(
@@ -153,8 +152,7 @@ async def plan(
 
         samples = await asyncio.to_thread(read_samples, settings.database, captioner.model)
     cache = cache or cache_for(settings)
-    setting: Decimal | None = getattr(settings, "caption_price", None)
-    price = price_per_image(captioner.model, setting, samples or [])
+    price = price_per_image(captioner.model, settings.caption_price, samples or [])
     found = cache
 
     def look_up() -> tuple[dict[str, str], dict[str, str]]:

@@ -101,9 +101,8 @@ class Tracker:
         self.card_wait = card_wait
         self.notice_batch = notice_batch
         self.concurrency = max(1, concurrency)
-        limiter = getattr(job_service.gateway, "limiter", None)
         if reads_per_minute is None:  # the rest of the limit is for Starts, /status and lists
-            reads_per_minute = limiter.reads_per_minute * read_share if limiter else float("inf")
+            reads_per_minute = job_service.gateway.limiter.reads_per_minute * read_share
         base = settings.poll_interval
         self.period = PollPeriod(base, max_interval or max(base, 300.0), reads_per_minute)
         self.rounds = 0

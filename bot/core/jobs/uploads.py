@@ -106,10 +106,9 @@ class LocalDatasets:
 
     def file_id(self, url: object) -> str | None:
         """The file id of a Files API URL on our Replicate base, else None (a user's link)."""
-        base_url = getattr(self.gateway, "base_url", None)
-        if not isinstance(url, str) or not isinstance(base_url, str):
+        if not isinstance(url, str):
             return None
-        base, target = urlsplit(base_url), urlsplit(url)
+        base, target = urlsplit(self.gateway.base_url), urlsplit(url)
         parts = target.path.strip("/").split("/")
         same = (target.scheme, target.netloc) == (base.scheme, base.netloc)
         return parts[2] if same and len(parts) == 3 and parts[:2] == ["v1", "files"] else None
