@@ -17,7 +17,6 @@ fetched.
 from __future__ import annotations
 
 import asyncio
-import io
 import multiprocessing
 import os
 import threading
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 from bot.core.dataset.remote import ZipSample, _build, _plan
 from bot.core.dataset.rules import RuleResult, describe
 from bot.core.dataset.verdict import run_loader
+from bot.core.dataset.zipremote import SeekableRaw
 from bot.core.memory import steady_heap
 
 T = TypeVar("T")
@@ -43,30 +43,15 @@ class NeedBytes(Exception):
         self.start, self.end = start, end
 
 
-class _Sparse(io.RawIOBase):
+class _Sparse(SeekableRaw):
     """A seekable file of `size` bytes of which only `pieces` are known."""
 
     def __init__(self, pieces: Pieces, size: int) -> None:
-        super().__init__()
+        super().__init__(size)
         self.pieces = sorted(pieces)
-        self.size, self.pos = size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(base + offset, 0)
-        return self.pos
 
     def read(self, size: int | None = -1) -> bytes:
-        end = self.size if size is None or size < 0 else min(self.pos + size, self.size)
+        end = self.end_of(size)
         for offset, data in self.pieces:
             if offset <= self.pos and end <= offset + len(data):
                 out = data[self.pos - offset : end - offset]

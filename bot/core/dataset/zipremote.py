@@ -100,12 +100,13 @@ class RangeSource:
         return self._slice(start, end)
 
 
-class _RangeFile(io.RawIOBase):
-    """Sync, seekable view of a `RangeSource` for zipfile in a worker thread."""
+class SeekableRaw(io.RawIOBase):
+    """A read-only, seekable file of `size` bytes for zipfile; subclasses say how `read` gets
+    the bytes at `pos` (from the network, or from pieces already fetched)."""
 
-    def __init__(self, source: RangeSource, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
-        self.source, self.loop, self.pos = source, loop, 0
+        self.size, self.pos = size, 0
 
     def readable(self) -> bool:
         return True
@@ -117,14 +118,24 @@ class _RangeFile(io.RawIOBase):
         return self.pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.source.size}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
         self.pos = max(base + offset, 0)
         return self.pos
 
+    def end_of(self, size: int | None) -> int:
+        """Where a `read(size)` from `pos` stops."""
+        return self.size if size is None or size < 0 else min(self.pos + size, self.size)
+
+
+class _RangeFile(SeekableRaw):
+    """Sync, seekable view of a `RangeSource` for zipfile in a worker thread."""
+
+    def __init__(self, source: RangeSource, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(source.size)
+        self.source, self.loop = source, loop
+
     def read(self, size: int | None = -1) -> bytes:
-        end = (
-            self.source.size if size is None or size < 0 else min(self.pos + size, self.source.size)
-        )
+        end = self.end_of(size)
         data = self.source.cached(self.pos, end)
         if data is None:
             future = asyncio.run_coroutine_threadsafe(
