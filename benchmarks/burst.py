@@ -115,6 +115,8 @@ class SlowCallbacks:
         self.where: Counter[str] = Counter()
         self.on = False
         self._original = asyncio.events.Handle._run
+        self.collections: list[tuple[int, float]] = []  # (generation, ms) of each over STALL_MS
+        self._collecting = 0.0
 
     def install(self) -> None:
         meter, original = self, self._original
@@ -130,12 +132,33 @@ class SlowCallbacks:
                 if took > STALL_MS:
                     meter.ms.append(took)
                     meter.cpu_ms.append((time.thread_time() - cpu) * 1000)
-                    meter.where[repr(handle)[:100]] += 1
+                    meter.where[callback_name(handle)] += 1
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """Garbage collections in this process: a long one stalls whichever callback it hits."""
+        if phase == "start":
+            self._collecting = time.perf_counter()
+            return
+        took = (time.perf_counter() - self._collecting) * 1000
+        if self.on and took > STALL_MS:
+            self.collections.append((info["generation"], took))
 
     def remove(self) -> None:
         asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+        gc.callbacks.remove(self._on_gc)
+
+
+def callback_name(handle: asyncio.events.Handle) -> str:
+    """What a slow callback ran: a task's coroutine by name (a bare `Task.task_wakeup` says
+    nothing), else the handle's own repr."""
+    task = getattr(getattr(handle, "_callback", None), "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        return f"task {getattr(coro, '__qualname__', repr(coro))}"
+    return repr(handle)[:100]
 
 
 async def fire(fd: Any, kind: str, user: Any, dataset: str) -> Any:
@@ -415,6 +438,11 @@ def report(
         )
     else:
         row(f"  loop callbacks over {STALL_MS:g} ms (phase 1)", "0", "target none: met")
+    long_gc = [ms for _, ms in slow.collections]
+    row(
+        f"  garbage collections over {STALL_MS:g} ms (phase 1)",
+        f"{len(long_gc)}" + (f", longest {max(long_gc):.0f} ms" if long_gc else ""),
+    )
     counts = starts["counts"]
     training_reads = busiest_minute(counts, lambda e: e == "GET /v1/trainings/{id}")
     all_reads = busiest_minute(

@@ -30,7 +30,7 @@ from bot.core.jobs.service import JobService
 from bot.core.jobs.tracker import RoundReport, Tracker
 from bot.core.line import Line
 from bot.core.log import get_logger, setup_logging
-from bot.core.memory import steady_heap
+from bot.core.memory import freeze_survivors, steady_heap
 from bot.core.money.approvals import ApprovalDesk
 from bot.core.money.budget import Budget
 from bot.core.replicate.gateway import ReplicateGateway
@@ -171,6 +171,7 @@ class TrainerBot(ServicedBot):
         except Exception:
             log.exception("reconcile after start failed; the tracker will catch up")
         self.tracker.start()
+        freeze_survivors()
 
     async def _startup_checks(self) -> None:
         await self.run_startup_checks()
