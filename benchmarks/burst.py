@@ -80,7 +80,7 @@ def rss_mb() -> float:
     """The bot's memory: this process and its dataset workers (the simulator and the dataset
     host are other children, and not the bot's)."""
     try:
-        from bot.core.dataset.sampler import worker_pids
+        from bot.core.dataset.workers import worker_pids
     except ImportError:  # a version of the bot without worker processes
         return _rss("self")
     return _rss("self") + sum(_rss(pid) for pid in worker_pids())

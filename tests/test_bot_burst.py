@@ -5,12 +5,15 @@ the card saying how often it refreshes once Replicate's rate limit stretches the
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import random
 
+import pytest
 from aiohttp import web
 from PIL import Image
 
+from bot.core import memory
 from tests.bot_support import World, has_button, make_bot, train_options
 from tests.cli_support import dataset_zip
 from tests.dataset_corpus import CorpusServer
@@ -169,3 +172,22 @@ async def test_a_5000_image_zip_is_planned_off_the_event_loop(
     finally:
         await host.stop()
     assert loop_stalls.stalls == []
+
+
+async def test_what_lives_from_start_up_is_frozen_out_of_collections_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full garbage collection walked every object of the connected bot (50-60 ms, stalling
+    whichever callback it hit); frozen once the bot is ready, they are skipped."""
+    frozen: list[int] = []
+    monkeypatch.setattr(memory, "_frozen", False)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    bot = make_bot(world)
+    async with world.fd.running(bot):
+        for _ in range(200):
+            if frozen:
+                break
+            await asyncio.sleep(0.01)
+        assert frozen == [1] and bot.tracker._task is not None  # after the tracker started
+    memory.freeze_survivors()  # a second bot in one process freezes nothing more
+    assert frozen == [1]

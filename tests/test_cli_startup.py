@@ -89,7 +89,7 @@ def test_help_and_dry_run_do_not_import_what_they_do_not_use(tmp_path: Path) -> 
 def test_pillow_without_numpy_still_takes_numpy_arrays() -> None:
     code = (
         "import sys\n"
-        "from bot.cli._common import import_pillow\n"
+        "from bot.core.pillow import import_pillow\n"
         "import_pillow()\n"
         "assert 'PIL.Image' in sys.modules and 'numpy' not in sys.modules\n"
         "import numpy\n"

@@ -125,24 +125,6 @@ def show(*renderables: Any) -> None:
     click.echo(_redact(buffer.getvalue()), nl=False)
 
 
-def import_pillow() -> None:
-    """Import Pillow before the dataset checks do, without importing numpy for it.
-
-    Pillow 10.4 (pinned: the trainer's release) imports `numpy.typing` in `PIL._typing` only to
-    name a type alias, and numpy is installed here (matplotlib needs it): that one line cost a
-    dry run more than judging the images (benchmarks/README.md). numpy is hidden only while
-    `PIL.Image` loads; Pillow still takes numpy arrays afterwards (it reads them through the array
-    interface, not through that alias), and numpy imports normally when a chart needs it.
-    """
-    if "PIL.Image" in sys.modules or "numpy" in sys.modules:
-        return
-    sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` now raises
-    try:
-        import PIL.Image  # noqa: F401
-    finally:
-        del sys.modules["numpy"]
-
-
 def settings() -> Settings:
     """Settings from the environment (a bad variable is an InputError naming it)."""
     from bot.core.settings import load_settings

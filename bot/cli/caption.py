@@ -17,6 +17,7 @@ import click
 from bot.cli import _common
 from bot.cli._common import echo, warn
 from bot.core.errors import InputError
+from bot.core.pillow import import_pillow
 
 if TYPE_CHECKING:
     from bot.core.captions.run import CaptionPlan, CaptionResult, Picture
@@ -175,7 +176,7 @@ def caption_cmd(
     folder: Path, every: bool, overwrite: bool, prefix: str | None, suffix: str | None, yes: bool
 ) -> None:
     """Write NAME.txt captions next to the images of FOLDER with a vision model on Replicate."""
-    _common.import_pillow()
+    import_pillow()
     ask = CaptionAsk(every, overwrite, prefix, suffix, yes, prompting=_common.stdin_is_tty())
     code = _common.run(lambda: caption_folder(Path(folder).expanduser(), ask))
     if code:

@@ -28,6 +28,7 @@ from bot.cli.dataset import (
 from bot.cli.follow import follow_to_end, stopped_following
 from bot.core.errors import InputError, SD35LError
 from bot.core.limits import LORA_RANK
+from bot.core.pillow import import_pillow
 
 if TYPE_CHECKING:
     from bot.core.config.model import ResolvedConfig
@@ -151,7 +152,7 @@ async def _check_dataset(
 def check_dataset_step(resolved: ResolvedConfig, settings: Settings) -> None:
     """`train`'s dataset step alone, for `interactive`'s check: the same code, so the same full
     report (warnings included) and the same refusal (an `InputError`) for the same dataset."""
-    _common.import_pillow()
+    import_pillow()
     _common.run(lambda: _check_dataset(TrainRequest(), resolved, settings, _State()))
 
 
@@ -286,7 +287,7 @@ def run_train(req: TrainRequest) -> None:
     """The whole `train` path; raises `SD35LError` subclasses for the group to report."""
     from bot.cli import render
 
-    _common.import_pillow()  # before the dataset checks import it
+    import_pillow()  # before the dataset checks import it
     from bot.core.jobs.preflight import token_missing
 
     settings = _common.settings()

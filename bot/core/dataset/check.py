@@ -17,10 +17,11 @@ import io
 import re
 import tempfile
 import time
+import uuid
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO
 
 from PIL import Image
 
@@ -28,8 +29,9 @@ from bot.core.dataset.archive import Resolutions, judge_zip, parse_resolutions
 from bot.core.dataset.links import share_page_fix
 from bot.core.dataset.report import DatasetReport
 from bot.core.dataset.rules import Finding, RuleResult, describe
-from bot.core.dataset.sampler import NeedBytes, in_worker, judge_sample, plan_sample
+from bot.core.dataset.sampler import NeedBytes, judge_sample, plan_sample
 from bot.core.dataset.verdict import DatasetVerdict
+from bot.core.dataset.workers import dataset_worker
 from bot.core.dataset.zipremote import FIRST_READ, TAIL, RangeSource
 from bot.core.http.fetcher import MIB, FetchResult, SafeFetcher, describe_status
 from bot.core.log import get_logger
@@ -192,29 +194,44 @@ class _Job:
         source.seed(first.body)
         tail = max(size - TAIL, 0)
         pieces = [(tail, (await source.read_many([(tail, size)]))[0])]
-        while True:
-            left = max(MAX_REQUESTS - self.fetcher.requests_made - 2, 1)
-            try:
-                ranges = await in_worker(plan_sample, pieces, size, SAMPLE_BUDGET, left)
-                break
-            except NeedBytes as need:
-                if len(pieces) > 4:  # a directory that keeps pointing elsewhere is broken
-                    verdict = _unreadable(
-                        zipfile.BadZipFile("scattered directory"), self.resolutions
-                    )
+        key = uuid.uuid4().hex  # the worker keeps what it parsed for the plan under this
+        async with dataset_worker() as worker:
+            while True:
+                left = max(MAX_REQUESTS - self.fetcher.requests_made - 2, 1)
+                try:
+                    ranges = await worker.run(plan_sample, pieces, size, SAMPLE_BUDGET, left, key)
+                    break
+                except NeedBytes as need:
+                    if len(pieces) > 4:  # a directory that keeps pointing elsewhere is broken
+                        return _unreadable(
+                            zipfile.BadZipFile("scattered directory"), self.resolutions
+                        )
+                    more = await source.read_many([(need.start, need.end)])
+                    pieces.append((need.start, more[0]))
+                except (
+                    zipfile.BadZipFile,
+                    zipfile.LargeZipFile,
+                    EOFError,
+                    OSError,
+                    ValueError,
+                ) as exc:
+                    verdict = _unreadable(exc, self.resolutions)
+                    await _explain_not_zip(self.report, verdict, first.body)
                     return verdict
-                pieces.append((need.start, (await source.read_many([(need.start, need.end)]))[0]))
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
-                verdict = _unreadable(exc, self.resolutions)
-                await _explain_not_zip(self.report, verdict, first.body)
-                return verdict
-        judging = (self.resolutions, self.trigger, self.min_images)
-        with tempfile.NamedTemporaryFile(prefix="sd35l-sample-") as spool:
-            await _spool(source, ranges, spool)
-            rules, _ = await in_worker(
-                judge_sample, pieces, size, (spool.name, ranges), SAMPLE_BUDGET, left, judging
-            )
-        return cast(RuleResult, rules)
+            judging = (self.resolutions, self.trigger, self.min_images)
+            with tempfile.NamedTemporaryFile(prefix="sd35l-sample-") as spool:
+                await _spool(source, ranges, spool)
+                rules, _ = await worker.run(
+                    judge_sample,
+                    pieces,
+                    size,
+                    (spool.name, ranges),
+                    SAMPLE_BUDGET,
+                    left,
+                    judging,
+                    key,
+                )
+        return rules
 
     async def _whole(self, size: int | None) -> DatasetVerdict | None:
         """Download up to the cap and judge the copy in full, or say what was skipped."""

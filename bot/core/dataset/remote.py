@@ -9,7 +9,6 @@ when small, else the first and last bytes) and their captions, within a byte and
 
 from __future__ import annotations
 
-import asyncio
 import bz2
 import lzma
 import posixpath
@@ -25,7 +24,6 @@ from bot.core.dataset.extract import SKIPPED_PREFIXES, is_dir, overlaps, target_
 from bot.core.dataset.plan import ALWAYS, HEAD, ReadPlan, Wanted, plan_reads
 from bot.core.dataset.sizecache import CACHE_NAME
 from bot.core.dataset.verdict import IMAGE_SUFFIXES
-from bot.core.dataset.zipremote import RangeSource, read_ranges
 
 Buffer = bytes | memoryview
 Fetched = list[tuple[int, memoryview]]  # (start offset, the bytes read there)
@@ -208,20 +206,3 @@ def _build(
     for i, why in overlaps(infos, start_dir, lambda info: starts[id(info)]).items():
         entries[i].problem = entries[i].problem or why
     return entries
-
-
-async def sample_entries(
-    source: RangeSource,
-    infos: Sequence[zipfile.ZipInfo],
-    start_dir: int,
-    *,
-    budget: int,
-    max_requests: int,
-) -> ZipSample:
-    """Plan, fetch and build the entries of a large ZIP. Planning and building walk every
-    directory entry (15,000 for 5,000 captioned images), so they run in a worker thread, never
-    on the event loop."""
-    images, plan, chosen = await asyncio.to_thread(_plan, infos, source.size, budget, max_requests)
-    fetched = [(start, memoryview(body)) for start, body in await read_ranges(source, plan.ranges)]
-    entries = await asyncio.to_thread(_build, infos, start_dir, fetched, chosen, source.size)
-    return ZipSample(entries, images, len(plan.sampled), len(plan.ranges))

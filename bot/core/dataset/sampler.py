@@ -9,28 +9,23 @@ process the bot only sends bytes and receives a `RuleResult`.
 
 The worker has no network: `plan_sample` and `judge_sample` get the bytes the bot fetched (the
 ZIP's end, its directory; the sampled ranges in a spool file, see `judge_sample`) and raise
-`NeedBytes` when the directory goes beyond them; the bot fetches those and asks again. Both
-functions are deterministic, so the plan `judge_sample` rebuilds is the one whose ranges were
-fetched.
+`NeedBytes` when the directory goes beyond them; the bot fetches those and asks again. The
+worker keeps what `plan_sample` parsed for the same check's `judge_sample` (`workers` sends both
+to one process); both are deterministic, so a judgement that finds nothing kept parses the same
+directory into the same plan whose ranges were fetched.
 """
 
 from __future__ import annotations
 
-import asyncio
-import multiprocessing
-import os
-import threading
+import io
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from collections import OrderedDict
 
+from bot.core.dataset.plan import ReadPlan
 from bot.core.dataset.remote import ZipSample, _build, _plan
 from bot.core.dataset.rules import RuleResult, describe
 from bot.core.dataset.verdict import run_loader
-from bot.core.dataset.zipremote import SeekableRaw
-from bot.core.memory import steady_heap
 
-T = TypeVar("T")
 Pieces = list[tuple[int, bytes]]  # (offset, bytes) of the ZIP the bot has read
 Spool = tuple[str, list[tuple[int, int]]]  # a file of the sampled ranges back to back, the ranges
 
@@ -43,15 +38,31 @@ class NeedBytes(Exception):
         self.start, self.end = start, end
 
 
-class _Sparse(SeekableRaw):
-    """A seekable file of `size` bytes of which only `pieces` are known."""
+class _Sparse(io.RawIOBase):
+    """A read-only, seekable file of `size` bytes of which only `pieces` are known (zipfile
+    reads the directory through it)."""
 
     def __init__(self, pieces: Pieces, size: int) -> None:
-        super().__init__(size)
+        super().__init__()
+        self.size, self.pos = size, 0
         self.pieces = sorted(pieces)
 
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(base + offset, 0)
+        return self.pos
+
     def read(self, size: int | None = -1) -> bytes:
-        end = self.end_of(size)
+        end = self.size if size is None or size < 0 else min(self.pos + size, self.size)
         for offset, data in self.pieces:
             if offset <= self.pos and end <= offset + len(data):
                 out = data[self.pos - offset : end - offset]
@@ -70,10 +81,28 @@ def _directory(pieces: Pieces, size: int) -> tuple[list[zipfile.ZipInfo], int]:
         return archive.infolist(), int(getattr(archive, "start_dir", 0))
 
 
-def plan_sample(pieces: Pieces, size: int, budget: int, max_requests: int) -> list[tuple[int, int]]:
-    """The ranges to read for the sample (raises NeedBytes, or what zipfile raises)."""
-    infos, _ = _directory(pieces, size)
-    return _plan(infos, size, budget, max_requests)[1].ranges
+Parsed = tuple[list[zipfile.ZipInfo], int, int, ReadPlan, set[int]]
+_parsed: OrderedDict[str, Parsed] = OrderedDict()  # by check: what `plan_sample` worked out
+KEPT = 8  # a check that never came back for its judgement is forgotten after this many more
+
+
+def _parse(pieces: Pieces, size: int, budget: int, max_requests: int) -> Parsed:
+    infos, start_dir = _directory(pieces, size)
+    images, plan, chosen = _plan(infos, size, budget, max_requests)
+    return infos, start_dir, images, plan, chosen
+
+
+def plan_sample(
+    pieces: Pieces, size: int, budget: int, max_requests: int, key: str | None = None
+) -> list[tuple[int, int]]:
+    """The ranges to read for the sample (raises NeedBytes, or what zipfile raises). With a
+    `key`, what it parsed is kept for `judge_sample` of the same key in this process."""
+    parsed = _parse(pieces, size, budget, max_requests)
+    if key is not None:
+        _parsed[key] = parsed
+        while len(_parsed) > KEPT:
+            _parsed.popitem(last=False)
+    return parsed[3].ranges
 
 
 def judge_sample(
@@ -83,16 +112,19 @@ def judge_sample(
     budget: int,
     max_requests: int,
     judging: tuple[tuple[int, ...], str | None, int],
+    key: str | None = None,
 ) -> tuple[RuleResult, int]:
     """The sample judged: the rules' findings, and how many requests its plan made.
 
     The sampled bytes (~12 MB) come in a file the bot wrote each range to as it arrived, not
     as an argument: pickled, they were held by the bot twice (its list and the pickle) for the
     whole judgement, for every check in flight. Here they are one buffer, viewed, not copied.
+    The directory is parsed again only if this process has not kept it under `key` (both
+    functions are deterministic, so it is the same).
     """
     resolutions, trigger, min_images = judging
-    infos, start_dir = _directory(pieces, size)
-    images, plan, chosen = _plan(infos, size, budget, max_requests)
+    parsed = _parsed.pop(key, None) if key is not None else None
+    infos, start_dir, images, plan, chosen = parsed or _parse(pieces, size, budget, max_requests)
     path, ranges = spool
     with open(path, "rb") as fh:
         data = memoryview(fh.read())
@@ -109,58 +141,3 @@ def judge_sample(
     rules = RuleResult()
     describe(verdict, rules, min_images=min_images)
     return rules, sample.requests
-
-
-IDLE_SECONDS = 15.0  # a pool unused this long is stopped: its memory goes back to the system
-_POOL: ProcessPoolExecutor | None = None
-_busy = 0
-_idle_timer: asyncio.TimerHandle | None = None
-
-
-_starting = threading.Lock()
-
-
-def _pool() -> ProcessPoolExecutor:
-    """One small pool per process, started on first use ("spawn": no fork of a process with
-    threads and an event loop) and stopped when a burst is over (`IDLE_SECONDS`). Called in a
-    worker thread: starting a process takes tens of ms (the pool starts its workers when a
-    task is submitted, so a no-op is)."""
-    global _POOL
-    with _starting:
-        if _POOL is None:
-            workers = max(1, min(2, (os.cpu_count() or 2) // 2))
-            pool = ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"), initializer=steady_heap
-            )
-            pool.submit(int).result()
-            _POOL = pool
-        return _POOL
-
-
-def _stop_if_idle() -> None:
-    global _POOL
-    if _busy == 0 and _POOL is not None:
-        _POOL.shutdown(wait=False)
-        _POOL = None
-
-
-def worker_pids() -> list[int]:
-    """The pool's processes (benchmarks count their memory as the bot's)."""
-    processes: dict[int, Any] = getattr(_POOL, "_processes", None) or {}
-    return list(processes)
-
-
-async def in_worker(fn: Any, *args: Any) -> Any:
-    """`fn(*args)` in the worker pool."""
-    global _busy, _idle_timer
-    loop = asyncio.get_running_loop()
-    if _idle_timer is not None:
-        _idle_timer.cancel()
-    _busy += 1
-    try:
-        pool = _POOL if _POOL is not None else await asyncio.to_thread(_pool)
-        return await loop.run_in_executor(pool, fn, *args)
-    finally:
-        _busy -= 1
-        if _busy == 0:
-            _idle_timer = loop.call_later(IDLE_SECONDS, _stop_if_idle)
