@@ -90,28 +90,31 @@ TRAINING_INPUT: dict[str, Any] = {
 }
 
 
-def trainer_openapi_schema() -> dict[str, Any]:
-    """A cog-style `openapi_schema` for the trainer's version (only the parts clients read)."""
+def cog_schema(schemas: dict[str, Any]) -> dict[str, Any]:
+    """A version's `openapi_schema` as Cog publishes it, around its component `schemas`."""
     return {
         "openapi": "3.0.2",
         "info": {"title": "Cog", "version": "0.1.0"},
         "paths": {},
-        "components": {
-            "schemas": {
-                "Input": {"type": "object", "title": "Input", "properties": {}},
-                "Output": {"type": "string", "title": "Output", "format": "uri"},
-                "TrainingInput": TRAINING_INPUT,
-                "TrainingOutput": {
-                    "type": "object",
-                    "title": "TrainingOutput",
-                    "required": ["weights"],
-                    "properties": {
-                        "weights": {"type": "string", "title": "Weights", "format": "uri"}
-                    },
-                },
-            }
-        },
+        "components": {"schemas": schemas},
     }
+
+
+def trainer_openapi_schema() -> dict[str, Any]:
+    """A cog-style `openapi_schema` for the trainer's version (only the parts clients read)."""
+    return cog_schema(
+        {
+            "Input": {"type": "object", "title": "Input", "properties": {}},
+            "Output": {"type": "string", "title": "Output", "format": "uri"},
+            "TrainingInput": TRAINING_INPUT,
+            "TrainingOutput": {
+                "type": "object",
+                "title": "TrainingOutput",
+                "required": ["weights"],
+                "properties": {"weights": {"type": "string", "title": "Weights", "format": "uri"}},
+            },
+        }
+    )
 
 
 def _type_ok(kind: str, value: Any) -> bool:
